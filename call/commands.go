@@ -1,0 +1,250 @@
+package call
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// Invite creates a call from inviter to invitees and rings them (G2). The
+// caller need not be online. Every argument is checked first, in the order
+// SPEC §2 gives ("Which error wins"); on an error nothing changes and
+// nothing is emitted (G1).
+//
+// Events: InvitationCreated to the caller (Seq 1), then InvitationReceived to
+// each invitee in the order given, with Deadline = now + timeout. An invitee
+// with no online device stays Inviting and its event is Offline: push it
+// with the config's Push, and it is rung again when it logs in (G8).
+func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
+	now := r.begin()
+	res, err := r.invite(now, inviter, invitees, &cfg)
+	r.finish()
+	return res, err
+}
+
+func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
+	const op = "invite"
+	fail := func(sentinel error, detail string) (InviteResult, error) {
+		return InviteResult{}, newErr(op, cfg.CallID, inviter, sentinel, detail)
+	}
+	if !validID(inviter) {
+		return fail(ErrInvalidUser, "")
+	}
+	if len(invitees) == 0 {
+		return fail(ErrNoInvitees, "")
+	}
+	for _, u := range invitees {
+		if !validID(u) {
+			return fail(ErrInvalidUser, "invalid invitee ID "+quoteID(u))
+		}
+	}
+	for _, u := range invitees {
+		if u == inviter {
+			return fail(ErrSelfInvite, "")
+		}
+	}
+	if u, ok := firstDuplicate(invitees); ok {
+		return fail(ErrDuplicateInvitee, quoteID(u)+" is listed twice")
+	}
+	if len(invitees) > r.s.maxInvitees {
+		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(invitees), r.s.maxInvitees))
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = r.s.defaultTimeout
+	}
+	if timeout < MinTimeout || timeout > r.s.maxTimeout {
+		return fail(ErrInvalidTimeout, fmt.Sprintf("%v is outside [%v, %v]", cfg.Timeout, MinTimeout, r.s.maxTimeout))
+	}
+	if len(cfg.ExtendedData) > r.s.maxDataLen {
+		return fail(ErrDataTooLarge, fmt.Sprintf("%d bytes, at most %d", len(cfg.ExtendedData), r.s.maxDataLen))
+	}
+	if !validPush(cfg.Push, r.s.maxDataLen) {
+		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", r.s.maxDataLen))
+	}
+	switch cfg.Mode {
+	case events.General:
+	case events.Advanced:
+		return fail(ErrWrongMode, "advanced mode is not supported by this version")
+	default:
+		return fail(ErrInvalidArgument, "unknown mode "+cfg.Mode.String())
+	}
+	id := cfg.CallID
+	if id != "" {
+		if !validID(id) {
+			return fail(ErrInvalidCallID, "")
+		}
+		if r.calls[id] != nil {
+			return fail(ErrCallExists, "")
+		}
+	} else {
+		id = r.s.newID()
+		if !validID(id) {
+			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
+		}
+		if r.calls[id] != nil {
+			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
+		}
+	}
+	r.order++
+	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, r, &r.out)
+	r.calls[id] = c
+	for i := range c.members {
+		r.join(c.members[i].User, c)
+	}
+	r.due.set(c)
+	return InviteResult{CallID: id, Timeout: timeout, Deadline: c.next}, nil
+}
+
+// firstDuplicate returns the first entry of list that appears earlier in it.
+func firstDuplicate(list []string) (string, bool) {
+	if len(list) <= 16 {
+		for i, u := range list {
+			for _, v := range list[:i] {
+				if u == v {
+					return u, true
+				}
+			}
+		}
+		return "", false
+	}
+	seen := make(map[string]struct{}, len(list))
+	for _, u := range list {
+		if _, ok := seen[u]; ok {
+			return u, true
+		}
+		seen[u] = struct{}{}
+	}
+	return "", false
+}
+
+// lookup finds callID for user: ErrInvalidUser for a malformed user ID, and
+// ErrCallNotFound if the call does not exist, is over, or user is no member
+// of it (G10: a stranger cannot tell a call exists).
+func (r *Registry) lookup(op, user, callID string) (*callState, error) {
+	if !validID(user) {
+		return nil, newErr(op, callID, user, ErrInvalidUser, "")
+	}
+	c := r.calls[callID]
+	if c == nil || c.index(user) < 0 {
+		return nil, newErr(op, callID, user, ErrCallNotFound, "")
+	}
+	return c, nil
+}
+
+// Cancel cancels invitations of a call; only its caller may (G4). An empty
+// list means every pending invitee, and fails with ErrAlreadyAccepted,
+// changing nothing, once an invitee has accepted. A non-empty list cancels
+// those of its users still pending and returns the others in failed, in
+// list order. Each cancelled invitee gets InvitationCancelled with the
+// config's Data and Push, also when offline, so a push can stop the ring.
+func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelConfig) (failed []string, err error) {
+	now := r.begin()
+	failed, err = r.cancel(now, inviter, callID, invitees, &cfg)
+	r.finish()
+	return failed, err
+}
+
+func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []string, cfg *CancelConfig) ([]string, error) {
+	c, err := r.lookup("cancel", inviter, callID)
+	if err != nil {
+		return nil, err
+	}
+	failed, err := c.cancel(now, inviter, invitees, cfg, r.s.maxDataLen, r, &r.out)
+	r.update(c)
+	return failed, err
+}
+
+// Accept accepts an invitation (G3). Only a pending invitee may accept: the
+// caller gets InvitationAccepted, then the invitee gets UserStateChanged about
+// itself, so that its other devices stop ringing (Device says which one
+// answered). Accepting again while the call is live is a no-op; once the call
+// is over every command gets ErrCallNotFound.
+func (r *Registry) Accept(invitee, callID string, cfg AcceptConfig) error {
+	now := r.begin()
+	err := r.answer(now, "accept", invitee, callID, cmdAccept, cfg.ExtendedData, cfg.Device)
+	r.finish()
+	return err
+}
+
+// Reject rejects an invitation (G3); see Accept. The caller gets
+// InvitationRejected with Reason Rejected.
+func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
+	now := r.begin()
+	err := r.answer(now, "reject", invitee, callID, cmdReject, cfg.ExtendedData, cfg.Device)
+	r.finish()
+	return err
+}
+
+func (r *Registry) answer(now time.Time, op, invitee, callID string, cmd memberCmd, data, device string) error {
+	c, err := r.lookup(op, invitee, callID)
+	if err != nil {
+		return err
+	}
+	err = c.answer(now, op, invitee, cmd, data, device, r.s.maxDataLen, r, &r.out)
+	r.update(c)
+	return err
+}
+
+// Login records that a device of user is online (H1). Each of the user's
+// pending invitations is rung again on that device alone (ToDevice), with its
+// original deadline, oldest call first, and one not yet delivered becomes
+// Received (G8). Logging in a device already online does nothing; an invalid
+// user or device ID does nothing.
+func (r *Registry) Login(user, device string) {
+	now := r.begin()
+	r.login(now, user, device)
+	r.finish()
+}
+
+func (r *Registry) login(now time.Time, id, device string) {
+	if !validID(id) || !validDevice(device) {
+		return
+	}
+	u := r.userFor(id)
+	if slices.Contains(u.devices, device) {
+		return
+	}
+	u.devices = append(u.devices, device)
+	for _, c := range u.calls {
+		if i := c.index(id); i > 0 {
+			c.deliver(now, i, device, &r.out)
+		}
+	}
+}
+
+// Logout records that a device of user went offline. When the user's last
+// device goes and it is the caller of calls in which no invitee has
+// accepted, those calls are cancelled (G7): each pending invitee gets
+// InvitationCancelled with Reason CallerOffline and the invite's Push, and
+// the call is over. Logging out a device that is not online does nothing.
+func (r *Registry) Logout(user, device string) {
+	now := r.begin()
+	r.logout(now, user, device)
+	r.finish()
+}
+
+func (r *Registry) logout(now time.Time, id, device string) {
+	u := r.users[id]
+	if u == nil {
+		return
+	}
+	i := slices.Index(u.devices, device)
+	if i < 0 {
+		return
+	}
+	u.devices = slices.Delete(u.devices, i, i+1)
+	if len(u.devices) > 0 {
+		return
+	}
+	// Walk a copy: forgetting a call edits u.calls.
+	for _, c := range slices.Clone(u.calls) {
+		if c.caller == id {
+			c.callerOffline(now, r, &r.out)
+			r.update(c)
+		}
+	}
+	r.forgetIfIdle(id, u)
+}

@@ -1,0 +1,54 @@
+package call
+
+import (
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// InviteConfig configures Invite (ZIM's ZIMCallInviteConfig).
+type InviteConfig struct {
+	Timeout      time.Duration // how long invitees may answer; 0: Options.DefaultTimeout; else in [1s, MaxTimeout]
+	Mode         events.Mode   // General or Advanced
+	ExtendedData string        // handed to every invitee; at most MaxDataLen bytes
+	Push         *events.Push  // for invitees that are offline; its fields at most MaxDataLen bytes together
+	CallID       string        // optional: the host chooses the ID (G11)
+}
+
+// InviteResult is what a successful Invite returns.
+type InviteResult struct {
+	CallID   string
+	Timeout  time.Duration // the timeout in force (the default, where the config left it 0)
+	Deadline time.Time     // when the invitations time out
+	Failed   []Failure     // invitees refused one by one (H7); the rest were invited
+}
+
+// Failure is one invitee that an Invite could not invite.
+type Failure struct {
+	User string
+	Err  error
+}
+
+// CancelConfig configures Cancel (ZIM's ZIMCallCancelConfig).
+type CancelConfig struct {
+	ExtendedData string
+	Push         *events.Push // for cancelled invitees that are offline, so a push can stop the ring
+}
+
+// AcceptConfig configures Accept. Device names the answering device, echoed
+// in events so a host can stop the ring on the user's other devices.
+type AcceptConfig struct{ ExtendedData, Device string }
+
+// RejectConfig configures Reject; see AcceptConfig.
+type RejectConfig struct{ ExtendedData, Device string }
+
+// Info is a copy of a live call's state, as Registry.Call returns it.
+type Info struct {
+	CallID       string
+	Caller       string
+	Mode         events.Mode
+	CreatedAt    time.Time
+	Timeout      time.Duration
+	ExtendedData string
+	Members      []events.Member // the caller first, then invitees in the order invited
+}

@@ -1,0 +1,335 @@
+package call
+
+import (
+	"slices"
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// callState is one call's machine: the pure core of callsig. Its methods
+// take the time as an argument; they read no clock, take no lock and call no
+// Sink. They append the events a change produces to an outbox, and the
+// Registry (the driver) delivers them once its lock is released. A command's
+// checks all run before its first change, so a refused command leaves the
+// call as it found it (G1).
+type callState struct {
+	id       string
+	caller   string
+	mode     events.Mode
+	created  time.Time
+	timeout  time.Duration
+	data     string
+	push     *events.Push
+	order    uint64          // creation order among calls (the Time rule)
+	seq      uint64          // the last Seq handed out (G9)
+	status   callStatus      // the call lifecycle
+	members  []events.Member // the caller first, then invitees in the order invited
+	pending  int             // invitees pending
+	accepted int             // invitees Accepted
+	next     time.Time       // the earliest pending deadline; zero when none
+	heapIdx  int             // place in the Registry's deadline heap; -1 when absent
+}
+
+// presence tells the core whether a user has an online device, which decides
+// Event.Offline and whether an invitation is delivered at once.
+type presence interface{ online(user string) bool }
+
+// newCall makes a call whose invitations are all due at now+timeout and emits
+// G2's events: InvitationCreated to the caller, then InvitationReceived to
+// each invitee in the order given. The arguments have been checked.
+func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
+	now time.Time, order uint64, pres presence, out *[]events.Event) *callState {
+	c := &callState{
+		id:      id,
+		caller:  caller,
+		mode:    cfg.Mode,
+		created: now,
+		timeout: timeout,
+		data:    cfg.ExtendedData,
+		push:    cfg.Push,
+		order:   order,
+		members: make([]events.Member, 1+len(invitees)),
+		heapIdx: -1,
+	}
+	deadline := now.Add(timeout)
+	c.members[0] = events.Member{User: caller, State: events.Accepted, Data: cfg.ExtendedData}
+	for i, u := range invitees {
+		c.members[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
+		c.pending++
+		if pres.online(u) {
+			c.move(1+i, cmdDeliver)
+		}
+	}
+	c.next = deadline
+	all := slices.Clone(c.members)
+	c.emit(out, events.Event{
+		Kind: events.InvitationCreated, To: caller, Offline: !pres.online(caller), At: now,
+		From: caller, Data: c.data, Deadline: deadline, Members: all,
+	})
+	for _, m := range all[1:] {
+		c.emit(out, events.Event{
+			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
+			From: m.Inviter, Data: c.data, Push: c.push, Deadline: m.Deadline, Members: all,
+		})
+	}
+	return c
+}
+
+// emit stamps e with the call's identity and next Seq and queues it.
+func (c *callState) emit(out *[]events.Event, e events.Event) {
+	c.seq++
+	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
+	*out = append(*out, e)
+}
+
+// index returns the position of user among the members, or -1.
+func (c *callState) index(user string) int {
+	for i := range c.members {
+		if c.members[i].User == user {
+			return i
+		}
+	}
+	return -1
+}
+
+// move applies cmd to member i as the member lifecycle declares, keeping the
+// counters and Deadline in step, and reports whether the lifecycle allowed it.
+func (c *callState) move(i int, cmd memberCmd) bool {
+	m := &c.members[i]
+	to, ok := nextMember(m.State, cmd)
+	if !ok {
+		return false
+	}
+	if m.State.Pending() && !to.Pending() {
+		c.pending--
+		m.Deadline = time.Time{}
+	}
+	if to == events.Accepted {
+		c.accepted++
+	}
+	m.State = to
+	return true
+}
+
+// one returns member i alone, as an event's Members. It shares the call's
+// array without copying: that is safe because in general mode a member that
+// is no longer pending never changes again, and only such members are
+// handed out this way (Accept, Reject and Cancel stay allocation-free).
+func (c *callState) one(i int) []events.Member { return c.members[i : i+1 : i+1] }
+
+// answer is Accept and Reject (G3). The caller may not answer its own call;
+// repeating the answer already given is a no-op; any other answer to an
+// invitation no longer pending is ErrNotPending.
+func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, device string,
+	maxData int, pres presence, out *[]events.Event) error {
+	i := c.index(user)
+	if i == 0 {
+		return newErr(op, c.id, user, ErrNotInvitee, "the caller cannot answer its own call")
+	}
+	m := &c.members[i]
+	if _, ok := nextMember(m.State, cmd); !ok {
+		if m.State == answerTarget[cmd] {
+			return nil
+		}
+		return newErr(op, c.id, user, ErrNotPending, "the invitation is "+m.State.String())
+	}
+	if len(data) > maxData {
+		return newErr(op, c.id, user, ErrDataTooLarge, "")
+	}
+	if !validDevice(device) {
+		return newErr(op, c.id, user, ErrInvalidArgument, "invalid device ID")
+	}
+	c.move(i, cmd)
+	m.Data = data
+	kind, reason := events.InvitationAccepted, events.ReasonNone
+	if cmd == cmdReject {
+		kind, reason = events.InvitationRejected, events.ReasonRejected
+	}
+	e := events.Event{
+		Kind: kind, To: c.caller, Offline: !pres.online(c.caller), At: now,
+		From: user, Device: device, Data: data, Members: c.one(i), Reason: reason,
+	}
+	c.emit(out, e)
+	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !pres.online(user)
+	c.emit(out, e)
+	c.settle()
+	return nil
+}
+
+// answerTarget[cmd] is where an answer leads from a pending state, read off
+// the declaration so that the no-op rule of G3 follows it.
+var answerTarget = [numMemberCmds]events.State{
+	cmdAccept: events.State(memberNext[events.Received][cmdAccept]),
+	cmdReject: events.State(memberNext[events.Received][cmdReject]),
+}
+
+// cancel is Cancel (G4). The list checks each run over the whole list before
+// the next, in SPEC §2's order.
+func (c *callState) cancel(now time.Time, user string, list []string, cfg *CancelConfig,
+	maxData int, pres presence, out *[]events.Event) (failed []string, err error) {
+	const op = "cancel"
+	if user != c.caller {
+		return nil, newErr(op, c.id, user, ErrNotInviter, "only the caller may cancel")
+	}
+	for _, u := range list {
+		if !validID(u) {
+			return nil, newErr(op, c.id, user, ErrInvalidUser, "invalid invitee ID "+quoteID(u))
+		}
+	}
+	var seen memberSet
+	for _, u := range list {
+		if c.index(u) <= 0 {
+			return nil, newErr(op, c.id, user, ErrNotInvitee, quoteID(u)+" is not an invitee of the call")
+		}
+	}
+	for _, u := range list {
+		if !seen.add(c.index(u)) {
+			return nil, newErr(op, c.id, user, ErrDuplicateInvitee, quoteID(u)+" is listed twice")
+		}
+	}
+	if len(cfg.ExtendedData) > maxData {
+		return nil, newErr(op, c.id, user, ErrDataTooLarge, "")
+	}
+	if !validPush(cfg.Push, maxData) {
+		return nil, newErr(op, c.id, user, ErrInvalidArgument, "push fields too large")
+	}
+	if len(list) == 0 && c.accepted > 0 {
+		return nil, newErr(op, c.id, user, ErrAlreadyAccepted, "")
+	}
+	if len(list) == 0 {
+		for i := 1; i < len(c.members); i++ {
+			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, pres, out)
+		}
+	} else {
+		for _, u := range list {
+			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, pres, out) {
+				failed = append(failed, u)
+			}
+		}
+	}
+	c.settle()
+	return failed, nil
+}
+
+// cancelOne cancels member i if it is pending, telling it why.
+func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data string, push *events.Push,
+	pres presence, out *[]events.Event) bool {
+	if !c.move(i, cmdCancel) {
+		return false
+	}
+	u := c.members[i].User
+	c.emit(out, events.Event{
+		Kind: events.InvitationCancelled, To: u, Offline: !pres.online(u), At: now,
+		From: c.caller, Data: data, Push: push, Members: c.one(i), Reason: reason,
+	})
+	return true
+}
+
+// callerOffline is G7: the caller's last device logged out. If no invitee is
+// Accepted now, every pending invitee is cancelled and the call is over.
+func (c *callState) callerOffline(now time.Time, pres presence, out *[]events.Event) {
+	if c.accepted > 0 {
+		return
+	}
+	for i := 1; i < len(c.members); i++ {
+		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.push, pres, out)
+	}
+	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
+		c.status = to
+	}
+}
+
+// expire is G5 at the instant now: every pending invitee whose deadline is
+// now times out; the caller hears of them together, then each of them.
+func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
+	var due []int
+	for i := 1; i < len(c.members); i++ {
+		if m := &c.members[i]; m.State.Pending() && !m.Deadline.After(now) && c.move(i, cmdTimeout) {
+			due = append(due, i)
+		}
+	}
+	c.next = c.nextDeadline()
+	if due == nil {
+		return
+	}
+	timedOut := make([]events.Member, len(due))
+	for k, i := range due {
+		timedOut[k] = c.members[i]
+	}
+	c.emit(out, events.Event{
+		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !pres.online(c.caller), At: now,
+		Members: timedOut, Reason: events.ReasonTimeout,
+	})
+	for _, i := range due {
+		u := c.members[i].User
+		c.emit(out, events.Event{
+			Kind: events.InvitationTimeout, To: u, Offline: !pres.online(u), At: now,
+			Push: c.push, Members: c.one(i), Reason: events.ReasonTimeout,
+		})
+	}
+	c.settle()
+}
+
+// deliver is G8 for member i: a device of the invitee just logged in. A
+// pending invitation is sent again to that device alone, with its original
+// deadline; one not yet delivered becomes Received.
+func (c *callState) deliver(now time.Time, i int, device string, out *[]events.Event) {
+	m := &c.members[i]
+	if !m.State.Pending() {
+		return
+	}
+	c.move(i, cmdDeliver)
+	c.emit(out, events.Event{
+		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
+		From: m.Inviter, Data: c.data, Push: c.push, Deadline: m.Deadline, Members: slices.Clone(c.members),
+	})
+}
+
+// nextDeadline returns the earliest deadline of a pending member, or zero.
+func (c *callState) nextDeadline() time.Time {
+	var next time.Time
+	for i := 1; i < len(c.members); i++ {
+		m := &c.members[i]
+		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next)) {
+			next = m.Deadline
+		}
+	}
+	return next
+}
+
+// settle ends a general-mode call once no invitee is pending (G6).
+func (c *callState) settle() {
+	if c.pending > 0 || c.mode != events.General {
+		return
+	}
+	if to, ok := nextCall(c.status, cmdSettle); ok {
+		c.status = to
+	}
+	c.next = time.Time{}
+}
+
+// info returns a copy of the call's state.
+func (c *callState) info() Info {
+	return Info{
+		CallID:       c.id,
+		Caller:       c.caller,
+		Mode:         c.mode,
+		CreatedAt:    c.created,
+		Timeout:      c.timeout,
+		ExtendedData: c.data,
+		Members:      slices.Clone(c.members),
+	}
+}
+
+// memberSet is a set of member positions; a call has at most 101 members.
+type memberSet [2]uint64
+
+func (s *memberSet) add(i int) bool {
+	w, b := i/64, uint64(1)<<(i%64)
+	if s[w]&b != 0 {
+		return false
+	}
+	s[w] |= b
+	return true
+}

@@ -1,0 +1,97 @@
+package call
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// Options configure a Registry. The zero value of every field means its
+// default, so Options{} is a working configuration.
+type Options struct {
+	Clock          clock.Clock   // nil: clock.Real()
+	Sink           events.Sink   // nil: events.Discard
+	NewID          func() string // call IDs; nil: random, unique, URL-safe (128 bits)
+	MaxInvitees    int           // invitees a call may hold; 0: 9; at most 100
+	DefaultTimeout time.Duration // used when InviteConfig.Timeout is 0; 0: min(90s, MaxTimeout)
+	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
+	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
+}
+
+// The defaults and bounds of Options.
+const (
+	DefaultMaxInvitees = 9
+	DefaultMaxDataLen  = 2048
+	DefaultTimeout     = 90 * time.Second
+	DefaultMaxTimeout  = 600 * time.Second
+	MinTimeout         = time.Second
+	maxMaxInvitees     = 100
+)
+
+// settings are Options with every default filled in.
+type settings struct {
+	clock          clock.Clock
+	sink           events.Sink
+	newID          func() string
+	maxInvitees    int
+	defaultTimeout time.Duration
+	maxTimeout     time.Duration
+	maxDataLen     int
+}
+
+// resolve checks o and fills in its defaults. All bounds are inclusive.
+func (o Options) resolve() (settings, error) {
+	bad := func(format string, a ...any) (settings, error) {
+		return settings{}, &Error{Op: "options", Err: ErrInvalidOption, Detail: fmt.Sprintf(format, a...)}
+	}
+	switch {
+	case o.MaxInvitees < 0:
+		return bad("MaxInvitees %d is negative", o.MaxInvitees)
+	case o.MaxInvitees > maxMaxInvitees:
+		return bad("MaxInvitees %d is over %d", o.MaxInvitees, maxMaxInvitees)
+	case o.DefaultTimeout < 0:
+		return bad("DefaultTimeout %v is negative", o.DefaultTimeout)
+	case o.MaxTimeout < 0:
+		return bad("MaxTimeout %v is negative", o.MaxTimeout)
+	case o.MaxDataLen < 0:
+		return bad("MaxDataLen %d is negative", o.MaxDataLen)
+	}
+	s := settings{
+		clock:          o.Clock,
+		sink:           o.Sink,
+		newID:          o.NewID,
+		maxInvitees:    o.MaxInvitees,
+		defaultTimeout: o.DefaultTimeout,
+		maxTimeout:     o.MaxTimeout,
+		maxDataLen:     o.MaxDataLen,
+	}
+	if s.clock == nil {
+		s.clock = clock.Real()
+	}
+	if s.sink == nil {
+		s.sink = events.Discard
+	}
+	if s.newID == nil {
+		s.newID = randomID
+	}
+	if s.maxInvitees == 0 {
+		s.maxInvitees = DefaultMaxInvitees
+	}
+	if s.maxDataLen == 0 {
+		s.maxDataLen = DefaultMaxDataLen
+	}
+	if s.maxTimeout == 0 {
+		s.maxTimeout = DefaultMaxTimeout
+	}
+	if s.maxTimeout < MinTimeout {
+		return bad("MaxTimeout %v is under %v", s.maxTimeout, MinTimeout)
+	}
+	if s.defaultTimeout == 0 {
+		s.defaultTimeout = min(DefaultTimeout, s.maxTimeout)
+	} else if s.defaultTimeout < MinTimeout || s.defaultTimeout > s.maxTimeout {
+		return bad("DefaultTimeout %v is outside [%v, %v]", s.defaultTimeout, MinTimeout, s.maxTimeout)
+	}
+	return s, nil
+}

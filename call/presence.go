@@ -1,0 +1,54 @@
+package call
+
+import "slices"
+
+// user is what the Registry knows of one user: its online devices (a set, in
+// login order; H1) and the live calls it is a member of, oldest first (G7
+// and G8 walk them in that order). A user with neither is forgotten.
+type user struct {
+	devices []string
+	calls   []*callState
+}
+
+// online reports whether u has an online device; the Registry is the core's
+// presence.
+func (r *Registry) online(id string) bool {
+	u := r.users[id]
+	return u != nil && len(u.devices) > 0
+}
+
+// userFor returns the record of id, making it if need be.
+func (r *Registry) userFor(id string) *user {
+	u := r.users[id]
+	if u == nil {
+		u = &user{}
+		r.users[id] = u
+	}
+	return u
+}
+
+// forgetIfIdle drops the record of id once it holds nothing.
+func (r *Registry) forgetIfIdle(id string, u *user) {
+	if len(u.devices) == 0 && len(u.calls) == 0 {
+		delete(r.users, id)
+	}
+}
+
+// join records that id is a member of c. Calls are created in order, so
+// appending keeps each user's list oldest first.
+func (r *Registry) join(id string, c *callState) {
+	u := r.userFor(id)
+	u.calls = append(u.calls, c)
+}
+
+// leave forgets that id is a member of c.
+func (r *Registry) leave(id string, c *callState) {
+	u := r.users[id]
+	if u == nil {
+		return
+	}
+	if i := slices.Index(u.calls, c); i >= 0 {
+		u.calls = slices.Delete(u.calls, i, i+1)
+	}
+	r.forgetIfIdle(id, u)
+}
