@@ -1,0 +1,77 @@
+// Package call is the Registry of live call invitations: the commands a host
+// feeds it (Invite, Cancel, Accept, Reject, Login, Logout), the events it
+// hands back through an events.Sink, and the rules that connect the two.
+//
+// # The loop a host writes
+//
+// A host owns the network; callsig owns the decisions. The host
+//
+//  1. makes one Registry with its Sink (and, in tests, a clock.Manual);
+//  2. calls Login and Logout as devices connect and disconnect, so the
+//     Registry knows who can be rung now and who must be pushed;
+//  3. turns each request of its clients into one command, and answers the
+//     client with the command's result or error;
+//  4. delivers each event its Sink receives to Event.To — to every online
+//     device, to Event.ToDevice alone when that is set, or as a push when
+//     Event.Offline is set — keeping the order of Event.Seq within a call.
+//
+// Timeouts need nothing from the host: the Registry arms one clock timer for
+// its earliest deadline and produces the timeout events when it fires.
+//
+//	reg, _ := call.NewRegistry(call.Options{Sink: mySink})
+//	reg.Login("bob", "phone")
+//	res, err := reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 30 * time.Second})
+//	// mySink gets InvitationCreated (to alice), InvitationReceived (to bob)
+//	err = reg.Accept("bob", res.CallID, call.AcceptConfig{Device: "phone"})
+//	// mySink gets InvitationAccepted (to alice), UserStateChanged (to bob)
+//
+// # Order of operations
+//
+// Every input — a command, Login, Logout, or the timer firing — takes the
+// Registry's lock, reads the clock once, processes what fell due up to that
+// reading (the Time rule), then checks its arguments in a fixed order
+// ("Which error wins" below) and only then changes anything. On an error
+// nothing changes and nothing is emitted for the command itself (G1). Its
+// events are queued, the lock is released, and the queue is drained into the
+// Sink (C2). A Sink may call the Registry from inside Emit: the nested
+// command's events join the queue and are delivered, in Seq order, before the
+// outermost call returns (C3).
+//
+// # Which error wins
+//
+// Checks run in this order; the first failure is returned: the acting user's
+// ID (ErrInvalidUser); the call (ErrCallNotFound, also for a user who is no
+// member of it, G10); the user's role and state (ErrNotInviter,
+// ErrNotInvitee, ErrNotPending); the list, each check over the whole list
+// before the next (ErrNoInvitees, ErrInvalidUser, ErrSelfInvite or
+// ErrNotInvitee, ErrDuplicateInvitee, ErrTooManyInvitees); the timeout
+// (ErrInvalidTimeout); the extended data, push and device (ErrDataTooLarge,
+// ErrInvalidArgument); the mode; the CallID (ErrInvalidCallID,
+// ErrCallExists); the call-wide conditions (ErrAlreadyAccepted).
+//
+// # Rules worth knowing
+//
+//   - Pending means Inviting, Received or NotYetReceived; only a pending
+//     invitee may accept or reject. Repeating the answer already given is a
+//     no-op returning nil; the other answer is ErrNotPending (G3).
+//   - A general-mode call is over as soon as no invitee is pending: it is
+//     forgotten, memory and timer included, and every later command on it
+//     gets ErrCallNotFound (G6). A host-chosen CallID may then be used again
+//     (G11).
+//   - Devices are a set per user; "" is the default device. When a device of
+//     a pending invitee logs in, its invitations ring again on that device
+//     alone, with their original deadlines (G8). When the caller's last
+//     device logs out before anyone accepted, the call is cancelled with
+//     ReasonCallerOffline (G7).
+//   - A clock reading earlier than the last is treated as the last (D3).
+//     Queries (Call, Len) read no clock and process nothing (D4).
+//
+// # Design
+//
+// Each call is a small machine (machine.go) that takes the time as an
+// argument and reads no clock, takes no lock and calls no Sink; the Registry
+// around it owns the lock, the clock, the deadline heap and delivery. The
+// member and call lifecycles are declared once as looplab/fsm events
+// (lifecycle.go) and compiled into dense tables at init; no fsm.FSM runs on
+// the hot path.
+package call
