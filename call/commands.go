@@ -64,11 +64,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	if !validPush(cfg.Push, r.s.maxDataLen) {
 		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", r.s.maxDataLen))
 	}
-	switch cfg.Mode {
-	case events.General:
-	case events.Advanced:
-		return fail(ErrWrongMode, "advanced mode is not supported by this version")
-	default:
+	if cfg.Mode != events.General && cfg.Mode != events.Advanced {
 		return fail(ErrInvalidArgument, "unknown mode "+cfg.Mode.String())
 	}
 	id := cfg.CallID
@@ -92,7 +88,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, r, &r.out)
 	r.calls[id] = c
 	for i := range c.members {
-		r.join(c.members[i].User, c)
+		r.addMember(c.members[i].User, c)
 	}
 	r.due.set(c)
 	return InviteResult{CallID: id, Timeout: timeout, Deadline: c.next}, nil

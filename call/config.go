@@ -52,3 +52,18 @@ type Info struct {
 	ExtendedData string
 	Members      []events.Member // the caller first, then invitees in the order invited
 }
+
+// CallingInviteConfig configures CallingInvite (advanced mode, A2).
+type CallingInviteConfig struct {
+	Timeout time.Duration // 0: the call's timeout; else in [1s, MaxTimeout]
+	Push    *events.Push  // for invitees that are offline
+}
+
+// JoinConfig configures Join (advanced mode, A3).
+type JoinConfig struct{ ExtendedData, Device string }
+
+// QuitConfig configures Quit (advanced mode, A4).
+type QuitConfig struct{ ExtendedData, Device string }
+
+// EndConfig configures End (advanced mode, A5).
+type EndConfig struct{ ExtendedData, Device string }

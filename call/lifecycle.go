@@ -17,20 +17,26 @@ import (
 type memberCmd uint8
 
 const (
-	cmdDeliver memberCmd = iota // a device of the invitee logged in (G8)
-	cmdAccept                   // the invitee accepted (G3)
-	cmdReject                   // the invitee rejected (G3)
-	cmdCancel                   // the caller cancelled, or went offline (G4, G7)
-	cmdTimeout                  // the invitee's deadline passed (G5)
+	cmdDeliver  memberCmd = iota // a device of the invitee logged in (G8)
+	cmdAccept                    // the invitee accepted (G3)
+	cmdReject                    // the invitee rejected (G3)
+	cmdCancel                    // the caller cancelled, or went offline (G4, G7)
+	cmdTimeout                   // the invitee's deadline passed (G5)
+	cmdReinvite                  // advanced mode: a member who left or never answered is invited again (A2)
+	cmdJoin                      // advanced mode: a member not in the call enters it (A3)
+	cmdQuit                      // advanced mode: a member in the call leaves it (A4)
 	numMemberCmds
 )
 
 var memberCmdNames = [numMemberCmds]string{
-	cmdDeliver: "deliver",
-	cmdAccept:  "accept",
-	cmdReject:  "reject",
-	cmdCancel:  "cancel",
-	cmdTimeout: "timeout",
+	cmdDeliver:  "deliver",
+	cmdAccept:   "accept",
+	cmdReject:   "reject",
+	cmdCancel:   "cancel",
+	cmdTimeout:  "timeout",
+	cmdReinvite: "reinvite",
+	cmdJoin:     "join",
+	cmdQuit:     "quit",
 }
 
 func (c memberCmd) String() string { return memberCmdNames[c] }
@@ -40,15 +46,29 @@ var pendingStates = []string{
 	events.Inviting.String(), events.Received.String(), events.NotYetReceived.String(),
 }
 
-// memberLifecycle declares how an invitee's state changes. An invitee starts
+// endedStates are the states of a member that is no longer in the call and
+// no longer rung: in advanced mode it may be invited again, or join.
+var endedStates = []string{
+	events.Rejected.String(), events.Cancelled.String(), events.Timeout.String(), events.Quit.String(),
+}
+
+// notInCall is every state but Accepted: where Join may start (A3).
+var notInCall = append(append([]string(nil), pendingStates...), endedStates...)
+
+// memberLifecycle declares how a member's state changes. An invitee starts
 // Inviting and is delivered at once if it has an online device (G2); the
-// caller starts Accepted and never changes state in general mode.
+// caller starts Accepted. In general mode a member that is no longer pending
+// never changes again; advanced mode adds reinvite, join and quit (A2–A4),
+// and ending a call cancels whoever is still pending (A5).
 var memberLifecycle = fsm.Events{
 	{Name: cmdDeliver.String(), Src: []string{events.Inviting.String(), events.NotYetReceived.String()}, Dst: events.Received.String()},
 	{Name: cmdAccept.String(), Src: pendingStates, Dst: events.Accepted.String()},
 	{Name: cmdReject.String(), Src: pendingStates, Dst: events.Rejected.String()},
 	{Name: cmdCancel.String(), Src: pendingStates, Dst: events.Cancelled.String()},
 	{Name: cmdTimeout.String(), Src: pendingStates, Dst: events.Timeout.String()},
+	{Name: cmdReinvite.String(), Src: endedStates, Dst: events.Inviting.String()},
+	{Name: cmdJoin.String(), Src: notInCall, Dst: events.Accepted.String()},
+	{Name: cmdQuit.String(), Src: []string{events.Accepted.String()}, Dst: events.Quit.String()},
 }
 
 // memberInitial is the state every invitee starts in.
@@ -73,10 +93,17 @@ type callCmd uint8
 const (
 	cmdSettle        callCmd = iota // general mode: no invitee is pending any more (G6)
 	cmdCallerOffline                // the caller's last device logged out, nobody accepted (G7)
+	cmdEnd                          // advanced mode: a member ended the call (A5)
+	cmdEmpty                        // advanced mode: nobody is in the call or rung any more (A4)
 	numCallCmds
 )
 
-var callCmdNames = [numCallCmds]string{cmdSettle: "settle", cmdCallerOffline: "callerOffline"}
+var callCmdNames = [numCallCmds]string{
+	cmdSettle:        "settle",
+	cmdCallerOffline: "callerOffline",
+	cmdEnd:           "end",
+	cmdEmpty:         "empty",
+}
 
 func (c callCmd) String() string { return callCmdNames[c] }
 
@@ -84,6 +111,8 @@ func (c callCmd) String() string { return callCmdNames[c] }
 var callLifecycle = fsm.Events{
 	{Name: cmdSettle.String(), Src: []string{callLive.String()}, Dst: callOver.String()},
 	{Name: cmdCallerOffline.String(), Src: []string{callLive.String()}, Dst: callOver.String()},
+	{Name: cmdEnd.String(), Src: []string{callLive.String()}, Dst: callOver.String()},
+	{Name: cmdEmpty.String(), Src: []string{callLive.String()}, Dst: callOver.String()},
 }
 
 const callInitial = callLive

@@ -101,22 +101,35 @@ func (c *callState) move(i int, cmd memberCmd) bool {
 	if !ok {
 		return false
 	}
-	if m.State.Pending() && !to.Pending() {
-		c.pending--
-		m.Deadline = time.Time{}
+	if i > 0 { // the counters are of invitees
+		c.pending += b2i(to.Pending()) - b2i(m.State.Pending())
+		c.accepted += b2i(to == events.Accepted) - b2i(m.State == events.Accepted)
 	}
-	if to == events.Accepted {
-		c.accepted++
+	if !to.Pending() {
+		m.Deadline = time.Time{}
 	}
 	m.State = to
 	return true
 }
 
-// one returns member i alone, as an event's Members. It shares the call's
-// array without copying: that is safe because in general mode a member that
-// is no longer pending never changes again, and only such members are
-// handed out this way (Accept, Reject and Cancel stay allocation-free).
-func (c *callState) one(i int) []events.Member { return c.members[i : i+1 : i+1] }
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// one returns member i alone, as an event's Members. In general mode it
+// shares the call's array without copying: a member that is no longer
+// pending never changes again there, and only such members are handed out
+// this way, which keeps Accept, Reject and Cancel allocation-free. In
+// advanced mode members change again (join, quit, reinvite), so it copies.
+func (c *callState) one(i int) []events.Member {
+	if c.mode == events.Advanced {
+		return []events.Member{c.members[i]}
+	}
+	return c.members[i : i+1 : i+1]
+}
 
 // answer is Accept and Reject (G3). The caller may not answer its own call;
 // repeating the answer already given is a no-op; any other answer to an
@@ -134,17 +147,23 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		}
 		return newErr(op, c.id, user, ErrNotPending, "the invitation is "+m.State.String())
 	}
-	if len(data) > maxData {
-		return newErr(op, c.id, user, ErrDataTooLarge, "")
+	if err := checkAction(op, c.id, user, data, device, maxData); err != nil {
+		return err
 	}
-	if !validDevice(device) {
-		return newErr(op, c.id, user, ErrInvalidArgument, "invalid device ID")
+	var before memberSet
+	if c.mode == events.Advanced {
+		before = c.active()
 	}
 	c.move(i, cmd)
 	m.Data = data
 	kind, reason := events.InvitationAccepted, events.ReasonNone
 	if cmd == cmdReject {
 		kind, reason = events.InvitationRejected, events.ReasonRejected
+	}
+	if c.mode == events.Advanced { // A1
+		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, pres, out)
+		c.endIfEmpty(now, before, pres, out)
+		return nil
 	}
 	e := events.Event{
 		Kind: kind, To: c.caller, Offline: !pres.online(c.caller), At: now,
@@ -197,6 +216,9 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 	if len(list) == 0 && c.accepted > 0 {
 		return nil, newErr(op, c.id, user, ErrAlreadyAccepted, "")
 	}
+	if c.mode == events.Advanced {
+		return c.cancelAdvanced(now, list, cfg, pres, out), nil
+	}
 	if len(list) == 0 {
 		for i := 1; i < len(c.members); i++ {
 			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, pres, out)
@@ -241,7 +263,8 @@ func (c *callState) callerOffline(now time.Time, pres presence, out *[]events.Ev
 }
 
 // expire is G5 at the instant now: every pending invitee whose deadline is
-// now times out; the caller hears of them together, then each of them.
+// now times out; the caller hears of them together, then each of them (in
+// advanced mode, the members hear of them; A1).
 func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
 	var due []int
 	for i := 1; i < len(c.members); i++ {
@@ -256,6 +279,10 @@ func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
 	timedOut := make([]events.Member, len(due))
 	for k, i := range due {
 		timedOut[k] = c.members[i]
+	}
+	if c.mode == events.Advanced {
+		c.expireAdvanced(now, due, timedOut, pres, out)
+		return
 	}
 	c.emit(out, events.Event{
 		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !pres.online(c.caller), At: now,
@@ -273,10 +300,16 @@ func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
 
 // deliver is G8 for member i: a device of the invitee just logged in. A
 // pending invitation is sent again to that device alone, with its original
-// deadline; one not yet delivered becomes Received.
+// deadline; one not yet delivered becomes Received. In advanced mode, a
+// member that is not pending gets the whole call's state instead (A7).
 func (c *callState) deliver(now time.Time, i int, device string, out *[]events.Event) {
 	m := &c.members[i]
 	if !m.State.Pending() {
+		if c.mode == events.Advanced { // A7: bring the device up to date
+			c.emit(out, events.Event{
+				Kind: events.UserStateChanged, To: m.User, ToDevice: device, At: now, Members: slices.Clone(c.members),
+			})
+		}
 		return
 	}
 	c.move(i, cmdDeliver)
@@ -324,6 +357,8 @@ func (c *callState) info() Info {
 
 // memberSet is a set of member positions; a call has at most 101 members.
 type memberSet [2]uint64
+
+func (s memberSet) has(i int) bool { return s[i/64]&(uint64(1)<<(i%64)) != 0 }
 
 func (s *memberSet) add(i int) bool {
 	w, b := i/64, uint64(1)<<(i%64)

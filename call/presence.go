@@ -34,15 +34,15 @@ func (r *Registry) forgetIfIdle(id string, u *user) {
 	}
 }
 
-// join records that id is a member of c. Calls are created in order, so
+// addMember records that id is a member of c. Calls are created in order, so
 // appending keeps each user's list oldest first.
-func (r *Registry) join(id string, c *callState) {
+func (r *Registry) addMember(id string, c *callState) {
 	u := r.userFor(id)
 	u.calls = append(u.calls, c)
 }
 
-// leave forgets that id is a member of c.
-func (r *Registry) leave(id string, c *callState) {
+// removeMember forgets that id is a member of c.
+func (r *Registry) removeMember(id string, c *callState) {
 	u := r.users[id]
 	if u == nil {
 		return

@@ -105,6 +105,9 @@ func (r *Registry) update(c *callState) {
 		r.forget(c)
 		return
 	}
+	if c.mode == events.Advanced { // members have deadlines of their own
+		c.next = c.nextDeadline()
+	}
 	r.due.set(c)
 }
 
@@ -113,7 +116,7 @@ func (r *Registry) forget(c *callState) {
 	r.due.remove(c)
 	delete(r.calls, c.id)
 	for i := range c.members {
-		r.leave(c.members[i].User, c)
+		r.removeMember(c.members[i].User, c)
 	}
 }
 

@@ -55,7 +55,7 @@ type cell struct {
 }
 
 func ok(s events.State, live bool) cell { return cell{state: s, live: live} }
-func refused(err error) cell         { return cell{err: err} }
+func refused(err error) cell            { return cell{err: err} }
 
 var (
 	live = true

@@ -1,0 +1,294 @@
+package call
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// Advanced mode (SPEC §4). An advanced call lives until a member ends it, or
+// until nobody is in it and nobody is rung (A4). Instead of the caller's
+// InvitationAccepted, InvitationRejected and InviteesAnsweredTimeout, every
+// member that is pending or Accepted after a change, and the member whose
+// own action it was, gets UserStateChanged listing the changed members
+// (A1): the members are told first, in member order, then the invitees the
+// change rang, cancelled or timed out get InvitationReceived,
+// InvitationCancelled or InvitationTimeout, in list (or invite) order.
+
+// active returns the members that are pending or Accepted.
+func (c *callState) active() memberSet {
+	var s memberSet
+	for i := range c.members {
+		if st := c.members[i].State; st == events.Accepted || st.Pending() {
+			s.add(i)
+		}
+	}
+	return s
+}
+
+// tell sends e as UserStateChanged to every member pending or Accepted now
+// and to actor (-1: none), skipping those in skip (A1).
+func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, pres presence, out *[]events.Event) {
+	e.Kind, e.At = events.UserStateChanged, now
+	for i := range c.members {
+		m := &c.members[i]
+		if skip.has(i) || (i != actor && m.State != events.Accepted && !m.State.Pending()) {
+			continue
+		}
+		e.To, e.Offline = m.User, !pres.online(m.User)
+		c.emit(out, e)
+	}
+}
+
+// endIfEmpty ends an advanced call by itself once nobody is Accepted and
+// nobody is pending: InvitationEnded (ReasonEmpty, no From) goes to the
+// members that were pending or Accepted before the change (A4).
+func (c *callState) endIfEmpty(now time.Time, before memberSet, pres presence, out *[]events.Event) {
+	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members[0].State == events.Accepted {
+		return
+	}
+	to, ok := nextCall(c.status, cmdEmpty)
+	if !ok {
+		return
+	}
+	c.status = to
+	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, pres, out)
+}
+
+// ended sends InvitationEnded, built on e, to the members in who.
+func (c *callState) ended(now time.Time, e events.Event, who memberSet, pres presence, out *[]events.Event) {
+	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members)
+	for i := range c.members {
+		if who.has(i) {
+			u := c.members[i].User
+			e.To, e.Offline = u, !pres.online(u)
+			c.emit(out, e)
+		}
+	}
+}
+
+// changed returns copies of the members at idx, as an event's Members.
+func (c *callState) changed(idx []int) []events.Member {
+	ms := make([]events.Member, len(idx))
+	for k, i := range idx {
+		ms[k] = c.members[i]
+	}
+	return ms
+}
+
+// cancelAdvanced is the effect of Cancel on an advanced call, once every
+// check has passed: the members hear of the cancelled invitees, then each of
+// those gets InvitationCancelled (A1).
+func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, pres presence, out *[]events.Event) (failed []string) {
+	before := c.active()
+	var done []int
+	if len(list) == 0 {
+		for i := 1; i < len(c.members); i++ {
+			if c.move(i, cmdCancel) {
+				done = append(done, i)
+			}
+		}
+	} else {
+		for _, u := range list {
+			if i := c.index(u); c.move(i, cmdCancel) {
+				done = append(done, i)
+			} else {
+				failed = append(failed, u)
+			}
+		}
+	}
+	if done == nil {
+		return failed
+	}
+	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, pres, out)
+	for _, i := range done {
+		u := c.members[i].User
+		c.emit(out, events.Event{
+			Kind: events.InvitationCancelled, To: u, Offline: !pres.online(u), At: now,
+			From: c.caller, Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
+		})
+	}
+	c.endIfEmpty(now, before, pres, out)
+	return failed
+}
+
+// expireAdvanced tells the members of the invitees that timed out at now,
+// then each of them (A1), and ends the call if that emptied it (A4).
+func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, pres presence, out *[]events.Event) {
+	var before memberSet
+	for i := range c.members {
+		if st := c.members[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
+			before.add(i)
+		}
+	}
+	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, pres, out)
+	for k, i := range due {
+		u := c.members[i].User
+		c.emit(out, events.Event{
+			Kind: events.InvitationTimeout, To: u, Offline: !pres.online(u), At: now,
+			Push: c.push, Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
+		})
+	}
+	c.endIfEmpty(now, before, pres, out)
+}
+
+// callingInvite is CallingInvite (A2): an Accepted member invites more
+// users. A user new to the call is added at the end; one who rejected,
+// timed out, quit or was cancelled is invited again in place. Each gets its
+// own deadline and InvitationReceived with the call's extended data.
+func (c *callState) callingInvite(now time.Time, user string, list []string, cfg *CallingInviteConfig,
+	s *settings, pres presence, out *[]events.Event) (InviteResult, error) {
+	const op = "calling invite"
+	fail := func(sentinel error, detail string) (InviteResult, error) {
+		return InviteResult{}, newErr(op, c.id, user, sentinel, detail)
+	}
+	if c.members[c.index(user)].State != events.Accepted {
+		return fail(ErrNotAccepted, "only a member in the call may invite more")
+	}
+	if len(list) == 0 {
+		return fail(ErrNoInvitees, "")
+	}
+	for _, u := range list {
+		if !validID(u) {
+			return fail(ErrInvalidUser, "invalid invitee ID "+quoteID(u))
+		}
+	}
+	if slices.Contains(list, user) {
+		return fail(ErrSelfInvite, "")
+	}
+	if u, ok := firstDuplicate(list); ok {
+		return fail(ErrDuplicateInvitee, quoteID(u)+" is listed twice")
+	}
+	added := 0
+	for _, u := range list {
+		switch i := c.index(u); {
+		case i == 0:
+			return fail(ErrDuplicateInvitee, quoteID(u)+" is the caller (who comes back with Join)")
+		case i < 0:
+			added++
+		case c.members[i].State == events.Accepted || c.members[i].State.Pending():
+			return fail(ErrDuplicateInvitee, quoteID(u)+" is already "+c.members[i].State.String())
+		}
+	}
+	if len(c.members)+added > s.maxInvitees+1 {
+		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(c.members)-1+added, s.maxInvitees))
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = c.timeout
+	}
+	if timeout < MinTimeout || timeout > s.maxTimeout {
+		return fail(ErrInvalidTimeout, fmt.Sprintf("%v is outside [%v, %v]", cfg.Timeout, MinTimeout, s.maxTimeout))
+	}
+	if !validPush(cfg.Push, s.maxDataLen) {
+		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", s.maxDataLen))
+	}
+
+	deadline := now.Add(timeout)
+	rung := make([]int, 0, len(list))
+	var skip memberSet
+	for _, u := range list {
+		i := c.index(u)
+		if i < 0 {
+			i = len(c.members)
+			c.members = append(c.members, events.Member{User: u, State: memberInitial})
+			c.pending++
+		} else {
+			c.move(i, cmdReinvite)
+		}
+		m := &c.members[i]
+		m.Inviter, m.Deadline = user, deadline
+		if pres.online(u) {
+			c.move(i, cmdDeliver)
+		}
+		rung = append(rung, i)
+		skip.add(i)
+	}
+	c.next = c.nextDeadline()
+	c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, pres, out)
+	all := slices.Clone(c.members)
+	for _, i := range rung {
+		m := &all[i]
+		c.emit(out, events.Event{
+			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
+			From: user, Data: c.data, Push: cfg.Push, Deadline: m.Deadline, Members: all,
+		})
+	}
+	return InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline}, nil
+}
+
+// join is Join (A3): a member not in the call enters it as Accepted. Joining
+// while Accepted is a no-op.
+func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, pres presence, out *[]events.Event) (Info, error) {
+	const op = "join"
+	i := c.index(user)
+	m := &c.members[i]
+	if m.State == events.Accepted {
+		return c.info(), nil
+	}
+	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
+		return Info{}, err
+	}
+	c.move(i, cmdJoin)
+	m.Data = cfg.ExtendedData
+	c.next = c.nextDeadline()
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, pres, out)
+	return c.info(), nil
+}
+
+// quit is Quit (A4): a member in the call leaves it; if nobody is left in it
+// or rung, the call ends by itself.
+func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, pres presence, out *[]events.Event) error {
+	const op = "quit"
+	i := c.index(user)
+	m := &c.members[i]
+	if m.State != events.Accepted {
+		return newErr(op, c.id, user, ErrNotAccepted, "the user is "+m.State.String())
+	}
+	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
+		return err
+	}
+	before := c.active()
+	c.move(i, cmdQuit)
+	m.Data = cfg.ExtendedData
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, pres, out)
+	c.endIfEmpty(now, before, pres, out)
+	return nil
+}
+
+// end is End (A5): a member in the call ends it for everyone. Every member
+// pending or Accepted gets InvitationEnded; the pending end as Cancelled.
+func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, pres presence, out *[]events.Event) error {
+	const op = "end"
+	i := c.index(user)
+	if st := c.members[i].State; st != events.Accepted {
+		return newErr(op, c.id, user, ErrNotAccepted, "the user is "+st.String())
+	}
+	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
+		return err
+	}
+	to, ok := nextCall(c.status, cmdEnd)
+	if !ok {
+		return newErr(op, c.id, user, ErrCallNotFound, "")
+	}
+	who := c.active()
+	for j := range c.members {
+		c.move(j, cmdCancel) // only the pending move
+	}
+	c.status, c.next = to, time.Time{}
+	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, pres, out)
+	return nil
+}
+
+// checkAction checks the extended data and device of a member's own action.
+func checkAction(op, callID, user, data, device string, maxData int) error {
+	if len(data) > maxData {
+		return newErr(op, callID, user, ErrDataTooLarge, fmt.Sprintf("%d bytes, at most %d", len(data), maxData))
+	}
+	if !validDevice(device) {
+		return newErr(op, callID, user, ErrInvalidArgument, "invalid device ID "+quoteID(device))
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package call
+
+import (
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// lookupAdvanced is lookup for a command that only advanced calls know:
+// ErrWrongMode on a general call, after the membership check (A6, G10).
+func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
+	c, err := r.lookup(op, user, callID)
+	if err != nil {
+		return nil, err
+	}
+	if c.mode != events.Advanced {
+		return nil, newErr(op, callID, user, ErrWrongMode, "the call is in general mode")
+	}
+	return c, nil
+}
+
+// CallingInvite invites more users into an advanced call (A2). Only a member
+// in the call (Accepted) may, else ErrNotAccepted. Each invitee gets its own
+// deadline — now plus the config's timeout, or the call's — and
+// InvitationReceived with the call's extended data; the members are told
+// with UserStateChanged (A1). A user who rejected, timed out, quit or was
+// cancelled is invited again in place; naming the caller, or a member who is
+// pending or Accepted, is ErrDuplicateInvitee; the members ever listed may
+// not pass MaxInvitees+1 (ErrTooManyInvitees).
+func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
+	now := r.begin()
+	res, err := r.callingInvite(now, user, callID, invitees, &cfg)
+	r.finish()
+	return res, err
+}
+
+func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []string, cfg *CallingInviteConfig) (InviteResult, error) {
+	c, err := r.lookupAdvanced("calling invite", user, callID)
+	if err != nil {
+		return InviteResult{}, err
+	}
+	had := len(c.members)
+	res, err := c.callingInvite(now, user, invitees, cfg, &r.s, r, &r.out)
+	for i := had; i < len(c.members); i++ {
+		r.addMember(c.members[i].User, c)
+	}
+	r.update(c)
+	return res, err
+}
+
+// Join enters an advanced call as Accepted (A3): a member who is pending,
+// or who rejected, timed out, quit or was cancelled — a caller who quit
+// included. The members are told with UserStateChanged. Joining while
+// Accepted is a no-op that returns the call's Info and emits nothing.
+func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
+	now := r.begin()
+	info, err := r.joinCall(now, user, callID, &cfg)
+	r.finish()
+	return info, err
+}
+
+func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig) (Info, error) {
+	c, err := r.lookupAdvanced("join", user, callID)
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := c.join(now, user, cfg, r.s.maxDataLen, r, &r.out)
+	r.update(c)
+	return info, err
+}
+
+// Quit leaves an advanced call (A4); only a member in it (Accepted) may, else
+// ErrNotAccepted. The members are told with UserStateChanged. When nobody is
+// left Accepted or pending, the call ends by itself: InvitationEnded with
+// ReasonEmpty goes to the members that were pending or Accepted just before.
+func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
+	now := r.begin()
+	err := r.quit(now, user, callID, &cfg)
+	r.finish()
+	return err
+}
+
+func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) error {
+	c, err := r.lookupAdvanced("quit", user, callID)
+	if err != nil {
+		return err
+	}
+	err = c.quit(now, user, cfg, r.s.maxDataLen, r, &r.out)
+	r.update(c)
+	return err
+}
+
+// End ends an advanced call for everyone (A5); only a member in it
+// (Accepted) may, else ErrNotAccepted. Every member pending or Accepted gets
+// InvitationEnded with ReasonEnded; pending members end as Cancelled, the
+// others keep their states; the call is over and no timeout fires after.
+func (r *Registry) End(user, callID string, cfg EndConfig) error {
+	now := r.begin()
+	err := r.end(now, user, callID, &cfg)
+	r.finish()
+	return err
+}
+
+func (r *Registry) end(now time.Time, user, callID string, cfg *EndConfig) error {
+	c, err := r.lookupAdvanced("end", user, callID)
+	if err != nil {
+		return err
+	}
+	err = c.end(now, user, cfg, r.s.maxDataLen, r, &r.out)
+	r.update(c)
+	return err
+}
