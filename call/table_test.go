@@ -31,6 +31,9 @@ const (
 	stCancelled tableState = "Cancelled" // alice cancelled bob alone (G4)
 	stTimeout   tableState = "Timeout"   // everyone timed out: the call is over (G5, G6)
 	stCaller    tableState = "Caller"    // the subject is alice herself
+	// Advanced mode only (table_advanced_test.go):
+	stQuit       tableState = "Quit"       // bob accepted, then quit (A4)
+	stCallerQuit tableState = "CallerQuit" // bob accepted, alice quit; the subject is alice
 )
 
 type tableCmd string
@@ -44,6 +47,12 @@ const (
 	cmdLogin     tableCmd = "login"      // a new device of the subject logs in
 	cmdLogout    tableCmd = "logout"     // the subject's last device logs out
 	cmdDeadline  tableCmd = "deadline"   // the clock reaches the invitations' deadline
+	// Advanced mode only (table_advanced_test.go):
+	cmdInviteSubject tableCmd = "invite-subject"  // alice invites the subject again (A2)
+	cmdSubjectInvite tableCmd = "subject-invites" // the subject invites erin (A2)
+	cmdJoin          tableCmd = "join"            // the subject joins (A3)
+	cmdQuit          tableCmd = "quit"            // the subject quits (A4)
+	cmdEnd           tableCmd = "end"             // the subject ends the call (A5)
 )
 
 // cell is one expectation: the subject's state afterwards (and whether the
@@ -145,8 +154,12 @@ type table struct {
 	subject string
 }
 
-// reach builds a call in which the subject is in state st.
-func reach(t *testing.T, st tableState) *table {
+// reach builds a general-mode call in which the subject is in state st.
+func reach(t *testing.T, st tableState) *table { return reachMode(t, st, events.General) }
+
+// reachMode builds a call of the given mode in which the subject is in
+// state st.
+func reachMode(t *testing.T, st tableState, mode events.Mode) *table {
 	t.Helper()
 	clk := clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
 	rec := &events.Recorder{}
@@ -159,7 +172,7 @@ func reach(t *testing.T, st tableState) *table {
 	if st != stInviting {
 		reg.Login("bob", "b1")
 	}
-	if _, err := reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: timeout}); err != nil {
+	if _, err := reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: timeout, Mode: mode}); err != nil {
 		t.Fatal(err)
 	}
 	must := func(err error) {
@@ -179,6 +192,13 @@ func reach(t *testing.T, st tableState) *table {
 	case stTimeout:
 		clk.Advance(timeout)
 	case stCaller:
+		tb.subject = "alice"
+	case stQuit:
+		must(reg.Accept("bob", "c1", call.AcceptConfig{}))
+		must(reg.Quit("bob", "c1", call.QuitConfig{}))
+	case stCallerQuit:
+		must(reg.Accept("bob", "c1", call.AcceptConfig{}))
+		must(reg.Quit("alice", "c1", call.QuitConfig{}))
 		tb.subject = "alice"
 	}
 	rec.Take()
@@ -207,6 +227,19 @@ func (tb *table) run(cmd tableCmd) error {
 		tb.reg.Logout(s, map[string]string{"alice": "a1", "bob": "b1"}[s])
 	case cmdDeadline:
 		tb.clk.Advance(timeout)
+	case cmdInviteSubject:
+		_, err := tb.reg.CallingInvite("alice", tb.id, []string{s}, call.CallingInviteConfig{})
+		return err
+	case cmdSubjectInvite:
+		_, err := tb.reg.CallingInvite(s, tb.id, []string{"erin"}, call.CallingInviteConfig{})
+		return err
+	case cmdJoin:
+		_, err := tb.reg.Join(s, tb.id, call.JoinConfig{})
+		return err
+	case cmdQuit:
+		return tb.reg.Quit(s, tb.id, call.QuitConfig{})
+	case cmdEnd:
+		return tb.reg.End(s, tb.id, call.EndConfig{})
 	}
 	return nil
 }
@@ -241,17 +274,22 @@ func (tb *table) subjectState(t *testing.T, before call.Info, evs []events.Event
 func TestExhaustiveStateCommandTable(t *testing.T) {
 	states := []tableState{stInviting, stReceived, stAccepted, stRejected, stCancelled, stTimeout, stCaller}
 	cmds := []tableCmd{cmdAccept, cmdReject, cmdCancelOne, cmdCancelAll, cmdCancelBy, cmdLogin, cmdLogout, cmdDeadline}
-	if len(exhaustive) != len(states) {
-		t.Fatalf("the table covers %d states, want %d", len(exhaustive), len(states))
+	runTable(t, events.General, exhaustive, states, cmds)
+}
+
+// runTable runs every (state, command) cell of a table, each on a fresh call.
+func runTable(t *testing.T, mode events.Mode, cells map[tableState]map[tableCmd]cell, states []tableState, cmds []tableCmd) {
+	if len(cells) != len(states) {
+		t.Fatalf("the table covers %d states, want %d", len(cells), len(states))
 	}
 	for _, st := range states {
-		if len(exhaustive[st]) != len(cmds) {
-			t.Fatalf("state %s: the table covers %d commands, want %d", st, len(exhaustive[st]), len(cmds))
+		if len(cells[st]) != len(cmds) {
+			t.Fatalf("state %s: the table covers %d commands, want %d", st, len(cells[st]), len(cmds))
 		}
 		for _, cmd := range cmds {
-			want := exhaustive[st][cmd]
+			want := cells[st][cmd]
 			t.Run(fmt.Sprintf("%s/%s", st, cmd), func(t *testing.T) {
-				tb := reach(t, st)
+				tb := reachMode(t, st, mode)
 				before, liveBefore := tb.reg.Call(tb.id)
 				err := tb.run(cmd)
 				evs := tb.rec.Take()
@@ -306,3 +344,7 @@ func TestRefusedNoOpsEmitNothing(t *testing.T) {
 		}
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func equalInfo(a, b call.Info) bool { return reflect.DeepEqual(a, b) }
