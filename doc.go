@@ -13,8 +13,8 @@
 // # Packages
 //
 //   - [github.com/callsig/callsig/call]: the Registry of live calls, its
-//     commands (Invite, Cancel, Accept, Reject, Login, Logout), options and
-//     errors. Start here.
+//     commands (Invite, Cancel, Accept, Reject, Login, Logout; CallingInvite,
+//     Join, Quit and End in advanced mode), options and errors. Start here.
 //   - [github.com/callsig/callsig/events]: the Event values the Registry
 //     produces and the Sink a host implements to deliver them.
 //   - [github.com/callsig/callsig/clock]: the Clock interface, the real clock,

@@ -1,6 +1,7 @@
 // Package call is the Registry of live call invitations: the commands a host
-// feeds it (Invite, Cancel, Accept, Reject, Login, Logout), the events it
-// hands back through an events.Sink, and the rules that connect the two.
+// feeds it (Invite, Cancel, Accept, Reject, Login, Logout, and for
+// advanced-mode calls CallingInvite, Join, Quit and End), the events it hands
+// back through an events.Sink, and the rules that connect the two.
 //
 // # The loop a host writes
 //
@@ -63,6 +64,10 @@
 //     alone, with their original deadlines (G8). When the caller's last
 //     device logs out before anyone accepted, the call is cancelled with
 //     ReasonCallerOffline (G7).
+//   - An advanced-mode call (InviteConfig.Mode = events.Advanced) lives until
+//     a member ends it or nobody is left in it or ringing (A4, A5). Members
+//     learn every change through UserStateChanged (A1); a member's device
+//     that logs in gets one UserStateChanged with everyone's state (A7).
 //   - A clock reading earlier than the last is treated as the last (D3).
 //     Queries (Call, Len) read no clock and process nothing (D4).
 //
