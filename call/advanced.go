@@ -30,14 +30,14 @@ func (c *callState) active() memberSet {
 
 // tell sends e as UserStateChanged to every member pending or Accepted now
 // and to actor (-1: none), skipping those in skip (A1).
-func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, pres presence, out *[]events.Event) {
+func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, h driver, out *[]events.Event) {
 	e.Kind, e.At = events.UserStateChanged, now
 	for i := range c.members {
 		m := &c.members[i]
 		if skip.has(i) || (i != actor && m.State != events.Accepted && !m.State.Pending()) {
 			continue
 		}
-		e.To, e.Offline = m.User, !pres.online(m.User)
+		e.To, e.Offline = m.User, !h.online(m.User)
 		c.emit(out, e)
 	}
 }
@@ -45,7 +45,7 @@ func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSe
 // endIfEmpty ends an advanced call by itself once nobody is Accepted and
 // nobody is pending: InvitationEnded (ReasonEmpty, no From) goes to the
 // members that were pending or Accepted before the change (A4).
-func (c *callState) endIfEmpty(now time.Time, before memberSet, pres presence, out *[]events.Event) {
+func (c *callState) endIfEmpty(now time.Time, before memberSet, h driver, out *[]events.Event) {
 	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members[0].State == events.Accepted {
 		return
 	}
@@ -54,16 +54,16 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, pres presence, o
 		return
 	}
 	c.status = to
-	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, pres, out)
+	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, h, out)
 }
 
 // ended sends InvitationEnded, built on e, to the members in who.
-func (c *callState) ended(now time.Time, e events.Event, who memberSet, pres presence, out *[]events.Event) {
+func (c *callState) ended(now time.Time, e events.Event, who memberSet, h driver, out *[]events.Event) {
 	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members)
 	for i := range c.members {
 		if who.has(i) {
 			u := c.members[i].User
-			e.To, e.Offline = u, !pres.online(u)
+			e.To, e.Offline = u, !h.online(u)
 			c.emit(out, e)
 		}
 	}
@@ -81,7 +81,7 @@ func (c *callState) changed(idx []int) []events.Member {
 // cancelAdvanced is the effect of Cancel on an advanced call, once every
 // check has passed: the members hear of the cancelled invitees, then each of
 // those gets InvitationCancelled (A1).
-func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, pres presence, out *[]events.Event) (failed []string) {
+func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, h driver, out *[]events.Event) (failed []string) {
 	before := c.active()
 	var done []int
 	if len(list) == 0 {
@@ -102,36 +102,36 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	if done == nil {
 		return failed
 	}
-	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, pres, out)
+	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, h, out)
 	for _, i := range done {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationCancelled, To: u, Offline: !pres.online(u), At: now,
+			Kind: events.InvitationCancelled, To: u, Offline: !h.online(u), At: now,
 			From: c.caller, Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
 		})
 	}
-	c.endIfEmpty(now, before, pres, out)
+	c.endIfEmpty(now, before, h, out)
 	return failed
 }
 
 // expireAdvanced tells the members of the invitees that timed out at now,
 // then each of them (A1), and ends the call if that emptied it (A4).
-func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, pres presence, out *[]events.Event) {
+func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, h driver, out *[]events.Event) {
 	var before memberSet
 	for i := range c.members {
 		if st := c.members[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
 			before.add(i)
 		}
 	}
-	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, pres, out)
+	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, h, out)
 	for k, i := range due {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationTimeout, To: u, Offline: !pres.online(u), At: now,
+			Kind: events.InvitationTimeout, To: u, Offline: !h.online(u), At: now,
 			Push: c.push, Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
 		})
 	}
-	c.endIfEmpty(now, before, pres, out)
+	c.endIfEmpty(now, before, h, out)
 }
 
 // callingInvite is CallingInvite (A2): an Accepted member invites more
@@ -139,7 +139,7 @@ func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.M
 // timed out, quit or was cancelled is invited again in place. Each gets its
 // own deadline and InvitationReceived with the call's extended data.
 func (c *callState) callingInvite(now time.Time, user string, list []string, cfg *CallingInviteConfig,
-	s *settings, pres presence, out *[]events.Event) (InviteResult, error) {
+	s *settings, h driver, out *[]events.Event) (InviteResult, error) {
 	const op = "calling invite"
 	fail := func(sentinel error, detail string) (InviteResult, error) {
 		return InviteResult{}, newErr(op, c.id, user, sentinel, detail)
@@ -185,6 +185,9 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	if !validPush(cfg.Push, s.maxDataLen) {
 		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", s.maxDataLen))
 	}
+	if err := h.commit(); err != nil {
+		return InviteResult{}, err
+	}
 
 	deadline := now.Add(timeout)
 	rung := make([]int, 0, len(list))
@@ -200,14 +203,14 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		}
 		m := &c.members[i]
 		m.Inviter, m.Deadline = user, deadline
-		if pres.online(u) {
+		if h.online(u) {
 			c.move(i, cmdDeliver)
 		}
 		rung = append(rung, i)
 		skip.add(i)
 	}
 	c.next = c.nextDeadline()
-	c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, pres, out)
+	c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, h, out)
 	all := slices.Clone(c.members)
 	for _, i := range rung {
 		m := &all[i]
@@ -221,7 +224,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 
 // join is Join (A3): a member not in the call enters it as Accepted. Joining
 // while Accepted is a no-op.
-func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, pres presence, out *[]events.Event) (Info, error) {
+func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, h driver, out *[]events.Event) (Info, error) {
 	const op = "join"
 	i := c.index(user)
 	m := &c.members[i]
@@ -231,16 +234,19 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
 		return Info{}, err
 	}
+	if err := h.commit(); err != nil {
+		return Info{}, err
+	}
 	c.move(i, cmdJoin)
 	m.Data = cfg.ExtendedData
 	c.next = c.nextDeadline()
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, pres, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, h, out)
 	return c.info(), nil
 }
 
 // quit is Quit (A4): a member in the call leaves it; if nobody is left in it
 // or rung, the call ends by itself.
-func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, pres presence, out *[]events.Event) error {
+func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, h driver, out *[]events.Event) error {
 	const op = "quit"
 	i := c.index(user)
 	m := &c.members[i]
@@ -250,23 +256,29 @@ func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData in
 	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
 		return err
 	}
+	if err := h.commit(); err != nil {
+		return err
+	}
 	before := c.active()
 	c.move(i, cmdQuit)
 	m.Data = cfg.ExtendedData
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, pres, out)
-	c.endIfEmpty(now, before, pres, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, h, out)
+	c.endIfEmpty(now, before, h, out)
 	return nil
 }
 
 // end is End (A5): a member in the call ends it for everyone. Every member
 // pending or Accepted gets InvitationEnded; the pending end as Cancelled.
-func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, pres presence, out *[]events.Event) error {
+func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, h driver, out *[]events.Event) error {
 	const op = "end"
 	i := c.index(user)
 	if st := c.members[i].State; st != events.Accepted {
 		return newErr(op, c.id, user, ErrNotAccepted, "the user is "+st.String())
 	}
 	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
+		return err
+	}
+	if err := h.commit(); err != nil {
 		return err
 	}
 	to, ok := nextCall(c.status, cmdEnd)
@@ -278,7 +290,7 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 		c.move(j, cmdCancel) // only the pending move
 	}
 	c.status, c.next = to, time.Time{}
-	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, pres, out)
+	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, h, out)
 	return nil
 }
 

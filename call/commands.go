@@ -18,10 +18,11 @@ import (
 // with no online device stays Inviting and its event is Offline: push it
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
-	now := r.begin()
-	res, err := r.invite(now, inviter, invitees, &cfg)
-	r.finish()
-	return res, err
+	o, err := r.input(Entry{
+		Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
+	})
+	return o.invite, err
 }
 
 func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
@@ -76,13 +77,17 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 			return fail(ErrCallExists, "")
 		}
 	} else {
-		id = r.s.newID()
+		id = r.newID()
 		if !validID(id) {
 			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
 		if r.calls[id] != nil {
 			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
 		}
+	}
+	r.entry.CallID = id
+	if err := r.commit(); err != nil {
+		return InviteResult{}, err
 	}
 	r.order++
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, r, &r.out)
@@ -137,10 +142,8 @@ func (r *Registry) lookup(op, user, callID string) (*callState, error) {
 // list order. Each cancelled invitee gets InvitationCancelled with the
 // config's Data and Push, also when offline, so a push can stop the ring.
 func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelConfig) (failed []string, err error) {
-	now := r.begin()
-	failed, err = r.cancel(now, inviter, callID, invitees, &cfg)
-	r.finish()
-	return failed, err
+	o, err := r.input(Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push})
+	return o.failed, err
 }
 
 func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []string, cfg *CancelConfig) ([]string, error) {
@@ -159,18 +162,14 @@ func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []stri
 // answered). Accepting again while the call is live is a no-op; once the call
 // is over every command gets ErrCallNotFound.
 func (r *Registry) Accept(invitee, callID string, cfg AcceptConfig) error {
-	now := r.begin()
-	err := r.answer(now, "accept", invitee, callID, cmdAccept, cfg.ExtendedData, cfg.Device)
-	r.finish()
+	_, err := r.input(Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
 // Reject rejects an invitation (G3); see Accept. The caller gets
 // InvitationRejected with Reason Rejected.
 func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
-	now := r.begin()
-	err := r.answer(now, "reject", invitee, callID, cmdReject, cfg.ExtendedData, cfg.Device)
-	r.finish()
+	_, err := r.input(Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
@@ -190,19 +189,20 @@ func (r *Registry) answer(now time.Time, op, invitee, callID string, cmd memberC
 // Received (G8). Logging in a device already online does nothing; an invalid
 // user or device ID does nothing.
 func (r *Registry) Login(user, device string) {
-	now := r.begin()
-	r.login(now, user, device)
-	r.finish()
+	_, _ = r.input(Entry{Op: OpLogin, User: user, Device: device})
 }
 
 func (r *Registry) login(now time.Time, id, device string) {
 	if !validID(id) || !validDevice(device) {
 		return
 	}
-	u := r.userFor(id)
-	if slices.Contains(u.devices, device) {
+	if u := r.users[id]; u != nil && slices.Contains(u.devices, device) {
 		return
 	}
+	if r.commit() != nil {
+		return // D1: a refused presence change is dropped
+	}
+	u := r.userFor(id)
 	u.devices = append(u.devices, device)
 	for _, c := range u.calls {
 		if i := c.index(id); i > 0 {
@@ -217,9 +217,7 @@ func (r *Registry) login(now time.Time, id, device string) {
 // InvitationCancelled with Reason CallerOffline and the invite's Push, and
 // the call is over. Logging out a device that is not online does nothing.
 func (r *Registry) Logout(user, device string) {
-	now := r.begin()
-	r.logout(now, user, device)
-	r.finish()
+	_, _ = r.input(Entry{Op: OpLogout, User: user, Device: device})
 }
 
 func (r *Registry) logout(now time.Time, id, device string) {
@@ -228,7 +226,7 @@ func (r *Registry) logout(now time.Time, id, device string) {
 		return
 	}
 	i := slices.Index(u.devices, device)
-	if i < 0 {
+	if i < 0 || r.commit() != nil { // D1: a refused presence change is dropped
 		return
 	}
 	u.devices = slices.Delete(u.devices, i, i+1)

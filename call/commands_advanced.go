@@ -28,10 +28,8 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
 // pending or Accepted, is ErrDuplicateInvitee; the members ever listed may
 // not pass MaxInvitees+1 (ErrTooManyInvitees).
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
-	now := r.begin()
-	res, err := r.callingInvite(now, user, callID, invitees, &cfg)
-	r.finish()
-	return res, err
+	o, err := r.input(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push})
+	return o.invite, err
 }
 
 func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []string, cfg *CallingInviteConfig) (InviteResult, error) {
@@ -53,10 +51,8 @@ func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []
 // included. The members are told with UserStateChanged. Joining while
 // Accepted is a no-op that returns the call's Info and emits nothing.
 func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
-	now := r.begin()
-	info, err := r.joinCall(now, user, callID, &cfg)
-	r.finish()
-	return info, err
+	o, err := r.input(Entry{Op: OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return o.info, err
 }
 
 func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig) (Info, error) {
@@ -74,9 +70,7 @@ func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig)
 // left Accepted or pending, the call ends by itself: InvitationEnded with
 // ReasonEmpty goes to the members that were pending or Accepted just before.
 func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
-	now := r.begin()
-	err := r.quit(now, user, callID, &cfg)
-	r.finish()
+	_, err := r.input(Entry{Op: OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
@@ -95,9 +89,7 @@ func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) err
 // InvitationEnded with ReasonEnded; pending members end as Cancelled, the
 // others keep their states; the call is over and no timeout fires after.
 func (r *Registry) End(user, callID string, cfg EndConfig) error {
-	now := r.begin()
-	err := r.end(now, user, callID, &cfg)
-	r.finish()
+	_, err := r.input(Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 

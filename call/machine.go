@@ -31,15 +31,21 @@ type callState struct {
 	heapIdx  int             // place in the Registry's deadline heap; -1 when absent
 }
 
-// presence tells the core whether a user has an online device, which decides
-// Event.Offline and whether an invitation is delivered at once.
-type presence interface{ online(user string) bool }
+// driver is what the core asks of the Registry that drives it: whether a user
+// has an online device (which decides Event.Offline and whether an
+// invitation is delivered at once), and a last word before a command
+// changes anything — commit writes the input to the Journal (D1), and an
+// error from it refuses the command.
+type driver interface {
+	online(user string) bool
+	commit() error
+}
 
 // newCall makes a call whose invitations are all due at now+timeout and emits
 // G2's events: InvitationCreated to the caller, then InvitationReceived to
 // each invitee in the order given. The arguments have been checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
-	now time.Time, order uint64, pres presence, out *[]events.Event) *callState {
+	now time.Time, order uint64, h driver, out *[]events.Event) *callState {
 	c := &callState{
 		id:      id,
 		caller:  caller,
@@ -57,14 +63,14 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 	for i, u := range invitees {
 		c.members[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
 		c.pending++
-		if pres.online(u) {
+		if h.online(u) {
 			c.move(1+i, cmdDeliver)
 		}
 	}
 	c.next = deadline
 	all := slices.Clone(c.members)
 	c.emit(out, events.Event{
-		Kind: events.InvitationCreated, To: caller, Offline: !pres.online(caller), At: now,
+		Kind: events.InvitationCreated, To: caller, Offline: !h.online(caller), At: now,
 		From: caller, Data: c.data, Deadline: deadline, Members: all,
 	})
 	for _, m := range all[1:] {
@@ -135,7 +141,7 @@ func (c *callState) one(i int) []events.Member {
 // repeating the answer already given is a no-op; any other answer to an
 // invitation no longer pending is ErrNotPending.
 func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, device string,
-	maxData int, pres presence, out *[]events.Event) error {
+	maxData int, h driver, out *[]events.Event) error {
 	i := c.index(user)
 	if i == 0 {
 		return newErr(op, c.id, user, ErrNotInvitee, "the caller cannot answer its own call")
@@ -150,6 +156,9 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 	if err := checkAction(op, c.id, user, data, device, maxData); err != nil {
 		return err
 	}
+	if err := h.commit(); err != nil {
+		return err
+	}
 	var before memberSet
 	if c.mode == events.Advanced {
 		before = c.active()
@@ -161,16 +170,16 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		kind, reason = events.InvitationRejected, events.ReasonRejected
 	}
 	if c.mode == events.Advanced { // A1
-		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, pres, out)
-		c.endIfEmpty(now, before, pres, out)
+		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, h, out)
+		c.endIfEmpty(now, before, h, out)
 		return nil
 	}
 	e := events.Event{
-		Kind: kind, To: c.caller, Offline: !pres.online(c.caller), At: now,
+		Kind: kind, To: c.caller, Offline: !h.online(c.caller), At: now,
 		From: user, Device: device, Data: data, Members: c.one(i), Reason: reason,
 	}
 	c.emit(out, e)
-	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !pres.online(user)
+	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !h.online(user)
 	c.emit(out, e)
 	c.settle()
 	return nil
@@ -186,7 +195,7 @@ var answerTarget = [numMemberCmds]events.State{
 // cancel is Cancel (G4). The list checks each run over the whole list before
 // the next, in SPEC §2's order.
 func (c *callState) cancel(now time.Time, user string, list []string, cfg *CancelConfig,
-	maxData int, pres presence, out *[]events.Event) (failed []string, err error) {
+	maxData int, h driver, out *[]events.Event) (failed []string, err error) {
 	const op = "cancel"
 	if user != c.caller {
 		return nil, newErr(op, c.id, user, ErrNotInviter, "only the caller may cancel")
@@ -216,16 +225,19 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 	if len(list) == 0 && c.accepted > 0 {
 		return nil, newErr(op, c.id, user, ErrAlreadyAccepted, "")
 	}
+	if err := h.commit(); err != nil {
+		return nil, err
+	}
 	if c.mode == events.Advanced {
-		return c.cancelAdvanced(now, list, cfg, pres, out), nil
+		return c.cancelAdvanced(now, list, cfg, h, out), nil
 	}
 	if len(list) == 0 {
 		for i := 1; i < len(c.members); i++ {
-			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, pres, out)
+			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, h, out)
 		}
 	} else {
 		for _, u := range list {
-			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, pres, out) {
+			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, h, out) {
 				failed = append(failed, u)
 			}
 		}
@@ -236,13 +248,13 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 
 // cancelOne cancels member i if it is pending, telling it why.
 func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data string, push *events.Push,
-	pres presence, out *[]events.Event) bool {
+	h driver, out *[]events.Event) bool {
 	if !c.move(i, cmdCancel) {
 		return false
 	}
 	u := c.members[i].User
 	c.emit(out, events.Event{
-		Kind: events.InvitationCancelled, To: u, Offline: !pres.online(u), At: now,
+		Kind: events.InvitationCancelled, To: u, Offline: !h.online(u), At: now,
 		From: c.caller, Data: data, Push: push, Members: c.one(i), Reason: reason,
 	})
 	return true
@@ -250,12 +262,12 @@ func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data s
 
 // callerOffline is G7: the caller's last device logged out. If no invitee is
 // Accepted now, every pending invitee is cancelled and the call is over.
-func (c *callState) callerOffline(now time.Time, pres presence, out *[]events.Event) {
+func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) {
 	if c.accepted > 0 {
 		return
 	}
 	for i := 1; i < len(c.members); i++ {
-		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.push, pres, out)
+		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.push, h, out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
 		c.status = to
@@ -265,7 +277,7 @@ func (c *callState) callerOffline(now time.Time, pres presence, out *[]events.Ev
 // expire is G5 at the instant now: every pending invitee whose deadline is
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
-func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
+func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
 	var due []int
 	for i := 1; i < len(c.members); i++ {
 		if m := &c.members[i]; m.State.Pending() && !m.Deadline.After(now) && c.move(i, cmdTimeout) {
@@ -281,17 +293,17 @@ func (c *callState) expire(now time.Time, pres presence, out *[]events.Event) {
 		timedOut[k] = c.members[i]
 	}
 	if c.mode == events.Advanced {
-		c.expireAdvanced(now, due, timedOut, pres, out)
+		c.expireAdvanced(now, due, timedOut, h, out)
 		return
 	}
 	c.emit(out, events.Event{
-		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !pres.online(c.caller), At: now,
+		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !h.online(c.caller), At: now,
 		Members: timedOut, Reason: events.ReasonTimeout,
 	})
 	for _, i := range due {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationTimeout, To: u, Offline: !pres.online(u), At: now,
+			Kind: events.InvitationTimeout, To: u, Offline: !h.online(u), At: now,
 			Push: c.push, Members: c.one(i), Reason: events.ReasonTimeout,
 		})
 	}

@@ -18,6 +18,7 @@ type Options struct {
 	DefaultTimeout time.Duration // used when InviteConfig.Timeout is 0; 0: min(90s, MaxTimeout)
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
 	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
+	Journal        Journal       // nil: none (D1)
 }
 
 // The defaults and bounds of Options.
@@ -39,6 +40,7 @@ type settings struct {
 	defaultTimeout time.Duration
 	maxTimeout     time.Duration
 	maxDataLen     int
+	journal        Journal
 }
 
 // resolve checks o and fills in its defaults. All bounds are inclusive.
@@ -66,6 +68,7 @@ func (o Options) resolve() (settings, error) {
 		defaultTimeout: o.DefaultTimeout,
 		maxTimeout:     o.MaxTimeout,
 		maxDataLen:     o.MaxDataLen,
+		journal:        o.Journal,
 	}
 	if s.clock == nil {
 		s.clock = clock.Real()

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -34,12 +35,18 @@ type Registry struct {
 	calls map[string]*callState
 	users map[string]*user
 	due   deadlineHeap
-	last  time.Time // the latest clock reading (D3)
+	last  time.Time // the latest clock reading an input took effect at (D3)
+	seen  time.Time // the latest clock reading, refused inputs included: timers count from it
 	order uint64    // calls created so far: the creation order of the Time rule
 
 	timer    clock.Timer // armed for timerAt, or nil
 	timerAt  time.Time
-	timerGen uint64 // which arming a firing belongs to
+	timerGen uint64    // which arming a firing belongs to
+	retryAt  time.Time // after the Journal refused the passing of time: not before then (D1)
+
+	entry      Entry // the input under way, for the Journal
+	replaying  bool  // Apply: the entry comes from a journal; write none, make no ID
+	recovering bool  // Recover: arm no timer until the last entry is applied
 
 	out        []events.Event // produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
@@ -60,18 +67,100 @@ func NewRegistry(o Options) (*Registry, error) {
 	}, nil
 }
 
-// begin starts an input: it takes the lock, reads the clock and processes
-// what fell due. It returns the input's reading.
-func (r *Registry) begin() time.Time {
+// outcome is what a command returns besides its error.
+type outcome struct {
+	invite InviteResult
+	failed []string
+	info   Info
+}
+
+// input runs one input: it takes the lock, reads the clock, processes what
+// fell due (journaling that passing of time first), runs the command and
+// delivers its events.
+func (r *Registry) input(e Entry) (outcome, error) {
 	r.mu.Lock()
-	return r.tick(r.s.clock.Now())
+	now, err := r.advance(r.s.clock.Now())
+	var o outcome
+	if err != nil {
+		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+	} else {
+		e.At = now
+		r.entry = e
+		o, err = r.run(&r.entry)
+	}
+	r.entry = Entry{} // hold on to nothing of the caller's
+	r.finish()
+	return o, err
+}
+
+// run dispatches one input to its command. The entry is complete but for
+// the ID an Invite makes, which the command fills in before it commits.
+func (r *Registry) run(e *Entry) (o outcome, err error) {
+	switch e.Op {
+	case OpTick:
+	case OpInvite:
+		cfg := InviteConfig{Timeout: e.Timeout, Mode: e.Mode, ExtendedData: e.Data, Push: e.Push}
+		if e.HostID {
+			cfg.CallID = e.CallID
+		}
+		o.invite, err = r.invite(e.At, e.User, e.Users, &cfg)
+	case OpCancel:
+		o.failed, err = r.cancel(e.At, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
+	case OpAccept:
+		err = r.answer(e.At, "accept", e.User, e.CallID, cmdAccept, e.Data, e.Device)
+	case OpReject:
+		err = r.answer(e.At, "reject", e.User, e.CallID, cmdReject, e.Data, e.Device)
+	case OpCallingInvite:
+		o.invite, err = r.callingInvite(e.At, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
+	case OpJoin:
+		o.info, err = r.joinCall(e.At, e.User, e.CallID, &JoinConfig{ExtendedData: e.Data, Device: e.Device})
+	case OpQuit:
+		err = r.quit(e.At, e.User, e.CallID, &QuitConfig{ExtendedData: e.Data, Device: e.Device})
+	case OpEnd:
+		err = r.end(e.At, e.User, e.CallID, &EndConfig{ExtendedData: e.Data, Device: e.Device})
+	case OpLogin:
+		r.login(e.At, e.User, e.Device)
+	case OpLogout:
+		r.logout(e.At, e.User, e.Device)
+	default:
+		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + quoteID(string(e.Op))}
+	}
+	return o, err
+}
+
+// commit writes the input under way to the Journal, once its checks have
+// passed and before anything changes (D1). Replayed inputs are not written
+// again.
+func (r *Registry) commit() error {
+	j := r.s.journal
+	if j == nil || r.replaying {
+		return nil
+	}
+	e := r.entry
+	e.Users = slices.Clone(e.Users) // the Journal may keep the entry; the caller may reuse its slice
+	if e.Push != nil {
+		p := *e.Push
+		e.Push = &p
+	}
+	if err := j.Append(e); err != nil {
+		return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+	}
+	return nil
+}
+
+// newID returns the ID of a new call: the journaled one when replaying.
+func (r *Registry) newID() string {
+	if r.replaying {
+		return r.entry.CallID
+	}
+	return r.s.newID()
 }
 
 // finish ends an input: it arms the timer for the next deadline, releases the
 // lock and, unless another goroutine (or an outer call on this one) is
 // already delivering, delivers every queued event.
 func (r *Registry) finish() {
-	r.arm()
+	r.arm(r.seen)
 	deliver := !r.delivering && len(r.out) > 0
 	if deliver {
 		r.delivering = true
@@ -82,20 +171,30 @@ func (r *Registry) finish() {
 	}
 }
 
-// tick brings the Registry's time to now (never backwards, D3), first
+// advance brings the Registry's time to now (never backwards, D3), first
 // processing every deadline due at or before it, one instant at a time:
-// calls due at the same instant go in the order they were created.
-func (r *Registry) tick(now time.Time) time.Time {
-	now = now.Round(0) // drop the monotonic reading: times compare with == and journal exactly
+// calls due at the same instant go in the order they were created. If
+// anything is due, that passing of time is journaled first, as an input of
+// its own (D1); if the Journal refuses it, nothing changes.
+func (r *Registry) advance(now time.Time) (time.Time, error) {
+	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
 	if now.Before(r.last) {
 		now = r.last
 	}
-	r.last = now
+	if now.After(r.seen) {
+		r.seen = now
+	}
+	if c := r.due.min(); c != nil && !c.next.After(now) && r.s.journal != nil && !r.replaying {
+		if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
+			return now, err
+		}
+	}
+	r.last, r.retryAt = now, time.Time{}
 	for c := r.due.min(); c != nil && !c.next.After(now); c = r.due.min() {
 		c.expire(c.next, r, &r.out)
 		r.update(c)
 	}
-	return now
+	return now, nil
 }
 
 // update files c after a change: forgotten once over (G6), else moved in the
@@ -123,8 +222,12 @@ func (r *Registry) forget(c *callState) {
 // arm keeps one clock timer for the earliest deadline. A timer armed for an
 // earlier time than needed is left alone: when it fires it finds nothing due
 // and re-arms, which is cheaper than stopping and re-arming on every answer.
-// With nothing due, no timer is left (so Manual.Pending reaches 0).
-func (r *Registry) arm() {
+// With nothing due, no timer is left (so Manual.Pending reaches 0). now is
+// the time the timer's delay counts from.
+func (r *Registry) arm(now time.Time) {
+	if r.recovering {
+		return
+	}
 	c := r.due.min()
 	if c == nil {
 		if r.timer != nil {
@@ -133,7 +236,11 @@ func (r *Registry) arm() {
 		}
 		return
 	}
-	if r.timer != nil && !r.timerAt.After(c.next) {
+	at := c.next
+	if at.Before(r.retryAt) {
+		at = r.retryAt
+	}
+	if r.timer != nil && !r.timerAt.After(at) {
 		return
 	}
 	if r.timer != nil {
@@ -141,8 +248,8 @@ func (r *Registry) arm() {
 	}
 	r.timerGen++
 	gen := r.timerGen
-	r.timer = r.s.clock.AfterFunc(c.next.Sub(r.last), func() { r.fire(gen) })
-	r.timerAt = c.next
+	r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
+	r.timerAt = at
 }
 
 // fire is the clock timer's callback: an input of its own.
@@ -151,7 +258,10 @@ func (r *Registry) fire(gen uint64) {
 	if gen == r.timerGen {
 		r.timer = nil
 	}
-	r.tick(r.s.clock.Now())
+	now := r.s.clock.Now()
+	if _, err := r.advance(now); err != nil {
+		r.retryAt = now.Round(0).UTC().Add(time.Second) // D1: everything stays due; try again later
+	}
 	r.finish()
 }
 

@@ -1,0 +1,148 @@
+package call
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// Journal receives every input that changes a Registry, before the events
+// of that input go out (D1). A host that appends each Entry to durable
+// storage can rebuild the Registry after a crash with Recover.
+//
+// Append is called in the order inputs take effect, with the Registry's
+// lock held: it must not call back into the Registry. An error refuses the
+// input: a command returns an error matching both ErrJournal and the
+// Journal's own error and changes nothing; a refused Login or Logout is
+// dropped; a refused passing of time leaves everything due, and is tried
+// again when the clock next fires, at least a second later.
+type Journal interface {
+	Append(Entry) error
+}
+
+// JournalFunc adapts a function to a Journal.
+type JournalFunc func(Entry) error
+
+// Append calls f(e).
+func (f JournalFunc) Append(e Entry) error { return f(e) }
+
+// Op names the input an Entry records.
+type Op string
+
+// The inputs a Journal records.
+const (
+	OpTick          Op = "tick"           // the passing of time: what fell due at or before At
+	OpInvite        Op = "invite"         // Invite
+	OpCancel        Op = "cancel"         // Cancel
+	OpAccept        Op = "accept"         // Accept
+	OpReject        Op = "reject"         // Reject
+	OpCallingInvite Op = "calling_invite" // CallingInvite
+	OpJoin          Op = "join"           // Join
+	OpQuit          Op = "quit"           // Quit
+	OpEnd           Op = "end"            // End
+	OpLogin         Op = "login"          // Login
+	OpLogout        Op = "logout"         // Logout
+)
+
+// Entry is one input to a Registry — a command, a presence change, or the
+// passing of time — with its clock reading and every ID it produced, so that
+// Apply can replay it exactly (D1). Entries encode to JSON and back without
+// loss.
+type Entry struct {
+	Op      Op            `json:"op"`
+	At      time.Time     `json:"at"`                // the clock reading the input took effect at (D3 applied)
+	User    string        `json:"user,omitempty"`    // the acting user (Login, Logout: the user)
+	Device  string        `json:"device,omitempty"`  // the acting device (Login, Logout: the device)
+	CallID  string        `json:"call,omitempty"`    // the call; for Invite, the ID it was given
+	Users   []string      `json:"users,omitempty"`   // invitees (Invite, CallingInvite, Cancel)
+	Timeout time.Duration `json:"timeout,omitempty"` // as the command's config gave it
+	Mode    events.Mode   `json:"mode,omitempty"`    // Invite
+	Data    string        `json:"data,omitempty"`    // the command's extended data
+	Push    *events.Push  `json:"push,omitempty"`    // the command's push settings
+	HostID  bool          `json:"host_id,omitempty"` // Invite: CallID was chosen by the host, not made by NewID
+}
+
+// String gives the entry as its JSON text, for logs.
+func (e Entry) String() string {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Sprintf("Entry{%s at %v}", e.Op, e.At)
+	}
+	return string(b)
+}
+
+// name is the op as error messages name commands.
+func (op Op) name() string {
+	if op == OpCallingInvite {
+		return "calling invite"
+	}
+	return string(op)
+}
+
+// Apply replays one journaled input at its own clock reading (D1): what fell
+// due up to e.At is processed first, then the command runs with the IDs the
+// entry recorded. It never writes the Journal and never calls NewID. It
+// returns the command's error, changing nothing, if the entry no longer
+// applies, and ErrInvalidArgument for an entry it cannot read. A reading
+// earlier than the Registry's last counts as the last (D3).
+//
+// Replaying a journal into a new Registry (Recover, or Apply on a Registry
+// whose clock does not fire meanwhile) rebuilds the same state and emits the
+// same events.
+func (r *Registry) Apply(e Entry) error {
+	if !e.Op.known() {
+		return &Error{Op: "apply", CallID: e.CallID, User: e.User, Err: ErrInvalidArgument, Detail: "unknown op " + quoteID(string(e.Op))}
+	}
+	if e.Op == OpInvite && !e.HostID && !validID(e.CallID) {
+		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
+	}
+	r.mu.Lock()
+	r.replaying = true
+	now, _ := r.advance(e.At) // replaying: journals nothing, so cannot fail
+	e.At = now
+	r.entry = e
+	_, err := r.run(&r.entry)
+	r.entry = Entry{}
+	r.replaying = false
+	r.finish()
+	return err
+}
+
+// known reports whether op is one Apply can replay.
+func (op Op) known() bool {
+	switch op {
+	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout:
+		return true
+	}
+	return false
+}
+
+// Recover rebuilds a Registry after a restart: Restore from snap (nil: an
+// empty Registry), then Apply of every entry of journal in order, with no
+// clock timer armed until the last entry is applied. Events replayed go to
+// o.Sink like any others. It stops at the first entry Apply refuses and
+// returns that error, naming the entry's index.
+func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
+	r, err := NewRegistry(o)
+	if err != nil {
+		return nil, err
+	}
+	if snap != nil {
+		if err := r.load(snap); err != nil {
+			return nil, err
+		}
+	}
+	r.recovering = true
+	for i, e := range journal {
+		if err := r.Apply(e); err != nil {
+			return nil, fmt.Errorf("callsig: recover: journal entry %d: %w", i, err)
+		}
+	}
+	r.mu.Lock()
+	r.recovering = false
+	r.arm(r.s.clock.Now())
+	r.mu.Unlock()
+	return r, nil
+}

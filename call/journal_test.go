@@ -1,0 +1,342 @@
+package call_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// memJournal keeps entries as JSON lines, as a file journal would.
+type memJournal struct {
+	lines  [][]byte
+	refuse error // when set, Append fails with it
+}
+
+func (j *memJournal) Append(e call.Entry) error {
+	if j.refuse != nil {
+		return j.refuse
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	j.lines = append(j.lines, b)
+	return nil
+}
+
+func (j *memJournal) entries(t *testing.T) []call.Entry {
+	t.Helper()
+	var out []call.Entry
+	for _, l := range j.lines {
+		var e call.Entry
+		if err := json.Unmarshal(l, &e); err != nil {
+			t.Fatalf("decode %s: %v", l, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+type rig struct {
+	clk *clock.Manual
+	rec *events.Recorder
+	reg *call.Registry
+	j   *memJournal
+}
+
+func newRig(t *testing.T, start time.Time, j *memJournal, restore []byte) *rig {
+	t.Helper()
+	g := &rig{clk: clock.NewManual(start), rec: &events.Recorder{}, j: j}
+	o := call.Options{Clock: g.clk, Sink: g.rec, NewID: counterIDs()}
+	if j != nil {
+		o.Journal = j
+	}
+	var err error
+	if restore != nil {
+		g.reg, err = call.Restore(restore, o)
+	} else {
+		g.reg, err = call.NewRegistry(o)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// script drives a registry through both modes, presence and time; step
+// returns false once there are no steps left.
+func script(t *testing.T, g *rig, step int) bool {
+	t.Helper()
+	r := g.reg
+	switch step {
+	case 0:
+		r.Login("alice", "a")
+		r.Login("bob", "phone")
+	case 1:
+		if _, err := r.Invite("alice", []string{"bob", "carol", "dave"}, call.InviteConfig{Timeout: 20 * time.Second, ExtendedData: "g", Push: &events.Push{Title: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+	case 2:
+		if _, err := r.Invite("bob", []string{"carol", "erin"}, call.InviteConfig{Mode: events.Advanced, Timeout: 30 * time.Second, CallID: "adv"}); err != nil {
+			t.Fatal(err)
+		}
+	case 3:
+		g.clk.Advance(5 * time.Second)
+		_ = r.Accept("bob", "c1", call.AcceptConfig{Device: "phone"})
+	case 4:
+		r.Login("carol", "web")
+		_ = r.Reject("carol", "c1", call.RejectConfig{ExtendedData: "busy"})
+	case 5:
+		_ = r.Accept("carol", "adv", call.AcceptConfig{})
+		_, _ = r.CallingInvite("carol", "adv", []string{"frank"}, call.CallingInviteConfig{Timeout: 50 * time.Second})
+	case 6:
+		g.clk.Advance(20 * time.Second) // c1's dave and adv's erin time out
+	case 7:
+		_ = r.Quit("bob", "adv", call.QuitConfig{})
+		r.Logout("carol", "web")
+		r.Login("frank", "f")
+	case 8:
+		_, _ = r.Invite("dave", []string{"alice"}, call.InviteConfig{Timeout: 10 * time.Second})
+		r.Logout("dave", "never") // nothing
+	case 9:
+		g.clk.Advance(60 * time.Second)
+	default:
+		return false
+	}
+	return true
+}
+
+func views(r *call.Registry, ids ...string) map[string]call.Info {
+	v := map[string]call.Info{}
+	for _, id := range ids {
+		if info, ok := r.Call(id); ok {
+			v[id] = info
+		}
+	}
+	return v
+}
+
+var scriptIDs = []string{"c1", "c2", "c3", "adv"}
+
+// TestJournalReplay: D1 — the journal, through JSON, replayed into a new
+// Registry by Recover gives the same events and the same state.
+func TestJournalReplay(t *testing.T) {
+	j := &memJournal{}
+	a := newRig(t, t0, j, nil)
+	for step := 0; script(t, a, step); step++ {
+	}
+	want := a.rec.Take()
+	if len(j.lines) == 0 || len(want) == 0 {
+		t.Fatal("nothing journaled or emitted")
+	}
+
+	b := &rig{clk: clock.NewManual(t0.Add(time.Hour)), rec: &events.Recorder{}}
+	reg, err := call.Recover(nil, j.entries(t), call.Options{Clock: b.clk, Sink: b.rec, NewID: func() string {
+		t.Fatal("Recover called NewID")
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.rec.Take(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("replayed events differ:\n%s", diffEvents(got, want))
+	}
+	if !reflect.DeepEqual(views(reg, scriptIDs...), views(a.reg, scriptIDs...)) || reg.Len() != a.reg.Len() {
+		t.Fatalf("replayed state differs:\n%v\n%v", views(reg, scriptIDs...), views(a.reg, scriptIDs...))
+	}
+}
+
+// TestSnapshotResume: D2 — a Registry snapshotted at any step, restored and
+// driven on, emits what an uninterrupted one emits.
+func TestSnapshotResume(t *testing.T) {
+	whole := newRig(t, t0, nil, nil)
+	for step := 0; script(t, whole, step); step++ {
+	}
+	want := whole.rec.Take()
+	for cut := 0; cut <= 10; cut++ {
+		a := newRig(t, t0, nil, nil)
+		for step := 0; step < cut && script(t, a, step); step++ {
+		}
+		snap, err := a.reg.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &rig{clk: clock.NewManual(a.clk.Now()), rec: &events.Recorder{}}
+		b.reg, err = call.Restore(snap, call.Options{Clock: b.clk, Sink: b.rec, NewID: idsFrom(countInvites(a))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := cut; script(t, b, step); step++ {
+		}
+		got := append(a.rec.Take(), b.rec.Take()...)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("cut at step %d:\n%s", cut, diffEvents(got, want))
+		}
+	}
+}
+
+// countInvites counts the calls a's NewID made, so that a restored
+// Registry's IDs go on where a's left off.
+func countInvites(a *rig) int {
+	n := 0
+	for _, e := range a.rec.Events() {
+		if e.Kind == events.InvitationCreated && strings.HasPrefix(e.CallID, "c") {
+			n++
+		}
+	}
+	return n
+}
+
+func idsFrom(n int) func() string {
+	return func() string { n++; return fmt.Sprintf("c%d", n) }
+}
+
+func diffEvents(got, want []events.Event) string {
+	var b strings.Builder
+	for i := 0; i < max(len(got), len(want)); i++ {
+		var g, w string
+		if i < len(got) {
+			g = fmt.Sprintf("%+v", got[i])
+		}
+		if i < len(want) {
+			w = fmt.Sprintf("%+v", want[i])
+		}
+		if i < len(got) && i < len(want) && reflect.DeepEqual(got[i], want[i]) {
+			continue
+		}
+		{
+			fmt.Fprintf(&b, "event %d:\n  got  %s\n  want %s\n", i, g, w)
+		}
+	}
+	return b.String()
+}
+
+// TestJournalRefusal: D1 — an Append error refuses the input.
+func TestJournalRefusal(t *testing.T) {
+	boom := errors.New("disk full")
+	j := &memJournal{}
+	g := newRig(t, t0, j, nil)
+	g.reg.Login("alice", "a")
+	res, err := g.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.rec.Take()
+	before, _ := g.reg.Call(res.CallID)
+
+	j.refuse = boom
+	err = g.reg.Accept("bob", res.CallID, call.AcceptConfig{})
+	if !errors.Is(err, call.ErrJournal) || !errors.Is(err, boom) {
+		t.Fatalf("Accept with a failing journal: %v", err)
+	}
+	if after, _ := g.reg.Call(res.CallID); !reflect.DeepEqual(before, after) || len(g.rec.Take()) != 0 {
+		t.Fatal("a refused command changed something or emitted")
+	}
+	g.reg.Login("bob", "phone") // dropped
+	if info, _ := g.reg.Call(res.CallID); info.Members[1].State != events.Inviting {
+		t.Fatalf("a refused Login took effect: %v", info.Members[1])
+	}
+	// A refused passing of time stays due, and the command it came with
+	// fails with ErrJournal, whatever else is wrong with it.
+	g.clk.Advance(10 * time.Second)
+	if len(g.rec.Take()) != 0 || g.reg.Len() != 1 {
+		t.Fatal("a refused timeout took effect")
+	}
+	if _, err := g.reg.Invite("", nil, call.InviteConfig{}); !errors.Is(err, call.ErrJournal) {
+		t.Fatalf("ErrJournal must win over every other error: %v", err)
+	}
+	j.refuse = nil
+	g.clk.Advance(999 * time.Millisecond) // the retry is at least 1s after the refusal
+	if len(g.rec.Take()) != 0 {
+		t.Fatal("retried sooner than 1s")
+	}
+	g.clk.Advance(time.Millisecond)
+	evs := g.rec.Take()
+	if len(evs) != 2 || evs[0].Kind != events.InviteesAnsweredTimeout || !evs[0].At.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("the retried timeout: %+v", evs)
+	}
+	if g.reg.Len() != 0 || g.clk.Pending() != 0 {
+		t.Fatal("something left after the retried timeout")
+	}
+}
+
+// TestRestoreRefusesBadSnapshots: D2 — corrupt, truncated, empty or
+// future-version bytes are ErrInvalidArgument, never a panic.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	g := newRig(t, t0, nil, nil)
+	g.reg.Login("bob", "b")
+	if _, err := g.reg.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := g.reg.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(good), `{"callsig_snapshot":1,`) {
+		t.Fatalf("the version is not the first member: %.40s", good)
+	}
+	bad := map[string][]byte{
+		"empty":         {},
+		"truncated":     good[:len(good)/2],
+		"garbage":       []byte("not json"),
+		"future":        []byte(strings.Replace(string(good), `"callsig_snapshot":1`, `"callsig_snapshot":2`, 1)),
+		"no version":    []byte(strings.Replace(string(good), `"callsig_snapshot":1,`, ``, 1)),
+		"unknown field": []byte(strings.Replace(string(good), `"callsig_snapshot":1,`, `"callsig_snapshot":1,"x":1,`, 1)),
+		"bad state":     []byte(strings.Replace(string(good), `"Received"`, `"Ringing"`, 1)),
+		"no deadline":   regexp.MustCompile(`"Deadline":"2026[^"]*"`).ReplaceAll(good, []byte(`"Deadline":"0001-01-01T00:00:00Z"`)),
+	}
+	for name, b := range bad {
+		if _, err := call.Restore(b, call.Options{}); !errors.Is(err, call.ErrInvalidArgument) {
+			t.Errorf("%s: err = %v, want ErrInvalidArgument", name, err)
+		}
+	}
+	if _, err := call.Restore(good, call.Options{MaxInvitees: -1}); !errors.Is(err, call.ErrInvalidOption) {
+		t.Errorf("bad options: %v", err)
+	}
+}
+
+// TestRestoredDeadlineFiresOnNextAdvance: D2 — a deadline that passed while
+// the host was down fires as soon as the restored Registry's clock fires.
+func TestRestoredDeadlineFiresOnNextAdvance(t *testing.T) {
+	a := newRig(t, t0, nil, nil)
+	if _, err := a.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := a.reg.Snapshot()
+	b := newRig(t, t0.Add(time.Hour), nil, snap) // down for an hour
+	if b.clk.Pending() != 1 {
+		t.Fatalf("restored with %d timers, want 1", b.clk.Pending())
+	}
+	b.clk.Advance(0)
+	evs := b.rec.Take()
+	if len(evs) != 2 || evs[0].Seq != 3 || !evs[0].At.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("after restore: %+v", evs)
+	}
+}
+
+// TestApplyRefusesUnreadableEntries: D1 — ErrInvalidArgument, nothing changes.
+func TestApplyRefusesUnreadableEntries(t *testing.T) {
+	g := newRig(t, t0, nil, nil)
+	for _, e := range []call.Entry{{Op: "dance", At: t0}, {Op: call.OpInvite, At: t0, User: "a", Users: []string{"b"}}} {
+		if err := g.reg.Apply(e); !errors.Is(err, call.ErrInvalidArgument) {
+			t.Errorf("Apply(%v) = %v", e, err)
+		}
+	}
+	if err := g.reg.Apply(call.Entry{Op: call.OpAccept, At: t0, User: "bob", CallID: "nope"}); !errors.Is(err, call.ErrCallNotFound) {
+		t.Errorf("Apply of an entry that no longer applies: %v", err)
+	}
+	if _, err := call.Recover(nil, []call.Entry{{Op: call.OpLogin, At: t0, User: "x"}, {Op: "dance"}}, call.Options{}); err == nil || !strings.Contains(err.Error(), "entry 1") {
+		t.Errorf("Recover must name the entry it stopped at: %v", err)
+	}
+}

@@ -1,0 +1,209 @@
+package call
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// snapshotVersion is the format Snapshot writes and Restore reads (D2).
+const snapshotVersion = 1
+
+// snapshot is the whole state of a Registry, as JSON. Its first member is
+// the format version, so that a reader can tell the format before anything
+// else.
+type snapshot struct {
+	Version int          `json:"callsig_snapshot"`
+	Last    time.Time    `json:"last"`  // the latest clock reading (D3)
+	Order   uint64       `json:"order"` // calls created so far
+	Calls   []snapCall   `json:"calls"` // live calls, oldest first
+	Users   []snapDevice `json:"users"` // online devices, by user ID
+}
+
+type snapCall struct {
+	ID      string          `json:"id"`
+	Caller  string          `json:"caller"`
+	Mode    events.Mode     `json:"mode"`
+	Created time.Time       `json:"created"`
+	Timeout time.Duration   `json:"timeout"`
+	Data    string          `json:"data,omitempty"`
+	Push    *events.Push    `json:"push,omitempty"`
+	Order   uint64          `json:"order"` // creation order (the Time rule)
+	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
+	Members []events.Member `json:"members"`
+}
+
+type snapDevice struct {
+	User    string   `json:"user"`
+	Devices []string `json:"devices"` // in login order
+}
+
+// Snapshot returns the Registry's whole state as versioned, self-describing
+// JSON (D2): every live call with its members, absolute deadlines and Seq
+// counter, every online device, and the last clock reading. It reads no
+// clock and processes nothing (D4). Taken from inside Emit, it holds the
+// state after the command; events not yet delivered are not in it.
+func (r *Registry) Snapshot() ([]byte, error) {
+	r.mu.Lock()
+	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, Calls: []snapCall{}, Users: []snapDevice{}}
+	for _, c := range r.calls {
+		s.Calls = append(s.Calls, snapCall{
+			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
+			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members),
+		})
+	}
+	for id, u := range r.users {
+		if len(u.devices) > 0 {
+			s.Users = append(s.Users, snapDevice{User: id, Devices: slices.Clone(u.devices)})
+		}
+	}
+	r.mu.Unlock()
+	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Order < s.Calls[j].Order })
+	sort.Slice(s.Users, func(i, j int) bool { return s.Users[i].User < s.Users[j].User })
+	return json.Marshal(s)
+}
+
+// Restore returns a Registry holding the state a Snapshot took, driven by
+// the Options given (D2). Deadlines are absolute: one that passed while the
+// host was down falls due as soon as the new Registry's clock fires (with
+// clock.Manual, on the next Advance), and Seq numbers continue. Presence is
+// restored as it was; a host that lost its connections in a crash logs those
+// devices out, and G7 applies.
+//
+// Corrupt, truncated or empty bytes, an unknown or newer format version, or
+// a state that breaks the rules are refused with ErrInvalidArgument; options
+// out of range with ErrInvalidOption.
+func Restore(snap []byte, o Options) (*Registry, error) {
+	r, err := NewRegistry(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.load(snap); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.arm(r.s.clock.Now()) // a deadline already passed is due at once
+	r.mu.Unlock()
+	return r, nil
+}
+
+func badSnapshot(format string, a ...any) error {
+	return &Error{Op: "restore", Err: ErrInvalidArgument, Detail: fmt.Sprintf(format, a...)}
+}
+
+// load reads a snapshot into an empty Registry, checking everything.
+func (r *Registry) load(b []byte) error {
+	var head struct {
+		Version *int `json:"callsig_snapshot"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return badSnapshot("not a snapshot: %v", err)
+	}
+	if head.Version == nil {
+		return badSnapshot("no callsig_snapshot version")
+	}
+	if *head.Version != snapshotVersion {
+		return badSnapshot("format version %d, this build reads %d", *head.Version, snapshotVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var s snapshot
+	if err := dec.Decode(&s); err != nil {
+		return badSnapshot("%v", err)
+	}
+	if dec.More() {
+		return badSnapshot("trailing data")
+	}
+	r.last, r.order = s.Last.Round(0).UTC(), s.Order
+	for _, sd := range s.Users {
+		if !validID(sd.User) || r.users[sd.User] != nil || len(sd.Devices) == 0 {
+			return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.User))
+		}
+		for i, d := range sd.Devices {
+			if !validDevice(d) || slices.Contains(sd.Devices[:i], d) {
+				return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.User), quoteID(d))
+			}
+		}
+		r.users[sd.User] = &user{devices: sd.Devices}
+	}
+	lastOrder := uint64(0)
+	for i := range s.Calls {
+		sc := &s.Calls[i]
+		c, err := r.loadCall(sc)
+		if err != nil {
+			return err
+		}
+		if sc.Order <= lastOrder || sc.Order > r.order {
+			return badSnapshot("call %s: creation order %d out of sequence", quoteID(sc.ID), sc.Order)
+		}
+		lastOrder = sc.Order
+		r.calls[c.id] = c
+		for j := range c.members {
+			r.addMember(c.members[j].User, c)
+		}
+		r.due.set(c)
+	}
+	return nil
+}
+
+// loadCall rebuilds one call and checks that it is one the rules can reach.
+func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
+	bad := func(format string, a ...any) (*callState, error) {
+		return nil, badSnapshot("call %s: %s", quoteID(sc.ID), fmt.Sprintf(format, a...))
+	}
+	switch {
+	case !validID(sc.ID) || r.calls[sc.ID] != nil:
+		return bad("invalid or repeated ID")
+	case sc.Mode != events.General && sc.Mode != events.Advanced:
+		return bad("unknown mode")
+	case sc.Timeout < MinTimeout || sc.Timeout > r.s.maxTimeout:
+		return bad("timeout %v out of range", sc.Timeout)
+	case len(sc.Data) > r.s.maxDataLen || !validPush(sc.Push, r.s.maxDataLen):
+		return bad("extended data or push too large")
+	case len(sc.Members) < 2 || len(sc.Members) > r.s.maxInvitees+1:
+		return bad("%d members", len(sc.Members))
+	case sc.Members[0].User != sc.Caller || sc.Members[0].Inviter != "" || sc.Members[0].State.Pending():
+		return bad("the first member is not the caller")
+	case sc.Seq == 0:
+		return bad("no events yet")
+	}
+	c := &callState{
+		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
+		data: sc.Data, push: sc.Push, order: sc.Order, seq: sc.Seq, members: sc.Members, heapIdx: -1,
+	}
+	for i := range c.members {
+		m := &c.members[i]
+		m.Deadline = m.Deadline.Round(0).UTC()
+		switch {
+		case !validID(m.User) || slices.ContainsFunc(c.members[:i], func(o events.Member) bool { return o.User == m.User }):
+			return bad("member %d: invalid or repeated user", i)
+		case m.State > events.NotYetReceived:
+			return bad("member %s: unknown state", quoteID(m.User))
+		case i > 0 && !validID(m.Inviter):
+			return bad("member %s: invalid inviter", quoteID(m.User))
+		case m.State.Pending() == m.Deadline.IsZero():
+			return bad("member %s: a deadline must be set exactly while pending", quoteID(m.User))
+		case len(m.Data) > r.s.maxDataLen:
+			return bad("member %s: data too large", quoteID(m.User))
+		case c.mode == events.General && m.State == events.Quit:
+			return bad("member %s: Quit in a general call", quoteID(m.User))
+		}
+		if i > 0 {
+			c.pending += b2i(m.State.Pending())
+			c.accepted += b2i(m.State == events.Accepted)
+		}
+	}
+	if c.mode == events.General && c.pending == 0 {
+		return bad("a general call with nobody pending is over")
+	}
+	if c.mode == events.Advanced && c.pending == 0 && c.accepted == 0 && c.members[0].State != events.Accepted {
+		return bad("an advanced call with nobody in it is over")
+	}
+	c.next = c.nextDeadline()
+	return c, nil
+}
