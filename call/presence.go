@@ -34,11 +34,16 @@ func (r *Registry) forgetIfIdle(id string, u *user) {
 	}
 }
 
-// addMember records that id is a member of c. Calls are created in order, so
-// appending keeps each user's list oldest first.
+// addMember records that id is a member of c, keeping the user's calls
+// oldest first: a user that CallingInvite adds to an old call files it
+// before the newer calls it joined earlier (G8, A7 walk them in this order).
 func (r *Registry) addMember(id string, c *callState) {
 	u := r.userFor(id)
-	u.calls = append(u.calls, c)
+	i := len(u.calls)
+	for i > 0 && u.calls[i-1].order > c.order {
+		i--
+	}
+	u.calls = slices.Insert(u.calls, i, c)
 }
 
 // removeMember forgets that id is a member of c.
