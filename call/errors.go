@@ -46,11 +46,13 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("callsig: ")
 	b.WriteString(e.Op)
-	if e.CallID != "" {
+	// A command on a call names the call, and every command names its user,
+	// even when the ID is empty: an empty ID is often the bug.
+	if e.CallID != "" || onCall(e.Op) {
 		b.WriteString(" call ")
 		b.WriteString(quoteID(e.CallID))
 	}
-	if e.User != "" {
+	if e.User != "" || e.Op != "options" && e.Op != "restore" && e.Op != "apply" {
 		b.WriteString(" by ")
 		b.WriteString(quoteID(e.User))
 	}
@@ -77,4 +79,13 @@ func (e *Error) Unwrap() []error {
 
 func newErr(op, callID, user string, sentinel error, detail string) error {
 	return &Error{Op: op, CallID: callID, User: user, Err: sentinel, Detail: detail}
+}
+
+// onCall reports whether op is a command on an existing call.
+func onCall(op string) bool {
+	switch op {
+	case "cancel", "accept", "reject", "calling invite", "join", "quit", "end":
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -217,7 +218,7 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 		}
 	}
 	if len(cfg.ExtendedData) > maxData {
-		return nil, newErr(op, c.id, user, ErrDataTooLarge, "")
+		return nil, newErr(op, c.id, user, ErrDataTooLarge, fmt.Sprintf("%d bytes, at most %d", len(cfg.ExtendedData), maxData))
 	}
 	if !validPush(cfg.Push, maxData) {
 		return nil, newErr(op, c.id, user, ErrInvalidArgument, "push fields too large")

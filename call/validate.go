@@ -55,7 +55,11 @@ func validPush(p *events.Push, maxData int) bool {
 // quoteID quotes an ID for an error message, cut short if it is long.
 func quoteID(s string) string {
 	if len(s) > maxIDLen {
-		s = s[:maxIDLen] + "…"
+		cut := maxIDLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character
+		}
+		s = s[:cut] + "…"
 	}
 	return strconv.Quote(s)
 }
