@@ -37,7 +37,7 @@ func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSe
 		if skip.has(i) || (i != actor && m.State != events.Accepted && !m.State.Pending()) {
 			continue
 		}
-		e.To, e.Offline = m.User, !h.online(m.User)
+		e.To, e.Offline = m.User, !c.online(i)
 		c.emit(out, e)
 	}
 }
@@ -63,7 +63,7 @@ func (c *callState) ended(now time.Time, e events.Event, who memberSet, h driver
 	for i := range c.members {
 		if who.has(i) {
 			u := c.members[i].User
-			e.To, e.Offline = u, !h.online(u)
+			e.To, e.Offline = u, !c.online(i)
 			c.emit(out, e)
 		}
 	}
@@ -106,7 +106,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	for _, i := range done {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationCancelled, To: u, Offline: !h.online(u), At: now,
+			Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
 			From: c.caller, Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
 		})
 	}
@@ -127,7 +127,7 @@ func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.M
 	for k, i := range due {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationTimeout, To: u, Offline: !h.online(u), At: now,
+			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
 			Push: c.push, Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
 		})
 	}
@@ -197,13 +197,22 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		if i < 0 {
 			i = len(c.members)
 			c.members = append(c.members, events.Member{User: u, State: memberInitial})
+			if old := &c.links[0]; len(c.links) == cap(c.links) {
+				c.links = append(c.links, memberLink{})
+				if &c.links[0] != old {
+					relink(c) // the links moved: repair the users' lists
+				}
+			} else {
+				c.links = append(c.links, memberLink{})
+			}
 			c.pending++
+			h.link(c, i)
 		} else {
 			c.move(i, cmdReinvite)
 		}
 		m := &c.members[i]
 		m.Inviter, m.Deadline = user, deadline
-		if h.online(u) {
+		if c.online(i) {
 			c.move(i, cmdDeliver)
 		}
 		rung = append(rung, i)

@@ -92,9 +92,6 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	r.order++
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, r, &r.out)
 	r.calls[id] = c
-	for i := range c.members {
-		r.addMember(c.members[i].User, c)
-	}
 	r.due.set(c)
 	return InviteResult{CallID: id, Timeout: timeout, Deadline: c.next}, nil
 }
@@ -186,8 +183,10 @@ func (r *Registry) answer(now time.Time, op, invitee, callID string, cmd memberC
 // Login records that a device of user is online (H1). Each of the user's
 // pending invitations is rung again on that device alone (ToDevice), with its
 // original deadline, oldest call first, and one not yet delivered becomes
-// Received (G8). Logging in a device already online does nothing; an invalid
-// user or device ID does nothing.
+// Received (G8). In a live advanced call, a member that is not pending (the
+// caller included) gets one UserStateChanged on that device alone, with
+// every member's state (A7). Logging in a device already online does
+// nothing; an invalid user or device ID does nothing.
 func (r *Registry) Login(user, device string) {
 	_, _ = r.input(Entry{Op: OpLogin, User: user, Device: device})
 }
@@ -204,10 +203,10 @@ func (r *Registry) login(now time.Time, id, device string) {
 	}
 	u := r.userFor(id)
 	u.devices = append(u.devices, device)
-	for _, c := range u.calls {
-		if i := c.index(id); i > 0 {
-			c.deliver(now, i, device, &r.out)
-		}
+	for l := u.head; l != nil; l = l.next {
+		// The caller too: in an advanced call it is a member whose new
+		// device gets the call's state (A7); in a general one, nothing.
+		l.c.deliver(now, l.i, device, &r.out)
 	}
 }
 
@@ -233,12 +232,14 @@ func (r *Registry) logout(now time.Time, id, device string) {
 	if len(u.devices) > 0 {
 		return
 	}
-	// Walk a copy: forgetting a call edits u.calls.
-	for _, c := range slices.Clone(u.calls) {
-		if c.caller == id {
-			c.callerOffline(now, r, &r.out)
-			r.update(c)
+	// Walk a copy: forgetting a call edits the user's list.
+	r.linkBuf = u.calls(r.linkBuf[:0])
+	for _, l := range r.linkBuf {
+		if l.i == 0 {
+			l.c.callerOffline(now, r, &r.out)
+			r.update(l.c)
 		}
 	}
-	r.forgetIfIdle(id, u)
+	clear(r.linkBuf)
+	r.forgetIfIdle(u)
 }

@@ -37,11 +37,7 @@ func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []
 	if err != nil {
 		return InviteResult{}, err
 	}
-	had := len(c.members)
 	res, err := c.callingInvite(now, user, invitees, cfg, &r.s, r, &r.out)
-	for i := had; i < len(c.members); i++ {
-		r.addMember(c.members[i].User, c)
-	}
 	r.update(c)
 	return res, err
 }

@@ -26,10 +26,16 @@ type callState struct {
 	seq      uint64          // the last Seq handed out (G9)
 	status   callStatus      // the call lifecycle
 	members  []events.Member // the caller first, then invitees in the order invited
+	links    []memberLink    // links[i] ties members[i] to its user's record (presence.go)
 	pending  int             // invitees pending
 	accepted int             // invitees Accepted
 	next     time.Time       // the earliest pending deadline; zero when none
 	heapIdx  int             // place in the Registry's deadline heap; -1 when absent
+
+	// A one-invitee call, the common case, keeps its members and links
+	// here: one allocation for the whole call.
+	small      [2]events.Member
+	smallLinks [2]memberLink
 }
 
 // driver is what the core asks of the Registry that drives it: whether a user
@@ -38,8 +44,15 @@ type callState struct {
 // changes anything — commit writes the input to the Journal (D1), and an
 // error from it refuses the command.
 type driver interface {
-	online(user string) bool
+	link(c *callState, i int) // member i joined c: file it under its user
 	commit() error
+}
+
+// online reports whether member i has an online device, which decides
+// Event.Offline and whether an invitation is delivered at once.
+func (c *callState) online(i int) bool {
+	u := c.links[i].u
+	return u != nil && u.online()
 }
 
 // newCall makes a call whose invitations are all due at now+timeout and emits
@@ -56,22 +69,28 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		data:    cfg.ExtendedData,
 		push:    cfg.Push,
 		order:   order,
-		members: make([]events.Member, 1+len(invitees)),
 		heapIdx: -1,
+	}
+	if n := 1 + len(invitees); n <= len(c.small) {
+		c.members, c.links = c.small[:n], c.smallLinks[:n]
+	} else {
+		c.members, c.links = make([]events.Member, n), make([]memberLink, n)
 	}
 	deadline := now.Add(timeout)
 	c.members[0] = events.Member{User: caller, State: events.Accepted, Data: cfg.ExtendedData}
+	h.link(c, 0)
 	for i, u := range invitees {
 		c.members[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
 		c.pending++
-		if h.online(u) {
+		h.link(c, 1+i)
+		if c.online(1 + i) {
 			c.move(1+i, cmdDeliver)
 		}
 	}
 	c.next = deadline
 	all := slices.Clone(c.members)
 	c.emit(out, events.Event{
-		Kind: events.InvitationCreated, To: caller, Offline: !h.online(caller), At: now,
+		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
 		From: caller, Data: c.data, Deadline: deadline, Members: all,
 	})
 	for _, m := range all[1:] {
@@ -176,11 +195,11 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		return nil
 	}
 	e := events.Event{
-		Kind: kind, To: c.caller, Offline: !h.online(c.caller), At: now,
+		Kind: kind, To: c.caller, Offline: !c.online(0), At: now,
 		From: user, Device: device, Data: data, Members: c.one(i), Reason: reason,
 	}
 	c.emit(out, e)
-	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !h.online(user)
+	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !c.online(i)
 	c.emit(out, e)
 	c.settle()
 	return nil
@@ -255,7 +274,7 @@ func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data s
 	}
 	u := c.members[i].User
 	c.emit(out, events.Event{
-		Kind: events.InvitationCancelled, To: u, Offline: !h.online(u), At: now,
+		Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
 		From: c.caller, Data: data, Push: push, Members: c.one(i), Reason: reason,
 	})
 	return true
@@ -298,13 +317,13 @@ func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
 		return
 	}
 	c.emit(out, events.Event{
-		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !h.online(c.caller), At: now,
+		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !c.online(0), At: now,
 		Members: timedOut, Reason: events.ReasonTimeout,
 	})
 	for _, i := range due {
 		u := c.members[i].User
 		c.emit(out, events.Event{
-			Kind: events.InvitationTimeout, To: u, Offline: !h.online(u), At: now,
+			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
 			Push: c.push, Members: c.one(i), Reason: events.ReasonTimeout,
 		})
 	}

@@ -1,59 +1,126 @@
 package call
 
-import "slices"
-
 // user is what the Registry knows of one user: its online devices (a set, in
-// login order; H1) and the live calls it is a member of, oldest first (G7
-// and G8 walk them in that order). A user with neither is forgotten.
+// login order; H1) and the live calls it is a member of, as a list through
+// the calls' member links, oldest call first (G7, G8 and A7 walk it in that
+// order). A user with neither is forgotten, and its record reused.
 type user struct {
-	devices []string
-	calls   []*callState
+	id         string
+	devices    []string
+	head, tail *memberLink
 }
 
-// online reports whether u has an online device; the Registry is the core's
-// presence.
-func (r *Registry) online(id string) bool {
-	u := r.users[id]
-	return u != nil && len(u.devices) > 0
+// memberLink ties one member of a call to its user's record: the user's
+// list of calls runs through these links, so joining and leaving a call
+// costs no allocation and no search.
+type memberLink struct {
+	u          *user
+	c          *callState
+	i          int // the member's index in c.members
+	prev, next *memberLink
 }
+
+func (u *user) online() bool { return len(u.devices) > 0 }
+
+func (u *user) idle() bool { return len(u.devices) == 0 && u.head == nil }
 
 // userFor returns the record of id, making it if need be.
 func (r *Registry) userFor(id string) *user {
 	u := r.users[id]
 	if u == nil {
-		u = &user{}
+		if n := len(r.spareUsers); n > 0 {
+			u, r.spareUsers = r.spareUsers[n-1], r.spareUsers[:n-1]
+		} else {
+			u = &user{}
+		}
+		u.id = id
 		r.users[id] = u
 	}
 	return u
 }
 
-// forgetIfIdle drops the record of id once it holds nothing.
-func (r *Registry) forgetIfIdle(id string, u *user) {
-	if len(u.devices) == 0 && len(u.calls) == 0 {
-		delete(r.users, id)
+// forgetIfIdle drops u once it holds nothing, keeping a few records to
+// reuse: users come and go with their calls.
+func (r *Registry) forgetIfIdle(u *user) {
+	if !u.idle() || r.users[u.id] != u { // busy, or already forgotten
+		return
+	}
+	delete(r.users, u.id)
+	if len(r.spareUsers) < cap(r.spareUsers) {
+		*u = user{devices: u.devices[:0]}
+		r.spareUsers = append(r.spareUsers, u)
 	}
 }
 
-// addMember records that id is a member of c, keeping the user's calls
-// oldest first: a user that CallingInvite adds to an old call files it
-// before the newer calls it joined earlier (G8, A7 walk them in this order).
-func (r *Registry) addMember(id string, c *callState) {
-	u := r.userFor(id)
-	i := len(u.calls)
-	for i > 0 && u.calls[i-1].order > c.order {
-		i--
+// link records that member i of c is one of its user's calls, keeping the
+// user's list oldest call first: a user that CallingInvite adds to an old
+// call files it before newer calls it joined earlier.
+func (r *Registry) link(c *callState, i int) {
+	u := r.userFor(c.members[i].User)
+	l := &c.links[i]
+	*l = memberLink{u: u, c: c, i: i}
+	after := u.tail
+	for after != nil && after.c.order > c.order {
+		after = after.prev
 	}
-	u.calls = slices.Insert(u.calls, i, c)
+	l.prev = after
+	if after == nil {
+		l.next, u.head = u.head, l
+	} else {
+		l.next, after.next = after.next, l
+	}
+	if l.next == nil {
+		u.tail = l
+	} else {
+		l.next.prev = l
+	}
 }
 
-// removeMember forgets that id is a member of c.
-func (r *Registry) removeMember(id string, c *callState) {
-	u := r.users[id]
+// unlink forgets that member i of c is one of its user's calls.
+func (r *Registry) unlink(c *callState, i int) {
+	l := &c.links[i]
+	u := l.u
 	if u == nil {
 		return
 	}
-	if i := slices.Index(u.calls, c); i >= 0 {
-		u.calls = slices.Delete(u.calls, i, i+1)
+	if l.prev == nil {
+		u.head = l.next
+	} else {
+		l.prev.next = l.next
 	}
-	r.forgetIfIdle(id, u)
+	if l.next == nil {
+		u.tail = l.prev
+	} else {
+		l.next.prev = l.prev
+	}
+	*l = memberLink{}
+	r.forgetIfIdle(u)
+}
+
+// relink repairs the user lists after c.links moved to a new array.
+func relink(c *callState) {
+	for i := range c.links {
+		l := &c.links[i]
+		if l.u == nil {
+			continue
+		}
+		if l.prev == nil {
+			l.u.head = l
+		} else {
+			l.prev.next = l
+		}
+		if l.next == nil {
+			l.u.tail = l
+		} else {
+			l.next.prev = l
+		}
+	}
+}
+
+// calls returns the live calls of u, oldest first, with u's index in each.
+func (u *user) calls(buf []memberLink) []memberLink {
+	for l := u.head; l != nil; l = l.next {
+		buf = append(buf, memberLink{c: l.c, i: l.i})
+	}
+	return buf
 }

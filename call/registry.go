@@ -48,6 +48,9 @@ type Registry struct {
 	replaying  bool  // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool  // Recover: arm no timer until the last entry is applied
 
+	spareUsers []*user      // records of users who left, for reuse
+	linkBuf    []memberLink // scratch for walking a user's calls
+
 	out        []events.Event // produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
 	delivering bool           // a goroutine is draining out
@@ -61,9 +64,10 @@ func NewRegistry(o Options) (*Registry, error) {
 		return nil, err
 	}
 	return &Registry{
-		s:     s,
-		calls: make(map[string]*callState),
-		users: make(map[string]*user),
+		s:          s,
+		calls:      make(map[string]*callState),
+		users:      make(map[string]*user),
+		spareUsers: make([]*user, 0, 256),
 	}, nil
 }
 
@@ -214,8 +218,8 @@ func (r *Registry) update(c *callState) {
 func (r *Registry) forget(c *callState) {
 	r.due.remove(c)
 	delete(r.calls, c.id)
-	for i := range c.members {
-		r.removeMember(c.members[i].User, c)
+	for i := range c.links {
+		r.unlink(c, i)
 	}
 }
 

@@ -129,7 +129,7 @@ func (r *Registry) load(b []byte) error {
 				return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.User), quoteID(d))
 			}
 		}
-		r.users[sd.User] = &user{devices: sd.Devices}
+		r.users[sd.User] = &user{id: sd.User, devices: sd.Devices}
 	}
 	lastOrder := uint64(0)
 	for i := range s.Calls {
@@ -143,8 +143,9 @@ func (r *Registry) load(b []byte) error {
 		}
 		lastOrder = sc.Order
 		r.calls[c.id] = c
+		c.links = make([]memberLink, len(c.members))
 		for j := range c.members {
-			r.addMember(c.members[j].User, c)
+			r.link(c, j)
 		}
 		r.due.set(c)
 	}

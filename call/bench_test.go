@@ -1,0 +1,287 @@
+package call_test
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// The benchmarks of SPEC §7. Reproduce every figure of BENCHMARKS.md with
+//
+//	go test ./call -run '^$' -bench . -benchmem -count 6 | tee bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
+//
+// Ratios within one run are what count (B1, B4, B5), never absolute times.
+
+// users is a pool of pre-made IDs, so that benchmarks measure the Registry,
+// not string formatting.
+var users = func() []string {
+	u := make([]string, 4096)
+	for i := range u {
+		u[i] = "user" + strconv.Itoa(i)
+	}
+	return u
+}()
+
+func seqIDs() func() string {
+	ids := make([]string, 0, 1<<16)
+	n := 0
+	return func() string {
+		n++
+		if n <= cap(ids) {
+			if n > len(ids) {
+				ids = append(ids, "c"+strconv.Itoa(n))
+			}
+			return ids[n-1]
+		}
+		return "c" + strconv.Itoa(n)
+	}
+}
+
+// preIDs returns n call IDs made in advance, and a NewID that hands them out.
+func preIDs(n int) ([]string, func() string) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "c" + strconv.Itoa(i)
+	}
+	var next atomic.Int64
+	return ids, func() string { return ids[next.Add(1)-1] }
+}
+
+// ringIDs returns a ring of n call IDs and a NewID that cycles through it:
+// for lifecycles that end each call before the next begins, so that the
+// IDs of calls that are over are reused (G11) and the benchmark keeps no
+// garbage of its own for the collector to scan.
+func ringIDs(n int) ([]string, func() string) {
+	ids, _ := preIDs(n)
+	next := -1
+	return ids, func() string { next = (next + 1) % n; return ids[next] }
+}
+
+func newBenchRegistry(b *testing.B, clk *clock.Manual, newID func() string) *call.Registry {
+	b.Helper()
+	r, err := call.NewRegistry(call.Options{Clock: clk, Sink: events.Discard, NewID: newID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// B1: a 1-invitee invite + accept lifecycle, callsig and the baseline.
+func BenchmarkLifecycle(b *testing.B) {
+	b.Run("impl=callsig", func(b *testing.B) {
+		clk := clock.NewManual(t0)
+		ids, newID := ringIDs(4096)
+		r := newBenchRegistry(b, clk, newID)
+		cfg := call.InviteConfig{Timeout: 30 * time.Second}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			caller, callee := users[i%2048], users[2048+i%2048]
+			invitees := [1]string{callee}
+			if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Accept(callee, ids[i%4096], call.AcceptConfig{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=baseline", func(b *testing.B) {
+		clk := clock.NewManual(t0)
+		ids, newID := ringIDs(4096)
+		base := newBaseline(clk, events.Discard, newID)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			caller, callee := users[i%2048], users[2048+i%2048]
+			if _, err := base.Invite(caller, []string{callee}, 30*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			if err := base.Accept(callee, ids[i%4096]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// A 9-invitee invite in which every invitee times out.
+func BenchmarkTimeout9(b *testing.B) {
+	invitees := users[1:10]
+	b.Run("impl=callsig", func(b *testing.B) {
+		clk := clock.NewManual(t0)
+		r := newBenchRegistry(b, clk, seqIDs())
+		cfg := call.InviteConfig{Timeout: time.Second}
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := r.Invite(users[0], invitees, cfg); err != nil {
+				b.Fatal(err)
+			}
+			clk.Advance(time.Second)
+		}
+	})
+	b.Run("impl=baseline", func(b *testing.B) {
+		clk := clock.NewManual(t0)
+		base := newBaseline(clk, events.Discard, seqIDs())
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := base.Invite(users[0], invitees, time.Second); err != nil {
+				b.Fatal(err)
+			}
+			clk.Advance(time.Second)
+		}
+	})
+}
+
+// B2: Accept, Reject and Cancel alone, on calls made beforehand.
+func BenchmarkAnswer(b *testing.B) {
+	for _, op := range []string{"accept", "reject", "cancel"} {
+		b.Run("op="+op, func(b *testing.B) {
+			clk := clock.NewManual(t0)
+			ids, newID := preIDs(b.N)
+			r := newBenchRegistry(b, clk, newID)
+			for i := range b.N {
+				invitees := [1]string{users[2048+i%2048]}
+				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Minute}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				var err error
+				switch op {
+				case "accept":
+					err = r.Accept(users[2048+i%2048], ids[i], call.AcceptConfig{})
+				case "reject":
+					err = r.Reject(users[2048+i%2048], ids[i], call.RejectConfig{})
+				case "cancel":
+					_, err = r.Cancel(users[i%2048], ids[i], nil, call.CancelConfig{})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// B3: heap per pending call with 1,000,000 pending calls, indexes and timers
+// included, for 1 and 9 invitees.
+func BenchmarkPendingHeap(b *testing.B) {
+	for _, n := range []int{1, 9} {
+		b.Run(fmt.Sprintf("invitees=%d", n), func(b *testing.B) {
+			const calls = 1_000_000
+			for range b.N {
+				ids, newID := preIDs(calls)
+				_ = ids
+				clk := clock.NewManual(t0)
+				before := heapInUse()
+				r := newBenchRegistry(b, clk, newID)
+				for i := range calls {
+					off := (i * n) % (len(users) - n)
+					if _, err := r.Invite(users[len(users)-1], users[off:off+n], call.InviteConfig{Timeout: time.Minute}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				after := heapInUse()
+				b.ReportMetric(float64(after-before)/calls, "B/call")
+				runtime.KeepAlive(r)
+			}
+		})
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// B4: 1,000,000 calls timing out in one clock advance.
+func BenchmarkExpireMillion(b *testing.B) {
+	const calls = 1_000_000
+	for range b.N {
+		b.StopTimer()
+		_, newID := preIDs(calls)
+		clk := clock.NewManual(t0)
+		r := newBenchRegistry(b, clk, newID)
+		for i := range calls {
+			invitees := [1]string{users[2048+i%2048]}
+			if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Duration(1+i%60) * time.Second}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		clk.Advance(time.Minute)
+		b.StopTimer()
+		if r.Len() != 0 {
+			b.Fatalf("%d calls left", r.Len())
+		}
+	}
+}
+
+// B4: the lifecycle with 1,000 and with 1,000,000 other calls live.
+func BenchmarkLifecycleAtLive(b *testing.B) {
+	for _, live := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
+			clk := clock.NewManual(t0)
+			ids, newID := preIDs(live + b.N)
+			r := newBenchRegistry(b, clk, newID)
+			for i := range live {
+				invitees := [1]string{users[2048+i%2048]}
+				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Hour}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cfg := call.InviteConfig{Timeout: 30 * time.Second}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				caller, callee := users[i%2048], users[2048+i%2048]
+				invitees := [1]string{callee}
+				if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Accept(callee, ids[live+i], call.AcceptConfig{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// B5: the lifecycle from every core at once.
+func BenchmarkLifecycleParallel(b *testing.B) {
+	clk := clock.NewManual(t0)
+	var n atomic.Int64
+	r := newBenchRegistry(b, clk, func() string { return "c" + strconv.FormatInt(n.Add(1), 10) })
+	cfg := call.InviteConfig{Timeout: 30 * time.Second}
+	var worker atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(worker.Add(1))
+		i := 0
+		for pb.Next() {
+			i++
+			caller, callee := users[(w*97+i)%2048], users[2048+(w*31+i)%2048]
+			invitees := [1]string{callee}
+			res, err := r.Invite(caller, invitees[:], cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
