@@ -37,6 +37,7 @@ const (
 	crashDirEnv  = "CALLSIG_CRASH_DIR"
 	crashSeedEnv = "CALLSIG_CRASH_SEED"
 	crashMarker  = "SNAPSHOT"
+	crashDone    = "DONE" // the child ran every step and waits to be killed
 )
 
 func TestCrashRecovery(t *testing.T) {
@@ -69,11 +70,17 @@ func crashRound(t *testing.T, seed uint64, killAfter int) {
 		t.Fatal(err)
 	}
 	var observed []events.Event
+	watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() }) // never hang the suite
+	defer watchdog.Stop()
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(nil, 1<<20)
 	killed := false
 	for sc.Scan() {
 		line := sc.Bytes()
+		if string(line) == crashDone && !killed {
+			_ = cmd.Process.Kill()
+			killed = true
+		}
 		if len(line) == 0 || line[0] != '{' {
 			continue
 		}
@@ -205,7 +212,8 @@ func TestCrashChild(t *testing.T) {
 		}
 		randomInput(rng, reg, clk)
 	}
-	select {} // wait for the parent's SIGKILL
+	fmt.Fprintln(out, crashDone)
+	time.Sleep(time.Hour) // wait for the parent's SIGKILL
 }
 
 // randomInput applies one random input of either mode to reg.
