@@ -3,8 +3,9 @@ module github.com/callsig/callsig
 go 1.26.8
 
 require (
-	github.com/cockroachdb/datadriven v1.0.3 // indirect
-	github.com/looplab/fsm v1.0.3 // indirect
-	github.com/pmezard/go-difflib v1.0.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/cockroachdb/datadriven v1.0.3
+	github.com/looplab/fsm v1.0.3
+	pgregory.net/rapid v1.3.0
 )
+
+require github.com/pmezard/go-difflib v1.0.0 // indirect

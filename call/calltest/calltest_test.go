@@ -1,0 +1,240 @@
+package calltest_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"pgregory.net/rapid"
+)
+
+// TestHostProperty runs the example's host property, so that what the
+// example shows a host really passes.
+func TestHostProperty(t *testing.T) {
+	rapid.Check(t, hostProperty)
+}
+
+var t0 = time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
+
+// ring returns the events of a fresh call "c1" from alice to the invitees.
+func ring(invitees ...string) []events.Event {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("c")}, t0)
+	_, evs, err := m.Invite("alice", invitees, call.InviteConfig{})
+	if err != nil {
+		panic(err)
+	}
+	return evs
+}
+
+func TestCheckerAcceptsModelStreams(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("c")}, t0)
+	var all []events.Event
+	add := func(evs []events.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	_, evs, err := m.Invite("alice", []string{"bob", "carol", "dave"}, call.InviteConfig{})
+	add(evs, err)
+	add(m.Accept("bob", "c1", call.AcceptConfig{}))
+	_, evs, err = m.Cancel("alice", "c1", []string{"carol"}, call.CancelConfig{})
+	add(evs, err)
+	add(m.Advance(t0.Add(time.Hour)), nil)
+	_, evs, err = m.Invite("alice", []string{"bob"}, call.InviteConfig{CallID: "c1"}) // G11: the ID again
+	add(evs, err)
+	add(m.Reject("bob", "c1", call.RejectConfig{}))
+
+	var c calltest.Checker
+	if err := c.CheckAll(all); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Done(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckerCatches feeds the Checker broken streams, one invariant each.
+func TestCheckerCatches(t *testing.T) {
+	edit := func(evs []events.Event, i int, f func(*events.Event)) []events.Event {
+		out := append([]events.Event(nil), evs...)
+		out[i].Members = append([]events.Member(nil), out[i].Members...) // Members are shared
+		f(&out[i])
+		return out
+	}
+	base := ring("bob", "carol")
+	timeout := []events.Event{
+		{Kind: events.InviteesAnsweredTimeout, To: "alice", CallID: "c1", Seq: 4, Caller: "alice",
+			Members: []events.Member{{User: "bob"}, {User: "carol"}}, Reason: events.ReasonTimeout},
+		{Kind: events.InvitationTimeout, To: "bob", CallID: "c1", Seq: 5, Caller: "alice",
+			Members: []events.Member{{User: "bob"}}, Reason: events.ReasonTimeout},
+		{Kind: events.InvitationTimeout, To: "carol", CallID: "c1", Seq: 6, Caller: "alice",
+			Members: []events.Member{{User: "carol"}}, Reason: events.ReasonTimeout},
+	}
+	accepted := events.Event{Kind: events.InvitationAccepted, To: "alice", CallID: "c1", Seq: 4, Caller: "alice",
+		From: "bob", Members: []events.Member{{User: "bob", State: events.Accepted}}}
+	echo := events.Event{Kind: events.UserStateChanged, To: "bob", CallID: "c1", Seq: 5, Caller: "alice",
+		From: "bob", Members: []events.Member{{User: "bob", State: events.Accepted}}}
+
+	for _, tc := range []struct {
+		name   string
+		stream []events.Event
+		want   string // in the error of Check, or else of Done
+	}{
+		{"seq gap", edit(base, 2, func(e *events.Event) { e.Seq = 4 }), "Seq 4 after 2"},
+		{"first not 1", base[1:], "want 1"},
+		{"first not created", edit(base[:1], 0, func(e *events.Event) { e.Kind = events.InvitationReceived }), "must be InvitationCreated"},
+		{"stranger", edit(base, 2, func(e *events.Event) { e.To = "mallory" }), "no member of the call (G10)"},
+		{"wrong caller", edit(base, 1, func(e *events.Event) { e.Caller = "bob" }), "Caller"},
+		{"no call id", edit(base, 0, func(e *events.Event) { e.CallID = "" }), "no CallID"},
+		{"replay offline", edit(base, 1, func(e *events.Event) { e.ToDevice = "phone" }), "must not be Offline"},
+		{"ended twice", append(slices(base, timeout), events.Event{Kind: events.InvitationCancelled, To: "bob", CallID: "c1", Seq: 7,
+			Caller: "alice", Members: []events.Member{{User: "bob"}}}), "after the call was over"},
+		{"answer twice", append(slices(base, []events.Event{accepted, echo}), events.Event{Kind: events.InvitationRejected,
+			To: "alice", CallID: "c1", Seq: 6, Caller: "alice", Members: []events.Member{{User: "bob"}}}), "ended twice"},
+		{"rung after end", append(slices(base, []events.Event{accepted, echo}), edit(base, 1, func(e *events.Event) { e.Seq = 6 })[1]), "rung after it ended"},
+		{"no echo", slices(base, []events.Event{accepted, edit([]events.Event{echo}, 0, func(e *events.Event) { e.Kind = events.InvitationCancelled })[0]}), "want UserStateChanged"},
+		{"seq 1 while live", slices(base, base[:1]), "while call \"c1\" is live"},
+		{"never ended", base, "never ended"},
+		{"echo missing at the end", slices(ring("bob"), []events.Event{{Kind: events.InvitationRejected, To: "alice", CallID: "c1", Seq: 3,
+			Caller: "alice", From: "bob", Members: []events.Member{{User: "bob", State: events.Rejected}}, Reason: events.ReasonRejected}}), "no UserStateChanged"},
+		{"timeout names a stranger", edit(slices(base, timeout), 4, func(e *events.Event) { e.Members[0].User = "dave"; e.To = "dave" }), "no member"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c calltest.Checker
+			err := c.CheckAll(tc.stream)
+			if err == nil {
+				err = c.Done()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func slices(a, b []events.Event) []events.Event {
+	return append(append([]events.Event(nil), a...), b...)
+}
+
+func TestDiffEvents(t *testing.T) {
+	want := ring("bob")
+	if d := calltest.DiffEvents(want, ring("bob")); d != "" {
+		t.Fatalf("equal streams differ:\n%s", d)
+	}
+	// Equal instants in other locations are equal; a Push is compared by value.
+	got := ring("bob")
+	got[0].At = got[0].At.In(time.FixedZone("X", 3600))
+	got[1].Push = &events.Push{}
+	want[1].Push = &events.Push{}
+	if d := calltest.DiffEvents(want, got); d != "" {
+		t.Fatalf("equal streams differ:\n%s", d)
+	}
+	got[1].Members = append([]events.Member(nil), got[1].Members...)
+	got[1].Members[1].Deadline = got[1].Members[1].Deadline.Add(time.Nanosecond)
+	d := calltest.DiffEvents(want, got[:1])
+	for _, s := range []string{"2 wanted, 1 got", "  InvitationCreated", "- InvitationReceived"} {
+		if !strings.Contains(d, s) {
+			t.Errorf("diff lacks %q:\n%s", s, d)
+		}
+	}
+	d = calltest.DiffEvents(want, got)
+	for _, s := range []string{"- InvitationReceived", "+ InvitationReceived", ".000000001Z"} {
+		if !strings.Contains(d, s) {
+			t.Errorf("diff lacks %q:\n%s", s, d)
+		}
+	}
+}
+
+func TestDiffResult(t *testing.T) {
+	wrapped := &call.Error{Op: "accept", Err: call.ErrNotPending}
+	for _, tc := range []struct {
+		want, got calltest.Result
+		same      bool
+	}{
+		{calltest.Result{Err: call.ErrNotPending}, calltest.Result{Err: wrapped}, true},
+		{calltest.Result{Err: call.ErrCallNotFound}, calltest.Result{Err: wrapped}, false},
+		{calltest.Result{}, calltest.Result{Err: errors.New("boom")}, false},
+		{calltest.Result{Err: call.ErrNotPending}, calltest.Result{}, false},
+		{calltest.Result{Failed: []string{"bob"}}, calltest.Result{Failed: []string{"bob"}}, true},
+		{calltest.Result{Failed: nil}, calltest.Result{Failed: []string{}}, false}, // nil when empty
+		{calltest.Result{Invite: call.InviteResult{CallID: "c1", Deadline: t0}},
+			calltest.Result{Invite: call.InviteResult{CallID: "c1", Deadline: t0.Local()}}, true},
+	} {
+		if d := calltest.DiffResult(tc.want, tc.got); (d == "") != tc.same {
+			t.Errorf("DiffResult(%+v, %+v) = %q", tc.want, tc.got, d)
+		}
+	}
+}
+
+// TestModelTimeRule: events of a due instant carry it, calls due at one
+// instant go in creation order, and an answer at the deadline finds the
+// invitation timed out.
+func TestModelTimeRule(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("c")}, t0)
+	m.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 2 * time.Second})
+	m.Advance(t0.Add(time.Second))
+	m.Invite("carol", []string{"dave"}, call.InviteConfig{Timeout: time.Second})
+	m.Invite("erin", []string{"frank"}, call.InviteConfig{Timeout: 5 * time.Second})
+	evs := m.Advance(t0.Add(2 * time.Second))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.CallID+" "+e.Kind.String()+" "+e.At.Format("05"))
+	}
+	want := []string{"c1 InviteesAnsweredTimeout 02", "c1 InvitationTimeout 02", "c2 InviteesAnsweredTimeout 02", "c2 InvitationTimeout 02"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	m.Advance(t0) // D3: never backwards
+	if !m.Now().Equal(t0.Add(2 * time.Second)) {
+		t.Fatalf("Now() = %v after an earlier reading", m.Now())
+	}
+	m.Advance(t0.Add(6 * time.Second))
+	if _, err := m.Accept("frank", "c3", call.AcceptConfig{}); !errors.Is(err, call.ErrCallNotFound) {
+		t.Fatalf("accept after the deadline: %v, want ErrCallNotFound", err)
+	}
+}
+
+// TestCheckerAdvanced: an advanced call's stream (SPEC §4) keeps the
+// checks the Checker makes of it.
+func TestCheckerAdvanced(t *testing.T) {
+	var c calltest.Checker
+	r, err := call.NewRegistry(call.Options{
+		Clock: clock.NewManual(t0), NewID: calltest.IDs("a"),
+		Sink: events.SinkFunc(func(e events.Event) {
+			if err := c.Check(e); err != nil {
+				t.Error(err)
+			}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = r.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Mode: events.Advanced})
+	must(err)
+	must(r.Reject("carol", "a1", call.RejectConfig{}))
+	must(r.Accept("bob", "a1", call.AcceptConfig{}))
+	_, err = r.CallingInvite("bob", "a1", []string{"carol", "dave"}, call.CallingInviteConfig{})
+	must(err)
+	must(r.Accept("carol", "a1", call.AcceptConfig{}))
+	must(r.Quit("alice", "a1", call.QuitConfig{}))
+	must(r.End("bob", "a1", call.EndConfig{}))
+	if err := c.Done(); err != nil {
+		t.Fatal(err)
+	}
+	if live := c.Live(); len(live) != 0 {
+		t.Fatalf("Live() = %q after InvitationEnded", live)
+	}
+}

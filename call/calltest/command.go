@@ -1,0 +1,235 @@
+package calltest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
+)
+
+// Server is what a Harness drives: the commands of a Registry. A
+// *call.Registry is one; a host implements it over its own API or
+// transport, returning what its clients would see. A Server that also has
+// the queries Call(string) (call.Info, bool) and Len() int (as a Registry
+// does) has them checked against the Model too.
+type Server interface {
+	Invite(inviter string, invitees []string, c call.InviteConfig) (call.InviteResult, error)
+	Cancel(inviter, callID string, invitees []string, c call.CancelConfig) (failed []string, err error)
+	Accept(invitee, callID string, c call.AcceptConfig) error
+	Reject(invitee, callID string, c call.RejectConfig) error
+	Login(user, device string)
+	Logout(user, device string)
+}
+
+// Op is the kind of a [Command].
+type Op uint8
+
+// The operations a Command performs.
+const (
+	OpInvite  Op = iota + 1 // Invite(User, Users, {Timeout, Mode, Data, Push, CallID})
+	OpCancel                // Cancel(User, CallID, Users, {Data, Push})
+	OpAccept                // Accept(User, CallID, {Data, Device})
+	OpReject                // Reject(User, CallID, {Data, Device})
+	OpLogin                 // Login(User, Device)
+	OpLogout                // Logout(User, Device)
+	OpAdvance               // the clock moves forward by Advance
+)
+
+// Ops lists every Op, in order.
+var Ops = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance}
+
+var opNames = [...]string{
+	OpInvite: "invite", OpCancel: "cancel", OpAccept: "accept", OpReject: "reject",
+	OpLogin: "login", OpLogout: "logout", OpAdvance: "advance",
+}
+
+// String returns the op's name: "invite", "cancel", ….
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Command is one input to a server: a command, a presence change, or the
+// passing of time. Only the fields its Op names are used.
+type Command struct {
+	Op      Op
+	User    string        // the acting user: inviter, canceller, answerer, or the user logging in or out
+	Users   []string      // OpInvite: the invitees; OpCancel: the list (empty: every pending invitee)
+	CallID  string        // OpCancel, OpAccept, OpReject: the call; OpInvite: a host-chosen ID, or ""
+	Timeout time.Duration // OpInvite
+	Mode    events.Mode   // OpInvite
+	Data    string        // OpInvite, OpCancel, OpAccept, OpReject: the extended data
+	Push    *events.Push  // OpInvite, OpCancel
+	Device  string        // OpAccept, OpReject, OpLogin, OpLogout
+	Advance time.Duration // OpAdvance: how far the clock moves
+}
+
+// String renders c as a line for failure logs, e.g.
+// `accept bob call=c1 device="phone"`.
+func (c Command) String() string {
+	var b strings.Builder
+	b.WriteString(c.Op.String())
+	if c.Op == OpAdvance {
+		b.WriteString(" " + c.Advance.String())
+		return b.String()
+	}
+	b.WriteString(" " + quote(c.User))
+	switch c.Op {
+	case OpInvite:
+		b.WriteString(" invitees=" + quoteList(c.Users))
+		if c.CallID != "" {
+			b.WriteString(" call=" + quote(c.CallID))
+		}
+		b.WriteString(" timeout=" + c.Timeout.String())
+		if c.Mode != events.General {
+			b.WriteString(" mode=" + c.Mode.String())
+		}
+	case OpCancel:
+		b.WriteString(" call=" + quote(c.CallID) + " list=" + quoteList(c.Users))
+	case OpAccept, OpReject:
+		b.WriteString(" call=" + quote(c.CallID))
+	}
+	switch c.Op {
+	case OpInvite, OpCancel, OpAccept, OpReject:
+		if c.Data != "" {
+			b.WriteString(" data=" + shortQuote(c.Data))
+		}
+	}
+	if c.Push != nil && (c.Op == OpInvite || c.Op == OpCancel) {
+		fmt.Fprintf(&b, " push={%s %s %s}", shortQuote(c.Push.Title), shortQuote(c.Push.Content), shortQuote(c.Push.Payload))
+	}
+	if c.Op != OpInvite && c.Op != OpCancel {
+		b.WriteString(" device=" + strconv.Quote(c.Device))
+	}
+	return b.String()
+}
+
+// GoString is String, so that rapid's logs of drawn commands read well.
+func (c Command) GoString() string { return c.String() }
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, u := range list {
+		q[i] = quote(u)
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}
+
+// Result is what a command returned.
+type Result struct {
+	Invite call.InviteResult // OpInvite
+	Failed []string          // OpCancel
+	Err    error
+}
+
+// Do performs c on s and returns what it answered. advance moves the
+// server's clock for OpAdvance; it may be nil if c is no OpAdvance.
+func Do(s Server, advance func(time.Duration), c Command) Result {
+	var r Result
+	switch c.Op {
+	case OpInvite:
+		r.Invite, r.Err = s.Invite(c.User, c.Users, call.InviteConfig{
+			Timeout: c.Timeout, Mode: c.Mode, ExtendedData: c.Data, Push: c.Push, CallID: c.CallID,
+		})
+	case OpCancel:
+		r.Failed, r.Err = s.Cancel(c.User, c.CallID, c.Users, call.CancelConfig{ExtendedData: c.Data, Push: c.Push})
+	case OpAccept:
+		r.Err = s.Accept(c.User, c.CallID, call.AcceptConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpReject:
+		r.Err = s.Reject(c.User, c.CallID, call.RejectConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpLogin:
+		s.Login(c.User, c.Device)
+	case OpLogout:
+		s.Logout(c.User, c.Device)
+	case OpAdvance:
+		advance(c.Advance)
+	default:
+		panic("calltest: unknown " + c.Op.String())
+	}
+	return r
+}
+
+// Do performs c on the Model and returns what a server must answer and the
+// events it must deliver. Its Err is nil or a call.ErrXxx sentinel.
+func (m *Model) Do(c Command) (Result, []events.Event) {
+	var r Result
+	var evs []events.Event
+	switch c.Op {
+	case OpInvite:
+		r.Invite, evs, r.Err = m.Invite(c.User, c.Users, call.InviteConfig{
+			Timeout: c.Timeout, Mode: c.Mode, ExtendedData: c.Data, Push: c.Push, CallID: c.CallID,
+		})
+	case OpCancel:
+		r.Failed, evs, r.Err = m.Cancel(c.User, c.CallID, c.Users, call.CancelConfig{ExtendedData: c.Data, Push: c.Push})
+	case OpAccept:
+		evs, r.Err = m.Accept(c.User, c.CallID, call.AcceptConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpReject:
+		evs, r.Err = m.Reject(c.User, c.CallID, call.RejectConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpLogin:
+		evs = m.Login(c.User, c.Device)
+	case OpLogout:
+		evs = m.Logout(c.User, c.Device)
+	case OpAdvance:
+		evs = m.Advance(m.now.Add(c.Advance))
+	default:
+		panic("calltest: unknown " + c.Op.String())
+	}
+	return r, evs
+}
+
+// DiffResult compares what a server answered (got) with what the Model
+// predicts (want) and returns "" when they agree, else what differs. Errors
+// agree when both are nil or got matches want with errors.Is; InviteResult
+// and the failed list of a cancel must be equal, nil and empty apart.
+func DiffResult(want, got Result) string {
+	var d []string
+	switch {
+	case want.Err == nil && got.Err != nil:
+		d = append(d, fmt.Sprintf("error %q, want none", got.Err))
+	case want.Err != nil && got.Err == nil:
+		d = append(d, fmt.Sprintf("no error, want one matching %q", want.Err))
+	case want.Err != nil && !errors.Is(got.Err, want.Err):
+		d = append(d, fmt.Sprintf("error %q, want one matching %q", got.Err, want.Err))
+	}
+	w, g := want.Invite, got.Invite
+	if w.CallID != g.CallID || w.Timeout != g.Timeout || !w.Deadline.Equal(g.Deadline) || !equalFailures(w.Failed, g.Failed) {
+		d = append(d, fmt.Sprintf("invite result %s, want %s", formatInviteResult(g), formatInviteResult(w)))
+	}
+	if (want.Failed == nil) != (got.Failed == nil) || !slices.Equal(want.Failed, got.Failed) {
+		d = append(d, fmt.Sprintf("failed %#v, want %#v", got.Failed, want.Failed))
+	}
+	return strings.Join(d, "; ")
+}
+
+func equalFailures(a, b []call.Failure) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].User != b[i].User || !errors.Is(b[i].Err, a[i].Err) {
+			return false
+		}
+	}
+	return true
+}
+
+func formatInviteResult(r call.InviteResult) string {
+	return fmt.Sprintf("{CallID:%s Timeout:%v Deadline:%s Failed:%v}", quote(r.CallID), r.Timeout, formatTime(r.Deadline), r.Failed)
+}
+
+// IDs returns a deterministic source of call IDs for Options.NewID:
+// prefix+"1", prefix+"2", …. Give the server and the Model each their own.
+func IDs(prefix string) func() string {
+	n := 0
+	return func() string {
+		n++
+		return prefix + strconv.Itoa(n)
+	}
+}

@@ -1,0 +1,63 @@
+// Package calltest is test support for callsig and for the hosts built on
+// it, in the manner of net/http/httptest: the rules of SPEC.md as a plain
+// reference model, rapid generators of commands, and invariant checks over
+// a stream of delivered events. A host's property-based suite can drive its
+// own server with the same generators and check what it delivers against
+// the same model that callsig's own tests use.
+//
+// # The pieces
+//
+//   - [Model] is the reference model: maps and slices, written from the
+//     specification alone, every rule citing its number (G1–G11, the Time
+//     rule, D3, D4). Its commands mirror the Registry's and return the same
+//     results (errors are the call.ErrXxx sentinels) plus the events a
+//     server must deliver; [Model.Advance] is the passing of time.
+//   - [Command] is one input (a command, a login or logout, or the clock
+//     moving on); [Commands] generates them with rapid, aimed at the
+//     model's state and limits, valid and invalid alike. [Do] performs one
+//     on a [Server], [Model.Do] on the model.
+//   - [Checker] checks a stream of delivered events without a model: Seq
+//     1, 2, 3, … per call, no event to a non-member, each invitee ending
+//     exactly once, nothing after a call is over.
+//   - [Harness] ties them together: each step performs one command on the
+//     server and the model, and fails unless the results, the events
+//     (compared field by field, see [DiffEvents]) and, for a server that
+//     has them, Call and Len agree, and the Checker is content.
+//
+// # A host's property test
+//
+// The server under test needs a clock the test moves (clock.Manual), call
+// IDs from a deterministic source (give the server and the model each
+// their own [IDs] sequence, or use host-chosen IDs), and a way to collect
+// what it delivered, in order. Then:
+//
+//	func TestServerRapid(t *testing.T) {
+//		rapid.Check(t, func(t *rapid.T) {
+//			start := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
+//			clk := clock.NewManual(start)
+//			delivered := &events.Recorder{}
+//			srv := newServer(clk, delivered, calltest.IDs("call-")) // the host's own
+//
+//			h := &calltest.Harness{
+//				Server:  srv, // a calltest.Server: Invite, Cancel, Accept, Reject, Login, Logout
+//				Model:   calltest.NewModel(call.Options{NewID: calltest.IDs("call-")}, start),
+//				Advance: clk.Advance,
+//				Take:    delivered.Take,
+//			}
+//			h.Run(t) // t.Repeat over drawn commands, then every deadline passes
+//		})
+//	}
+//
+// A failure shrinks to a short list of commands, each logged as a readable
+// line, followed by the difference between what the server did and what
+// the model expected. Hosts with extra invariants add actions of their own
+// to [Harness.Actions] and call t.Repeat themselves.
+//
+// # Scope
+//
+// The model covers general mode (SPEC §3), presence and time, with the
+// Registry's default policies: no Journal, none of the host policies H2–H8.
+// It does not cover advanced mode (SPEC §4) yet, and [Commands] does not
+// draw it; each modelled call keeps its mode so that the advanced rules can
+// be added beside the general ones.
+package calltest

@@ -1,0 +1,472 @@
+package calltest
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callsig/callsig/events"
+	"pgregory.net/rapid"
+)
+
+// Commands returns a generator of commands over the users of the pool,
+// aimed at the state of m. Most commands are well formed and name live calls
+// and their members; the rest break one rule or several (so that the order
+// of SPEC §2 "Which error wins" is exercised): malformed IDs, strangers,
+// calls that are over or unknown, empty, duplicate or oversized lists,
+// timeouts, extended data and push just outside their limits, unknown
+// modes, call IDs in use. Well-formed values sit on the limits too:
+// timeouts of 0, 1s and MaxTimeout, data and push of exactly MaxDataLen
+// bytes, lists of exactly MaxInvitees (filled up, where the pool is too
+// small, with users named "guest-1", "guest-2", …), host-chosen call IDs
+// that clash and are used again (G11), clock advances to the next deadline
+// and a nanosecond before it, and logouts of a user's last device.
+//
+// With no ops, every Op is drawn, invites, answers and clock advances most
+// often; else only the ops given, with equal weight. The pool should hold at
+// least three valid user IDs; devices are those of [Devices]. Advanced mode
+// is not drawn: the Model does not cover it yet.
+//
+// The generator reads m when it draws, so draw a command, then apply it to
+// m (and to the server) before drawing the next; [Harness.Step] does both.
+func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
+	g := &gen{m: m, users: users}
+	weights := make([]int, len(opNames))
+	if len(ops) == 0 {
+		weights[OpInvite], weights[OpAccept], weights[OpReject], weights[OpCancel] = 9, 5, 3, 2
+		weights[OpLogin], weights[OpLogout], weights[OpAdvance] = 5, 3, 5
+	}
+	for _, op := range ops {
+		weights[op] = 1
+	}
+	return rapid.Custom(func(t *rapid.T) Command {
+		switch Op(choose(t, weights...)) {
+		case OpInvite:
+			return g.invite(t)
+		case OpCancel:
+			return g.cancel(t)
+		case OpAccept:
+			return g.answer(t, OpAccept)
+		case OpReject:
+			return g.answer(t, OpReject)
+		case OpLogin:
+			return g.login(t)
+		case OpLogout:
+			return g.logout(t)
+		default:
+			return g.advance(t)
+		}
+	})
+}
+
+// Devices are the device names the generators use; "" is the default device.
+var Devices = []string{"", "phone", "web"}
+
+// badIDs break the user-ID rules of SPEC §2 one way each: empty, a control
+// character, a format (Cf) character, invalid UTF-8, over 128 bytes.
+var badIDs = []string{"", "bad\x00id", "zero\u200bwidth", "\xff\xfe", strings.Repeat("x", 129)}
+
+type gen struct {
+	m     *Model
+	users []string
+}
+
+// choose draws an index with the given weights; a zero weight is never
+// drawn. It reads uniform bits: rapid's integer draws lean towards small
+// values, which would skew the weights. Every bit 0 (what rapid shrinks
+// to) is the first index with a weight.
+func choose(t *rapid.T, weights ...int) int {
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	k := bits.Len(uint(total - 1))
+	if total&(total-1) != 0 {
+		k += 2 // so that n % total below is close to uniform
+	}
+	n := 0
+	for range k {
+		n <<= 1
+		if rapid.Bool().Draw(t, "bit") {
+			n |= 1
+		}
+	}
+	n %= total
+	for i, w := range weights {
+		if n < w {
+			return i
+		}
+		n -= w
+	}
+	panic("unreachable")
+}
+
+// pick draws an element of list, uniformly.
+func pick[E any](t *rapid.T, list []E) E {
+	w := make([]int, len(list))
+	for i := range w {
+		w[i] = 1
+	}
+	return list[choose(t, w...)]
+}
+
+// defects draws which of n kinds of defect a command has: none in most
+// commands, one in some, two or three in a few.
+func defects(t *rapid.T, n int) []bool {
+	set := make([]bool, n)
+	for range choose(t, 24, 6, 1, 1) {
+		set[choose(t, slices.Repeat([]int{1}, n)...)] = true
+	}
+	return set
+}
+
+// The defects of an invite, in SPEC §2's order.
+const (
+	invBadCaller = iota
+	invNoInvitees
+	invBadInvitee
+	invSelf
+	invDuplicate
+	invTooMany
+	invBadTimeout
+	invBigData
+	invBigPush
+	invBadMode
+	invBadCallID
+	invCallIDInUse
+	invDefects
+)
+
+func (g *gen) invite(t *rapid.T) Command {
+	d := defects(t, invDefects)
+	c := Command{Op: OpInvite, User: pick(t, g.users)}
+	if d[invBadCaller] {
+		c.User = pick(t, badIDs)
+	}
+	others := slices.DeleteFunc(slices.Clone(g.users), func(u string) bool { return u == c.User })
+	switch choose(t, 14, 2) {
+	case 0: // from the pool, at most MaxInvitees
+		c.Users = g.some(t, others, 1, g.m.maxInvitees)
+	case 1: // exactly MaxInvitees
+		c.Users = g.fill(others, c.User, g.m.maxInvitees)
+	}
+	if d[invTooMany] {
+		c.Users = g.fill(others, c.User, g.m.maxInvitees+1)
+	}
+	if d[invSelf] {
+		c.Users = insert(t, c.Users, c.User)
+	}
+	if d[invDuplicate] {
+		c.Users = insert(t, c.Users, pick(t, c.Users))
+	}
+	if d[invBadInvitee] {
+		c.Users = insert(t, c.Users, pick(t, badIDs))
+	}
+	if d[invNoInvitees] {
+		c.Users = pick(t, [][]string{nil, {}})
+	}
+
+	switch choose(t, 6, 6, 1, 1, 1, 1) {
+	case 1: // valid, mostly short, to the millisecond
+		c.Timeout = time.Duration(rapid.Int64Range(1000, int64(min(g.m.maxTimeout, 20*time.Second)/time.Millisecond)).Draw(t, "ms")) * time.Millisecond
+	case 2:
+		c.Timeout = minTimeout
+	case 3:
+		c.Timeout = g.m.maxTimeout
+	case 4:
+		c.Timeout = g.m.defaultTimeout
+	}
+	if d[invBadTimeout] {
+		c.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Nanosecond, minTimeout - time.Nanosecond, -time.Second})
+	}
+	c.Data = g.data(t, d[invBigData])
+	c.Push = g.push(t, d[invBigPush])
+	if d[invBadMode] {
+		c.Mode = events.Mode(rapid.IntRange(2, 255).Draw(t, "mode"))
+	}
+
+	var over []string
+	for _, id := range g.m.ids {
+		if g.m.live(id) == nil {
+			over = append(over, id)
+		}
+	}
+	switch choose(t, 12, 3, 1) {
+	case 1: // host-chosen: a few names, so that they clash (ErrCallExists) and come back (G11)
+		c.CallID = pick(t, []string{"h1", "h2", "h3"})
+	case 2: // the ID of a call that is over (G11)
+		if len(over) > 0 {
+			c.CallID = pick(t, over)
+		}
+	}
+	if d[invBadCallID] {
+		c.CallID = pick(t, badIDs[1:])
+	}
+	if d[invCallIDInUse] && len(g.m.calls) > 0 {
+		c.CallID = pick(t, g.m.calls).id
+	}
+	return c
+}
+
+// some draws between least and most distinct users of from, in random
+// order.
+func (g *gen) some(t *rapid.T, from []string, least, most int) []string {
+	perm := slices.Clone(from)
+	for i := len(perm) - 1; i > 0; i-- {
+		j := choose(t, slices.Repeat([]int{1}, i+1)...)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	most = min(most, len(perm))
+	least = min(least, most)
+	return perm[:least+choose(t, slices.Repeat([]int{1}, most-least+1)...)]
+}
+
+// fill returns n distinct users: from others, then guests.
+func (g *gen) fill(others []string, caller string, n int) []string {
+	list := slices.Clone(others)
+	for i := 1; len(list) < n; i++ {
+		if guest := fmt.Sprintf("guest-%d", i); !slices.Contains(list, guest) && guest != caller {
+			list = append(list, guest)
+		}
+	}
+	return list[:n]
+}
+
+// insert puts u into a copy of list at a drawn position.
+func insert(t *rapid.T, list []string, u string) []string {
+	i := choose(t, slices.Repeat([]int{1}, len(list)+1)...)
+	return slices.Insert(slices.Clone(list), i, u)
+}
+
+// data draws extended data: within MaxDataLen, or one byte over it.
+func (g *gen) data(t *rapid.T, tooBig bool) string {
+	if tooBig {
+		return strings.Repeat("d", g.m.maxDataLen+1)
+	}
+	switch choose(t, 8, 6, 2) {
+	case 1:
+		s := pick(t, []string{"hi", "ok", `{"room":7}`, "zoë"})
+		return s[:min(len(s), g.m.maxDataLen)]
+	case 2:
+		return strings.Repeat("d", g.m.maxDataLen)
+	}
+	return ""
+}
+
+// push draws a Push: none, a small one, exactly MaxDataLen bytes together,
+// or one over.
+func (g *gen) push(t *rapid.T, tooBig bool) *events.Push {
+	if tooBig {
+		return &events.Push{Title: "T", Payload: strings.Repeat("p", g.m.maxDataLen)}
+	}
+	switch choose(t, 10, 4, 2) {
+	case 1: // a small one, within the limit
+		p := events.Push{Title: "Call", Content: "ringing", Payload: "p"}
+		if len(p.Title)+len(p.Content)+len(p.Payload) > g.m.maxDataLen {
+			p = events.Push{Title: strings.Repeat("t", g.m.maxDataLen)}
+		}
+		return &p
+	case 2:
+		return &events.Push{Content: strings.Repeat("c", g.m.maxDataLen)}
+	}
+	return nil
+}
+
+// device draws a device of Devices, or a malformed one.
+func (g *gen) device(t *rapid.T, bad bool) string {
+	if bad {
+		return pick(t, badIDs[1:])
+	}
+	return pick(t, Devices)
+}
+
+// target draws the call of a command: a live one if there is one, unless
+// gone is set; then one that is over, or an unknown or malformed ID. It
+// returns the live call, or nil.
+func (g *gen) target(t *rapid.T, gone bool) (string, *modelCall) {
+	if !gone && len(g.m.calls) > 0 {
+		c := pick(t, g.m.calls)
+		return c.id, c
+	}
+	var over []string
+	for _, id := range g.m.ids {
+		if g.m.live(id) == nil && !slices.Contains(over, id) {
+			over = append(over, id)
+		}
+	}
+	if len(over) > 0 && choose(t, 1, 1) == 0 {
+		return pick(t, over), nil
+	}
+	return pick(t, append([]string{"no-such-call"}, badIDs...)), nil
+}
+
+// stranger draws a user of the pool that is no member of c.
+func (g *gen) stranger(t *rapid.T, c *modelCall) string {
+	var strangers []string
+	for _, u := range g.users {
+		if c == nil || c.index(u) < 0 {
+			strangers = append(strangers, u)
+		}
+	}
+	if len(strangers) == 0 {
+		return "outsider"
+	}
+	return pick(t, strangers)
+}
+
+// The defects of a cancel, in SPEC §2's order.
+const (
+	canBadUser = iota
+	canGone
+	canStranger
+	canNotInviter
+	canBadEntry
+	canNonInvitee
+	canCallerInList
+	canDuplicate
+	canBigData
+	canBigPush
+	canDefects
+)
+
+func (g *gen) cancel(t *rapid.T) Command {
+	d := defects(t, canDefects)
+	id, c := g.target(t, d[canGone])
+	cmd := Command{Op: OpCancel, CallID: id}
+	invitees := g.users
+	if c != nil {
+		cmd.User = c.caller
+		invitees = nil
+		for _, mb := range c.members[1:] {
+			invitees = append(invitees, mb.User)
+		}
+	} else {
+		cmd.User = pick(t, g.users)
+	}
+	switch {
+	case d[canBadUser]:
+		cmd.User = pick(t, badIDs)
+	case d[canStranger]:
+		cmd.User = g.stranger(t, c)
+	case d[canNotInviter] && c != nil:
+		cmd.User = pick(t, invitees)
+	}
+	switch choose(t, 6, 1, 6, 3) {
+	case 1:
+		cmd.Users = []string{}
+	case 2:
+		cmd.Users = g.some(t, invitees, 1, len(invitees))
+	case 3:
+		cmd.Users = g.some(t, invitees, len(invitees), len(invitees))
+	}
+	if d[canNonInvitee] {
+		cmd.Users = insert(t, cmd.Users, g.stranger(t, c))
+	}
+	if d[canCallerInList] && c != nil {
+		cmd.Users = insert(t, cmd.Users, c.caller)
+	}
+	if d[canDuplicate] && len(cmd.Users) > 0 {
+		cmd.Users = insert(t, cmd.Users, pick(t, cmd.Users))
+	}
+	if d[canBadEntry] {
+		cmd.Users = insert(t, cmd.Users, pick(t, badIDs))
+	}
+	cmd.Data = g.data(t, d[canBigData])
+	cmd.Push = g.push(t, d[canBigPush])
+	return cmd
+}
+
+// The defects of an answer, in SPEC §2's order.
+const (
+	ansBadUser = iota
+	ansGone
+	ansStranger
+	ansCaller
+	ansBigData
+	ansBadDevice
+	ansDefects
+)
+
+func (g *gen) answer(t *rapid.T, op Op) Command {
+	d := defects(t, ansDefects)
+	id, c := g.target(t, d[ansGone])
+	cmd := Command{Op: op, CallID: id}
+	if c != nil {
+		// Mostly an invitee still pending; else any invitee, so that
+		// repeated and changed answers come up (G3).
+		var pending, invitees []string
+		for _, mb := range c.members[1:] {
+			invitees = append(invitees, mb.User)
+			if mb.State.Pending() {
+				pending = append(pending, mb.User)
+			}
+		}
+		if len(pending) > 0 && choose(t, 3, 1) == 0 {
+			cmd.User = pick(t, pending)
+		} else {
+			cmd.User = pick(t, invitees)
+		}
+	} else {
+		cmd.User = pick(t, g.users)
+	}
+	switch {
+	case d[ansBadUser]:
+		cmd.User = pick(t, badIDs)
+	case d[ansStranger]:
+		cmd.User = g.stranger(t, c)
+	case d[ansCaller] && c != nil:
+		cmd.User = c.caller
+	}
+	cmd.Data = g.data(t, d[ansBigData])
+	cmd.Device = g.device(t, d[ansBadDevice])
+	return cmd
+}
+
+func (g *gen) login(t *rapid.T) Command {
+	c := Command{Op: OpLogin, User: pick(t, g.users), Device: pick(t, Devices)}
+	switch choose(t, 30, 1, 1) {
+	case 1:
+		c.User = pick(t, badIDs)
+	case 2:
+		c.Device = pick(t, badIDs[1:])
+	}
+	return c
+}
+
+func (g *gen) logout(t *rapid.T) Command {
+	var online []string
+	for _, u := range g.users {
+		if len(g.m.devices[u]) > 0 {
+			online = append(online, u)
+		}
+	}
+	if len(online) > 0 && choose(t, 3, 1) == 0 {
+		u := pick(t, online)
+		return Command{Op: OpLogout, User: u, Device: pick(t, g.m.devices[u])}
+	}
+	return Command{Op: OpLogout, User: pick(t, g.users), Device: g.device(t, choose(t, 15, 1) == 1)}
+}
+
+func (g *gen) advance(t *rapid.T) Command {
+	c := Command{Op: OpAdvance}
+	next, ok := g.m.NextDeadline()
+	w := []int{20, 4, 4, 2, 1, 1}
+	if !ok {
+		w[1], w[2], w[3] = 0, 0, 0
+	}
+	switch choose(t, w...) {
+	case 0:
+		c.Advance = time.Duration(rapid.IntRange(1, 3000).Draw(t, "ms")) * time.Millisecond
+	case 1: // exactly to the next deadline
+		c.Advance = next.Sub(g.m.now)
+	case 2: // just before it
+		c.Advance = next.Sub(g.m.now) - time.Nanosecond
+	case 3: // past it
+		c.Advance = next.Sub(g.m.now) + time.Duration(rapid.IntRange(1, 5000).Draw(t, "past ms"))*time.Millisecond
+	case 4:
+		c.Advance = g.m.maxTimeout
+	}
+	return c // case 5: no time passes, but what is due is processed
+}

@@ -1,0 +1,179 @@
+package calltest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
+	"pgregory.net/rapid"
+)
+
+// TB is the part of *testing.T and *rapid.T that a Harness uses.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Inspector is the optional query side of a Server (a *call.Registry has
+// it). When the Server has it, the Harness checks Call and Len against the
+// Model after every step.
+type Inspector interface {
+	Call(callID string) (call.Info, bool)
+	Len() int
+}
+
+// DefaultUsers is the user pool a Harness draws from when its Users is nil.
+var DefaultUsers = []string{"alice", "bob", "carol", "dave", "zoë"}
+
+// Harness drives a server and a Model side by side: each step performs one
+// command on both and fails the test unless the server answered and
+// delivered exactly what the Model predicts and the delivered events keep
+// the Checker's invariants.
+//
+// The server must use the same Options as the Model (limits and a NewID
+// sequence of its own that equals the Model's), a clock that only Advance
+// moves (a *clock.Manual), and deliver events in the order produced: Take
+// must return, after each step, every event delivered during it.
+type Harness struct {
+	Server  Server                // the system under test
+	Model   *Model                // the reference, built with the server's Options and start time
+	Advance func(time.Duration)   // moves the server's clock forward, running its due timers, e.g. (*clock.Manual).Advance
+	Take    func() []events.Event // the events delivered since the last call, e.g. (*events.Recorder).Take
+	Users   []string              // the user pool; nil: DefaultUsers
+	Ops     []Op                  // the ops to draw; nil: all (see Commands)
+	Checker Checker               // fed every delivered event
+	Steps   int                   // steps taken so far
+
+	// LateTimers says the server's clock may run its timers late, or not at
+	// all, as a real clock under load may. What falls due during an
+	// OpAdvance may then be delivered in a later step, but in order and
+	// before anything else: at the latest by the next command, login or
+	// logout, which must first process everything due at or before its
+	// reading (the Time rule of SPEC §2). While events are owed, Check
+	// compares nothing: the server's queries may lag (D4).
+	LateTimers bool
+	owed       []events.Event // expected, not yet delivered (LateTimers)
+}
+
+// Step performs c on the server and the Model and compares them: the
+// result (errors with errors.Is against the Model's sentinel), the
+// delivered events field by field (see [DiffEvents]), the Checker's
+// invariants, and, if the Server is an Inspector, the state ([Harness.Check]).
+func (h *Harness) Step(t TB, c Command) {
+	t.Helper()
+	h.Steps++
+	got := Do(h.Server, h.Advance, c)
+	gotEvents := h.Take()
+	want, wantEvents := h.Model.Do(c)
+	if d := DiffResult(want, got); d != "" {
+		t.Fatalf("step %d, %v: %s", h.Steps, c, d)
+	}
+	wantEvents = slices.Concat(h.owed, wantEvents)
+	h.owed = nil
+	if h.LateTimers && c.Op == OpAdvance && len(gotEvents) <= len(wantEvents) {
+		// The server may not have run every due timer yet: what it
+		// delivered must begin what is expected, and the rest is owed.
+		if DiffEvents(wantEvents[:len(gotEvents)], gotEvents) == "" {
+			h.owed = wantEvents[len(gotEvents):]
+			wantEvents = wantEvents[:len(gotEvents)]
+		}
+	}
+	if d := DiffEvents(wantEvents, gotEvents); d != "" {
+		t.Fatalf("step %d, %v: %s", h.Steps, c, d)
+	}
+	if err := h.Checker.CheckAll(gotEvents); err != nil {
+		t.Fatalf("step %d, %v: %v", h.Steps, c, err)
+	}
+	h.Check(t)
+}
+
+// Check compares the server's queries with the Model, if the Server is an
+// Inspector: Len, and Call for every call ID the Model has seen (live or
+// over) and for an unknown one.
+func (h *Harness) Check(t TB) {
+	t.Helper()
+	in, ok := h.Server.(Inspector)
+	if !ok || len(h.owed) > 0 {
+		return
+	}
+	if got, want := in.Len(), h.Model.Len(); got != want {
+		t.Fatalf("after step %d: Len() = %d, want %d", h.Steps, got, want)
+	}
+	for _, id := range append(h.Model.IDs(), "no-such-call") {
+		got, gotOK := in.Call(id)
+		want, wantOK := h.Model.Call(id)
+		if gotOK != wantOK {
+			t.Fatalf("after step %d: Call(%q) found = %v, want %v", h.Steps, id, gotOK, wantOK)
+		}
+		if d := DiffInfo(want, got); d != "" {
+			t.Fatalf("after step %d: Call(%q): %s", h.Steps, id, d)
+		}
+	}
+}
+
+// Owed returns how many expected events the server has not delivered yet
+// (see LateTimers).
+func (h *Harness) Owed() int { return len(h.owed) }
+
+// Finish ends a run: it advances the clock past every deadline (by the
+// Model's MaxTimeout) as a step of its own, then, if events are still owed
+// (LateTimers), takes a step with a command that must fail and so changes
+// nothing but the passing of time (G1: an accept by "nobody" of
+// "no-such-call"); it then checks that no call is left and that every
+// invitee of every call ended exactly once ([Checker.Done]).
+func (h *Harness) Finish(t TB) {
+	t.Helper()
+	h.Step(t, Command{Op: OpAdvance, Advance: h.Model.maxTimeout})
+	if len(h.owed) > 0 {
+		h.Step(t, Command{Op: OpAccept, User: "nobody", CallID: "no-such-call"})
+	}
+	if n := h.Model.Len(); n != 0 {
+		t.Fatalf("after every deadline: the Model has %d live calls", n)
+	}
+	if err := h.Checker.Done(); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// Actions returns the actions of a rapid state machine for [rapid.T.Repeat]:
+// "command", which draws a command of the Harness's Ops ([Commands]) and
+// takes a [Harness.Step] with it, and the invariant check "" ([Harness.Check]).
+// Add actions of your own to the map, or replace "", as you need.
+func (h *Harness) Actions() map[string]func(*rapid.T) {
+	users := h.Users
+	if users == nil {
+		users = DefaultUsers
+	}
+	return map[string]func(*rapid.T){
+		"command": func(t *rapid.T) {
+			h.Step(t, Commands(h.Model, users, h.Ops...).Draw(t, "command"))
+		},
+		"": func(t *rapid.T) { h.Check(t) },
+	}
+}
+
+// Run runs a whole property: t.Repeat over [Harness.Actions], then
+// [Harness.Finish].
+func (h *Harness) Run(t *rapid.T) {
+	t.Helper()
+	t.Repeat(h.Actions())
+	h.Finish(t)
+}
+
+// DiffInfo compares two views of a call and returns "" when they are equal
+// (times with Equal, members element by element), else what differs.
+func DiffInfo(want, got call.Info) string {
+	if want.CallID == got.CallID && want.Caller == got.Caller && want.Mode == got.Mode &&
+		want.CreatedAt.Equal(got.CreatedAt) && want.Timeout == got.Timeout &&
+		want.ExtendedData == got.ExtendedData && EqualMembers(want.Members, got.Members) {
+		return ""
+	}
+	return fmt.Sprintf("got %s\nwant %s", formatInfo(got), formatInfo(want))
+}
+
+func formatInfo(i call.Info) string {
+	return fmt.Sprintf("{CallID:%s Caller:%s Mode:%v CreatedAt:%s Timeout:%v ExtendedData:%s Members:%s}",
+		quote(i.CallID), quote(i.Caller), i.Mode, formatTime(i.CreatedAt), i.Timeout, shortQuote(i.ExtendedData), FormatMembers(i.Members))
+}

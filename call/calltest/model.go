@@ -1,0 +1,647 @@
+package calltest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
+)
+
+// Model is the plain reference model of the rules of SPEC.md: what a
+// Registry with the same Options, clock readings and inputs must answer and
+// emit. It is written from the specification alone, with maps and slices and
+// no cleverness, so that it can serve as an independent oracle; every rule it
+// implements cites its number.
+//
+// The Model has no clock of its own: [Model.Advance] moves its time, and
+// every command acts at the Model's current time ([Model.Now]). Driving a
+// server and a Model side by side therefore means: advance the server's
+// clock and call Advance with the same reading, then give both the same
+// command.
+//
+// The Model covers general mode (SPEC §3), presence and the Time rule, with
+// the Registry's default policies (no Journal, no H2–H8 options). It does
+// not cover advanced mode (SPEC §4) yet: an invite in advanced mode that
+// passes every earlier check panics, and [Commands] never draws one. Each
+// call keeps its mode, so that the advanced rules can be added beside the
+// general ones. A Model is not safe for concurrent use.
+type Model struct {
+	newID          func() string
+	maxInvitees    int
+	defaultTimeout time.Duration
+	maxTimeout     time.Duration
+	maxDataLen     int
+
+	now     time.Time
+	calls   []*modelCall        // live calls, in the order they were created (Time rule, G7, G8)
+	ids     []string            // every call ID a successful invite used, oldest first
+	devices map[string][]string // each user's online devices, in login order (H1)
+}
+
+// modelCall is one live call.
+type modelCall struct {
+	id      string
+	caller  string
+	mode    events.Mode // only General for now; advanced rules branch on it
+	created time.Time
+	timeout time.Duration
+	data    string
+	push    *events.Push
+	members []events.Member // the caller first, then invitees in invite order
+	seq     uint64          // the Seq of the last event (G9)
+}
+
+// The defaults of call.Options, restated from SPEC §2 "Options".
+const (
+	defaultMaxInvitees = 9
+	defaultTimeout     = 90 * time.Second
+	defaultMaxTimeout  = 600 * time.Second
+	defaultMaxDataLen  = 2048
+	minTimeout         = time.Second
+	maxIDBytes         = 128
+)
+
+// NewModel returns an empty Model whose time is start. It reads the limits
+// of o (MaxInvitees, DefaultTimeout, MaxTimeout, MaxDataLen, with the
+// defaults of SPEC §2) and o.NewID, which must be deterministic: give the
+// Model and the server under test each their own copy of the same sequence
+// (see [IDs]): both call it once per invite that passes every check and
+// names no CallID (and refuse the invite if the ID it makes is malformed or
+// in use). Clock, Sink and Journal are ignored.
+//
+// NewModel panics if o.NewID is nil or o holds an option that NewRegistry
+// refuses.
+func NewModel(o call.Options, start time.Time) *Model {
+	if o.NewID == nil {
+		panic("calltest: NewModel needs Options.NewID (a deterministic sequence, e.g. calltest.IDs)")
+	}
+	m := &Model{
+		newID:          o.NewID,
+		maxInvitees:    o.MaxInvitees,
+		defaultTimeout: o.DefaultTimeout,
+		maxTimeout:     o.MaxTimeout,
+		maxDataLen:     o.MaxDataLen,
+		now:            start.Round(0),
+		devices:        map[string][]string{},
+	}
+	if m.maxInvitees == 0 {
+		m.maxInvitees = defaultMaxInvitees
+	}
+	if m.maxTimeout == 0 {
+		m.maxTimeout = defaultMaxTimeout
+	}
+	if m.defaultTimeout == 0 {
+		m.defaultTimeout = min(defaultTimeout, m.maxTimeout)
+	}
+	if m.maxDataLen == 0 {
+		m.maxDataLen = defaultMaxDataLen
+	}
+	if o.MaxInvitees < 0 || o.MaxInvitees > 100 || o.DefaultTimeout < 0 || o.MaxDataLen < 0 ||
+		m.maxTimeout < minTimeout || m.defaultTimeout < minTimeout || m.defaultTimeout > m.maxTimeout {
+		panic(fmt.Sprintf("calltest: NewModel: options out of range: %+v", o))
+	}
+	return m
+}
+
+// Now returns the Model's time: the latest reading it was advanced to.
+func (m *Model) Now() time.Time { return m.now }
+
+// Len returns the number of live calls (G6).
+func (m *Model) Len() int { return len(m.calls) }
+
+// Call returns a copy of a live call's state, and false if there is no such
+// call or it is over (G6). Like Registry.Call it processes nothing (D4).
+func (m *Model) Call(id string) (call.Info, bool) {
+	c := m.live(id)
+	if c == nil {
+		return call.Info{}, false
+	}
+	return call.Info{
+		CallID:       c.id,
+		Caller:       c.caller,
+		Mode:         c.mode,
+		CreatedAt:    c.created,
+		Timeout:      c.timeout,
+		ExtendedData: c.data,
+		Members:      slices.Clone(c.members),
+	}, true
+}
+
+// Calls returns a copy of every live call, oldest first.
+func (m *Model) Calls() []call.Info {
+	var out []call.Info
+	for _, c := range m.calls {
+		info, _ := m.Call(c.id)
+		out = append(out, info)
+	}
+	return out
+}
+
+// IDs returns the ID of every call created so far, live or over, oldest
+// first. A host-chosen ID that was used again (G11) appears once per call.
+func (m *Model) IDs() []string { return slices.Clone(m.ids) }
+
+// Devices returns the online devices of user, in login order (H1).
+func (m *Model) Devices(user string) []string { return slices.Clone(m.devices[user]) }
+
+// NextDeadline returns the earliest deadline of a pending invitee of a live
+// call, and false if there is none.
+func (m *Model) NextDeadline() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, c := range m.calls {
+		for _, mb := range c.members[1:] {
+			if mb.State.Pending() && (!found || mb.Deadline.Before(next)) {
+				next, found = mb.Deadline, true
+			}
+		}
+	}
+	return next, found
+}
+
+// Advance moves the Model's time to the reading to and returns the events
+// of every deadline due at or before it (the Time rule, G5). A reading
+// earlier than the Model's time counts as its time (D3).
+func (m *Model) Advance(to time.Time) []events.Event {
+	var out []events.Event
+	m.advance(to, &out)
+	return out
+}
+
+// advance is the Time rule of SPEC §2: everything due at or before to is
+// processed one instant at a time, in due order; at one instant, calls in
+// the order they were created. Events of an instant carry it as At.
+func (m *Model) advance(to time.Time, out *[]events.Event) {
+	to = to.Round(0)
+	if to.Before(m.now) { // D3
+		to = m.now
+	}
+	for {
+		instant, ok := m.NextDeadline()
+		if !ok || instant.After(to) {
+			break
+		}
+		for _, c := range slices.Clone(m.calls) {
+			m.expire(c, instant, out)
+		}
+	}
+	m.now = to
+}
+
+// expire is G5 for one call at one instant.
+func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
+	var timedOut []int
+	for i := 1; i < len(c.members); i++ {
+		mb := &c.members[i]
+		if mb.State.Pending() && !mb.Deadline.After(instant) {
+			mb.State = events.Timeout
+			mb.Deadline = time.Time{} // SPEC §3: zero once not pending
+			// An invitee's Data stays what it was ("" before any action of its own).
+			timedOut = append(timedOut, i)
+		}
+	}
+	if len(timedOut) == 0 {
+		return
+	}
+	// G5: the caller first, with every invitee that timed out at this
+	// instant, in invite order.
+	var list []events.Member
+	for _, i := range timedOut {
+		list = append(list, c.members[i])
+	}
+	m.emit(c, out, events.Event{
+		Kind: events.InviteesAnsweredTimeout, To: c.caller, At: instant,
+		Members: list, Reason: events.ReasonTimeout,
+	})
+	// G5: then each of them; SPEC §3 table: Push is the invite's.
+	for _, i := range timedOut {
+		m.emit(c, out, events.Event{
+			Kind: events.InvitationTimeout, To: c.members[i].User, At: instant,
+			Push: c.push, Members: []events.Member{c.members[i]}, Reason: events.ReasonTimeout,
+		})
+	}
+	m.settle(c)
+}
+
+// Invite is Registry.Invite at the Model's time: the result, the error (a
+// call.ErrXxx sentinel) and the events it must produce.
+func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, []events.Event, error) {
+	// SPEC §2 "Which error wins": the acting user's ID first.
+	if !validID(inviter) {
+		return call.InviteResult{}, nil, call.ErrInvalidUser
+	}
+	// Then the list, each check over the whole list before the next: empty;
+	if len(invitees) == 0 {
+		return call.InviteResult{}, nil, call.ErrNoInvitees
+	}
+	// every entry a valid ID;
+	for _, u := range invitees {
+		if !validID(u) {
+			return call.InviteResult{}, nil, call.ErrInvalidUser
+		}
+	}
+	// none the caller;
+	if slices.Contains(invitees, inviter) {
+		return call.InviteResult{}, nil, call.ErrSelfInvite
+	}
+	// no duplicates;
+	if hasDuplicate(invitees) {
+		return call.InviteResult{}, nil, call.ErrDuplicateInvitee
+	}
+	// the count.
+	if len(invitees) > m.maxInvitees {
+		return call.InviteResult{}, nil, call.ErrTooManyInvitees
+	}
+	// The timeout: 0 means the default; else [1s, MaxTimeout], inclusive.
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = m.defaultTimeout
+	}
+	if timeout < minTimeout || timeout > m.maxTimeout {
+		return call.InviteResult{}, nil, call.ErrInvalidTimeout
+	}
+	// The extended data, push (and device: Invite names none).
+	if len(cfg.ExtendedData) > m.maxDataLen {
+		return call.InviteResult{}, nil, call.ErrDataTooLarge
+	}
+	if !m.validPush(cfg.Push) {
+		return call.InviteResult{}, nil, call.ErrInvalidArgument
+	}
+	// The mode: General, or Advanced, which the Model does not cover yet.
+	switch cfg.Mode {
+	case events.General:
+	case events.Advanced:
+		panic("calltest: the Model covers general mode only; advanced mode (SPEC §4) is not modelled yet")
+	default:
+		return call.InviteResult{}, nil, call.ErrInvalidArgument
+	}
+	// The CallID (G11): the user-ID rules, and no live call may hold it.
+	id := cfg.CallID
+	if id != "" {
+		if !validID(id) {
+			return call.InviteResult{}, nil, call.ErrInvalidCallID
+		}
+		if m.live(id) != nil {
+			return call.InviteResult{}, nil, call.ErrCallExists
+		}
+	} else {
+		// A Registry-made ID: NewID is called once, after every check.
+		id = m.newID()
+		if !validID(id) {
+			return call.InviteResult{}, nil, call.ErrInvalidCallID
+		}
+		if m.live(id) != nil {
+			return call.InviteResult{}, nil, call.ErrCallExists
+		}
+	}
+
+	// G2: the call exists; the caller is Accepted and its Data is the
+	// invite's (a member's Data is its last action's).
+	deadline := m.now.Add(timeout)
+	c := &modelCall{
+		id: id, caller: inviter, mode: cfg.Mode, created: m.now, timeout: timeout,
+		data: cfg.ExtendedData, push: cfg.Push,
+	}
+	c.members = append(c.members, events.Member{User: inviter, State: events.Accepted, Data: cfg.ExtendedData})
+	for _, u := range invitees {
+		// G2: an invitee with an online device is Received, else Inviting.
+		st := events.Inviting
+		if m.online(u) {
+			st = events.Received
+		}
+		c.members = append(c.members, events.Member{User: u, State: st, Inviter: inviter, Deadline: deadline})
+	}
+	m.calls = append(m.calls, c)
+	m.ids = append(m.ids, id)
+
+	var out []events.Event
+	// G2: InvitationCreated to the caller (Seq 1); SPEC §3 table: From the
+	// caller, the invite's Data, no Push, the latest invitee deadline, all
+	// members.
+	m.emit(c, &out, events.Event{
+		Kind: events.InvitationCreated, To: inviter, At: m.now, From: inviter,
+		Data: cfg.ExtendedData, Deadline: deadline, Members: slices.Clone(c.members),
+	})
+	// G2: then InvitationReceived to each invitee in the order given, From
+	// its inviter, with the invite's Data and Push and its own deadline.
+	for _, mb := range c.members[1:] {
+		m.emit(c, &out, events.Event{
+			Kind: events.InvitationReceived, To: mb.User, At: m.now, From: mb.Inviter,
+			Data: cfg.ExtendedData, Push: cfg.Push, Deadline: mb.Deadline, Members: slices.Clone(c.members),
+		})
+	}
+	// Failed is for H7 (Admit), which is not built: nil.
+	return call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline}, out, nil
+}
+
+// Cancel is Registry.Cancel at the Model's time (G4).
+func (m *Model) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) (failed []string, evs []events.Event, err error) {
+	// "Which error wins": the acting user's ID;
+	if !validID(inviter) {
+		return nil, nil, call.ErrInvalidUser
+	}
+	// the call: it exists and the user is a member (G10);
+	c := m.live(callID)
+	if c == nil || c.index(inviter) < 0 {
+		return nil, nil, call.ErrCallNotFound
+	}
+	// the user's role: only the caller cancels (G4);
+	if inviter != c.caller {
+		return nil, nil, call.ErrNotInviter
+	}
+	// the list, each check over the whole list: every entry a valid ID;
+	for _, u := range invitees {
+		if !validID(u) {
+			return nil, nil, call.ErrInvalidUser
+		}
+	}
+	// every entry an invitee (G4: the caller or a stranger is ErrNotInvitee);
+	for _, u := range invitees {
+		if c.index(u) <= 0 {
+			return nil, nil, call.ErrNotInvitee
+		}
+	}
+	// no duplicates (G4). The count cannot fail: a list of distinct
+	// invitees is no longer than the call's list of invitees.
+	if hasDuplicate(invitees) {
+		return nil, nil, call.ErrDuplicateInvitee
+	}
+	// the extended data and push;
+	if len(cfg.ExtendedData) > m.maxDataLen {
+		return nil, nil, call.ErrDataTooLarge
+	}
+	if !m.validPush(cfg.Push) {
+		return nil, nil, call.ErrInvalidArgument
+	}
+	// the call-wide conditions: cancel-all after an invitee accepted (G4).
+	if len(invitees) == 0 && c.anyAccepted() {
+		return nil, nil, call.ErrAlreadyAccepted
+	}
+
+	// G4: an empty list means every pending invitee, in invite order; a
+	// non-empty list cancels those of it still pending, in list order, and
+	// returns the others in failed, in list order (nil when none).
+	var targets []int
+	if len(invitees) == 0 {
+		for i := 1; i < len(c.members); i++ {
+			if c.members[i].State.Pending() {
+				targets = append(targets, i)
+			}
+		}
+	} else {
+		for _, u := range invitees {
+			i := c.index(u)
+			if c.members[i].State.Pending() {
+				targets = append(targets, i)
+			} else {
+				failed = append(failed, u)
+			}
+		}
+	}
+	for _, i := range targets {
+		// G4: InvitationCancelled with the cancel's Data and Push, also to
+		// an offline invitee; the invitee's own Data stays as it was.
+		m.cancelOne(c, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, &evs)
+	}
+	m.settle(c)
+	return failed, evs, nil
+}
+
+// cancelOne makes member i Cancelled and tells it (G4, G7).
+func (m *Model) cancelOne(c *modelCall, i int, reason events.Reason, data string, push *events.Push, out *[]events.Event) {
+	c.members[i].State = events.Cancelled
+	c.members[i].Deadline = time.Time{}
+	m.emit(c, out, events.Event{
+		Kind: events.InvitationCancelled, To: c.members[i].User, At: m.now, From: c.caller,
+		Data: data, Push: push, Members: []events.Member{c.members[i]}, Reason: reason,
+	})
+}
+
+// Accept is Registry.Accept at the Model's time (G3).
+func (m *Model) Accept(invitee, callID string, cfg call.AcceptConfig) ([]events.Event, error) {
+	return m.answer(invitee, callID, events.Accepted, cfg.ExtendedData, cfg.Device)
+}
+
+// Reject is Registry.Reject at the Model's time (G3).
+func (m *Model) Reject(invitee, callID string, cfg call.RejectConfig) ([]events.Event, error) {
+	return m.answer(invitee, callID, events.Rejected, cfg.ExtendedData, cfg.Device)
+}
+
+// answer is G3; to is Accepted or Rejected.
+func (m *Model) answer(user, callID string, to events.State, data, device string) ([]events.Event, error) {
+	// "Which error wins": the acting user's ID;
+	if !validID(user) {
+		return nil, call.ErrInvalidUser
+	}
+	// the call: it exists and the user is a member (G10; G3: once the call
+	// is over, ErrCallNotFound, retries included);
+	c := m.live(callID)
+	if c == nil {
+		return nil, call.ErrCallNotFound
+	}
+	i := c.index(user)
+	if i < 0 {
+		return nil, call.ErrCallNotFound
+	}
+	// the user's role: the caller cannot answer its own call;
+	if i == 0 {
+		return nil, call.ErrNotInvitee
+	}
+	// and its state: G3, the same answer again is a no-op, any other answer
+	// to an invitation no longer pending is ErrNotPending.
+	if st := c.members[i].State; !st.Pending() {
+		if st == to {
+			return nil, nil
+		}
+		return nil, call.ErrNotPending
+	}
+	// the extended data and device.
+	if len(data) > m.maxDataLen {
+		return nil, call.ErrDataTooLarge
+	}
+	if device != "" && !validID(device) {
+		return nil, call.ErrInvalidArgument
+	}
+
+	mb := &c.members[i]
+	mb.State = to
+	mb.Deadline = time.Time{} // SPEC §3: zero once not pending
+	mb.Data = data            // a member's Data is its last action's
+	kind, reason := events.InvitationAccepted, events.ReasonNone
+	if to == events.Rejected {
+		kind, reason = events.InvitationRejected, events.ReasonRejected
+	}
+	var out []events.Event
+	// G3: the caller first (From the invitee, its Data and Device), then the
+	// invitee itself gets UserStateChanged about itself.
+	m.emit(c, &out, events.Event{
+		Kind: kind, To: c.caller, At: m.now, From: user, Device: device, Data: data,
+		Members: []events.Member{*mb}, Reason: reason,
+	})
+	m.emit(c, &out, events.Event{
+		Kind: events.UserStateChanged, To: user, At: m.now, From: user, Device: device, Data: data,
+		Members: []events.Member{*mb}, Reason: reason,
+	})
+	m.settle(c)
+	return out, nil
+}
+
+// Login is Registry.Login at the Model's time (SPEC §2 "Presence", G8).
+func (m *Model) Login(user, device string) []events.Event {
+	// An invalid user or device ID does nothing; so does a device that is
+	// already logged in.
+	if !validID(user) || (device != "" && !validID(device)) || slices.Contains(m.devices[user], device) {
+		return nil
+	}
+	m.devices[user] = append(m.devices[user], device)
+	var out []events.Event
+	// G8: each pending invitation of the user, oldest call first, is sent
+	// again to that device alone, with its original Deadline; Inviting and
+	// NotYetReceived become Received. The caller of a call gets nothing.
+	for _, c := range m.calls {
+		i := c.index(user)
+		if i <= 0 || !c.members[i].State.Pending() {
+			continue
+		}
+		c.members[i].State = events.Received
+		m.emit(c, &out, events.Event{
+			Kind: events.InvitationReceived, To: user, ToDevice: device, At: m.now,
+			From: c.members[i].Inviter, Data: c.data, Push: c.push, Deadline: c.members[i].Deadline,
+			Members: slices.Clone(c.members),
+		})
+	}
+	return out
+}
+
+// Logout is Registry.Logout at the Model's time (SPEC §2 "Presence", G7).
+func (m *Model) Logout(user, device string) []events.Event {
+	// A device that is not logged in (an invalid one included) does nothing.
+	j := slices.Index(m.devices[user], device)
+	if j < 0 {
+		return nil
+	}
+	m.devices[user] = slices.Delete(m.devices[user], j, j+1)
+	if len(m.devices[user]) > 0 {
+		return nil
+	}
+	delete(m.devices, user)
+	var out []events.Event
+	// G7: the caller's last device went. Each of its live calls in which no
+	// invitee is Accepted now has every pending invitee cancelled
+	// (CallerOffline, From the caller, no Data, the invite's Push), and the
+	// call is over. Calls oldest first.
+	for _, c := range slices.Clone(m.calls) {
+		if c.caller != user || c.anyAccepted() {
+			continue
+		}
+		for i := 1; i < len(c.members); i++ {
+			if c.members[i].State.Pending() {
+				m.cancelOne(c, i, events.ReasonCallerOffline, "", c.push, &out)
+			}
+		}
+		m.remove(c)
+	}
+	return out
+}
+
+// emit numbers e in its call (G9), fills the fields every event of the call
+// shares, and sets Offline: the recipient has no online device now (SPEC §3).
+func (m *Model) emit(c *modelCall, out *[]events.Event, e events.Event) {
+	c.seq++
+	e.CallID = c.id
+	e.Seq = c.seq
+	e.Mode = c.mode
+	e.Caller = c.caller
+	e.Offline = !m.online(e.To)
+	*out = append(*out, e)
+}
+
+// settle is G6: a general call with no pending invitee is over.
+func (m *Model) settle(c *modelCall) {
+	if c.mode != events.General {
+		return
+	}
+	for _, mb := range c.members[1:] {
+		if mb.State.Pending() {
+			return
+		}
+	}
+	m.remove(c)
+}
+
+// remove forgets a call that is over.
+func (m *Model) remove(c *modelCall) {
+	if i := slices.Index(m.calls, c); i >= 0 {
+		m.calls = slices.Delete(m.calls, i, i+1)
+	}
+}
+
+// live returns the live call with this ID, or nil.
+func (m *Model) live(id string) *modelCall {
+	for _, c := range m.calls {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// online reports whether user has an online device (H1).
+func (m *Model) online(user string) bool { return len(m.devices[user]) > 0 }
+
+// validPush: a Push's fields fit in MaxDataLen bytes together (SPEC §2,
+// ErrInvalidArgument).
+func (m *Model) validPush(p *events.Push) bool {
+	return p == nil || len(p.Title)+len(p.Content)+len(p.Payload) <= m.maxDataLen
+}
+
+// index returns the position of user among the members, or -1.
+func (c *modelCall) index(user string) int {
+	for i, mb := range c.members {
+		if mb.User == user {
+			return i
+		}
+	}
+	return -1
+}
+
+// anyAccepted reports whether an invitee is Accepted now (G4, G7).
+func (c *modelCall) anyAccepted() bool {
+	for _, mb := range c.members[1:] {
+		if mb.State == events.Accepted {
+			return true
+		}
+	}
+	return false
+}
+
+// validID is the user-ID rule of SPEC §2 (ErrInvalidUser), which call and
+// device IDs share: not empty, at most 128 bytes, UTF-8, and no Cc or Cf
+// character.
+func validID(s string) bool {
+	if s == "" || len(s) > maxIDBytes || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasDuplicate reports whether a name appears twice in list.
+func hasDuplicate(list []string) bool {
+	seen := map[string]bool{}
+	for _, u := range list {
+		if seen[u] {
+			return true
+		}
+		seen[u] = true
+	}
+	return false
+}

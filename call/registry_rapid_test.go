@@ -1,0 +1,132 @@
+package call_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"pgregory.net/rapid"
+)
+
+// TestRegistryRapid is the Registry's own state-machine test: a Registry on
+// a clock.Manual, beside calltest.Model, driven by calltest's command
+// generators (t.Repeat: each action draws one input, a command, a login or
+// logout, or the clock's advance).
+// After every action the Registry must have answered exactly what the Model
+// predicts (errors compared with errors.Is against the Model's sentinel),
+// delivered the Model's events field by field, kept calltest.Checker's
+// invariants over its event stream, and show the Model's state through Call
+// and Len; once the Model has no live call, the Registry must hold no call
+// and no clock timer (G6). Each run draws its own Options, so that the
+// defaults and the limits of every option are reached, and in some runs the
+// Registry's clock runs its timers late or never, so that commands must
+// process what fell due before them (the Time rule).
+//
+// `go test` runs rapid's default number of checks (100); CI runs
+//
+//	go test -count=1 ./call -run Rapid -rapid.checks=1000
+//
+// A failure shrinks to a short list of commands and is saved under
+// testdata/rapid/ for replay.
+func TestRegistryRapid(t *testing.T) {
+	rapid.Check(t, registryMachine)
+}
+
+// FuzzRegistry runs the same state machine under Go's fuzzer: rapid reads
+// its choices from the fuzzer's bytes, 8 bytes a draw (a run of 30 commands
+// takes some 16 KB; an input that runs out is skipped). The seeds in
+// testdata/fuzz/FuzzRegistry run with every `go test`; to fuzz:
+//
+//	go test -run='^$' -fuzz='^FuzzRegistry$' -fuzztime=60s -fuzzminimizetime=3s ./call
+//
+// (Byte deletion rarely shortens rapid's inputs, so the default minimizing
+// time of 60s per new input would take most of a short run.)
+func FuzzRegistry(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(registryMachine))
+}
+
+// rapidStart is the Manual clock's start: a whole second, like a host's, so
+// that deadlines print readably.
+var rapidStart = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// drawOptions draws Options within NewRegistry's bounds, favouring the
+// defaults (zero) and small limits that the generators can reach.
+func drawOptions(t *rapid.T) call.Options {
+	var o call.Options
+	o.MaxInvitees = rapid.SampledFrom([]int{0, 0, 1, 2, 3, 4}).Draw(t, "MaxInvitees")
+	o.MaxDataLen = rapid.SampledFrom([]int{0, 0, 1, 8}).Draw(t, "MaxDataLen")
+	o.MaxTimeout = rapid.SampledFrom([]time.Duration{0, 0, 0, time.Second, 3 * time.Second, 30 * time.Second}).Draw(t, "MaxTimeout")
+	maxT := o.MaxTimeout
+	if maxT == 0 {
+		maxT = call.DefaultMaxTimeout
+	}
+	o.DefaultTimeout = rapid.SampledFrom([]time.Duration{0, 0, time.Second, 2500 * time.Millisecond, maxT}).Draw(t, "DefaultTimeout")
+	if o.DefaultTimeout > maxT {
+		o.DefaultTimeout = 0
+	}
+	return o
+}
+
+// slowClock is a Manual whose timers run late by a fixed delay, as on a
+// host under load, or in effect never: what falls due must then be
+// processed by the next input (the Time rule), with the deadline as At.
+type slowClock struct {
+	*clock.Manual
+	late time.Duration
+}
+
+func (c slowClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return c.Manual.AfterFunc(d+c.late, f)
+}
+
+const neverFires = 100 * 365 * 24 * time.Hour
+
+func registryMachine(t *rapid.T) {
+	o := drawOptions(t)
+	clk := clock.NewManual(rapidStart)
+	rec := &events.Recorder{}
+	// In some runs the Registry's timer runs late, or never.
+	late := rapid.SampledFrom([]time.Duration{0, 0, 0, time.Nanosecond, 700 * time.Millisecond, 5 * time.Second, neverFires}).Draw(t, "timer lateness")
+
+	// NewID's IDs are "c1", "c2", …, or, in some runs, "h1", "h2", …: the
+	// host-chosen IDs the generators draw, so that a made ID can be in use.
+	prefix := rapid.SampledFrom([]string{"c", "h"}).Draw(t, "NewID prefix")
+	ro := o
+	ro.Clock, ro.Sink, ro.NewID = slowClock{clk, late}, rec, calltest.IDs(prefix)
+	r, err := call.NewRegistry(ro)
+	if err != nil {
+		t.Fatalf("NewRegistry(%+v): %v", o, err)
+	}
+	mo := o
+	mo.NewID = calltest.IDs(prefix)
+	h := &calltest.Harness{
+		Server:     r,
+		Model:      calltest.NewModel(mo, rapidStart),
+		Advance:    clk.Advance,
+		Take:       rec.Take,
+		LateTimers: late > 0,
+	}
+
+	// G6: once no call is live, nothing is left: no call, no timer.
+	idle := func(t *rapid.T) {
+		if h.Model.Len() == 0 && h.Owed() == 0 {
+			if n := r.Len(); n != 0 {
+				t.Fatalf("after step %d: the Model has no live call, the Registry %d", h.Steps, n)
+			}
+			if n := clk.Pending(); n != 0 {
+				t.Fatalf("after step %d: no live call, but %d clock timers pending", h.Steps, n)
+			}
+		}
+	}
+	actions := h.Actions()
+	actions[""] = func(t *rapid.T) {
+		h.Check(t)
+		idle(t)
+	}
+	t.Repeat(actions)
+	h.Finish(t)
+	idle(t)
+}
