@@ -239,7 +239,7 @@ func BenchmarkLifecycleAtLive(b *testing.B) {
 			r := newBenchRegistry(b, clk, newID)
 			for i := range live {
 				invitees := [1]string{users[2048+i%2048]}
-				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Hour}); err != nil {
+				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: 10 * time.Minute}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -3,21 +3,29 @@ package call
 // deadlineHeap orders live calls by their next pending deadline, ties in the
 // order the calls were created (the Time rule). The Registry keeps one clock
 // timer for the heap's minimum, not one per call, so a million ringing calls
-// cost a million heap slots and a single timer.
-type deadlineHeap []*callState
+// cost a million heap slots and a single timer. Each slot carries its own
+// sort key, so sifting compares adjacent memory instead of chasing a pointer
+// into every call: that is what makes a million expiries cheap (B4).
+type deadlineHeap []heapSlot
+
+type heapSlot struct {
+	at    int64  // the call's next deadline, in Unix nanoseconds
+	order uint64 // the call's creation order
+	c     *callState
+}
 
 func (h deadlineHeap) less(i, j int) bool {
-	a, b := h[i], h[j]
-	if !a.next.Equal(b.next) {
-		return a.next.Before(b.next)
+	a, b := &h[i], &h[j]
+	if a.at != b.at {
+		return a.at < b.at
 	}
 	return a.order < b.order
 }
 
 func (h deadlineHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
+	h[i].c.heapIdx = i
+	h[j].c.heapIdx = j
 }
 
 // min returns the call due first, or nil.
@@ -25,7 +33,7 @@ func (h deadlineHeap) min() *callState {
 	if len(h) == 0 {
 		return nil
 	}
-	return h[0]
+	return h[0].c
 }
 
 // set puts c where its next deadline says: in, out (a zero deadline) or
@@ -36,9 +44,14 @@ func (h *deadlineHeap) set(c *callState) {
 		h.remove(c)
 	case c.heapIdx < 0:
 		c.heapIdx = len(*h)
-		*h = append(*h, c)
+		*h = append(*h, heapSlot{at: c.next.UnixNano(), order: c.order, c: c})
 		h.up(c.heapIdx)
 	default:
+		at := c.next.UnixNano()
+		if (*h)[c.heapIdx].at == at {
+			return
+		}
+		(*h)[c.heapIdx].at = at
 		if !h.down(c.heapIdx) {
 			h.up(c.heapIdx)
 		}
@@ -54,7 +67,7 @@ func (h *deadlineHeap) remove(c *callState) {
 	if i != last {
 		h.swap(i, last)
 	}
-	(*h)[last] = nil
+	(*h)[last] = heapSlot{}
 	*h = (*h)[:last]
 	c.heapIdx = -1
 	if i != last && !h.down(i) {

@@ -298,22 +298,29 @@ func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) 
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
 func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
-	var due []int
+	var buf [8]int // no allocation for the common small call
+	due := buf[:0]
 	for i := 1; i < len(c.members); i++ {
 		if m := &c.members[i]; m.State.Pending() && !m.Deadline.After(now) && c.move(i, cmdTimeout) {
 			due = append(due, i)
 		}
 	}
 	c.next = c.nextDeadline()
-	if due == nil {
+	if len(due) == 0 {
 		return
 	}
-	timedOut := make([]events.Member, len(due))
-	for k, i := range due {
-		timedOut[k] = c.members[i]
+	var timedOut []events.Member
+	if first, last := due[0], due[len(due)-1]; c.mode == events.General && last-first+1 == len(due) {
+		// Final general-mode members, side by side: share them (see one).
+		timedOut = c.members[first : last+1 : last+1]
+	} else {
+		timedOut = make([]events.Member, len(due))
+		for k, i := range due {
+			timedOut[k] = c.members[i]
+		}
 	}
 	if c.mode == events.Advanced {
-		c.expireAdvanced(now, due, timedOut, h, out)
+		c.expireAdvanced(now, slices.Clone(due), timedOut, h, out)
 		return
 	}
 	c.emit(out, events.Event{
