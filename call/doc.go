@@ -71,6 +71,15 @@
 //   - A clock reading earlier than the last is treated as the last (D3).
 //     Queries (Call, Len) read no clock and process nothing (D4).
 //
+// # Durability
+//
+// With Options.Journal set, every input that changes something is handed to
+// the Journal as an Entry before its events go out (D1); Snapshot captures
+// the whole state as versioned JSON (D2); Recover rebuilds a Registry from a
+// snapshot and the entries journaled after it, and Apply replays one entry,
+// for a replica. Given the same options, clock readings, IDs and inputs, a
+// Registry produces the same events (C4).
+//
 // # Design
 //
 // Each call is a small machine (machine.go) that takes the time as an
