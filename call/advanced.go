@@ -128,7 +128,7 @@ func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.M
 		u := c.members[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
-			Push: c.push, Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
+			Push: c.pushOf(i), Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
 		})
 	}
 	c.endIfEmpty(now, before, h, out)
@@ -212,6 +212,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		}
 		m := &c.members[i]
 		m.Inviter, m.Deadline = user, deadline
+		c.setPush(i, cfg.Push)
 		if c.online(i) {
 			c.move(i, cmdDeliver)
 		}
@@ -312,4 +313,25 @@ func checkAction(op, callID, user, data, device string, maxData int) error {
 		return newErr(op, callID, user, ErrInvalidArgument, "invalid device ID "+quoteID(device))
 	}
 	return nil
+}
+
+// noPush marks a member rung by a CallingInvite without push settings.
+var noPush = &events.Push{}
+
+// setPush records the push settings member i was rung with. A push equal to
+// the Invite's is not stored, so most calls keep no per-member pushes.
+func (c *callState) setPush(i int, p *events.Push) {
+	if p == nil {
+		p = noPush
+	}
+	if p == c.push || (c.push != nil && *p == *c.push) {
+		if i < len(c.pushes) {
+			c.pushes[i] = nil
+		}
+		return
+	}
+	for len(c.pushes) <= i {
+		c.pushes = append(c.pushes, nil)
+	}
+	c.pushes[i] = p
 }

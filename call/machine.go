@@ -21,7 +21,8 @@ type callState struct {
 	created  time.Time
 	timeout  time.Duration
 	data     string
-	push     *events.Push
+	push     *events.Push    // the Invite's push settings
+	pushes   []*events.Push  // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
 	order    uint64          // creation order among calls (the Time rule)
 	seq      uint64          // the last Seq handed out (G9)
 	status   callStatus      // the call lifecycle
@@ -100,6 +101,18 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		})
 	}
 	return c
+}
+
+// pushOf returns the push settings of the invitation that rang member i
+// last: the Invite's, or those of a later CallingInvite (A2).
+func (c *callState) pushOf(i int) *events.Push {
+	if i < len(c.pushes) && c.pushes[i] != nil {
+		if c.pushes[i] == noPush {
+			return nil
+		}
+		return c.pushes[i]
+	}
+	return c.push
 }
 
 // emit stamps e with the call's identity and next Seq and queues it.
@@ -287,7 +300,7 @@ func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) 
 		return
 	}
 	for i := 1; i < len(c.members); i++ {
-		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.push, h, out)
+		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), h, out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
 		c.status = to
@@ -331,7 +344,7 @@ func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
 		u := c.members[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
-			Push: c.push, Members: c.one(i), Reason: events.ReasonTimeout,
+			Push: c.pushOf(i), Members: c.one(i), Reason: events.ReasonTimeout,
 		})
 	}
 	c.settle()
@@ -354,7 +367,7 @@ func (c *callState) deliver(now time.Time, i int, device string, out *[]events.E
 	c.move(i, cmdDeliver)
 	c.emit(out, events.Event{
 		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
-		From: m.Inviter, Data: c.data, Push: c.push, Deadline: m.Deadline, Members: slices.Clone(c.members),
+		From: m.Inviter, Data: c.data, Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members),
 	})
 }
 

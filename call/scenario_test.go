@@ -17,10 +17,17 @@ package call_test
 //	login user=U [device=D]          Registry.Login
 //	logout user=U [device=D]         Registry.Logout
 //	invite from=U to=U1,U2 [timeout=D] [data=S] [push=(title:S, content:S, payload:S)]
-//	       [mode=General|Advanced|N] [callid=S]
+//	       [mode=General|Advanced|N] [callid=S]   (the mode's case does not matter)
 //	cancel by=U call=C [to=U1,U2] [data=S] [push=…]
 //	accept by=U call=C [data=S] [device=D]
 //	reject by=U call=C [data=S] [device=D]
+//	callinginvite by=U call=C to=U1,U2 [timeout=D] [push=…]
+//	                                 Registry.CallingInvite (advanced mode, A2)
+//	join by=U call=C [data=S] [device=D]
+//	                                 Registry.Join (A3); on success it prints
+//	                                 the returned Info's members
+//	quit by=U call=C [data=S] [device=D]   Registry.Quit (A4)
+//	end by=U call=C [data=S] [device=D]    Registry.End (A5)
 //	advance D                        Manual.Advance: the clock moves, due timers fire
 //	set +D                           Manual.Set to the start plus D
 //	jump D                           the clock's reading moves by D (negative too)
@@ -218,15 +225,10 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		a.done()
 		res, err := s.reg.Invite(from, to, cfg)
-		ok := ""
 		if err == nil {
-			ok = fmt.Sprintf("ok call=%s timeout=%v deadline=%s", show(res.CallID), res.Timeout, s.rel(res.Deadline))
-			for _, f := range res.Failed {
-				ok += fmt.Sprintf(" failed=%s:%v", f.User, f.Err)
-			}
 			s.callers[res.CallID] = from
 		}
-		s.result(&b, err, ok)
+		s.result(&b, err, s.inviteResult(res))
 		s.printEvents(&b, "")
 	case "cancel":
 		by, id, to := a.str("by"), a.str("call"), a.list("to")
@@ -247,6 +249,42 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 			err = s.reg.Accept(by, id, call.AcceptConfig{ExtendedData: data, Device: device})
 		} else {
 			err = s.reg.Reject(by, id, call.RejectConfig{ExtendedData: data, Device: device})
+		}
+		s.result(&b, err, "ok")
+		s.printEvents(&b, "")
+	case "callinginvite":
+		by, id, to := a.str("by"), a.str("call"), a.list("to")
+		cfg := call.CallingInviteConfig{Timeout: a.duration("timeout"), Push: a.push("push")}
+		a.done()
+		res, err := s.reg.CallingInvite(by, id, to, cfg)
+		s.result(&b, err, s.inviteResult(res))
+		s.printEvents(&b, "")
+	case "join":
+		by, id := a.str("by"), a.str("call")
+		cfg := call.JoinConfig{ExtendedData: a.str("data"), Device: a.str("device")}
+		a.done()
+		info, err := s.reg.Join(by, id, cfg)
+		ok := ""
+		if err == nil {
+			ok = "ok members=["
+			for i, m := range info.Members {
+				if i > 0 {
+					ok += " "
+				}
+				ok += s.member(m, info.Caller, time.Time{}, "")
+			}
+			ok += "]"
+		}
+		s.result(&b, err, ok)
+		s.printEvents(&b, "")
+	case "quit", "end":
+		by, id, data, device := a.str("by"), a.str("call"), a.str("data"), a.str("device")
+		a.done()
+		var err error
+		if d.Cmd == "quit" {
+			err = s.reg.Quit(by, id, call.QuitConfig{ExtendedData: data, Device: device})
+		} else {
+			err = s.reg.End(by, id, call.EndConfig{ExtendedData: data, Device: device})
 		}
 		s.result(&b, err, "ok")
 		s.printEvents(&b, "")
@@ -289,6 +327,15 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}
 	return b.String()
+}
+
+// inviteResult is what Invite and CallingInvite print on success.
+func (s *scenario) inviteResult(res call.InviteResult) string {
+	ok := fmt.Sprintf("ok call=%s timeout=%v deadline=%s", show(res.CallID), res.Timeout, s.rel(res.Deadline))
+	for _, f := range res.Failed {
+		ok += fmt.Sprintf(" failed=%s:%v", f.User, f.Err)
+	}
+	return ok
 }
 
 // result prints ok, or the error and the sentinels it matches.
@@ -589,6 +636,11 @@ func (a *args) mode(key string) events.Mode {
 	}
 	if m, ok := events.ParseMode(v); ok {
 		return m
+	}
+	for m := events.General; m <= events.Advanced; m++ {
+		if strings.EqualFold(v, m.String()) {
+			return m
+		}
 	}
 	n, err := strconv.ParseUint(v, 10, 8)
 	if err != nil {

@@ -36,6 +36,7 @@ type snapCall struct {
 	Order   uint64          `json:"order"` // creation order (the Time rule)
 	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
 	Members []events.Member `json:"members"`
+	Pushes  []*events.Push  `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
 }
 
 type snapDevice struct {
@@ -54,7 +55,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
-			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members),
+			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: slices.Clone(c.pushes),
 		})
 	}
 	for id, u := range r.users {
@@ -173,8 +174,20 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	case sc.Seq == 0:
 		return bad("no events yet")
 	}
+	if len(sc.Pushes) > len(sc.Members) || sc.Mode == events.General && len(sc.Pushes) > 0 {
+		return bad("%d pushes for %d members", len(sc.Pushes), len(sc.Members))
+	}
+	for i, p := range sc.Pushes {
+		if !validPush(p, r.s.maxDataLen) {
+			return bad("push too large")
+		}
+		if p != nil && *p == (events.Push{}) {
+			sc.Pushes[i] = noPush // rung without push settings
+		}
+	}
 	c := &callState{
-		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
+		pushes: sc.Pushes,
+		id:     sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
 		data: sc.Data, push: sc.Push, order: sc.Order, seq: sc.Seq, members: sc.Members, heapIdx: -1,
 	}
 	for i := range c.members {
