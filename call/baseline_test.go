@@ -56,6 +56,7 @@ func (b *baseline) Invite(caller string, invitees []string, timeout time.Duratio
 	id := b.ids()
 	now := b.clk.Now()
 	c := &baseCall{id: id, caller: caller, invitees: invitees, members: map[string]*fsm.FSM{}, deadline: now.Add(timeout)}
+	c.members[caller] = fsm.NewFSM("Accepted", baseEvents, fsm.Callbacks{}) // one FSM per member, the caller too
 	for _, u := range invitees {
 		c.members[u] = fsm.NewFSM("Received", baseEvents, fsm.Callbacks{})
 	}
@@ -77,7 +78,7 @@ func (b *baseline) answer(user, id, ev string, kind events.Kind) error {
 		return errors.New("call not found")
 	}
 	f := c.members[user]
-	if f == nil {
+	if f == nil || user == c.caller {
 		return errors.New("not an invitee")
 	}
 	if err := f.Event(context.Background(), ev); err != nil {
@@ -140,7 +141,8 @@ func (b *baseline) expire(id string) {
 }
 
 func (b *baseline) settle(c *baseCall) {
-	for _, f := range c.members {
+	for _, u := range c.invitees {
+		f := c.members[u]
 		if f.Current() == "Received" {
 			return
 		}
