@@ -340,3 +340,22 @@ func TestApplyRefusesUnreadableEntries(t *testing.T) {
 		t.Errorf("Recover must name the entry it stopped at: %v", err)
 	}
 }
+
+// TestClockBackwardsAcrossRestore: D3 holds across a restore — a restored
+// Registry whose clock reads earlier than the snapshot's last reading acts
+// at that last reading, and deadlines keep their absolute times.
+func TestClockBackwardsAcrossRestore(t *testing.T) {
+	a := newRig(t, t0.Add(time.Hour), nil, nil)
+	if _, err := a.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := a.reg.Snapshot()
+	b := newRig(t, t0, nil, snap) // this host's clock is an hour behind
+	if _, err := b.reg.Invite("carol", []string{"dave"}, call.InviteConfig{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	evs := b.rec.Take()
+	if len(evs) == 0 || !evs[0].At.Equal(t0.Add(time.Hour)) || !evs[0].Deadline.Equal(t0.Add(time.Hour+10*time.Second)) {
+		t.Fatalf("an earlier reading after restore: %+v", evs)
+	}
+}
