@@ -351,7 +351,7 @@ func TestClockBackwardsAcrossRestore(t *testing.T) {
 	}
 	snap, _ := a.reg.Snapshot()
 	b := newRig(t, t0, nil, snap) // this host's clock is an hour behind
-	if _, err := b.reg.Invite("carol", []string{"dave"}, call.InviteConfig{Timeout: 10 * time.Second}); err != nil {
+	if _, err := b.reg.Invite("carol", []string{"dave"}, call.InviteConfig{Timeout: 10 * time.Second, CallID: "later"}); err != nil {
 		t.Fatal(err)
 	}
 	evs := b.rec.Take()
