@@ -18,10 +18,12 @@ import (
 // with no online device stays Inviting and its event is Offline: push it
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
-	o, err := r.input(Entry{
+	admitErrs := r.admit(inviter, invitees)
+	o, err := r.inputAdmitted(Entry{
 		Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
 		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
-	})
+		Admit: admitAnswers(admitErrs),
+	}, admitErrs)
 	return o.invite, err
 }
 
@@ -76,7 +78,12 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		if r.calls[id] != nil {
 			return fail(ErrCallExists, "")
 		}
-	} else {
+	}
+	invitees, failed := r.admitted(invitees) // H7
+	if len(invitees) == 0 {
+		return fail(ErrNoInvitees, "Options.Admit refused every invitee")
+	}
+	if id == "" {
 		id = r.newID()
 		if !validID(id) {
 			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
@@ -89,11 +96,19 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	if err := r.commit(); err != nil {
 		return InviteResult{}, err
 	}
+	var busy memberSet // H2
+	if r.s.busy == BusyInCall {
+		for k, u := range invitees {
+			if r.busy(u, nil) {
+				busy.add(1 + k)
+			}
+		}
+	}
 	r.order++
-	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, r, &r.out)
+	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, busy, r, &r.out)
 	r.calls[id] = c
-	r.due.set(c)
-	return InviteResult{CallID: id, Timeout: timeout, Deadline: c.next}, nil
+	r.update(c)
+	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
 }
 
 // firstDuplicate returns the first entry of list that appears earlier in it.

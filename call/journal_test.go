@@ -359,3 +359,46 @@ func TestClockBackwardsAcrossRestore(t *testing.T) {
 		t.Fatalf("an earlier reading after restore: %+v", evs)
 	}
 }
+
+// TestAdmitAnswersAreJournaled: H7 with D1 — the journal carries Admit's
+// answers, so a replay never asks Admit and refuses the same invitees,
+// keeping each error's message.
+func TestAdmitAnswersAreJournaled(t *testing.T) {
+	j := &memJournal{}
+	clk := clock.NewManual(t0)
+	rec := &events.Recorder{}
+	blocked := errors.New("blocked")
+	a, err := call.NewRegistry(call.Options{Clock: clk, Sink: rec, Journal: j, NewID: counterIDs(), Busy: call.BusyInCall,
+		Admit: func(_, invitee string) error {
+			if invitee == "mallory" {
+				return blocked
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Invite("alice", []string{"mallory", "bob"}, call.InviteConfig{})
+	if err != nil || len(res.Failed) != 1 || res.Failed[0].User != "mallory" || !errors.Is(res.Failed[0].Err, blocked) {
+		t.Fatalf("Invite: %+v, %v", res, err)
+	}
+	if _, err := a.Invite("bob", []string{"alice"}, call.InviteConfig{}); err != nil { // alice is busy (H2)
+		t.Fatal(err)
+	}
+	want := rec.Take()
+	recB := &events.Recorder{}
+	b, err := call.Recover(nil, j.entries(t), call.Options{Clock: clock.NewManual(t0), Sink: recB, Busy: call.BusyInCall,
+		Admit: func(string, string) error { t.Fatal("a replay asked Admit"); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recB.Take(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("replay:\n%s", diffEvents(got, want))
+	}
+	if b.Len() != a.Len() {
+		t.Fatalf("Len %d after replay, want %d", b.Len(), a.Len())
+	}
+	if _, err := call.NewRegistry(call.Options{Busy: 7}); !errors.Is(err, call.ErrInvalidOption) {
+		t.Fatalf("an unknown Busy policy: %v", err)
+	}
+}

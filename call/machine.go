@@ -58,9 +58,11 @@ func (c *callState) online(i int) bool {
 
 // newCall makes a call whose invitations are all due at now+timeout and emits
 // G2's events: InvitationCreated to the caller, then InvitationReceived to
-// each invitee in the order given. The arguments have been checked.
+// each invitee in the order given. The invitees in busy are rejected at once
+// with ReasonBusy instead of being rung (H2). The arguments have been
+// checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
-	now time.Time, order uint64, h driver, out *[]events.Event) *callState {
+	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
 	c := &callState{
 		id:      id,
 		caller:  caller,
@@ -84,23 +86,62 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		c.members[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
 		c.pending++
 		h.link(c, 1+i)
-		if c.online(1 + i) {
+		switch {
+		case busy.has(1 + i):
+			c.move(1+i, cmdReject)
+		case c.online(1 + i):
 			c.move(1+i, cmdDeliver)
 		}
 	}
-	c.next = deadline
+	c.next = c.nextDeadline()
 	all := slices.Clone(c.members)
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
 		From: caller, Data: c.data, Deadline: deadline, Members: all,
 	})
-	for _, m := range all[1:] {
+	for i, m := range all[1:] {
+		if busy.has(1 + i) {
+			continue
+		}
 		c.emit(out, events.Event{
 			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
 			From: m.Inviter, Data: c.data, Push: c.push, Deadline: m.Deadline, Members: all,
 		})
 	}
+	var rung memberSet
+	for i := 1; i < len(c.members); i++ {
+		if !busy.has(i) {
+			rung.add(i)
+		}
+	}
+	for i := 1; i < len(c.members); i++ {
+		if busy.has(i) {
+			c.busyReject(now, i, rung, out)
+		}
+	}
+	c.settle()
 	return c
+}
+
+// busyReject tells of member i, rejected at once because it is busy in
+// another call (H2): the caller gets InvitationRejected from it; in advanced
+// mode every member pending or Accepted, except those the same command rang,
+// gets UserStateChanged instead. The busy invitee itself is not told.
+func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]events.Event) {
+	e := events.Event{At: now, From: c.members[i].User, Members: c.one(i), Reason: events.ReasonBusy}
+	if c.mode == events.General {
+		e.Kind, e.To, e.Offline = events.InvitationRejected, c.caller, !c.online(0)
+		c.emit(out, e)
+		return
+	}
+	e.Kind = events.UserStateChanged
+	for j := range c.members {
+		if st := c.members[j].State; rung.has(j) || st != events.Accepted && !st.Pending() {
+			continue
+		}
+		e.To, e.Offline = c.members[j].User, !c.online(j)
+		c.emit(out, e)
+	}
 }
 
 // pushOf returns the push settings of the invitation that rang member i

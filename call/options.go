@@ -19,6 +19,10 @@ type Options struct {
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
 	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
 	Journal        Journal       // nil: none (D1)
+
+	// Host policies (SPEC §5), each off by default.
+	Busy  BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
+	Admit func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
 }
 
 // The defaults and bounds of Options.
@@ -41,6 +45,8 @@ type settings struct {
 	maxTimeout     time.Duration
 	maxDataLen     int
 	journal        Journal
+	busy           BusyPolicy
+	admit          func(inviter, invitee string) error
 }
 
 // resolve checks o and fills in its defaults. All bounds are inclusive.
@@ -59,6 +65,8 @@ func (o Options) resolve() (settings, error) {
 		return bad("MaxTimeout %v is negative", o.MaxTimeout)
 	case o.MaxDataLen < 0:
 		return bad("MaxDataLen %d is negative", o.MaxDataLen)
+	case o.Busy > BusyInCall:
+		return bad("unknown Busy policy %d", o.Busy)
 	}
 	s := settings{
 		clock:          o.Clock,
@@ -69,6 +77,8 @@ func (o Options) resolve() (settings, error) {
 		maxTimeout:     o.MaxTimeout,
 		maxDataLen:     o.MaxDataLen,
 		journal:        o.Journal,
+		busy:           o.Busy,
+		admit:          o.Admit,
 	}
 	if s.clock == nil {
 		s.clock = clock.Real()

@@ -44,7 +44,8 @@ type Registry struct {
 	timerGen uint64    // which arming a firing belongs to
 	retryAt  time.Time // after the Journal refused the passing of time: not before then (D1)
 
-	entry      Entry // the input under way, for the Journal
+	entry      Entry   // the input under way, for the Journal
+	admitErrs  []error // the live Admit errors behind entry.Admit
 	replaying  bool  // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool  // Recover: arm no timer until the last entry is applied
 
@@ -81,7 +82,10 @@ type outcome struct {
 // input runs one input: it takes the lock, reads the clock, processes what
 // fell due (journaling that passing of time first), runs the command and
 // delivers its events.
-func (r *Registry) input(e Entry) (outcome, error) {
+func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, nil) }
+
+// inputAdmitted is input for a command that asked Options.Admit first.
+func (r *Registry) inputAdmitted(e Entry, admitErrs []error) (outcome, error) {
 	r.mu.Lock()
 	now, err := r.advance(r.s.clock.Now())
 	var o outcome
@@ -89,10 +93,10 @@ func (r *Registry) input(e Entry) (outcome, error) {
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
-		r.entry = e
+		r.entry, r.admitErrs = e, admitErrs
 		o, err = r.run(&r.entry)
 	}
-	r.entry = Entry{} // hold on to nothing of the caller's
+	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's
 	r.finish()
 	return o, err
 }

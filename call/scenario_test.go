@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +203,21 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		o.DefaultTimeout = a.duration("default-timeout")
 		o.MaxTimeout = a.duration("max-timeout")
 		o.MaxDataLen = a.int("max-data")
+		switch busy := a.str("busy"); busy {
+		case "", "off":
+		case "incall":
+			o.Busy = call.BusyInCall
+		default:
+			t.Fatalf("%s: busy=%q: want off or incall", d.Pos, busy)
+		}
+		if refused := a.list("refuse"); refused != nil { // H7: Admit refuses these users
+			o.Admit = func(inviter, invitee string) error {
+				if slices.Contains(refused, invitee) {
+					return fmt.Errorf("%s blocked by policy", invitee)
+				}
+				return nil
+			}
+		}
 		a.done()
 		s.result(&b, s.reset(o), "ok")
 		return b.String()

@@ -36,7 +36,14 @@ type snapCall struct {
 	Order   uint64          `json:"order"` // creation order (the Time rule)
 	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
 	Members []events.Member `json:"members"`
-	Pushes  []*events.Push  `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
+	Pushes  []snapPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
+}
+
+// snapPush is one member's push settings: {} the Invite's, {"none":true}
+// none (a CallingInvite without push), else the CallingInvite's.
+type snapPush struct {
+	Push *events.Push `json:"push,omitempty"`
+	None bool         `json:"none,omitempty"`
 }
 
 type snapDevice struct {
@@ -55,7 +62,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
-			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: slices.Clone(c.pushes),
+			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes),
 		})
 	}
 	for id, u := range r.users {
@@ -177,16 +184,18 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	if len(sc.Pushes) > len(sc.Members) || sc.Mode == events.General && len(sc.Pushes) > 0 {
 		return bad("%d pushes for %d members", len(sc.Pushes), len(sc.Members))
 	}
-	for i, p := range sc.Pushes {
-		if !validPush(p, r.s.maxDataLen) {
-			return bad("push too large")
+	var pushes []*events.Push
+	for _, p := range sc.Pushes {
+		if !validPush(p.Push, r.s.maxDataLen) || p.None && p.Push != nil {
+			return bad("invalid member push")
 		}
-		if p != nil && *p == (events.Push{}) {
-			sc.Pushes[i] = noPush // rung without push settings
+		if p.None {
+			p.Push = noPush // rung without push settings
 		}
+		pushes = append(pushes, p.Push)
 	}
 	c := &callState{
-		pushes: sc.Pushes,
+		pushes: pushes,
 		id:     sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
 		data: sc.Data, push: sc.Push, order: sc.Order, seq: sc.Seq, members: sc.Members, heapIdx: -1,
 	}
@@ -220,4 +229,19 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	}
 	c.next = c.nextDeadline()
 	return c, nil
+}
+
+func snapPushes(ps []*events.Push) []snapPush {
+	if ps == nil {
+		return nil
+	}
+	out := make([]snapPush, len(ps))
+	for i, p := range ps {
+		if p == noPush {
+			out[i].None = true
+		} else {
+			out[i].Push = p
+		}
+	}
+	return out
 }
