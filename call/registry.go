@@ -46,8 +46,8 @@ type Registry struct {
 
 	entry      Entry   // the input under way, for the Journal
 	admitErrs  []error // the live Admit errors behind entry.Admit
-	replaying  bool  // Apply: the entry comes from a journal; write none, make no ID
-	recovering bool  // Recover: arm no timer until the last entry is applied
+	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
+	recovering bool    // Recover: arm no timer until the last entry is applied
 
 	spareUsers []*user      // records of users who left, for reuse
 	linkBuf    []memberLink // scratch for walking a user's calls
