@@ -185,14 +185,19 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	if !validPush(cfg.Push, s.maxDataLen) {
 		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", s.maxDataLen))
 	}
+	list, failed := h.admitted(list) // H7
+	if len(list) == 0 {
+		return fail(ErrNoInvitees, "Options.Admit refused every invitee")
+	}
 	if err := h.commit(); err != nil {
 		return InviteResult{}, err
 	}
 
 	deadline := now.Add(timeout)
 	rung := make([]int, 0, len(list))
-	var skip memberSet
+	var skip, busy memberSet
 	for _, u := range list {
+		isBusy := h.busy(u, c) // H2: decided before anything of this command changes
 		i := c.index(u)
 		if i < 0 {
 			i = len(c.members)
@@ -213,6 +218,11 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		m := &c.members[i]
 		m.Inviter, m.Deadline = user, deadline
 		c.setPush(i, cfg.Push)
+		if isBusy {
+			c.move(i, cmdReject)
+			busy.add(i)
+			continue
+		}
 		if c.online(i) {
 			c.move(i, cmdDeliver)
 		}
@@ -220,7 +230,9 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		skip.add(i)
 	}
 	c.next = c.nextDeadline()
-	c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, h, out)
+	if len(rung) > 0 {
+		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, h, out)
+	}
 	all := slices.Clone(c.members)
 	for _, i := range rung {
 		m := &all[i]
@@ -229,7 +241,12 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 			From: user, Data: c.data, Push: cfg.Push, Deadline: m.Deadline, Members: all,
 		})
 	}
-	return InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline}, nil
+	for i := range c.members {
+		if busy.has(i) {
+			c.busyReject(now, i, skip, out)
+		}
+	}
+	return InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline, Failed: failed}, nil
 }
 
 // join is Join (A3): a member not in the call enters it as Accepted. Joining
@@ -324,7 +341,7 @@ func (c *callState) setPush(i int, p *events.Push) {
 	if p == nil {
 		p = noPush
 	}
-	if p == c.push || (c.push != nil && *p == *c.push) {
+	if p == c.push || (p != noPush && c.push != nil && *p == *c.push) {
 		if i < len(c.pushes) {
 			c.pushes[i] = nil
 		}

@@ -97,11 +97,9 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		return InviteResult{}, err
 	}
 	var busy memberSet // H2
-	if r.s.busy == BusyInCall {
-		for k, u := range invitees {
-			if r.busy(u, nil) {
-				busy.add(1 + k)
-			}
+	for k, u := range invitees {
+		if r.busy(u, nil) {
+			busy.add(1 + k)
 		}
 	}
 	r.order++

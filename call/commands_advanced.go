@@ -28,7 +28,9 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
 // pending or Accepted, is ErrDuplicateInvitee; the members ever listed may
 // not pass MaxInvitees+1 (ErrTooManyInvitees).
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
-	o, err := r.input(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push})
+	admitErrs := r.admit(user, invitees)
+	o, err := r.inputAdmitted(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
+		Push: cfg.Push, Admit: admitAnswers(admitErrs)}, admitErrs)
 	return o.invite, err
 }
 

@@ -45,8 +45,10 @@ type callState struct {
 // changes anything — commit writes the input to the Journal (D1), and an
 // error from it refuses the command.
 type driver interface {
-	link(c *callState, i int) // member i joined c: file it under its user
-	commit() error
+	link(c *callState, i int)                     // member i joined c: file it under its user
+	commit() error                                // journal the input: the last word before a change
+	admitted(list []string) ([]string, []Failure) // H7: the invitees Options.Admit let through
+	busy(user string, c *callState) bool          // H2: rejected at once as busy in another call
 }
 
 // online reports whether member i has an online device, which decides

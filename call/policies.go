@@ -19,10 +19,12 @@ const (
 	BusyInCall
 )
 
-// busy reports whether id is Accepted in a live call other than c (H2).
+// busy reports whether id, invited into c, is to be rejected at once: with
+// Options.Busy = BusyInCall, whether it is Accepted in a live call other
+// than c (H2).
 func (r *Registry) busy(id string, c *callState) bool {
 	u := r.users[id]
-	if u == nil {
+	if r.s.busy != BusyInCall || u == nil {
 		return false
 	}
 	for l := u.head; l != nil; l = l.next {
