@@ -13,17 +13,22 @@ import (
 
 // TestRegistryRapid is the Registry's own state-machine test: a Registry on
 // a clock.Manual, beside calltest.Model, driven by calltest's command
-// generators (t.Repeat: each action draws one input, a command, a login or
-// logout, or the clock's advance).
+// generators (t.Repeat: each action draws one input, a command of either
+// mode — Invite in general or advanced mode, Cancel, Accept, Reject,
+// CallingInvite, Join, Quit, End — a login or logout, or the clock's
+// advance).
 // After every action the Registry must have answered exactly what the Model
 // predicts (errors compared with errors.Is against the Model's sentinel),
 // delivered the Model's events field by field, kept calltest.Checker's
 // invariants over its event stream, and show the Model's state through Call
 // and Len; once the Model has no live call, the Registry must hold no call
-// and no clock timer (G6). Each run draws its own Options, so that the
-// defaults and the limits of every option are reached, and in some runs the
-// Registry's clock runs its timers late or never, so that commands must
-// process what fell due before them (the Time rule).
+// and no clock timer (G6). At the end every deadline passes and each
+// advanced call still live is ended (A5). Each run draws its own Options,
+// so that the defaults and the limits of every option are reached, and in
+// some runs the Registry's clock runs its timers late or never, so that
+// commands must process what fell due before them (the Time rule).
+// TestJournalRapid drives the same generators through a Journal, a replay
+// and a restore (D1, D2).
 //
 // `go test` runs rapid's default number of checks (100); CI runs
 //
@@ -38,7 +43,9 @@ func TestRegistryRapid(t *testing.T) {
 // FuzzRegistry runs the same state machine under Go's fuzzer: rapid reads
 // its choices from the fuzzer's bytes, 8 bytes a draw (a run of 30 commands
 // takes some 16 KB; an input that runs out is skipped). The seeds in
-// testdata/fuzz/FuzzRegistry run with every `go test`; to fuzz:
+// testdata/fuzz/FuzzRegistry — whole runs picked from a fuzzing session,
+// named by their number of steps, each with advanced calls and every
+// advanced command — run with every `go test`; to fuzz:
 //
 //	go test -run='^$' -fuzz='^FuzzRegistry$' -fuzztime=60s -fuzzminimizetime=3s ./call
 //

@@ -238,3 +238,141 @@ func TestCheckerAdvanced(t *testing.T) {
 		t.Fatalf("Live() = %q after InvitationEnded", live)
 	}
 }
+
+// summary renders events as "Kind To[/ToDevice] Reason", one a line.
+func summary(evs []events.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		b.WriteString(e.Kind.String() + " " + e.To)
+		if e.ToDevice != "" {
+			b.WriteString("/" + e.ToDevice)
+		}
+		if e.Reason != events.ReasonNone {
+			b.WriteString(" " + e.Reason.String())
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestModelAdvanced walks an advanced call through the Model by hand:
+// A1's order and recipients, A2's re-invite in place and its skip of the
+// invitees rung, A3's no-op, A4's end by itself, A7, A5 and G7, and the
+// Checker accepts the stream.
+func TestModelAdvanced(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("a")}, t0)
+	var all []events.Event
+	type out struct {
+		evs []events.Event
+		err error
+	}
+	o := func(evs []events.Event, err error) out { return out{evs, err} }
+	step := func(want string, r out) {
+		t.Helper()
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		all = append(all, r.evs...)
+		if got := summary(r.evs); got != want {
+			t.Fatalf("got\n%swant\n%s", got, want)
+		}
+	}
+	m.Login("alice", "pc")
+	_, evs, err := m.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Mode: events.Advanced})
+	step("InvitationCreated alice\nInvitationReceived bob\nInvitationReceived carol\n", o(evs, err))
+	// A1: carol, the actor, hears of her own reject; everyone pending or in the call too.
+	step("UserStateChanged alice Rejected\nUserStateChanged bob Rejected\nUserStateChanged carol Rejected\n",
+		o(m.Reject("carol", "a1", call.RejectConfig{})))
+	step("UserStateChanged alice\nUserStateChanged bob\n", o(m.Accept("bob", "a1", call.AcceptConfig{})))
+	// A2: carol again in place, dave new; the members hear first, not those rung.
+	res, evs, err := m.CallingInvite("bob", "a1", []string{"carol", "dave"}, call.CallingInviteConfig{Timeout: 5 * time.Second})
+	step("UserStateChanged alice\nUserStateChanged bob\nInvitationReceived carol\nInvitationReceived dave\n", o(evs, err))
+	if res.Timeout != 5*time.Second || !res.Deadline.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("calling invite result %+v", res)
+	}
+	info, _ := m.Call("a1")
+	if len(info.Members) != 4 || info.Members[2].User != "carol" || info.Members[2].Inviter != "bob" {
+		t.Fatalf("members after the calling invite: %s", calltest.FormatMembers(info.Members))
+	}
+	if _, _, err := m.CallingInvite("bob", "a1", []string{"alice"}, call.CallingInviteConfig{}); !errors.Is(err, call.ErrDuplicateInvitee) {
+		t.Fatalf("inviting the caller: %v, want ErrDuplicateInvitee", err)
+	}
+	// A3: joining while Accepted is a no-op.
+	if _, evs, err := m.Join("bob", "a1", call.JoinConfig{ExtendedData: strings.Repeat("x", 5000)}); err != nil || evs != nil {
+		t.Fatalf("join while Accepted: %v, %d events", err, len(evs))
+	}
+	// A7: a member in the call gets the call's state on its new device.
+	step("UserStateChanged bob/phone\n", o(m.Login("bob", "phone"), nil))
+	// G5 in advanced mode: the members, then the invitees that timed out.
+	step("UserStateChanged alice Timeout\nUserStateChanged bob Timeout\nInvitationTimeout carol Timeout\nInvitationTimeout dave Timeout\n",
+		o(m.Advance(t0.Add(5*time.Second)), nil))
+	// A4: the caller quits (bob is still in); then bob quits and it empties.
+	step("UserStateChanged alice\nUserStateChanged bob\n", o(m.Quit("alice", "a1", call.QuitConfig{})))
+	step("UserStateChanged bob\nInvitationEnded bob Empty\n", o(m.Quit("bob", "a1", call.QuitConfig{})))
+	if _, ok := m.Call("a1"); ok {
+		t.Fatal("the call lives on, empty")
+	}
+
+	// A5: End cancels whoever is pending; G7 ends a call with nobody in it.
+	_, evs, err = m.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Mode: events.Advanced})
+	step("InvitationCreated alice\nInvitationReceived bob\nInvitationReceived carol\n", o(evs, err))
+	step("UserStateChanged alice\nUserStateChanged bob\nUserStateChanged carol\n", o(m.Accept("bob", "a2", call.AcceptConfig{})))
+	step("InvitationEnded alice Ended\nInvitationEnded bob Ended\nInvitationEnded carol Ended\n", o(m.End("bob", "a2", call.EndConfig{})))
+	_, evs, err = m.Invite("alice", []string{"bob"}, call.InviteConfig{Mode: events.Advanced})
+	step("InvitationCreated alice\nInvitationReceived bob\n", o(evs, err))
+	step("UserStateChanged alice Rejected\nUserStateChanged bob Rejected\n", o(m.Reject("bob", "a3", call.RejectConfig{})))
+	step("", o(m.Logout("alice", "pc"), nil)) // G7: alice was alone in a3: over, silently
+	if m.Len() != 0 {
+		t.Fatalf("Len() = %d after G7", m.Len())
+	}
+
+	var c calltest.Checker
+	if err := c.CheckAll(all); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Done(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckerCatchesAdvanced feeds the Checker broken advanced streams.
+func TestCheckerCatchesAdvanced(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("a")}, t0)
+	_, base, _ := m.Invite("alice", []string{"bob"}, call.InviteConfig{Mode: events.Advanced})
+	accepted, _ := m.Accept("bob", "a1", call.AcceptConfig{})
+	base = append(base, accepted...)
+	ended, _ := m.End("alice", "a1", call.EndConfig{})
+	edit := func(i int, f func(*events.Event)) []events.Event {
+		out := append(append([]events.Event(nil), base...), ended...)
+		f(&out[i])
+		return out
+	}
+	n := len(base)
+	for _, tc := range []struct {
+		name   string
+		stream []events.Event
+		want   string
+	}{
+		{"accepted kind", edit(n-2, func(e *events.Event) { e.Kind = events.InvitationAccepted }), "no InvitationAccepted in advanced mode"},
+		{"ended without from", edit(n, func(e *events.Event) { e.From = "" }), "must name who ended"},
+		{"empty with from", edit(n, func(e *events.Event) { e.Reason = events.ReasonEmpty }), "has no From"},
+		{"ended with another reason", edit(n, func(e *events.Event) { e.Reason = events.ReasonCancelled }), "want Ended or Empty"},
+		{"ended lists too few", edit(n, func(e *events.Event) { e.Members = e.Members[:1] }), "lists 1 members"},
+		{"event after the end", append(edit(0, func(*events.Event) {}), events.Event{Kind: events.UserStateChanged,
+			To: "bob", CallID: "a1", Seq: uint64(n + 3), Caller: "alice", Mode: events.Advanced}), "after the call was over"},
+		{"stranger", edit(n-1, func(e *events.Event) { e.To = "mallory" }), "no member of the call"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c calltest.Checker
+			err := c.CheckAll(tc.stream)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Unbroken, it passes.
+	var c calltest.Checker
+	if err := c.CheckAll(append(base, ended...)); err != nil {
+		t.Fatal(err)
+	}
+}

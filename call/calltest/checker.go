@@ -25,9 +25,21 @@ import (
 //     call ID is used again only once its call is over (G11);
 //   - an event for one device only (ToDevice) is not Offline (G8).
 //
-// The rules on ending hold for general calls; of an advanced call (SPEC §4),
-// whose members answer in other ways and may be invited again, the Checker
-// checks Seq, caller, mode and membership only.
+// The rules on ending hold for general calls. Of an advanced call (SPEC §4),
+// whose members answer, join, quit and are invited again, so that nobody
+// ends once and for all, the Checker checks Seq, caller, mode and
+// membership (a member joins the call with its first InvitationReceived,
+// A2), and besides that it checks that
+//
+//   - no InvitationAccepted, InvitationRejected or InviteesAnsweredTimeout
+//     is sent (A1: the members get UserStateChanged instead);
+//   - InvitationEnded has Reason Ended, From the member who ended the call
+//     (A5), or Reason Empty and no From (A4), lists every member, and is
+//     the call's last kind of event.
+//
+// An advanced call may also be over with no InvitationEnded (G7: each
+// pending invitee got InvitationCancelled), so the Checker does not hold
+// its ID to G11.
 //
 // Done checks that every general call is over, so drive the clock past
 // every deadline before calling it. The zero Checker is ready to use; it is
@@ -122,12 +134,26 @@ func (c *Checker) Check(e events.Event) error {
 		return fail("an event for one device (ToDevice) must not be Offline (G8)")
 	}
 
-	if e.Kind == events.InvitationEnded {
-		k.over = true
-	}
 	if k.mode != events.General {
 		// Advanced calls rename these kinds' roles and ring members again
-		// (A1, A2): only Seq and membership are checked.
+		// (A1, A2): Seq and membership are checked, and the kinds A1 and
+		// A4–A5 name.
+		switch e.Kind {
+		case events.InvitationAccepted, events.InvitationRejected, events.InviteesAnsweredTimeout:
+			return fail("no %v in advanced mode: the members get UserStateChanged (A1)", e.Kind)
+		case events.InvitationEnded:
+			switch {
+			case e.Reason == events.ReasonEnded && e.From == "":
+				return fail("InvitationEnded with Reason Ended must name who ended the call (A5)")
+			case e.Reason == events.ReasonEmpty && e.From != "":
+				return fail("InvitationEnded with Reason Empty has no From: the call ended by itself (A4)")
+			case e.Reason != events.ReasonEnded && e.Reason != events.ReasonEmpty:
+				return fail("InvitationEnded with Reason %v, want Ended or Empty (A4, A5)", e.Reason)
+			case len(e.Members) != len(k.members):
+				return fail("InvitationEnded lists %d members, the call has %d", len(e.Members), len(k.members))
+			}
+			k.over = true
+		}
 		return nil
 	}
 	var subject string // the invitee this event ends, if any
@@ -142,6 +168,8 @@ func (c *Checker) Check(e events.Event) error {
 			return fail("%v must name exactly its recipient", e.Kind)
 		}
 		subject = e.To
+	case events.InvitationEnded:
+		return fail("no InvitationEnded in general mode (G6: the call is over once nobody is pending)")
 	case events.InvitationReceived:
 		if prev, ok := k.ended[e.To]; ok {
 			return fail("%q rung after it ended with %v #%d", e.To, prev.Kind, prev.Seq)

@@ -12,8 +12,8 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Server is what a Harness drives: the commands of a Registry. A
-// *call.Registry is one; a host implements it over its own API or
+// Server is what a Harness drives: the commands of a Registry, both modes.
+// A *call.Registry is one; a host implements it over its own API or
 // transport, returning what its clients would see. A Server that also has
 // the queries Call(string) (call.Info, bool) and Len() int (as a Registry
 // does) has them checked against the Model too.
@@ -24,6 +24,13 @@ type Server interface {
 	Reject(invitee, callID string, c call.RejectConfig) error
 	Login(user, device string)
 	Logout(user, device string)
+
+	// Advanced mode (SPEC §4). A host without it draws none of its ops
+	// (see [Commands]) and may implement these as stubs that panic.
+	CallingInvite(user, callID string, invitees []string, c call.CallingInviteConfig) (call.InviteResult, error)
+	Join(user, callID string, c call.JoinConfig) (call.Info, error)
+	Quit(user, callID string, c call.QuitConfig) error
+	End(user, callID string, c call.EndConfig) error
 }
 
 // Op is the kind of a [Command].
@@ -38,15 +45,30 @@ const (
 	OpLogin                 // Login(User, Device)
 	OpLogout                // Logout(User, Device)
 	OpAdvance               // the clock moves forward by Advance
+
+	// Advanced mode (SPEC §4).
+	OpCallingInvite // CallingInvite(User, CallID, Users, {Timeout, Push})
+	OpJoin          // Join(User, CallID, {Data, Device})
+	OpQuit          // Quit(User, CallID, {Data, Device})
+	OpEnd           // End(User, CallID, {Data, Device})
 )
 
 // Ops lists every Op, in order.
-var Ops = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance}
+var Ops = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance, OpCallingInvite, OpJoin, OpQuit, OpEnd}
+
+// GeneralOps lists the ops of general mode, presence and time: give them to
+// [Commands] (or [Harness.Ops]) to leave advanced mode out. [Commands]
+// then draws no invite in advanced mode either.
+var GeneralOps = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance}
 
 var opNames = [...]string{
 	OpInvite: "invite", OpCancel: "cancel", OpAccept: "accept", OpReject: "reject",
 	OpLogin: "login", OpLogout: "logout", OpAdvance: "advance",
+	OpCallingInvite: "callinginvite", OpJoin: "join", OpQuit: "quit", OpEnd: "end",
 }
+
+// advanced reports whether o is an op of advanced mode only.
+func (o Op) advanced() bool { return o >= OpCallingInvite && o <= OpEnd }
 
 // String returns the op's name: "invite", "cancel", ….
 func (o Op) String() string {
@@ -60,14 +82,14 @@ func (o Op) String() string {
 // passing of time. Only the fields its Op names are used.
 type Command struct {
 	Op      Op
-	User    string        // the acting user: inviter, canceller, answerer, or the user logging in or out
-	Users   []string      // OpInvite: the invitees; OpCancel: the list (empty: every pending invitee)
-	CallID  string        // OpCancel, OpAccept, OpReject: the call; OpInvite: a host-chosen ID, or ""
-	Timeout time.Duration // OpInvite
+	User    string        // the acting user: inviter, canceller, answerer, member, or the user logging in or out
+	Users   []string      // OpInvite, OpCallingInvite: the invitees; OpCancel: the list (empty: every pending invitee)
+	CallID  string        // the call; OpInvite: a host-chosen ID, or ""
+	Timeout time.Duration // OpInvite, OpCallingInvite (0: the call's)
 	Mode    events.Mode   // OpInvite
-	Data    string        // OpInvite, OpCancel, OpAccept, OpReject: the extended data
-	Push    *events.Push  // OpInvite, OpCancel
-	Device  string        // OpAccept, OpReject, OpLogin, OpLogout
+	Data    string        // the extended data: every command but OpCallingInvite
+	Push    *events.Push  // OpInvite, OpCancel, OpCallingInvite
+	Device  string        // OpAccept, OpReject, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout
 	Advance time.Duration // OpAdvance: how far the clock moves
 }
 
@@ -93,19 +115,19 @@ func (c Command) String() string {
 		}
 	case OpCancel:
 		b.WriteString(" call=" + quote(c.CallID) + " list=" + quoteList(c.Users))
-	case OpAccept, OpReject:
+	case OpCallingInvite:
+		b.WriteString(" call=" + quote(c.CallID) + " invitees=" + quoteList(c.Users) + " timeout=" + c.Timeout.String())
+	case OpAccept, OpReject, OpJoin, OpQuit, OpEnd:
 		b.WriteString(" call=" + quote(c.CallID))
 	}
-	switch c.Op {
-	case OpInvite, OpCancel, OpAccept, OpReject:
-		if c.Data != "" {
-			b.WriteString(" data=" + shortQuote(c.Data))
-		}
+	hasPush := c.Op == OpInvite || c.Op == OpCancel || c.Op == OpCallingInvite
+	if c.Data != "" && c.Op != OpCallingInvite && c.Op != OpLogin && c.Op != OpLogout {
+		b.WriteString(" data=" + shortQuote(c.Data))
 	}
-	if c.Push != nil && (c.Op == OpInvite || c.Op == OpCancel) {
+	if c.Push != nil && hasPush {
 		fmt.Fprintf(&b, " push={%s %s %s}", shortQuote(c.Push.Title), shortQuote(c.Push.Content), shortQuote(c.Push.Payload))
 	}
-	if c.Op != OpInvite && c.Op != OpCancel {
+	if !hasPush {
 		b.WriteString(" device=" + strconv.Quote(c.Device))
 	}
 	return b.String()
@@ -124,8 +146,9 @@ func quoteList(list []string) string {
 
 // Result is what a command returned.
 type Result struct {
-	Invite call.InviteResult // OpInvite
+	Invite call.InviteResult // OpInvite, OpCallingInvite
 	Failed []string          // OpCancel
+	Info   call.Info         // OpJoin
 	Err    error
 }
 
@@ -150,6 +173,14 @@ func Do(s Server, advance func(time.Duration), c Command) Result {
 		s.Logout(c.User, c.Device)
 	case OpAdvance:
 		advance(c.Advance)
+	case OpCallingInvite:
+		r.Invite, r.Err = s.CallingInvite(c.User, c.CallID, c.Users, call.CallingInviteConfig{Timeout: c.Timeout, Push: c.Push})
+	case OpJoin:
+		r.Info, r.Err = s.Join(c.User, c.CallID, call.JoinConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpQuit:
+		r.Err = s.Quit(c.User, c.CallID, call.QuitConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpEnd:
+		r.Err = s.End(c.User, c.CallID, call.EndConfig{ExtendedData: c.Data, Device: c.Device})
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}
@@ -178,6 +209,14 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 		evs = m.Logout(c.User, c.Device)
 	case OpAdvance:
 		evs = m.Advance(m.now.Add(c.Advance))
+	case OpCallingInvite:
+		r.Invite, evs, r.Err = m.CallingInvite(c.User, c.CallID, c.Users, call.CallingInviteConfig{Timeout: c.Timeout, Push: c.Push})
+	case OpJoin:
+		r.Info, evs, r.Err = m.Join(c.User, c.CallID, call.JoinConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpQuit:
+		evs, r.Err = m.Quit(c.User, c.CallID, call.QuitConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpEnd:
+		evs, r.Err = m.End(c.User, c.CallID, call.EndConfig{ExtendedData: c.Data, Device: c.Device})
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}
@@ -186,8 +225,9 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 
 // DiffResult compares what a server answered (got) with what the Model
 // predicts (want) and returns "" when they agree, else what differs. Errors
-// agree when both are nil or got matches want with errors.Is; InviteResult
-// and the failed list of a cancel must be equal, nil and empty apart.
+// agree when both are nil or got matches want with errors.Is; InviteResult,
+// the failed list of a cancel (nil and empty apart) and the Info a join
+// returns must be equal.
 func DiffResult(want, got Result) string {
 	var d []string
 	switch {
@@ -204,6 +244,9 @@ func DiffResult(want, got Result) string {
 	}
 	if (want.Failed == nil) != (got.Failed == nil) || !slices.Equal(want.Failed, got.Failed) {
 		d = append(d, fmt.Sprintf("failed %#v, want %#v", got.Failed, want.Failed))
+	}
+	if di := DiffInfo(want.Info, got.Info); di != "" {
+		d = append(d, "join's info: "+di)
 	}
 	return strings.Join(d, "; ")
 }

@@ -8,17 +8,19 @@
 // # The pieces
 //
 //   - [Model] is the reference model: maps and slices, written from the
-//     specification alone, every rule citing its number (G1–G11, the Time
-//     rule, D3, D4). Its commands mirror the Registry's and return the same
-//     results (errors are the call.ErrXxx sentinels) plus the events a
-//     server must deliver; [Model.Advance] is the passing of time.
+//     specification alone, every rule citing its number (G1–G11, A1–A7,
+//     the Time rule, D3, D4). Its commands mirror the Registry's, both
+//     modes, and return the same results (errors are the call.ErrXxx
+//     sentinels) plus the events a server must deliver; [Model.Advance] is
+//     the passing of time.
 //   - [Command] is one input (a command, a login or logout, or the clock
 //     moving on); [Commands] generates them with rapid, aimed at the
 //     model's state and limits, valid and invalid alike. [Do] performs one
 //     on a [Server], [Model.Do] on the model.
 //   - [Checker] checks a stream of delivered events without a model: Seq
-//     1, 2, 3, … per call, no event to a non-member, each invitee ending
-//     exactly once, nothing after a call is over.
+//     1, 2, 3, … per call, no event to a non-member, each invitee of a
+//     general call ending exactly once, nothing after a call is over, and
+//     in advanced calls only the kinds and InvitationEnded SPEC §4 allows.
 //   - [Harness] ties them together: each step performs one command on the
 //     server and the model, and fails unless the results, the events
 //     (compared field by field, see [DiffEvents]) and, for a server that
@@ -39,12 +41,12 @@
 //			srv := newServer(clk, delivered, calltest.IDs("call-")) // the host's own
 //
 //			h := &calltest.Harness{
-//				Server:  srv, // a calltest.Server: Invite, Cancel, Accept, Reject, Login, Logout
+//				Server:  srv, // a calltest.Server: Invite, Cancel, Accept, Reject, CallingInvite, Join, Quit, End, Login, Logout
 //				Model:   calltest.NewModel(call.Options{NewID: calltest.IDs("call-")}, start),
 //				Advance: clk.Advance,
 //				Take:    delivered.Take,
 //			}
-//			h.Run(t) // t.Repeat over drawn commands, then every deadline passes
+//			h.Run(t) // t.Repeat over drawn commands, then every deadline passes and every call is ended
 //		})
 //	}
 //
@@ -55,9 +57,11 @@
 //
 // # Scope
 //
-// The model covers general mode (SPEC §3), presence and time, with the
-// Registry's default policies: no Journal, none of the host policies H2–H8.
-// It does not cover advanced mode (SPEC §4) yet, and [Commands] does not
-// draw it; each modelled call keeps its mode so that the advanced rules can
-// be added beside the general ones.
+// The model covers general mode (SPEC §3), advanced mode (SPEC §4),
+// presence and time, with the Registry's default policies: no Journal,
+// none of the host policies H2–H8. Where the specification leaves a choice
+// open (the order of an advanced call's events, the push an invitee rung
+// by CallingInvite carries later, …), it follows the Registry's documented
+// decision; [Model] lists them. A host that has no advanced mode
+// gives [GeneralOps] to [Harness.Ops].
 package calltest

@@ -24,25 +24,37 @@ import (
 // that clash and are used again (G11), clock advances to the next deadline
 // and a nanosecond before it, and logouts of a user's last device.
 //
+// Calls are of both modes. Advanced commands (SPEC §4) mostly name a live
+// advanced call and a member whose state allows them (CallingInvite, Quit
+// and End an Accepted member, Join one that is not), with lists of users
+// new to the call and of members to invite again in place; the rest name a
+// general call (ErrWrongMode), a member in the wrong state
+// (ErrNotAccepted), the acting user, the caller or a member still in the
+// call in the list, lists that pass MaxInvitees+1 members, and the defects
+// above.
+//
 // With no ops, every Op is drawn, invites, answers and clock advances most
-// often; else only the ops given, with equal weight. The pool should hold at
-// least three valid user IDs; devices are those of [Devices]. Advanced mode
-// is not drawn: the Model does not cover it yet.
+// often, End least (it ends a call); else only the ops given, with equal
+// weight. Unless an advanced op is among them, no invite is in advanced
+// mode. The pool should hold at least three valid user IDs; devices are
+// those of [Devices].
 //
 // The generator reads m when it draws, so draw a command, then apply it to
 // m (and to the server) before drawing the next; [Harness.Step] does both.
 func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
-	g := &gen{m: m, users: users}
+	g := &gen{m: m, users: users, advanced: len(ops) == 0}
 	weights := make([]int, len(opNames))
 	if len(ops) == 0 {
 		weights[OpInvite], weights[OpAccept], weights[OpReject], weights[OpCancel] = 9, 5, 3, 2
 		weights[OpLogin], weights[OpLogout], weights[OpAdvance] = 5, 3, 5
+		weights[OpCallingInvite], weights[OpJoin], weights[OpQuit], weights[OpEnd] = 3, 3, 2, 1
 	}
 	for _, op := range ops {
 		weights[op] = 1
+		g.advanced = g.advanced || op.advanced()
 	}
 	return rapid.Custom(func(t *rapid.T) Command {
-		switch Op(choose(t, weights...)) {
+		switch op := choose(t, weights...); Op(op) {
 		case OpInvite:
 			return g.invite(t)
 		case OpCancel:
@@ -55,6 +67,10 @@ func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
 			return g.login(t)
 		case OpLogout:
 			return g.logout(t)
+		case OpCallingInvite:
+			return g.callingInvite(t)
+		case OpJoin, OpQuit, OpEnd:
+			return g.member(t, Op(op))
 		default:
 			return g.advance(t)
 		}
@@ -69,8 +85,9 @@ var Devices = []string{"", "phone", "web"}
 var badIDs = []string{"", "bad\x00id", "zero\u200bwidth", "\xff\xfe", strings.Repeat("x", 129)}
 
 type gen struct {
-	m     *Model
-	users []string
+	m        *Model
+	users    []string
+	advanced bool // draw invites in advanced mode too
 }
 
 // choose draws an index with the given weights; a zero weight is never
@@ -183,6 +200,9 @@ func (g *gen) invite(t *rapid.T) Command {
 	}
 	c.Data = g.data(t, d[invBigData])
 	c.Push = g.push(t, d[invBigPush])
+	if g.advanced && choose(t, 3, 2) == 1 {
+		c.Mode = events.Advanced
+	}
 	if d[invBadMode] {
 		c.Mode = events.Mode(rapid.IntRange(2, 255).Draw(t, "mode"))
 	}
@@ -234,6 +254,23 @@ func (g *gen) fill(others []string, caller string, n int) []string {
 	return list[:n]
 }
 
+// newcomers returns n distinct users, none of exclude: from the pool, then
+// guests.
+func (g *gen) newcomers(n int, exclude []string) []string {
+	var list []string
+	for _, u := range g.users {
+		if len(list) < n && !slices.Contains(exclude, u) {
+			list = append(list, u)
+		}
+	}
+	for i := 1; len(list) < n; i++ {
+		if guest := fmt.Sprintf("guest-%d", i); !slices.Contains(exclude, guest) {
+			list = append(list, guest)
+		}
+	}
+	return list
+}
+
 // insert puts u into a copy of list at a drawn position.
 func insert(t *rapid.T, list []string, u string) []string {
 	i := choose(t, slices.Repeat([]int{1}, len(list)+1)...)
@@ -255,13 +292,16 @@ func (g *gen) data(t *rapid.T, tooBig bool) string {
 	return ""
 }
 
-// push draws a Push: none, a small one, exactly MaxDataLen bytes together,
-// or one over.
+// push draws a Push: none, a small one, an empty one (set, with no
+// fields: not the same as none), exactly MaxDataLen bytes together, or one
+// over.
 func (g *gen) push(t *rapid.T, tooBig bool) *events.Push {
 	if tooBig {
 		return &events.Push{Title: "T", Payload: strings.Repeat("p", g.m.maxDataLen)}
 	}
-	switch choose(t, 10, 4, 2) {
+	switch choose(t, 10, 4, 2, 1) {
+	case 3:
+		return &events.Push{}
 	case 1: // a small one, within the limit
 		p := events.Push{Title: "Call", Content: "ringing", Payload: "p"}
 		if len(p.Title)+len(p.Content)+len(p.Payload) > g.m.maxDataLen {
@@ -469,4 +509,193 @@ func (g *gen) advance(t *rapid.T) Command {
 		c.Advance = g.m.maxTimeout
 	}
 	return c // case 5: no time passes, but what is due is processed
+}
+
+// advancedTarget is target for the commands of advanced mode: a live call,
+// mostly an advanced one (a general one answers ErrWrongMode), unless gone
+// is set.
+func (g *gen) advancedTarget(t *rapid.T, gone bool) (string, *modelCall) {
+	var adv []*modelCall
+	for _, c := range g.m.calls {
+		if c.mode == events.Advanced {
+			adv = append(adv, c)
+		}
+	}
+	if !gone && len(adv) > 0 && choose(t, 6, 1) == 0 {
+		c := pick(t, adv)
+		return c.id, c
+	}
+	return g.target(t, gone)
+}
+
+// membersWhere returns the users of c's members for which keep holds, in
+// member order.
+func membersWhere(c *modelCall, keep func(i int, mb events.Member) bool) []string {
+	var us []string
+	for i, mb := range c.members {
+		if keep(i, mb) {
+			us = append(us, mb.User)
+		}
+	}
+	return us
+}
+
+func accepted(_ int, mb events.Member) bool  { return mb.State == events.Accepted }
+func notInCall(_ int, mb events.Member) bool { return mb.State != events.Accepted }
+
+// The defects of a calling invite, in SPEC §2's order.
+const (
+	ciBadUser = iota
+	ciGone
+	ciStranger
+	ciNotAccepted
+	ciNoInvitees
+	ciBadInvitee
+	ciSelf
+	ciCaller
+	ciInCall
+	ciDuplicate
+	ciTooMany
+	ciBadTimeout
+	ciBigPush
+	ciDefects
+)
+
+func (g *gen) callingInvite(t *rapid.T) Command {
+	d := defects(t, ciDefects)
+	id, c := g.advancedTarget(t, d[ciGone])
+	cmd := Command{Op: OpCallingInvite, CallID: id}
+	// The acting user: mostly a member in the call (A2).
+	if c == nil {
+		cmd.User = pick(t, g.users)
+	} else if out := membersWhere(c, notInCall); d[ciNotAccepted] && len(out) > 0 {
+		cmd.User = pick(t, out)
+	} else if in := membersWhere(c, accepted); len(in) > 0 {
+		cmd.User = pick(t, in)
+	} else {
+		cmd.User = pick(t, out)
+	}
+	switch {
+	case d[ciBadUser]:
+		cmd.User = pick(t, badIDs)
+	case d[ciStranger]:
+		cmd.User = g.stranger(t, c)
+	}
+
+	// The list: members who left or never answered, invited again in
+	// place, and users new to the call, as many as the call has room for
+	// (A2: MaxInvitees+1 members ever listed).
+	var again, fresh []string
+	room := g.m.maxInvitees
+	if c != nil {
+		again = membersWhere(c, func(i int, mb events.Member) bool {
+			return i > 0 && mb.User != cmd.User && mb.State != events.Accepted && !mb.State.Pending()
+		})
+		room = g.m.maxInvitees + 1 - len(c.members)
+	}
+	for _, u := range g.users {
+		if u != cmd.User && (c == nil || c.index(u) < 0) {
+			fresh = append(fresh, u)
+		}
+	}
+	cmd.Users = append(g.some(t, again, 0, len(again)), g.some(t, fresh, 0, max(room, 0))...)
+	if len(cmd.Users) == 0 && len(again)+len(fresh) > 0 {
+		cmd.Users = []string{pick(t, slices.Concat(again, fresh))} // perhaps one too many
+	}
+	cmd.Users = g.some(t, cmd.Users, len(cmd.Users), len(cmd.Users)) // shuffled
+	if d[ciTooMany] {
+		// One user more than the call has room for.
+		exclude := append(slices.Clone(cmd.Users), cmd.User)
+		added := 0
+		for _, u := range cmd.Users {
+			if c == nil || c.index(u) < 0 {
+				added++
+			}
+		}
+		if c != nil {
+			exclude = append(exclude, membersWhere(c, func(int, events.Member) bool { return true })...)
+		}
+		cmd.Users = append(cmd.Users, g.newcomers(max(room, 0)+1-added, exclude)...)
+	}
+	if d[ciSelf] {
+		cmd.Users = insert(t, cmd.Users, cmd.User)
+	}
+	if d[ciCaller] && c != nil {
+		cmd.Users = insert(t, cmd.Users, c.caller)
+	}
+	if d[ciInCall] && c != nil {
+		if in := membersWhere(c, func(i int, mb events.Member) bool {
+			return i > 0 && (mb.State == events.Accepted || mb.State.Pending())
+		}); len(in) > 0 {
+			cmd.Users = insert(t, cmd.Users, pick(t, in))
+		}
+	}
+	if d[ciDuplicate] && len(cmd.Users) > 0 {
+		cmd.Users = insert(t, cmd.Users, pick(t, cmd.Users))
+	}
+	if d[ciBadInvitee] {
+		cmd.Users = insert(t, cmd.Users, pick(t, badIDs))
+	}
+	if d[ciNoInvitees] {
+		cmd.Users = pick(t, [][]string{nil, {}})
+	}
+
+	// The timeout: mostly the call's (0), else its own.
+	switch choose(t, 8, 4, 1, 1) {
+	case 1:
+		cmd.Timeout = time.Duration(rapid.Int64Range(1000, int64(min(g.m.maxTimeout, 20*time.Second)/time.Millisecond)).Draw(t, "ms")) * time.Millisecond
+	case 2:
+		cmd.Timeout = minTimeout
+	case 3:
+		cmd.Timeout = g.m.maxTimeout
+	}
+	if d[ciBadTimeout] {
+		cmd.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Nanosecond, minTimeout - time.Nanosecond, -time.Second})
+	}
+	cmd.Push = g.push(t, d[ciBigPush])
+	return cmd
+}
+
+// The defects of a join, quit or end, in SPEC §2's order.
+const (
+	mbBadUser = iota
+	mbGone
+	mbStranger
+	mbWrongState
+	mbBigData
+	mbBadDevice
+	mbDefects
+)
+
+// member draws a Join, Quit or End: mostly by a member whose state allows
+// it (Join: one not in the call; Quit and End: one in it); else by another
+// member (Join: a no-op; Quit, End: ErrNotAccepted), a stranger, or with
+// the defects of an action.
+func (g *gen) member(t *rapid.T, op Op) Command {
+	d := defects(t, mbDefects)
+	id, c := g.advancedTarget(t, d[mbGone])
+	cmd := Command{Op: op, CallID: id}
+	if c == nil {
+		cmd.User = pick(t, g.users)
+	} else {
+		fits, other := accepted, notInCall
+		if op == OpJoin {
+			fits, other = notInCall, accepted
+		}
+		can, cannot := membersWhere(c, fits), membersWhere(c, other)
+		if len(can) > 0 && (len(cannot) == 0 || !d[mbWrongState]) {
+			cmd.User = pick(t, can)
+		} else {
+			cmd.User = pick(t, cannot)
+		}
+	}
+	switch {
+	case d[mbBadUser]:
+		cmd.User = pick(t, badIDs)
+	case d[mbStranger]:
+		cmd.User = g.stranger(t, c)
+	}
+	cmd.Data = g.data(t, d[mbBigData])
+	cmd.Device = g.device(t, d[mbBadDevice])
+	return cmd
 }

@@ -121,13 +121,26 @@ func (h *Harness) Owed() int { return len(h.owed) }
 // Model's MaxTimeout) as a step of its own, then, if events are still owed
 // (LateTimers), takes a step with a command that must fail and so changes
 // nothing but the passing of time (G1: an accept by "nobody" of
-// "no-such-call"); it then checks that no call is left and that every
-// invitee of every call ended exactly once ([Checker.Done]).
+// "no-such-call"). Every general call is over then (G5, G6); an advanced
+// call still live has a member in it (A4), and Finish ends each with an
+// End by its first member in the call (A5), a step each. It then checks
+// that no call is left and that every invitee of every general call ended
+// exactly once ([Checker.Done]).
 func (h *Harness) Finish(t TB) {
 	t.Helper()
 	h.Step(t, Command{Op: OpAdvance, Advance: h.Model.maxTimeout})
 	if len(h.owed) > 0 {
 		h.Step(t, Command{Op: OpAccept, User: "nobody", CallID: "no-such-call"})
+	}
+	for _, c := range h.Model.Calls() {
+		if c.Mode != events.Advanced {
+			t.Fatalf("after every deadline: general call %q is live", c.CallID)
+		}
+		in := slices.IndexFunc(c.Members, func(m events.Member) bool { return m.State == events.Accepted })
+		if in < 0 {
+			t.Fatalf("after every deadline: advanced call %q is live with nobody in it", c.CallID)
+		}
+		h.Step(t, Command{Op: OpEnd, User: c.Members[in].User, CallID: c.CallID})
 	}
 	if n := h.Model.Len(); n != 0 {
 		t.Fatalf("after every deadline: the Model has %d live calls", n)

@@ -23,12 +23,35 @@ import (
 // clock and call Advance with the same reading, then give both the same
 // command.
 //
-// The Model covers general mode (SPEC §3), presence and the Time rule, with
-// the Registry's default policies (no Journal, no H2–H8 options). It does
-// not cover advanced mode (SPEC §4) yet: an invite in advanced mode that
-// passes every earlier check panics, and [Commands] never draws one. Each
-// call keeps its mode, so that the advanced rules can be added beside the
-// general ones. A Model is not safe for concurrent use.
+// The Model covers general mode (SPEC §3), advanced mode (SPEC §4, A1–A7),
+// presence and the Time rule, with the Registry's default policies (no
+// Journal, no H2–H8 options). A Model is not safe for concurrent use.
+//
+// Where the specification leaves a choice open, the Model follows the
+// Registry's documented decision:
+//
+//   - A1, the order of an advanced call's events: first UserStateChanged
+//     to every member pending or Accepted after the change and to the
+//     actor, in member order, skipping the invitees the command rang; then
+//     InvitationReceived, InvitationCancelled or InvitationTimeout to each
+//     invitee rung, cancelled or timed out, in list (or member) order;
+//     then, if the call emptied, InvitationEnded (A4).
+//   - A1, UserStateChanged: Members are the changed members; From is the
+//     actor ("" for timeouts), Device and Data the actor's; Reason is
+//     Rejected, Cancelled, Timeout or None.
+//   - A5: End changes no member's Data (nor do Cancel and CallingInvite
+//     the actor's: only a member's own answer, join or quit does).
+//   - A7: the calls of a user whose device logs in are walked oldest first;
+//     a member that is not pending (the caller included) gets
+//     UserStateChanged with no From and Reason None.
+//   - G7 holds in advanced mode exactly as in general mode: the call is
+//     over even when nobody was pending, and nobody gets UserStateChanged
+//     or InvitationEnded.
+//   - SPEC §3, "the invite's" Push: for each invitee, that of the
+//     invitation that rang it last — the Invite's, or that of the
+//     CallingInvite that rang it (none if it gave none; an empty Push is
+//     not none). Its InvitationTimeout, its G7 InvitationCancelled and its
+//     G8 replays carry it.
 type Model struct {
 	newID          func() string
 	maxInvitees    int
@@ -46,13 +69,14 @@ type Model struct {
 type modelCall struct {
 	id      string
 	caller  string
-	mode    events.Mode // only General for now; advanced rules branch on it
+	mode    events.Mode // General or Advanced: the rules of SPEC §4 branch on it
 	created time.Time
 	timeout time.Duration
 	data    string
-	push    *events.Push
-	members []events.Member // the caller first, then invitees in invite order
-	seq     uint64          // the Seq of the last event (G9)
+	push    *events.Push            // the Invite's
+	rungBy  map[string]*events.Push // each invitee: the push of the invitation that rang it last (Invite's or CallingInvite's)
+	members []events.Member         // the caller first, then invitees in invite order (A2: new ones at the end)
+	seq     uint64                  // the Seq of the last event (G9)
 }
 
 // The defaults of call.Options, restated from SPEC §2 "Options".
@@ -192,8 +216,9 @@ func (m *Model) advance(to time.Time, out *[]events.Event) {
 	m.now = to
 }
 
-// expire is G5 for one call at one instant.
+// expire is G5 for one call at one instant (A1 in advanced mode).
 func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
+	before := c.active()
 	var timedOut []int
 	for i := 1; i < len(c.members); i++ {
 		mb := &c.members[i]
@@ -207,6 +232,10 @@ func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
 	if len(timedOut) == 0 {
 		return
 	}
+	if c.mode == events.Advanced {
+		m.expireAdvanced(c, instant, timedOut, before, out)
+		return
+	}
 	// G5: the caller first, with every invitee that timed out at this
 	// instant, in invite order.
 	var list []events.Member
@@ -217,11 +246,12 @@ func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
 		Kind: events.InviteesAnsweredTimeout, To: c.caller, At: instant,
 		Members: list, Reason: events.ReasonTimeout,
 	})
-	// G5: then each of them; SPEC §3 table: Push is the invite's.
+	// G5: then each of them; SPEC §3 table: Push is the invite's (that of
+	// the invitation that rang it).
 	for _, i := range timedOut {
 		m.emit(c, out, events.Event{
 			Kind: events.InvitationTimeout, To: c.members[i].User, At: instant,
-			Push: c.push, Members: []events.Member{c.members[i]}, Reason: events.ReasonTimeout,
+			Push: c.rungBy[c.members[i].User], Members: []events.Member{c.members[i]}, Reason: events.ReasonTimeout,
 		})
 	}
 	m.settle(c)
@@ -271,12 +301,8 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	if !m.validPush(cfg.Push) {
 		return call.InviteResult{}, nil, call.ErrInvalidArgument
 	}
-	// The mode: General, or Advanced, which the Model does not cover yet.
-	switch cfg.Mode {
-	case events.General:
-	case events.Advanced:
-		panic("calltest: the Model covers general mode only; advanced mode (SPEC §4) is not modelled yet")
-	default:
+	// The mode: General or Advanced (A1); anything else is malformed.
+	if cfg.Mode != events.General && cfg.Mode != events.Advanced {
 		return call.InviteResult{}, nil, call.ErrInvalidArgument
 	}
 	// The CallID (G11): the user-ID rules, and no live call may hold it.
@@ -300,11 +326,12 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	}
 
 	// G2: the call exists; the caller is Accepted and its Data is the
-	// invite's (a member's Data is its last action's).
+	// invite's (a member's Data is its last action's). An advanced call
+	// starts the same way (A1: its invitees answer as in general mode).
 	deadline := m.now.Add(timeout)
 	c := &modelCall{
 		id: id, caller: inviter, mode: cfg.Mode, created: m.now, timeout: timeout,
-		data: cfg.ExtendedData, push: cfg.Push,
+		data: cfg.ExtendedData, push: cfg.Push, rungBy: map[string]*events.Push{},
 	}
 	c.members = append(c.members, events.Member{User: inviter, State: events.Accepted, Data: cfg.ExtendedData})
 	for _, u := range invitees {
@@ -314,6 +341,7 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 			st = events.Received
 		}
 		c.members = append(c.members, events.Member{User: u, State: st, Inviter: inviter, Deadline: deadline})
+		c.rungBy[u] = cfg.Push
 	}
 	m.calls = append(m.calls, c)
 	m.ids = append(m.ids, id)
@@ -382,6 +410,7 @@ func (m *Model) Cancel(inviter, callID string, invitees []string, cfg call.Cance
 		return nil, nil, call.ErrAlreadyAccepted
 	}
 
+	before := c.active()
 	// G4: an empty list means every pending invitee, in invite order; a
 	// non-empty list cancels those of it still pending, in list order, and
 	// returns the others in failed, in list order (nil when none).
@@ -401,6 +430,9 @@ func (m *Model) Cancel(inviter, callID string, invitees []string, cfg call.Cance
 				failed = append(failed, u)
 			}
 		}
+	}
+	if c.mode == events.Advanced {
+		return failed, m.cancelAdvanced(c, targets, cfg, before), nil
 	}
 	for _, i := range targets {
 		// G4: InvitationCancelled with the cancel's Data and Push, also to
@@ -467,6 +499,7 @@ func (m *Model) answer(user, callID string, to events.State, data, device string
 		return nil, call.ErrInvalidArgument
 	}
 
+	before := c.active()
 	mb := &c.members[i]
 	mb.State = to
 	mb.Deadline = time.Time{} // SPEC §3: zero once not pending
@@ -476,6 +509,15 @@ func (m *Model) answer(user, callID string, to events.State, data, device string
 		kind, reason = events.InvitationRejected, events.ReasonRejected
 	}
 	var out []events.Event
+	if c.mode == events.Advanced {
+		// A1: no InvitationAccepted or InvitationRejected; the members
+		// pending or Accepted after the change, and the invitee itself,
+		// get UserStateChanged about it. A4: a reject can empty the call.
+		m.tell(c, m.now, events.Event{From: user, Device: device, Data: data,
+			Members: []events.Member{*mb}, Reason: reason}, i, nil, &out)
+		m.endIfEmpty(c, m.now, before, &out)
+		return out, nil
+	}
 	// G3: the caller first (From the invitee, its Data and Device), then the
 	// invitee itself gets UserStateChanged about itself.
 	m.emit(c, &out, events.Event{
@@ -501,16 +543,23 @@ func (m *Model) Login(user, device string) []events.Event {
 	var out []events.Event
 	// G8: each pending invitation of the user, oldest call first, is sent
 	// again to that device alone, with its original Deadline; Inviting and
-	// NotYetReceived become Received. The caller of a call gets nothing.
+	// NotYetReceived become Received. The caller of a general call, and an
+	// invitee of one that is no longer pending, get nothing.
 	for _, c := range m.calls {
 		i := c.index(user)
-		if i <= 0 || !c.members[i].State.Pending() {
+		if i < 0 {
+			continue
+		}
+		if !c.members[i].State.Pending() { // (the caller is never pending)
+			if c.mode == events.Advanced {
+				m.syncDevice(c, i, device, &out) // A7
+			}
 			continue
 		}
 		c.members[i].State = events.Received
 		m.emit(c, &out, events.Event{
 			Kind: events.InvitationReceived, To: user, ToDevice: device, At: m.now,
-			From: c.members[i].Inviter, Data: c.data, Push: c.push, Deadline: c.members[i].Deadline,
+			From: c.members[i].Inviter, Data: c.data, Push: c.rungBy[user], Deadline: c.members[i].Deadline,
 			Members: slices.Clone(c.members),
 		})
 	}
@@ -532,15 +581,18 @@ func (m *Model) Logout(user, device string) []events.Event {
 	var out []events.Event
 	// G7: the caller's last device went. Each of its live calls in which no
 	// invitee is Accepted now has every pending invitee cancelled
-	// (CallerOffline, From the caller, no Data, the invite's Push), and the
-	// call is over. Calls oldest first.
+	// (CallerOffline, From the caller, no Data, the Push it was rung with),
+	// and the call is over. Calls oldest first. The same in advanced mode
+	// (G7 says so), whether or not the caller is still in the call: no
+	// UserStateChanged, no InvitationEnded, and the call is over even when
+	// nobody was pending (a caller left alone in its call).
 	for _, c := range slices.Clone(m.calls) {
 		if c.caller != user || c.anyAccepted() {
 			continue
 		}
 		for i := 1; i < len(c.members); i++ {
 			if c.members[i].State.Pending() {
-				m.cancelOne(c, i, events.ReasonCallerOffline, "", c.push, &out)
+				m.cancelOne(c, i, events.ReasonCallerOffline, "", c.rungBy[c.members[i].User], &out)
 			}
 		}
 		m.remove(c)
@@ -607,6 +659,17 @@ func (c *modelCall) index(user string) int {
 		}
 	}
 	return -1
+}
+
+// active returns whether each member is pending or Accepted now: the
+// members an advanced call tells of its changes (A1) and that its end
+// reaches (A4, A5).
+func (c *modelCall) active() []bool {
+	in := make([]bool, len(c.members))
+	for i, mb := range c.members {
+		in[i] = mb.State == events.Accepted || mb.State.Pending()
+	}
+	return in
 }
 
 // anyAccepted reports whether an invitee is Accepted now (G4, G7).
