@@ -75,10 +75,14 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		if !validID(id) {
 			return fail(ErrInvalidCallID, "")
 		}
-		if r.calls[id] != nil {
+		if c := r.calls[id]; c != nil {
+			if res, ok := c.retried(inviter, invitees); ok {
+				return res, nil // H4: the same invite again: the first answer, nothing new
+			}
 			return fail(ErrCallExists, "")
 		}
 	}
+	asked := invitees
 	invitees, failed := r.admitted(invitees) // H7
 	if len(invitees) == 0 {
 		return fail(ErrNoInvitees, "Options.Admit refused every invitee")
@@ -104,9 +108,13 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	}
 	r.order++
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, busy, r, &r.out)
+	res := InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}
+	if cfg.CallID != "" { // H4: keep what a retry needs
+		c.retry = &retry{invitees: slices.Clone(asked), failed: failed}
+	}
 	r.calls[id] = c
 	r.update(c)
-	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
+	return res, nil
 }
 
 // firstDuplicate returns the first entry of list that appears earlier in it.

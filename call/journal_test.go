@@ -402,3 +402,34 @@ func TestAdmitAnswersAreJournaled(t *testing.T) {
 		t.Fatalf("an unknown Busy policy: %v", err)
 	}
 }
+
+// TestRetrySurvivesRestore: H4 with D2 — a retry after a restore gets the
+// first result, its Failure errors keeping their messages.
+func TestRetrySurvivesRestore(t *testing.T) {
+	admit := func(_, invitee string) error {
+		if invitee == "mallory" {
+			return errors.New("blocked")
+		}
+		return nil
+	}
+	clk := clock.NewManual(t0)
+	a, _ := call.NewRegistry(call.Options{Clock: clk, Admit: admit})
+	first, err := a.Invite("alice", []string{"bob", "mallory"}, call.InviteConfig{CallID: "room", Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := a.Snapshot()
+	rec := &events.Recorder{}
+	b, err := call.Restore(snap, call.Options{Clock: clock.NewManual(t0.Add(time.Second)), Sink: rec, Admit: admit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Invite("alice", []string{"bob", "mallory"}, call.InviteConfig{CallID: "room"})
+	if err != nil || again.CallID != first.CallID || !again.Deadline.Equal(first.Deadline) || len(again.Failed) != 1 ||
+		again.Failed[0].Err.Error() != "blocked" || len(rec.Take()) != 0 {
+		t.Fatalf("retry after restore: %+v, %v; first %+v", again, err, first)
+	}
+	if _, err := b.Invite("alice", []string{"mallory", "bob"}, call.InviteConfig{CallID: "room"}); !errors.Is(err, call.ErrCallExists) {
+		t.Fatalf("another order is no retry: %v", err)
+	}
+}

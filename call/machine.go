@@ -22,6 +22,7 @@ type callState struct {
 	timeout  time.Duration
 	data     string
 	push     *events.Push    // the Invite's push settings
+	retry    *retry          // H4: set for a host-chosen CallID
 	pushes   []*events.Push  // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
 	order    uint64          // creation order among calls (the Time rule)
 	seq      uint64          // the last Seq handed out (G9)

@@ -2,6 +2,7 @@ package call
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/callsig/callsig/events"
 )
@@ -111,4 +112,20 @@ func (r *Registry) admitted(invitees []string) (in []string, failed []Failure) {
 		failed = append(failed, Failure{User: u, Err: err})
 	}
 	return in, failed
+}
+
+// retry is what H4 needs to answer an invite repeated with the same
+// host-chosen CallID: the invitees as first asked, and who was refused.
+type retry struct {
+	invitees []string
+	failed   []Failure
+}
+
+// retried returns the first result of c if inviter repeats c's invite, with
+// the same invitees in the same order, while c is live (H4).
+func (c *callState) retried(inviter string, invitees []string) (InviteResult, bool) {
+	if c.retry == nil || c.caller != inviter || !slices.Equal(c.retry.invitees, invitees) {
+		return InviteResult{}, false
+	}
+	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.created.Add(c.timeout), Failed: c.retry.failed}, true
 }

@@ -3,6 +3,7 @@ package call
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -37,6 +38,18 @@ type snapCall struct {
 	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
 	Members []events.Member `json:"members"`
 	Pushes  []snapPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
+	Retry   *snapRetry      `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
+}
+
+type snapRetry struct {
+	Invitees []string      `json:"invitees"`
+	Failed   []snapFailure `json:"failed,omitempty"`
+}
+
+// snapFailure keeps a Failure's error as its message (D2).
+type snapFailure struct {
+	User string `json:"user"`
+	Err  string `json:"err"`
 }
 
 // snapPush is one member's push settings: {} the Invite's, {"none":true}
@@ -62,7 +75,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
-			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes),
+			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes), Retry: snapRetryOf(c.retry),
 		})
 	}
 	for id, u := range r.users {
@@ -194,7 +207,18 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		}
 		pushes = append(pushes, p.Push)
 	}
+	var rt *retry
+	if sc.Retry != nil {
+		rt = &retry{invitees: sc.Retry.Invitees}
+		for _, f := range sc.Retry.Failed {
+			rt.failed = append(rt.failed, Failure{User: f.User, Err: errors.New(f.Err)})
+		}
+		if len(rt.invitees) == 0 || len(rt.invitees) > r.s.maxInvitees || len(rt.failed) > len(rt.invitees) {
+			return bad("invalid retry record")
+		}
+	}
 	c := &callState{
+		retry:  rt,
 		pushes: pushes,
 		id:     sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
 		data: sc.Data, push: sc.Push, order: sc.Order, seq: sc.Seq, members: sc.Members, heapIdx: -1,
@@ -244,4 +268,15 @@ func snapPushes(ps []*events.Push) []snapPush {
 		}
 	}
 	return out
+}
+
+func snapRetryOf(rt *retry) *snapRetry {
+	if rt == nil {
+		return nil
+	}
+	s := &snapRetry{Invitees: rt.invitees}
+	for _, f := range rt.failed {
+		s.Failed = append(s.Failed, snapFailure{User: f.User, Err: f.Err.Error()})
+	}
+	return s
 }

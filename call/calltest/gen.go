@@ -227,6 +227,16 @@ func (g *gen) invite(t *rapid.T) Command {
 	if d[invCallIDInUse] && len(g.m.calls) > 0 {
 		c.CallID = pick(t, g.m.calls).id
 	}
+	var hosted []*modelCall
+	for _, mc := range g.m.calls {
+		if mc.hostID {
+			hosted = append(hosted, mc)
+		}
+	}
+	if len(hosted) > 0 && choose(t, 5, 1) == 2 { // H4: the same invite again, a retry
+		mc := pick(t, hosted)
+		c.User, c.Users, c.CallID = mc.caller, slices.Clone(mc.asked), mc.id
+	}
 	return c
 }
 

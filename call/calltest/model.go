@@ -77,6 +77,9 @@ type modelCall struct {
 	rungBy  map[string]*events.Push // each invitee: the push of the invitation that rang it last (Invite's or CallingInvite's)
 	members []events.Member         // the caller first, then invitees in invite order (A2: new ones at the end)
 	seq     uint64                  // the Seq of the last event (G9)
+	hostID  bool                    // H4: the host chose the CallID
+	asked   []string                // H4: the invitees as the Invite listed them
+	first   call.InviteResult       // H4: what the Invite returned
 }
 
 // The defaults of call.Options, restated from SPEC §2 "Options".
@@ -311,7 +314,13 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 		if !validID(id) {
 			return call.InviteResult{}, nil, call.ErrInvalidCallID
 		}
-		if m.live(id) != nil {
+		if c := m.live(id); c != nil {
+			// H4: the same caller, the same invitees in the same order, while
+			// the call is live: a retry, answered with the first result and
+			// no events. Anything else reusing a live CallID is refused.
+			if c.hostID && c.caller == inviter && slices.Equal(c.asked, invitees) {
+				return c.first, nil, nil
+			}
 			return call.InviteResult{}, nil, call.ErrCallExists
 		}
 	} else {
@@ -332,6 +341,8 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	c := &modelCall{
 		id: id, caller: inviter, mode: cfg.Mode, created: m.now, timeout: timeout,
 		data: cfg.ExtendedData, push: cfg.Push, rungBy: map[string]*events.Push{},
+		hostID: cfg.CallID != "", asked: slices.Clone(invitees),
+		first: call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline},
 	}
 	c.members = append(c.members, events.Member{User: inviter, State: events.Accepted, Data: cfg.ExtendedData})
 	for _, u := range invitees {
