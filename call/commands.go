@@ -18,13 +18,25 @@ import (
 // with no online device stays Inviting and its event is Offline: push it
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
-	admitErrs := r.admit(inviter, invitees)
-	o, err := r.inputAdmitted(Entry{
-		Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
-		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
-		Admit: admitAnswers(admitErrs),
-	}, admitErrs)
-	return o.invite, err
+	for {
+		// H3: an invite that will merge into a ringing call asks Admit
+		// nothing. Whether it will is known only under the lock, and Admit
+		// is not called under it: peek first, and should the state change
+		// before the invite runs, start again.
+		var admitErrs []error
+		asked := !r.mayMerge(inviter, invitees)
+		if asked {
+			admitErrs = r.admit(inviter, invitees)
+		}
+		o, err := r.inputAdmitted(Entry{
+			Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+			Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
+			Admit: admitAnswers(admitErrs),
+		}, admitErrs, asked)
+		if err != errAskAdmit {
+			return o.invite, err
+		}
+	}
 }
 
 func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
@@ -75,6 +87,14 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		if !validID(id) {
 			return fail(ErrInvalidCallID, "")
 		}
+	}
+	if c := r.glareCall(inviter, invitees); c != nil { // H3, before H4 and ErrCallExists
+		return r.merge(now, c, inviter, cfg)
+	}
+	if r.s.admit != nil && !r.admitAsked && !r.replaying {
+		return InviteResult{}, errAskAdmit // H3 peeked wrong: nothing has changed; ask Admit and run again
+	}
+	if id != "" {
 		if c := r.calls[id]; c != nil {
 			if res, ok := c.retried(inviter, invitees); ok {
 				return res, nil // H4: the same invite again: the first answer, nothing new

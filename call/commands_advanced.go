@@ -30,7 +30,7 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
 	admitErrs := r.admit(user, invitees)
 	o, err := r.inputAdmitted(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
-		Push: cfg.Push, Admit: admitAnswers(admitErrs)}, admitErrs)
+		Push: cfg.Push, Admit: admitAnswers(admitErrs)}, admitErrs, true)
 	return o.invite, err
 }
 

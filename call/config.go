@@ -21,6 +21,7 @@ type InviteResult struct {
 	Timeout  time.Duration // the timeout in force (the default, where the config left it 0)
 	Deadline time.Time     // when the invitations time out
 	Failed   []Failure     // invitees refused one by one (H7); the rest were invited
+	Merged   bool          // H3: no call was opened; the inviter accepted CallID, a call from its invitee
 }
 
 // Failure is one invitee that an Invite could not invite.

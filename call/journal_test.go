@@ -433,3 +433,37 @@ func TestRetrySurvivesRestore(t *testing.T) {
 		t.Fatalf("another order is no retry: %v", err)
 	}
 }
+
+// TestGlareMergeIsJournaled: H3 with H7 and D1 — a merge asks Admit
+// nothing, makes no ID, and replays to the same events.
+func TestGlareMergeIsJournaled(t *testing.T) {
+	j := &memJournal{}
+	rec := &events.Recorder{}
+	asked := 0
+	o := call.Options{Clock: clock.NewManual(t0), Sink: rec, Journal: j, NewID: counterIDs(), Glare: call.GlareMerge,
+		Admit: func(string, string) error { asked++; return nil }}
+	a, err := call.NewRegistry(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Invite("bob", []string{"alice"}, call.InviteConfig{ExtendedData: "hi"})
+	if err != nil || !res.Merged || res.CallID != "c1" || asked != 1 || a.Len() != 0 {
+		t.Fatalf("merge: %+v, %v, Admit asked %d times, Len %d", res, err, asked, a.Len())
+	}
+	want := rec.Take()
+	recB := &events.Recorder{}
+	o.Sink, o.Clock, o.Journal = recB, clock.NewManual(t0), nil
+	o.NewID = func() string { t.Fatal("replay made an ID"); return "" }
+	if _, err := call.Recover(nil, j.entries(t), o); err != nil {
+		t.Fatal(err)
+	}
+	if got := recB.Take(); !reflect.DeepEqual(got, want) || asked != 1 {
+		t.Fatalf("replay (Admit asked %d):\n%s", asked, diffEvents(got, want))
+	}
+	if _, err := call.NewRegistry(call.Options{Glare: 9}); !errors.Is(err, call.ErrInvalidOption) {
+		t.Fatalf("an unknown Glare policy: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ type Options struct {
 
 	// Host policies (SPEC §5), each off by default.
 	Busy  BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
+	Glare GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
 	Admit func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
 }
 
@@ -46,6 +47,7 @@ type settings struct {
 	maxDataLen     int
 	journal        Journal
 	busy           BusyPolicy
+	glare          GlarePolicy
 	admit          func(inviter, invitee string) error
 }
 
@@ -67,6 +69,8 @@ func (o Options) resolve() (settings, error) {
 		return bad("MaxDataLen %d is negative", o.MaxDataLen)
 	case o.Busy > BusyInCall:
 		return bad("unknown Busy policy %d", o.Busy)
+	case o.Glare > GlareMerge:
+		return bad("unknown Glare policy %d", o.Glare)
 	}
 	s := settings{
 		clock:          o.Clock,
@@ -78,6 +82,7 @@ func (o Options) resolve() (settings, error) {
 		maxDataLen:     o.MaxDataLen,
 		journal:        o.Journal,
 		busy:           o.Busy,
+		glare:          o.Glare,
 		admit:          o.Admit,
 	}
 	if s.clock == nil {

@@ -3,6 +3,7 @@ package call
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/callsig/callsig/events"
 )
@@ -128,4 +129,63 @@ func (c *callState) retried(inviter string, invitees []string) (InviteResult, bo
 		return InviteResult{}, false
 	}
 	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.created.Add(c.timeout), Failed: c.retry.failed}, true
+}
+
+// GlarePolicy says what happens when two users call each other at once (H3).
+type GlarePolicy uint8
+
+// The glare policies.
+const (
+	// GlareOff (the zero value) opens a second call.
+	GlareOff GlarePolicy = iota
+	// GlareMerge turns Invite(a, [b]), made while a's phone rings with a call
+	// from b, into a accepting that call (Matrix VoIP's glare resolution,
+	// SIP's 491 avoided): no second call is opened.
+	GlareMerge
+)
+
+// errAskAdmit is internal: the invite must be run again, Admit asked.
+var errAskAdmit = errors.New("callsig: internal: ask Admit")
+
+// glareCall returns the oldest live call in which a is pending and was
+// invited by the single invitee b, when GlareMerge is on (H3).
+func (r *Registry) glareCall(a string, invitees []string) *callState {
+	if r.s.glare != GlareMerge || len(invitees) != 1 {
+		return nil
+	}
+	u := r.users[a]
+	if u == nil {
+		return nil
+	}
+	for l := u.head; l != nil; l = l.next {
+		if m := &l.c.members[l.i]; l.i > 0 && m.State.Pending() && m.Inviter == invitees[0] {
+			return l.c
+		}
+	}
+	return nil
+}
+
+// mayMerge peeks whether an invite would merge now (H3).
+func (r *Registry) mayMerge(a string, invitees []string) bool {
+	if r.s.glare != GlareMerge || len(invitees) != 1 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.glareCall(a, invitees) != nil
+}
+
+// merge makes inviter accept c instead of calling its inviter back (H3):
+// the invite's extended data is the accept's; the result names c, Merged,
+// with the deadline inviter's invitation had.
+func (r *Registry) merge(now time.Time, c *callState, inviter string, cfg *InviteConfig) (InviteResult, error) {
+	deadline := c.members[c.index(inviter)].Deadline
+	if !r.entry.HostID {
+		r.entry.CallID = c.id // the journal names the call merged into
+	}
+	if err := c.answer(now, "invite", inviter, cmdAccept, cfg.ExtendedData, "", r.s.maxDataLen, r, &r.out); err != nil {
+		return InviteResult{}, err
+	}
+	r.update(c)
+	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: deadline, Merged: true}, nil
 }

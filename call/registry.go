@@ -46,6 +46,7 @@ type Registry struct {
 
 	entry      Entry   // the input under way, for the Journal
 	admitErrs  []error // the live Admit errors behind entry.Admit
+	admitAsked bool    // Options.Admit was asked for the input under way
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
@@ -82,10 +83,11 @@ type outcome struct {
 // input runs one input: it takes the lock, reads the clock, processes what
 // fell due (journaling that passing of time first), runs the command and
 // delivers its events.
-func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, nil) }
+func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, nil, true) }
 
-// inputAdmitted is input for a command that asked Options.Admit first.
-func (r *Registry) inputAdmitted(e Entry, admitErrs []error) (outcome, error) {
+// inputAdmitted is input for a command that may have asked Options.Admit
+// first (asked says whether it did).
+func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcome, error) {
 	r.mu.Lock()
 	now, err := r.advance(r.s.clock.Now())
 	var o outcome
@@ -93,7 +95,7 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error) (outcome, error) {
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
-		r.entry, r.admitErrs = e, admitErrs
+		r.entry, r.admitErrs, r.admitAsked = e, admitErrs, asked
 		o, err = r.run(&r.entry)
 	}
 	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's

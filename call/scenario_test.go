@@ -210,6 +210,13 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		default:
 			t.Fatalf("%s: busy=%q: want off or incall", d.Pos, busy)
 		}
+		switch glare := a.str("glare"); glare {
+		case "", "off":
+		case "merge":
+			o.Glare = call.GlareMerge
+		default:
+			t.Fatalf("%s: glare=%q: want off or merge", d.Pos, glare)
+		}
 		if refused := a.list("refuse"); refused != nil { // H7: Admit refuses these users
 			o.Admit = func(inviter, invitee string) error {
 				if slices.Contains(refused, invitee) {
@@ -350,6 +357,9 @@ func (s *scenario) inviteResult(res call.InviteResult) string {
 	ok := fmt.Sprintf("ok call=%s timeout=%v deadline=%s", show(res.CallID), res.Timeout, s.rel(res.Deadline))
 	for _, f := range res.Failed {
 		ok += fmt.Sprintf(" failed=%s:%v", f.User, f.Err)
+	}
+	if res.Merged {
+		ok += " merged"
 	}
 	return ok
 }
