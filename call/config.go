@@ -52,6 +52,7 @@ type Info struct {
 	Timeout      time.Duration
 	ExtendedData string
 	Members      []events.Member // the caller first, then invitees in the order invited
+	EndedAt      time.Time       // when the call ended (H8 history); zero while live
 }
 
 // CallingInviteConfig configures CallingInvite (advanced mode, A2).

@@ -467,3 +467,32 @@ func TestGlareMergeIsJournaled(t *testing.T) {
 		t.Fatalf("an unknown Glare policy: %v", err)
 	}
 }
+
+// TestHistorySurvivesRestore: H8 with D2 — history and its cursors survive
+// Snapshot/Restore.
+func TestHistorySurvivesRestore(t *testing.T) {
+	clk := clock.NewManual(t0)
+	a, _ := call.NewRegistry(call.Options{Clock: clk, History: 5, NewID: counterIDs()})
+	for range 3 {
+		if _, err := a.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	page, next, err := a.History("bob", 1, "")
+	if err != nil || len(page) != 1 || page[0].CallID != "c3" || next == "" || !page[0].EndedAt.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("first page: %+v %q %v", page, next, err)
+	}
+	snap, _ := a.Snapshot()
+	b, err := call.Restore(snap, call.Options{Clock: clock.NewManual(clk.Now()), History: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, last, err := b.History("bob", 0, next)
+	if err != nil || len(rest) != 2 || rest[0].CallID != "c2" || rest[1].CallID != "c1" || last != "" {
+		t.Fatalf("after restore: %+v %q %v", rest, last, err)
+	}
+	if _, err := call.NewRegistry(call.Options{History: -1}); !errors.Is(err, call.ErrInvalidOption) {
+		t.Fatalf("negative History: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ type callState struct {
 	data     string
 	push     *events.Push    // the Invite's push settings
 	retry    *retry          // H4: set for a host-chosen CallID
+	lastAt   time.Time       // the time of the call's last change: when it ended, once over (H8)
 	pushes   []*events.Push  // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
 	order    uint64          // creation order among calls (the Time rule)
 	seq      uint64          // the last Seq handed out (G9)
@@ -163,6 +164,7 @@ func (c *callState) pushOf(i int) *events.Push {
 func (c *callState) emit(out *[]events.Event, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
+	c.lastAt = e.At
 	*out = append(*out, e)
 }
 
@@ -347,7 +349,7 @@ func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) 
 		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), h, out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
-		c.status = to
+		c.status, c.lastAt = to, now
 	}
 }
 

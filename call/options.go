@@ -21,9 +21,10 @@ type Options struct {
 	Journal        Journal       // nil: none (D1)
 
 	// Host policies (SPEC §5), each off by default.
-	Busy  BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
-	Glare GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
-	Admit func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
+	Busy    BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
+	Glare   GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
+	Admit   func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
+	History int                                 // H8: ended calls kept per user; 0: none
 }
 
 // The defaults and bounds of Options.
@@ -48,6 +49,7 @@ type settings struct {
 	journal        Journal
 	busy           BusyPolicy
 	glare          GlarePolicy
+	history        int
 	admit          func(inviter, invitee string) error
 }
 
@@ -69,6 +71,8 @@ func (o Options) resolve() (settings, error) {
 		return bad("MaxDataLen %d is negative", o.MaxDataLen)
 	case o.Busy > BusyInCall:
 		return bad("unknown Busy policy %d", o.Busy)
+	case o.History < 0:
+		return bad("History %d is negative", o.History)
 	case o.Glare > GlareMerge:
 		return bad("unknown Glare policy %d", o.Glare)
 	}
@@ -83,6 +87,7 @@ func (o Options) resolve() (settings, error) {
 		journal:        o.Journal,
 		busy:           o.Busy,
 		glare:          o.Glare,
+		history:        o.History,
 		admit:          o.Admit,
 	}
 	if s.clock == nil {

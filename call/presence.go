@@ -8,6 +8,8 @@ type user struct {
 	id         string
 	devices    []string
 	head, tail *memberLink
+	history    []histEntry // H8: ended calls, oldest first, at most Options.History
+	histSeq    uint64      // H8: the number of the last entry added
 }
 
 // memberLink ties one member of a call to its user's record: the user's
@@ -22,7 +24,7 @@ type memberLink struct {
 
 func (u *user) online() bool { return len(u.devices) > 0 }
 
-func (u *user) idle() bool { return len(u.devices) == 0 && u.head == nil }
+func (u *user) idle() bool { return len(u.devices) == 0 && u.head == nil && len(u.history) == 0 }
 
 // userFor returns the record of id, making it if need be.
 func (r *Registry) userFor(id string) *user {

@@ -224,6 +224,7 @@ func (r *Registry) update(c *callState) {
 func (r *Registry) forget(c *callState) {
 	r.due.remove(c)
 	delete(r.calls, c.id)
+	r.remember(c)
 	for i := range c.links {
 		r.unlink(c, i)
 	}

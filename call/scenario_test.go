@@ -162,6 +162,7 @@ type scenario struct {
 	ids     int
 	callers map[string]string // call ID → who invited it, for the Caller check
 	seqs    map[string]uint64 // call ID → last Seq seen (G9)
+	next    string            // the last History cursor (H8), for cursor=next
 }
 
 func newScenario(t *testing.T) *scenario {
@@ -217,6 +218,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		default:
 			t.Fatalf("%s: glare=%q: want off or merge", d.Pos, glare)
 		}
+		o.History = a.int("history")
 		if refused := a.list("refuse"); refused != nil { // H7: Admit refuses these users
 			o.Admit = func(inviter, invitee string) error {
 				if slices.Contains(refused, invitee) {
@@ -340,6 +342,28 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 			return "not found\n"
 		}
 		s.printInfo(&b, info)
+	case "history":
+		user, count := a.str("user"), a.int("count")
+		cursor := a.str("cursor")
+		if cursor == "next" {
+			cursor = s.next
+		}
+		a.done()
+		calls, next, err := s.reg.History(user, count, cursor)
+		if err != nil {
+			s.result(&b, err, "")
+			return b.String()
+		}
+		s.next = next
+		for _, info := range calls {
+			fmt.Fprintf(&b, "ended=%s ", s.rel(info.EndedAt))
+			s.printInfo(&b, info)
+		}
+		if next == "" {
+			b.WriteString("(last page)\n")
+		} else {
+			b.WriteString("next page: cursor=next\n")
+		}
 	case "len":
 		a.done()
 		return strconv.Itoa(s.reg.Len()) + "\n"

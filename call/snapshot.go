@@ -20,10 +20,22 @@ const snapshotVersion = 1
 // else.
 type snapshot struct {
 	Version int          `json:"callsig_snapshot"`
-	Last    time.Time    `json:"last"`  // the latest clock reading (D3)
-	Order   uint64       `json:"order"` // calls created so far
-	Calls   []snapCall   `json:"calls"` // live calls, oldest first
-	Users   []snapDevice `json:"users"` // online devices, by user ID
+	Last    time.Time    `json:"last"`              // the latest clock reading (D3)
+	Order   uint64       `json:"order"`             // calls created so far
+	Calls   []snapCall   `json:"calls"`             // live calls, oldest first
+	Users   []snapDevice `json:"users"`             // online devices, by user ID
+	History []snapHist   `json:"history,omitempty"` // H8: ended calls per user, by user ID
+}
+
+type snapHist struct {
+	User    string          `json:"user"`
+	Seq     uint64          `json:"seq"` // the number of the user's last entry
+	Entries []snapHistEntry `json:"entries"`
+}
+
+type snapHistEntry struct {
+	Seq  uint64 `json:"seq"`
+	Call Info   `json:"call"`
 }
 
 type snapCall struct {
@@ -82,8 +94,16 @@ func (r *Registry) Snapshot() ([]byte, error) {
 		if len(u.devices) > 0 {
 			s.Users = append(s.Users, snapDevice{User: id, Devices: slices.Clone(u.devices)})
 		}
+		if len(u.history) > 0 {
+			h := snapHist{User: id, Seq: u.histSeq}
+			for _, e := range u.history {
+				h.Entries = append(h.Entries, snapHistEntry{Seq: e.seq, Call: e.info})
+			}
+			s.History = append(s.History, h)
+		}
 	}
 	r.mu.Unlock()
+	sort.Slice(s.History, func(i, j int) bool { return s.History[i].User < s.History[j].User })
 	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Order < s.Calls[j].Order })
 	sort.Slice(s.Users, func(i, j int) bool { return s.Users[i].User < s.Users[j].User })
 	return json.Marshal(s)
@@ -151,6 +171,35 @@ func (r *Registry) load(b []byte) error {
 			}
 		}
 		r.users[sd.User] = &user{id: sd.User, devices: sd.Devices}
+	}
+	for _, h := range s.History {
+		if !validID(h.User) || len(h.Entries) == 0 {
+			return badSnapshot("history of %s: invalid", quoteID(h.User))
+		}
+		u := r.users[h.User]
+		if u == nil {
+			u = &user{id: h.User}
+			r.users[h.User] = u
+		}
+		if u.history != nil {
+			return badSnapshot("history of %s: repeated", quoteID(h.User))
+		}
+		prev := uint64(0)
+		for _, e := range h.Entries {
+			if e.Seq <= prev || e.Seq > h.Seq || !validID(e.Call.CallID) || e.Call.EndedAt.IsZero() {
+				return badSnapshot("history of %s: entry %d out of order or invalid", quoteID(h.User), e.Seq)
+			}
+			prev = e.Seq
+			e.Call.CreatedAt, e.Call.EndedAt = e.Call.CreatedAt.Round(0).UTC(), e.Call.EndedAt.Round(0).UTC()
+			for i := range e.Call.Members {
+				e.Call.Members[i].Deadline = e.Call.Members[i].Deadline.Round(0).UTC()
+			}
+			u.history = append(u.history, histEntry{seq: e.Seq, info: e.Call})
+		}
+		if n := r.s.history; n > 0 && len(u.history) > n {
+			u.history = u.history[len(u.history)-n:] // a smaller History option keeps the newest
+		}
+		u.histSeq = h.Seq
 	}
 	lastOrder := uint64(0)
 	for i := range s.Calls {

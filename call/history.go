@@ -1,0 +1,113 @@
+package call
+
+import (
+	"github.com/callsig/callsig/events"
+
+	"encoding/base64"
+	"strconv"
+	"strings"
+)
+
+// H8: with Options.History = N, each member keeps its N most recent ended
+// calls (ZIM's queryCallInvitationList).
+
+// histEntry is one ended call in a user's history, numbered so that a cursor
+// stays valid while newer calls end and older ones are evicted.
+type histEntry struct {
+	seq  uint64
+	info Info // shared by the members' histories: read-only
+}
+
+// maxHistoryPage is the most calls History returns at once.
+const maxHistoryPage = 100
+
+// remember files an ending call in each member's history.
+func (r *Registry) remember(c *callState) {
+	n := r.s.history
+	if n <= 0 {
+		return
+	}
+	info := c.info()
+	info.EndedAt = c.lastAt
+	for i := range c.links {
+		u := c.links[i].u
+		if u == nil {
+			continue
+		}
+		u.histSeq++
+		if len(u.history) >= n {
+			// Evict the oldest; copy so the evicted Info is freed.
+			u.history = append(u.history[:0:0], u.history[len(u.history)-n+1:]...)
+		}
+		u.history = append(u.history, histEntry{seq: u.histSeq, info: info})
+	}
+}
+
+// History returns user's ended calls, newest first, at most count of them
+// (count <= 0 or > 100 means 100), starting after cursor ("" for the
+// newest); next is the cursor of the following page, "" on the last (H8).
+// A user sees only calls it was a member of, with their final member states
+// and EndedAt. Cursors are opaque, stay valid while newer calls end, and
+// survive Snapshot/Restore. A malformed cursor, or one made for another
+// user, is ErrInvalidArgument; an invalid user ID ErrInvalidUser; a user
+// with no history gets an empty list and nil. History reads no clock and
+// processes nothing (D4).
+func (r *Registry) History(user string, count int, cursor string) (calls []Info, next string, err error) {
+	if !validID(user) {
+		return nil, "", newErr("history", "", user, ErrInvalidUser, "")
+	}
+	if count <= 0 || count > maxHistoryPage {
+		count = maxHistoryPage
+	}
+	before := uint64(1<<64 - 1)
+	if cursor != "" {
+		seq, ok := parseCursor(user, cursor)
+		if !ok {
+			return nil, "", newErr("history", "", user, ErrInvalidArgument, "malformed cursor, or another user's")
+		}
+		before = seq
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.users[user]
+	if u == nil {
+		return []Info{}, "", nil
+	}
+	calls = []Info{}
+	i := len(u.history) - 1
+	for ; i >= 0 && u.history[i].seq >= before; i-- {
+	}
+	for ; i >= 0 && len(calls) < count; i-- {
+		info := u.history[i].info
+		info.Members = append([]events.Member(nil), info.Members...)
+		calls = append(calls, info)
+		before = u.history[i].seq
+	}
+	if i >= 0 {
+		next = makeCursor(user, before)
+	}
+	return calls, next, nil
+}
+
+// A cursor is "h1:<seq>:<user>" in URL-safe base64: the number of the last
+// entry returned, and whose history it pages.
+func makeCursor(user string, seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("h1:" + strconv.FormatUint(seq, 10) + ":" + user))
+}
+
+func parseCursor(user, cursor string) (uint64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(string(b), "h1:")
+	if !ok {
+		return 0, false
+	}
+	num, who, ok := strings.Cut(rest, ":")
+	if !ok || who != user {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(num, 10, 64)
+	return seq, err == nil && seq > 0
+}
