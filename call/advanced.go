@@ -225,6 +225,8 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		}
 		if c.online(i) {
 			c.move(i, cmdDeliver)
+		} else if s.notReceived > 0 {
+			c.setCheck(i, now.Add(s.notReceived)) // H6
 		}
 		rung = append(rung, i)
 		skip.add(i)

@@ -128,6 +128,14 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	}
 	r.order++
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, busy, r, &r.out)
+	if d := r.s.notReceived; d > 0 { // H6
+		for i := 1; i < len(c.members); i++ {
+			if c.members[i].State == events.Inviting {
+				c.setCheck(i, now.Add(d))
+			}
+		}
+		c.next = c.nextDeadline()
+	}
 	res := InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}
 	if cfg.CallID != "" { // H4: keep what a retry needs
 		c.retry = &retry{invitees: slices.Clone(asked), failed: failed}

@@ -9,8 +9,9 @@ package call
 type deadlineHeap []heapSlot
 
 type heapSlot struct {
-	at    int64  // the call's next deadline, in Unix nanoseconds
-	order uint64 // the call's creation order
+	at    int64   // the call's next deadline, in Unix nanoseconds
+	kind  dueKind // at one instant, member deadlines before not-received checks
+	order uint64  // the call's creation order
 	c     *callState
 }
 
@@ -18,6 +19,9 @@ func (h deadlineHeap) less(i, j int) bool {
 	a, b := &h[i], &h[j]
 	if a.at != b.at {
 		return a.at < b.at
+	}
+	if a.kind != b.kind {
+		return a.kind < b.kind
 	}
 	return a.order < b.order
 }
@@ -44,14 +48,14 @@ func (h *deadlineHeap) set(c *callState) {
 		h.remove(c)
 	case c.heapIdx < 0:
 		c.heapIdx = len(*h)
-		*h = append(*h, heapSlot{at: c.next.UnixNano(), order: c.order, c: c})
+		*h = append(*h, heapSlot{at: c.next.UnixNano(), kind: c.nextKind, order: c.order, c: c})
 		h.up(c.heapIdx)
 	default:
 		at := c.next.UnixNano()
-		if (*h)[c.heapIdx].at == at {
+		if slot := &(*h)[c.heapIdx]; slot.at == at && slot.kind == c.nextKind {
 			return
 		}
-		(*h)[c.heapIdx].at = at
+		(*h)[c.heapIdx].at, (*h)[c.heapIdx].kind = at, c.nextKind
 		if !h.down(c.heapIdx) {
 			h.up(c.heapIdx)
 		}

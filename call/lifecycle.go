@@ -17,26 +17,28 @@ import (
 type memberCmd uint8
 
 const (
-	cmdDeliver  memberCmd = iota // a device of the invitee logged in (G8)
-	cmdAccept                    // the invitee accepted (G3)
-	cmdReject                    // the invitee rejected (G3)
-	cmdCancel                    // the caller cancelled, or went offline (G4, G7)
-	cmdTimeout                   // the invitee's deadline passed (G5)
-	cmdReinvite                  // advanced mode: a member who left or never answered is invited again (A2)
-	cmdJoin                      // advanced mode: a member not in the call enters it (A3)
-	cmdQuit                      // advanced mode: a member in the call leaves it (A4)
+	cmdDeliver     memberCmd = iota // a device of the invitee logged in (G8)
+	cmdAccept                       // the invitee accepted (G3)
+	cmdReject                       // the invitee rejected (G3)
+	cmdCancel                       // the caller cancelled, or went offline (G4, G7)
+	cmdTimeout                      // the invitee's deadline passed (G5)
+	cmdReinvite                     // advanced mode: a member who left or never answered is invited again (A2)
+	cmdJoin                         // advanced mode: a member not in the call enters it (A3)
+	cmdQuit                         // advanced mode: a member in the call leaves it (A4)
+	cmdNotReceived                  // still not delivered when the not-received check ran (H6)
 	numMemberCmds
 )
 
 var memberCmdNames = [numMemberCmds]string{
-	cmdDeliver:  "deliver",
-	cmdAccept:   "accept",
-	cmdReject:   "reject",
-	cmdCancel:   "cancel",
-	cmdTimeout:  "timeout",
-	cmdReinvite: "reinvite",
-	cmdJoin:     "join",
-	cmdQuit:     "quit",
+	cmdDeliver:     "deliver",
+	cmdAccept:      "accept",
+	cmdReject:      "reject",
+	cmdCancel:      "cancel",
+	cmdTimeout:     "timeout",
+	cmdReinvite:    "reinvite",
+	cmdJoin:        "join",
+	cmdQuit:        "quit",
+	cmdNotReceived: "notReceived",
 }
 
 func (c memberCmd) String() string { return memberCmdNames[c] }
@@ -69,6 +71,7 @@ var memberLifecycle = fsm.Events{
 	{Name: cmdReinvite.String(), Src: endedStates, Dst: events.Inviting.String()},
 	{Name: cmdJoin.String(), Src: notInCall, Dst: events.Accepted.String()},
 	{Name: cmdQuit.String(), Src: []string{events.Accepted.String()}, Dst: events.Quit.String()},
+	{Name: cmdNotReceived.String(), Src: []string{events.Inviting.String()}, Dst: events.NotYetReceived.String()},
 }
 
 // memberInitial is the state every invitee starts in.

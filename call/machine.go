@@ -33,6 +33,8 @@ type callState struct {
 	pending  int             // invitees pending
 	accepted int             // invitees Accepted
 	next     time.Time       // the earliest pending deadline; zero when none
+	nextKind dueKind         // what falls due at next
+	checks   []time.Time     // H6: per member, when its not-received check runs (zero: none); nil when H6 is off
 	heapIdx  int             // place in the Registry's deadline heap; -1 when absent
 
 	// A one-invitee call, the common case, keeps its members and links
@@ -192,6 +194,9 @@ func (c *callState) move(i int, cmd memberCmd) bool {
 	}
 	if !to.Pending() {
 		m.Deadline = time.Time{}
+	}
+	if to != events.Inviting && i < len(c.checks) {
+		c.checks[i] = time.Time{}
 	}
 	m.State = to
 	return true
@@ -357,6 +362,11 @@ func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) 
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
 func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
+	if c.nextKind == dueCheck {
+		c.notReceived(now, out)
+		c.next = c.nextDeadline()
+		return
+	}
 	var buf [8]int // no allocation for the common small call
 	due := buf[:0]
 	for i := 1; i < len(c.members); i++ {
@@ -410,22 +420,43 @@ func (c *callState) deliver(now time.Time, i int, device string, out *[]events.E
 		}
 		return
 	}
+	wasNotReceived := m.State == events.NotYetReceived
 	c.move(i, cmdDeliver)
 	c.emit(out, events.Event{
 		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
 		From: m.Inviter, Data: c.data, Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members),
 	})
+	if wasNotReceived { // H6: those told it was not received learn it now is
+		c.tellReceipt(now, i, events.Event{From: m.User, Device: device}, out)
+	}
 }
 
-// nextDeadline returns the earliest deadline of a pending member, or zero.
+// dueKind is what falls due at a call's next instant. At one instant,
+// member deadlines go before not-received checks, across all calls (the
+// Time rule), so the kind is part of the deadline heap's order.
+type dueKind uint8
+
+const (
+	dueDeadline dueKind = iota // a pending member's deadline (G5)
+	dueCheck                   // a not-received check (H6)
+)
+
+// nextDeadline returns the earliest instant something of c falls due — a
+// pending member's deadline or a not-received check — or zero, and records
+// which in c.nextKind (a deadline, where both fall at one instant).
 func (c *callState) nextDeadline() time.Time {
 	var next time.Time
+	kind := dueDeadline
 	for i := 1; i < len(c.members); i++ {
 		m := &c.members[i]
-		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next)) {
-			next = m.Deadline
+		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next) || m.Deadline.Equal(next) && kind == dueCheck) {
+			next, kind = m.Deadline, dueDeadline
+		}
+		if i < len(c.checks) && m.State == events.Inviting && !c.checks[i].IsZero() && (next.IsZero() || c.checks[i].Before(next)) {
+			next, kind = c.checks[i], dueCheck
 		}
 	}
+	c.nextKind = kind
 	return next
 }
 

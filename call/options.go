@@ -21,10 +21,11 @@ type Options struct {
 	Journal        Journal       // nil: none (D1)
 
 	// Host policies (SPEC §5), each off by default.
-	Busy    BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
-	Glare   GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
-	Admit   func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
-	History int                                 // H8: ended calls kept per user; 0: none
+	Busy             BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
+	Glare            GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
+	Admit            func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
+	History          int                                 // H8: ended calls kept per user; 0: none
+	NotReceivedAfter time.Duration                       // H6: 0: no check
 }
 
 // The defaults and bounds of Options.
@@ -50,6 +51,7 @@ type settings struct {
 	busy           BusyPolicy
 	glare          GlarePolicy
 	history        int
+	notReceived    time.Duration
 	admit          func(inviter, invitee string) error
 }
 
@@ -71,6 +73,8 @@ func (o Options) resolve() (settings, error) {
 		return bad("MaxDataLen %d is negative", o.MaxDataLen)
 	case o.Busy > BusyInCall:
 		return bad("unknown Busy policy %d", o.Busy)
+	case o.NotReceivedAfter < 0:
+		return bad("NotReceivedAfter %v is negative", o.NotReceivedAfter)
 	case o.History < 0:
 		return bad("History %d is negative", o.History)
 	case o.Glare > GlareMerge:
@@ -88,6 +92,7 @@ func (o Options) resolve() (settings, error) {
 		busy:           o.Busy,
 		glare:          o.Glare,
 		history:        o.History,
+		notReceived:    o.NotReceivedAfter,
 		admit:          o.Admit,
 	}
 	if s.clock == nil {

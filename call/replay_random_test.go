@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/clock"
@@ -26,7 +27,10 @@ func TestRandomReplayAndResume(t *testing.T) {
 		cur := before
 		clk := clock.NewManual(t0)
 		rec := &events.Recorder{}
+		policies := call.Options{NotReceivedAfter: time.Duration(seed%3) * 4 * time.Second, History: int(seed % 3),
+			Busy: call.BusyPolicy(seed % 2), Glare: call.GlarePolicy(seed / 2 % 2)}
 		a, err := call.NewRegistry(call.Options{Clock: clk, Sink: rec, NewID: counterIDs(),
+			NotReceivedAfter: policies.NotReceivedAfter, History: policies.History, Busy: policies.Busy, Glare: policies.Glare,
 			Journal: call.JournalFunc(func(e call.Entry) error { return cur.Append(e) })})
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +51,9 @@ func TestRandomReplayAndResume(t *testing.T) {
 
 		all := append(before.entries(t), after.entries(t)...)
 		recB := &events.Recorder{}
-		b, err := call.Recover(nil, all, call.Options{Clock: clock.NewManual(t0), Sink: recB})
+		ob := policies
+		ob.Clock, ob.Sink = clock.NewManual(t0), recB
+		b, err := call.Recover(nil, all, ob)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -59,7 +65,9 @@ func TestRandomReplayAndResume(t *testing.T) {
 		}
 
 		recC := &events.Recorder{}
-		c, err := call.Recover(snap, after.entries(t), call.Options{Clock: clock.NewManual(t0), Sink: recC})
+		oc := policies
+		oc.Clock, oc.Sink = clock.NewManual(t0), recC
+		c, err := call.Recover(snap, after.entries(t), oc)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}

@@ -219,6 +219,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 			t.Fatalf("%s: glare=%q: want off or merge", d.Pos, glare)
 		}
 		o.History = a.int("history")
+		o.NotReceivedAfter = a.duration("not-received")
 		if refused := a.list("refuse"); refused != nil { // H7: Admit refuses these users
 			o.Admit = func(inviter, invitee string) error {
 				if slices.Contains(refused, invitee) {

@@ -51,6 +51,7 @@ type snapCall struct {
 	Members []events.Member `json:"members"`
 	Pushes  []snapPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
 	Retry   *snapRetry      `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
+	Checks  []time.Time     `json:"checks,omitempty"` // H6: per member, when its not-received check runs (zero: none)
 }
 
 type snapRetry struct {
@@ -87,7 +88,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
-			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes), Retry: snapRetryOf(c.retry),
+			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes), Retry: snapRetryOf(c.retry), Checks: slices.Clone(c.checks),
 		})
 	}
 	for id, u := range r.users {
@@ -266,7 +267,17 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 			return bad("invalid retry record")
 		}
 	}
+	if len(sc.Checks) > len(sc.Members) {
+		return bad("%d checks for %d members", len(sc.Checks), len(sc.Members))
+	}
+	for i, at := range sc.Checks {
+		sc.Checks[i] = at.Round(0).UTC()
+		if !at.IsZero() && (i == 0 || sc.Members[i].State != events.Inviting) {
+			return bad("a not-received check for a member not Inviting")
+		}
+	}
 	c := &callState{
+		checks: sc.Checks,
 		retry:  rt,
 		pushes: pushes,
 		id:     sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,

@@ -1,0 +1,54 @@
+package call
+
+import (
+	"time"
+
+	"github.com/callsig/callsig/events"
+)
+
+// H6: with Options.NotReceivedAfter set, an invitee still Inviting that long
+// after it was invited becomes NotYetReceived (ZIM's
+// enableNotReceivedCheck), and the caller — in advanced mode every member
+// pending or Accepted other than that invitee — gets UserStateChanged about
+// it. If it then logs in before its deadline, G8 applies and the same
+// members learn it is now Received.
+
+// setCheck schedules member i's not-received check for at (H6 on).
+func (c *callState) setCheck(i int, at time.Time) {
+	for len(c.checks) <= i {
+		c.checks = append(c.checks, time.Time{})
+	}
+	c.checks[i] = at
+}
+
+// notReceived runs the not-received checks due at now.
+func (c *callState) notReceived(now time.Time, out *[]events.Event) {
+	for i := 1; i < len(c.members) && i < len(c.checks); i++ {
+		if c.checks[i].IsZero() || c.checks[i].After(now) || c.members[i].State != events.Inviting {
+			continue
+		}
+		c.move(i, cmdNotReceived)
+		c.checks[i] = time.Time{}
+		c.tellReceipt(now, i, events.Event{}, out)
+	}
+}
+
+// tellReceipt sends UserStateChanged about member i, built on e, to the
+// caller (general mode) or to every member pending or Accepted other than i
+// (advanced mode).
+func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *[]events.Event) {
+	e.Kind, e.At = events.UserStateChanged, now
+	e.Members = []events.Member{c.members[i]} // the member changes again: a copy
+	if c.mode == events.General {
+		e.To, e.Offline = c.caller, !c.online(0)
+		c.emit(out, e)
+		return
+	}
+	for j := range c.members {
+		if st := c.members[j].State; j == i || st != events.Accepted && !st.Pending() {
+			continue
+		}
+		e.To, e.Offline = c.members[j].User, !c.online(j)
+		c.emit(out, e)
+	}
+}
