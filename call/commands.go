@@ -245,6 +245,7 @@ func (r *Registry) login(now time.Time, id, device string) {
 		return
 	}
 	if u := r.users[id]; u != nil && slices.Contains(u.devices, device) {
+		r.heartbeat(now, id, device) // H5: a Login of a device already in counts as a heartbeat
 		return
 	}
 	if r.commit() != nil {
@@ -252,6 +253,7 @@ func (r *Registry) login(now time.Time, id, device string) {
 	}
 	u := r.userFor(id)
 	u.devices = append(u.devices, device)
+	r.startBeat(now, u, device)
 	for l := u.head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
@@ -278,6 +280,7 @@ func (r *Registry) logout(now time.Time, id, device string) {
 		return
 	}
 	u.devices = slices.Delete(u.devices, i, i+1)
+	r.stopBeat(u, i)
 	if len(u.devices) > 0 {
 		return
 	}

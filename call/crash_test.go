@@ -231,7 +231,7 @@ func randomInput(rng *rand.Rand, reg *call.Registry, clk *clock.Manual) {
 		}
 		return l
 	}
-	switch rng.IntN(12) {
+	switch rng.IntN(13) {
 	case 0:
 		reg.Login(u, devices[rng.IntN(2)])
 	case 1:
@@ -255,5 +255,7 @@ func randomInput(rng *rand.Rand, reg *call.Registry, clk *clock.Manual) {
 		_ = reg.End(u, id, call.EndConfig{})
 	case 11:
 		clk.Advance(time.Duration(rng.IntN(20)) * time.Second)
+	case 12:
+		reg.Heartbeat(u, devices[rng.IntN(2)])
 	}
 }

@@ -44,6 +44,7 @@ const (
 	OpEnd           Op = "end"            // End
 	OpLogin         Op = "login"          // Login
 	OpLogout        Op = "logout"         // Logout
+	OpHeartbeat     Op = "heartbeat"      // Heartbeat (H5)
 )
 
 // Entry is one input to a Registry — a command, a presence change, or the
@@ -114,7 +115,7 @@ func (r *Registry) Apply(e Entry) error {
 // known reports whether op is one Apply can replay.
 func (op Op) known() bool {
 	switch op {
-	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout:
+	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat:
 		return true
 	}
 	return false

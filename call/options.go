@@ -26,6 +26,7 @@ type Options struct {
 	Admit            func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
 	History          int                                 // H8: ended calls kept per user; 0: none
 	NotReceivedAfter time.Duration                       // H6: 0: no check
+	HeartbeatTimeout time.Duration                       // H5: 0: no heartbeats
 }
 
 // The defaults and bounds of Options.
@@ -52,6 +53,7 @@ type settings struct {
 	glare          GlarePolicy
 	history        int
 	notReceived    time.Duration
+	heartbeat      time.Duration
 	admit          func(inviter, invitee string) error
 }
 
@@ -73,6 +75,8 @@ func (o Options) resolve() (settings, error) {
 		return bad("MaxDataLen %d is negative", o.MaxDataLen)
 	case o.Busy > BusyInCall:
 		return bad("unknown Busy policy %d", o.Busy)
+	case o.HeartbeatTimeout < 0:
+		return bad("HeartbeatTimeout %v is negative", o.HeartbeatTimeout)
 	case o.NotReceivedAfter < 0:
 		return bad("NotReceivedAfter %v is negative", o.NotReceivedAfter)
 	case o.History < 0:
@@ -93,6 +97,7 @@ func (o Options) resolve() (settings, error) {
 		glare:          o.Glare,
 		history:        o.History,
 		notReceived:    o.NotReceivedAfter,
+		heartbeat:      o.HeartbeatTimeout,
 		admit:          o.Admit,
 	}
 	if s.clock == nil {

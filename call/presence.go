@@ -8,6 +8,7 @@ type user struct {
 	id         string
 	devices    []string
 	head, tail *memberLink
+	beats      []*beat     // H5: per device (parallel to devices), with HeartbeatTimeout set
 	history    []histEntry // H8: ended calls, oldest first, at most Options.History
 	histSeq    uint64      // H8: the number of the last entry added
 }
@@ -49,7 +50,7 @@ func (r *Registry) forgetIfIdle(u *user) {
 	}
 	delete(r.users, u.id)
 	if len(r.spareUsers) < cap(r.spareUsers) {
-		*u = user{devices: u.devices[:0]}
+		*u = user{devices: u.devices[:0], beats: u.beats[:0]}
 		r.spareUsers = append(r.spareUsers, u)
 	}
 }

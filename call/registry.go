@@ -31,13 +31,15 @@ import (
 type Registry struct {
 	s settings
 
-	mu    sync.Mutex
-	calls map[string]*callState
-	users map[string]*user
-	due   deadlineHeap
-	last  time.Time // the latest clock reading an input took effect at (D3)
-	seen  time.Time // the latest clock reading, refused inputs included: timers count from it
-	order uint64    // calls created so far: the creation order of the Time rule
+	mu      sync.Mutex
+	calls   map[string]*callState
+	users   map[string]*user
+	due     deadlineHeap
+	beats   beatHeap  // H5: online devices by heartbeat deadline
+	beatSeq uint64    // H5: heartbeats so far, for their order
+	last    time.Time // the latest clock reading an input took effect at (D3)
+	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
+	order   uint64    // calls created so far: the creation order of the Time rule
 
 	timer    clock.Timer // armed for timerAt, or nil
 	timerAt  time.Time
@@ -48,6 +50,7 @@ type Registry struct {
 	admitErrs  []error // the live Admit errors behind entry.Admit
 	admitAsked bool    // Options.Admit was asked for the input under way
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
+	ticking    bool    // processing the passing of time: already journaled
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
 	spareUsers []*user      // records of users who left, for reuse
@@ -132,6 +135,8 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 		r.login(e.At, e.User, e.Device)
 	case OpLogout:
 		r.logout(e.At, e.User, e.Device)
+	case OpHeartbeat:
+		r.heartbeat(e.At, e.User, e.Device)
 	default:
 		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + quoteID(string(e.Op))}
 	}
@@ -143,7 +148,7 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 // again.
 func (r *Registry) commit() error {
 	j := r.s.journal
-	if j == nil || r.replaying {
+	if j == nil || r.replaying || r.ticking {
 		return nil
 	}
 	e := r.entry
@@ -194,17 +199,41 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	if now.After(r.seen) {
 		r.seen = now
 	}
-	if c := r.due.min(); c != nil && !c.next.After(now) && r.s.journal != nil && !r.replaying {
+	if at, ok := r.nextDue(); ok && !at.After(now) && r.s.journal != nil && !r.replaying {
 		if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
 			return now, err
 		}
 	}
 	r.last, r.retryAt = now, time.Time{}
-	for c := r.due.min(); c != nil && !c.next.After(now); c = r.due.min() {
-		c.expire(c.next, r, &r.out)
-		r.update(c)
+	for {
+		c, b := r.due.min(), r.beats.min()
+		switch {
+		case c != nil && !c.next.After(now) && (b == nil || !c.next.After(b.at)):
+			// Calls first at one instant: deadlines and checks before heartbeats.
+			c.expire(c.next, r, &r.out)
+			r.update(c)
+		case b != nil && !b.at.After(now):
+			// H5: the device missed its heartbeat; G7 applies. Part of the
+			// passing of time, journaled above: not an input of its own.
+			r.ticking = true
+			r.logout(b.at, b.u.id, b.device)
+			r.ticking = false
+		default:
+			return now, nil
+		}
 	}
-	return now, nil
+}
+
+// nextDue returns the earliest instant anything falls due.
+func (r *Registry) nextDue() (time.Time, bool) {
+	c, b := r.due.min(), r.beats.min()
+	switch {
+	case c != nil && (b == nil || !c.next.After(b.at)):
+		return c.next, true
+	case b != nil:
+		return b.at, true
+	}
+	return time.Time{}, false
 }
 
 // update files c after a change: forgotten once over (G6), else moved in the
@@ -239,15 +268,14 @@ func (r *Registry) arm(now time.Time) {
 	if r.recovering {
 		return
 	}
-	c := r.due.min()
-	if c == nil {
+	at, ok := r.nextDue()
+	if !ok {
 		if r.timer != nil {
 			r.timer.Stop()
 			r.timer = nil
 		}
 		return
 	}
-	at := c.next
 	if at.Before(r.retryAt) {
 		at = r.retryAt
 	}

@@ -1,6 +1,8 @@
 package call_test
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,10 +23,11 @@ import (
 // predicts (errors compared with errors.Is against the Model's sentinel),
 // delivered the Model's events field by field, kept calltest.Checker's
 // invariants over its event stream, and show the Model's state through Call
-// and Len; once the Model has no live call, the Registry must hold no call
+// and Len (and History, H8); once the Model has no live call, the Registry must hold no call
 // and no clock timer (G6). At the end every deadline passes and each
 // advanced call still live is ended (A5). Each run draws its own Options,
-// so that the defaults and the limits of every option are reached, and in
+// so that the defaults and the limits of every option are reached, and the
+// host policies H2 (Busy), H3 (Glare), H7 (Admit) and H8 (History), and in
 // some runs the Registry's clock runs its timers late or never, so that
 // commands must process what fell due before them (the Time rule).
 // TestJournalRapid drives the same generators through a Journal, a replay
@@ -77,6 +80,34 @@ func drawOptions(t *rapid.T) call.Options {
 	return o
 }
 
+// errRefused is what the drawn Admit answers for the users it refuses (H7).
+var errRefused = errors.New("refused by the host")
+
+// drawPolicies draws the host policies of SPEC §5 that calltest.Model
+// follows: Busy (H2), Glare (H3), Admit (H7) and History (H8), each off
+// in some runs. Admit is deterministic: it refuses a fixed drawn subset of
+// the users (pool and guests) with errRefused, whoever invites them.
+func drawPolicies(t *rapid.T, o *call.Options) {
+	o.Busy = rapid.SampledFrom([]call.BusyPolicy{call.BusyOff, call.BusyInCall}).Draw(t, "Busy")
+	o.Glare = rapid.SampledFrom([]call.GlarePolicy{call.GlareOff, call.GlareMerge}).Draw(t, "Glare")
+	o.History = rapid.IntRange(0, 3).Draw(t, "History")
+	if rapid.Bool().Draw(t, "Admit") {
+		pool := append(slices.Clone(calltest.DefaultUsers), "guest-1", "guest-2", "guest-3")
+		refused := map[string]bool{}
+		for _, u := range pool {
+			if rapid.IntRange(0, 3).Draw(t, "refuse "+u) == 0 {
+				refused[u] = true
+			}
+		}
+		o.Admit = func(_, invitee string) error {
+			if refused[invitee] {
+				return errRefused
+			}
+			return nil
+		}
+	}
+}
+
 // slowClock is a Manual whose timers run late by a fixed delay, as on a
 // host under load, or in effect never: what falls due must then be
 // processed by the next input (the Time rule), with the deadline as At.
@@ -93,6 +124,7 @@ const neverFires = 100 * 365 * 24 * time.Hour
 
 func registryMachine(t *rapid.T) {
 	o := drawOptions(t)
+	drawPolicies(t, &o)
 	clk := clock.NewManual(rapidStart)
 	rec := &events.Recorder{}
 	// In some runs the Registry's timer runs late, or never.

@@ -28,10 +28,12 @@ func TestRandomReplayAndResume(t *testing.T) {
 		clk := clock.NewManual(t0)
 		rec := &events.Recorder{}
 		policies := call.Options{NotReceivedAfter: time.Duration(seed%3) * 4 * time.Second, History: int(seed % 3),
-			Busy: call.BusyPolicy(seed % 2), Glare: call.GlarePolicy(seed / 2 % 2)}
+			HeartbeatTimeout: time.Duration(seed%4/3) * 25 * time.Second,
+			Busy:             call.BusyPolicy(seed % 2), Glare: call.GlarePolicy(seed / 2 % 2)}
 		a, err := call.NewRegistry(call.Options{Clock: clk, Sink: rec, NewID: counterIDs(),
 			NotReceivedAfter: policies.NotReceivedAfter, History: policies.History, Busy: policies.Busy, Glare: policies.Glare,
-			Journal: call.JournalFunc(func(e call.Entry) error { return cur.Append(e) })})
+			HeartbeatTimeout: policies.HeartbeatTimeout,
+			Journal:          call.JournalFunc(func(e call.Entry) error { return cur.Append(e) })})
 		if err != nil {
 			t.Fatal(err)
 		}

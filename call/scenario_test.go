@@ -220,6 +220,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		o.History = a.int("history")
 		o.NotReceivedAfter = a.duration("not-received")
+		o.HeartbeatTimeout = a.duration("heartbeat")
 		if refused := a.list("refuse"); refused != nil { // H7: Admit refuses these users
 			o.Admit = func(inviter, invitee string) error {
 				if slices.Contains(refused, invitee) {
@@ -231,13 +232,16 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		a.done()
 		s.result(&b, s.reset(o), "ok")
 		return b.String()
-	case "login", "logout":
+	case "login", "logout", "heartbeat":
 		user, device := a.str("user"), a.str("device")
 		a.done()
-		if d.Cmd == "login" {
+		switch d.Cmd {
+		case "login":
 			s.reg.Login(user, device)
-		} else {
+		case "logout":
 			s.reg.Logout(user, device)
+		default:
+			s.reg.Heartbeat(user, device)
 		}
 		s.printEvents(&b, "no events")
 	case "invite":

@@ -20,11 +20,12 @@ const snapshotVersion = 1
 // else.
 type snapshot struct {
 	Version int          `json:"callsig_snapshot"`
-	Last    time.Time    `json:"last"`              // the latest clock reading (D3)
-	Order   uint64       `json:"order"`             // calls created so far
-	Calls   []snapCall   `json:"calls"`             // live calls, oldest first
-	Users   []snapDevice `json:"users"`             // online devices, by user ID
-	History []snapHist   `json:"history,omitempty"` // H8: ended calls per user, by user ID
+	Last    time.Time    `json:"last"`               // the latest clock reading (D3)
+	Order   uint64       `json:"order"`              // calls created so far
+	BeatSeq uint64       `json:"beat_seq,omitempty"` // H5: heartbeats so far
+	Calls   []snapCall   `json:"calls"`              // live calls, oldest first
+	Users   []snapDevice `json:"users"`              // online devices, by user ID
+	History []snapHist   `json:"history,omitempty"`  // H8: ended calls per user, by user ID
 }
 
 type snapHist struct {
@@ -73,8 +74,14 @@ type snapPush struct {
 }
 
 type snapDevice struct {
-	User    string   `json:"user"`
-	Devices []string `json:"devices"` // in login order
+	User    string     `json:"user"`
+	Devices []string   `json:"devices"`         // in login order
+	Beats   []snapBeat `json:"beats,omitempty"` // H5: per device, its heartbeat deadline
+}
+
+type snapBeat struct {
+	At    time.Time `json:"at"`
+	Order uint64    `json:"order"` // the order of its last heartbeat
 }
 
 // Snapshot returns the Registry's whole state as versioned, self-describing
@@ -84,7 +91,7 @@ type snapDevice struct {
 // state after the command; events not yet delivered are not in it.
 func (r *Registry) Snapshot() ([]byte, error) {
 	r.mu.Lock()
-	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, Calls: []snapCall{}, Users: []snapDevice{}}
+	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
@@ -93,7 +100,11 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	}
 	for id, u := range r.users {
 		if len(u.devices) > 0 {
-			s.Users = append(s.Users, snapDevice{User: id, Devices: slices.Clone(u.devices)})
+			sd := snapDevice{User: id, Devices: slices.Clone(u.devices)}
+			for _, b := range u.beats {
+				sd.Beats = append(sd.Beats, snapBeat{At: b.at, Order: b.order})
+			}
+			s.Users = append(s.Users, sd)
 		}
 		if len(u.history) > 0 {
 			h := snapHist{User: id, Seq: u.histSeq}
@@ -161,7 +172,7 @@ func (r *Registry) load(b []byte) error {
 	if dec.More() {
 		return badSnapshot("trailing data")
 	}
-	r.last, r.order = s.Last.Round(0).UTC(), s.Order
+	r.last, r.order, r.beatSeq = s.Last.Round(0).UTC(), s.Order, s.BeatSeq
 	for _, sd := range s.Users {
 		if !validID(sd.User) || r.users[sd.User] != nil || len(sd.Devices) == 0 {
 			return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.User))
@@ -171,7 +182,24 @@ func (r *Registry) load(b []byte) error {
 				return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.User), quoteID(d))
 			}
 		}
-		r.users[sd.User] = &user{id: sd.User, devices: sd.Devices}
+		u := &user{id: sd.User, devices: sd.Devices}
+		r.users[sd.User] = u
+		if len(sd.Beats) != 0 && len(sd.Beats) != len(sd.Devices) {
+			return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.User), len(sd.Beats), len(sd.Devices))
+		}
+		if r.s.heartbeat > 0 { // H5: restored as they were; a device without one starts now
+			for i, d := range sd.Devices {
+				b := &beat{u: u, device: d, at: r.last.Add(r.s.heartbeat)}
+				if i < len(sd.Beats) {
+					b.at, b.order = sd.Beats[i].At.Round(0).UTC(), sd.Beats[i].Order
+				} else {
+					r.beatSeq++ // after every restored heartbeat
+					b.order = r.beatSeq
+				}
+				u.beats = append(u.beats, b)
+				r.beats.push(b)
+			}
+		}
 	}
 	for _, h := range s.History {
 		if !validID(h.User) || len(h.Entries) == 0 {

@@ -1,0 +1,146 @@
+package call
+
+import (
+	"slices"
+	"time"
+)
+
+// H5: with Options.HeartbeatTimeout set, Login and Heartbeat keep a device
+// alive (a Login of a device already logged in counts as a heartbeat); the
+// clock logs a device out exactly HeartbeatTimeout after its last one, and
+// G7 applies. At one instant, heartbeat expiries come after member
+// deadlines and not-received checks, devices in the order of their last
+// heartbeat (the Time rule).
+
+// beat is one online device's heartbeat deadline.
+type beat struct {
+	u       *user
+	device  string
+	at      time.Time
+	order   uint64 // the order of the last heartbeat among all devices
+	heapIdx int
+}
+
+// beatHeap orders devices by heartbeat deadline, then last-heartbeat order.
+type beatHeap []*beat
+
+func (h beatHeap) less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].order < h[j].order
+}
+
+func (h beatHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+
+func (h beatHeap) min() *beat {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
+}
+
+func (h *beatHeap) push(b *beat) {
+	b.heapIdx = len(*h)
+	*h = append(*h, b)
+	h.up(b.heapIdx)
+}
+
+func (h *beatHeap) fix(b *beat) {
+	if !h.down(b.heapIdx) {
+		h.up(b.heapIdx)
+	}
+}
+
+func (h *beatHeap) remove(b *beat) {
+	i, last := b.heapIdx, len(*h)-1
+	if i < 0 {
+		return
+	}
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	b.heapIdx = -1
+	if i != last {
+		h.fix((*h)[i])
+	}
+}
+
+func (h beatHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h beatHeap) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		j := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > start
+}
+
+// Heartbeat keeps a device of user alive (H5): with HeartbeatTimeout set,
+// the device is logged out by the clock HeartbeatTimeout after its last
+// heartbeat or Login. For a device that is not logged in, or without
+// HeartbeatTimeout, it does nothing.
+func (r *Registry) Heartbeat(user, device string) {
+	_, _ = r.input(Entry{Op: OpHeartbeat, User: user, Device: device})
+}
+
+// heartbeat refreshes the device's deadline, if it has one.
+func (r *Registry) heartbeat(now time.Time, id, device string) {
+	u := r.users[id]
+	if r.s.heartbeat <= 0 || u == nil {
+		return
+	}
+	i := slices.Index(u.devices, device)
+	if i < 0 || r.commit() != nil { // D1: a refused heartbeat is dropped
+		return
+	}
+	r.beatSeq++
+	b := u.beats[i]
+	b.at, b.order = now.Add(r.s.heartbeat), r.beatSeq
+	r.beats.fix(b)
+}
+
+// startBeat gives a device that just logged in its heartbeat deadline.
+func (r *Registry) startBeat(now time.Time, u *user, device string) {
+	if r.s.heartbeat <= 0 {
+		return
+	}
+	r.beatSeq++
+	b := &beat{u: u, device: device, at: now.Add(r.s.heartbeat), order: r.beatSeq}
+	u.beats = append(u.beats, b)
+	r.beats.push(b)
+}
+
+// stopBeat forgets the heartbeat of the device at index i of u.
+func (r *Registry) stopBeat(u *user, i int) {
+	if i < len(u.beats) {
+		r.beats.remove(u.beats[i])
+		u.beats = slices.Delete(u.beats, i, i+1)
+	}
+}
