@@ -80,6 +80,15 @@
 // for a replica. Given the same options, clock readings, IDs and inputs, a
 // Registry produces the same events (C4).
 //
+// # Host policies
+//
+// Options turn on what signaling servers otherwise bolt on by hand, each off
+// by default: Busy (H2, reject an invitee already in a call), Glare (H3,
+// merge crossing invites), retries by host-chosen CallID (H4, always on),
+// HeartbeatTimeout with Heartbeat (H5), NotReceivedAfter (H6), Admit (H7,
+// per-invitee admission, asked outside the lock) and History with
+// Registry.History (H8).
+//
 // # Design
 //
 // Each call is a small machine (machine.go) that takes the time as an
