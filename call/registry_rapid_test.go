@@ -2,9 +2,13 @@ package call_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/call/calltest"
@@ -86,11 +90,15 @@ var errRefused = errors.New("refused by the host")
 // drawPolicies draws the host policies of SPEC §5 that calltest.Model
 // follows: Busy (H2), Glare (H3), Admit (H7) and History (H8), each off
 // in some runs. Admit is deterministic: it refuses a fixed drawn subset of
-// the users (pool and guests) with errRefused, whoever invites them.
-func drawPolicies(t *rapid.T, o *call.Options) {
+// the users (pool and guests) with errRefused, whoever invites them. It
+// also notes the first time it is asked about a list that cannot pass the
+// stateless checks (H7: an invalid ID, or the inviter itself): misuse
+// returns that note, or "".
+func drawPolicies(t *rapid.T, o *call.Options) (misuse func() string) {
 	o.Busy = rapid.SampledFrom([]call.BusyPolicy{call.BusyOff, call.BusyInCall}).Draw(t, "Busy")
 	o.Glare = rapid.SampledFrom([]call.GlarePolicy{call.GlareOff, call.GlareMerge}).Draw(t, "Glare")
 	o.History = rapid.IntRange(0, 3).Draw(t, "History")
+	var note string
 	if rapid.Bool().Draw(t, "Admit") {
 		pool := append(slices.Clone(calltest.DefaultUsers), "guest-1", "guest-2", "guest-3")
 		refused := map[string]bool{}
@@ -99,13 +107,26 @@ func drawPolicies(t *rapid.T, o *call.Options) {
 				refused[u] = true
 			}
 		}
-		o.Admit = func(_, invitee string) error {
+		o.Admit = func(inviter, invitee string) error {
+			if note == "" && (!plainID(inviter) || !plainID(invitee) || inviter == invitee) {
+				note = fmt.Sprintf("Admit(%q, %q) asked about a list that fails the stateless checks (H7)", inviter, invitee)
+			}
 			if refused[invitee] {
 				return errRefused
 			}
 			return nil
 		}
 	}
+	return func() string { return note }
+}
+
+// plainID is the ID rule of SPEC §2: not empty, at most 128 bytes, UTF-8,
+// no Cc or Cf character.
+func plainID(s string) bool {
+	if s == "" || len(s) > 128 || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) })
 }
 
 // slowClock is a Manual whose timers run late by a fixed delay, as on a
@@ -124,7 +145,7 @@ const neverFires = 100 * 365 * 24 * time.Hour
 
 func registryMachine(t *rapid.T) {
 	o := drawOptions(t)
-	drawPolicies(t, &o)
+	misuse := drawPolicies(t, &o)
 	clk := clock.NewManual(rapidStart)
 	rec := &events.Recorder{}
 	// In some runs the Registry's timer runs late, or never.
@@ -161,6 +182,13 @@ func registryMachine(t *rapid.T) {
 		}
 	}
 	actions := h.Actions()
+	command := actions["command"]
+	actions["command"] = func(t *rapid.T) {
+		command(t)
+		if m := misuse(); m != "" {
+			t.Fatalf("step %d: %s", h.Steps, m)
+		}
+	}
 	actions[""] = func(t *rapid.T) {
 		h.Check(t)
 		idle(t)

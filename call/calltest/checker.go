@@ -29,7 +29,7 @@ import (
 // whose members answer, join, quit and are invited again, so that nobody
 // ends once and for all, the Checker checks Seq, caller, mode and
 // membership (a member joins the call with its first InvitationReceived,
-// A2), and besides that it checks that
+// A2, or, busy, with the UserStateChanged that tells of it, H2), and besides that it checks that
 //
 //   - no InvitationAccepted, InvitationRejected or InviteesAnsweredTimeout
 //     is sent (A1: the members get UserStateChanged instead);
@@ -120,7 +120,10 @@ func (c *Checker) Check(e events.Event) error {
 	}
 
 	// Advanced mode rings new members (A2); general mode's are fixed at G2.
-	if e.Kind == events.InvitationReceived && k.mode == events.Advanced {
+	// H2: a CallingInvite's busy invitee becomes a member without a ring:
+	// the members hear of it with UserStateChanged, Reason Busy.
+	if k.mode == events.Advanced && (e.Kind == events.InvitationReceived ||
+		e.Kind == events.UserStateChanged && e.Reason == events.ReasonBusy) {
 		for _, m := range e.Members {
 			if !slices.Contains(k.members, m.User) {
 				k.members = append(k.members, m.User)

@@ -225,7 +225,8 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 
 // DiffResult compares what a server answered (got) with what the Model
 // predicts (want) and returns "" when they agree, else what differs. Errors
-// agree when both are nil or got matches want with errors.Is; InviteResult,
+// agree when both are nil or got matches want with errors.Is; InviteResult
+// (its Failed compared by user and error message, H7),
 // the failed list of a cancel (nil and empty apart) and the Info a join
 // returns must be equal.
 func DiffResult(want, got Result) string {
@@ -239,7 +240,8 @@ func DiffResult(want, got Result) string {
 		d = append(d, fmt.Sprintf("error %q, want one matching %q", got.Err, want.Err))
 	}
 	w, g := want.Invite, got.Invite
-	if w.CallID != g.CallID || w.Timeout != g.Timeout || !w.Deadline.Equal(g.Deadline) || !equalFailures(w.Failed, g.Failed) {
+	if w.CallID != g.CallID || w.Timeout != g.Timeout || !w.Deadline.Equal(g.Deadline) || w.Merged != g.Merged ||
+		!equalFailures(w.Failed, g.Failed) {
 		d = append(d, fmt.Sprintf("invite result %s, want %s", formatInviteResult(g), formatInviteResult(w)))
 	}
 	if (want.Failed == nil) != (got.Failed == nil) || !slices.Equal(want.Failed, got.Failed) {
@@ -256,7 +258,8 @@ func equalFailures(a, b []call.Failure) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].User != b[i].User || !errors.Is(b[i].Err, a[i].Err) {
+		if a[i].User != b[i].User || (a[i].Err == nil) != (b[i].Err == nil) ||
+			a[i].Err != nil && a[i].Err.Error() != b[i].Err.Error() {
 			return false
 		}
 	}
@@ -264,7 +267,7 @@ func equalFailures(a, b []call.Failure) bool {
 }
 
 func formatInviteResult(r call.InviteResult) string {
-	return fmt.Sprintf("{CallID:%s Timeout:%v Deadline:%s Failed:%v}", quote(r.CallID), r.Timeout, formatTime(r.Deadline), r.Failed)
+	return fmt.Sprintf("{CallID:%s Timeout:%v Deadline:%s Failed:%v Merged:%v}", quote(r.CallID), r.Timeout, formatTime(r.Deadline), r.Failed, r.Merged)
 }
 
 // IDs returns a deterministic source of call IDs for Options.NewID:

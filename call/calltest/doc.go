@@ -58,8 +58,11 @@
 // # Scope
 //
 // The model covers general mode (SPEC §3), advanced mode (SPEC §4),
-// presence and time, with the Registry's default policies: no Journal,
-// none of the host policies H2–H8. Where the specification leaves a choice
+// presence and time, and the host policies of call.Options that change
+// answers and events: H2 Busy, H3 Glare, H4 retries, H7 Admit and H8
+// History (the Harness pages through History when the Server has it, see
+// [Historian]). It has no Journal, and no H5 heartbeats or H6
+// not-received checks. Where the specification leaves a choice
 // open (the order of an advanced call's events, the push an invitee rung
 // by CallingInvite carries later, …), it follows the Registry's documented
 // decision; [Model] lists them. A host that has no advanced mode

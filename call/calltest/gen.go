@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/events"
 	"pgregory.net/rapid"
 )
@@ -236,6 +237,24 @@ func (g *gen) invite(t *rapid.T) Command {
 	if len(hosted) > 0 && choose(t, 5, 1) == 2 { // H4: the same invite again, a retry
 		mc := pick(t, hosted)
 		c.User, c.Users, c.CallID = mc.caller, slices.Clone(mc.asked), mc.id
+	}
+	// H3: with GlareMerge, often an invite back to one's inviter while its
+	// ring is pending (a merge), unless the caller or the list is defective.
+	listOK := !d[invBadCaller] && !d[invNoInvitees] && !d[invBadInvitee] && !d[invSelf] && !d[invDuplicate] && !d[invTooMany]
+	if g.m.glare == call.GlareMerge && listOK {
+		type pair struct{ a, b string }
+		var back []pair
+		for _, mc := range g.m.calls {
+			for _, mb := range mc.members[1:] {
+				if mb.State.Pending() {
+					back = append(back, pair{mb.User, mb.Inviter})
+				}
+			}
+		}
+		if len(back) > 0 && choose(t, 2, 1) == 1 {
+			p := pick(t, back)
+			c.User, c.Users = p.a, []string{p.b}
+		}
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package calltest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -22,6 +23,13 @@ type TB interface {
 type Inspector interface {
 	Call(callID string) (call.Info, bool)
 	Len() int
+}
+
+// Historian is the optional history query of a Server (H8; a
+// *call.Registry has it). When the Server has it and the Model keeps
+// history, the Harness checks it against the Model after every step.
+type Historian interface {
+	History(user string, count int, cursor string) (calls []call.Info, next string, err error)
 }
 
 // DefaultUsers is the user pool a Harness draws from when its Users is nil.
@@ -91,7 +99,8 @@ func (h *Harness) Step(t TB, c Command) {
 
 // Check compares the server's queries with the Model, if the Server is an
 // Inspector: Len, and Call for every call ID the Model has seen (live or
-// over) and for an unknown one.
+// over) and for an unknown one; and, if the Server is a [Historian] and
+// the Model keeps history (H8), each user's History, page by page.
 func (h *Harness) Check(t TB) {
 	t.Helper()
 	in, ok := h.Server.(Inspector)
@@ -109,6 +118,65 @@ func (h *Harness) Check(t TB) {
 		}
 		if d := DiffInfo(want, got); d != "" {
 			t.Fatalf("after step %d: Call(%q): %s", h.Steps, id, d)
+		}
+	}
+	h.checkHistory(t)
+}
+
+// checkHistory compares the server's History (H8) with the Model's for
+// every user that has one and a user that has none, page by page with the
+// cursors the server returns; the page size cycles through 1, 2 and 0 (100).
+func (h *Harness) checkHistory(t TB) {
+	t.Helper()
+	hs, ok := h.Server.(Historian)
+	if !ok || h.Model.history <= 0 {
+		return
+	}
+	count := []int{1, 2, 0}[h.Steps%3]
+	// H8: an invalid user ID is ErrInvalidUser; a malformed cursor
+	// ErrInvalidArgument.
+	if _, _, err := hs.History("", count, ""); !errors.Is(err, call.ErrInvalidUser) {
+		t.Fatalf("after step %d: History(\"\"): %v, want ErrInvalidUser", h.Steps, err)
+	}
+	if _, _, err := hs.History("alice", count, "not a cursor!"); !errors.Is(err, call.ErrInvalidArgument) {
+		t.Fatalf("after step %d: History with a malformed cursor: %v, want ErrInvalidArgument", h.Steps, err)
+	}
+	for _, u := range append(h.Model.HistoryUsers(), "nobody") {
+		want := h.Model.History(u)
+		var got []call.Info
+		cursor := ""
+		for page := 0; ; page++ {
+			calls, next, err := hs.History(u, count, cursor)
+			if err != nil {
+				t.Fatalf("after step %d: History(%q, %d, %q): %v", h.Steps, u, count, cursor, err)
+			}
+			if page > len(want) {
+				t.Fatalf("after step %d: History(%q) pages on past %d calls", h.Steps, u, len(want))
+			}
+			if count > 0 && len(calls) > count {
+				t.Fatalf("after step %d: History(%q, %d, …) returned %d calls", h.Steps, u, count, len(calls))
+			}
+			got = append(got, calls...)
+			if (next == "") != (len(got) >= len(want)) {
+				t.Fatalf("after step %d: History(%q, %d, …) after %d of %d calls: next %q", h.Steps, u, count, len(got), len(want), next)
+			}
+			if next == "" {
+				break
+			}
+			// H8: a cursor made for another user is ErrInvalidArgument.
+			if _, _, err := hs.History(u+"-other", count, next); !errors.Is(err, call.ErrInvalidArgument) {
+				t.Fatalf("after step %d: History of another user with %q's cursor: %v, want ErrInvalidArgument", h.Steps, u, err)
+			}
+			cursor = next
+		}
+		if len(got) != len(want) {
+			t.Fatalf("after step %d: History(%q): %d calls, want %d", h.Steps, u, len(got), len(want))
+		}
+		for i := range want {
+			if d := DiffInfo(want[i], got[i]); d != "" || !want[i].EndedAt.Equal(got[i].EndedAt) {
+				t.Fatalf("after step %d: History(%q)[%d]: %s (EndedAt got %s, want %s)", h.Steps, u, i, d,
+					formatTime(got[i].EndedAt), formatTime(want[i].EndedAt))
+			}
 		}
 	}
 }

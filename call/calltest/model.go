@@ -24,8 +24,10 @@ import (
 // command.
 //
 // The Model covers general mode (SPEC §3), advanced mode (SPEC §4, A1–A7),
-// presence and the Time rule, with the Registry's default policies (no
-// Journal, no H2–H8 options). A Model is not safe for concurrent use.
+// presence and the Time rule, and the host policies H2 (Busy), H3 (Glare),
+// H4 (retries), H7 (Admit) and H8 (History) as call.Options sets them (no
+// Journal, heartbeats or not-received checks). A Model is not safe for
+// concurrent use.
 //
 // Where the specification leaves a choice open, the Model follows the
 // Registry's documented decision:
@@ -52,13 +54,25 @@ import (
 //     CallingInvite that rang it (none if it gave none; an empty Push is
 //     not none). Its InvitationTimeout, its G7 InvitationCancelled and its
 //     G8 replays carry it.
+//   - H2: a busy invitee is a member (Rejected, its inviter set, no
+//     deadline) that is never rung; the events about the busy come after
+//     all of the command's others, one busy invitee at a time in member
+//     order. Busy is decided before the command changes anything.
+//   - H8: the calls one input ends are filed in the order they end (at
+//     one instant, calls in the order they were created); a call's
+//     EndedAt is the At of its last event, or, G7, the logout's time.
 type Model struct {
 	newID          func() string
 	maxInvitees    int
 	defaultTimeout time.Duration
 	maxTimeout     time.Duration
 	maxDataLen     int
+	busy           call.BusyPolicy                     // H2
+	glare          call.GlarePolicy                    // H3
+	admit          func(inviter, invitee string) error // H7: nil admits everyone
+	history        int                                 // H8: ended calls kept per member
 
+	hist    map[string][]call.Info // H8: each user's ended calls, oldest first, at most history
 	now     time.Time
 	calls   []*modelCall        // live calls, in the order they were created (Time rule, G7, G8)
 	ids     []string            // every call ID a successful invite used, oldest first
@@ -80,6 +94,7 @@ type modelCall struct {
 	hostID  bool                    // H4: the host chose the CallID
 	asked   []string                // H4: the invitees as the Invite listed them
 	first   call.InviteResult       // H4: what the Invite returned
+	lastAt  time.Time               // H8: the time of the call's last event (G7: the logout's)
 }
 
 // The defaults of call.Options, restated from SPEC §2 "Options".
@@ -98,7 +113,9 @@ const (
 // Model and the server under test each their own copy of the same sequence
 // (see [IDs]): both call it once per invite that passes every check and
 // names no CallID (and refuse the invite if the ID it makes is malformed or
-// in use). Clock, Sink and Journal are ignored.
+// in use). It follows the policies o.Busy, o.Glare, o.Admit (which must be
+// deterministic, and the same function as the server's) and o.History.
+// Clock, Sink, Journal, HeartbeatTimeout and NotReceivedAfter are ignored.
 //
 // NewModel panics if o.NewID is nil or o holds an option that NewRegistry
 // refuses.
@@ -112,6 +129,11 @@ func NewModel(o call.Options, start time.Time) *Model {
 		defaultTimeout: o.DefaultTimeout,
 		maxTimeout:     o.MaxTimeout,
 		maxDataLen:     o.MaxDataLen,
+		busy:           o.Busy,
+		glare:          o.Glare,
+		admit:          o.Admit,
+		history:        o.History,
+		hist:           map[string][]call.Info{},
 		now:            start.Round(0),
 		devices:        map[string][]string{},
 	}
@@ -128,7 +150,8 @@ func NewModel(o call.Options, start time.Time) *Model {
 		m.maxDataLen = defaultMaxDataLen
 	}
 	if o.MaxInvitees < 0 || o.MaxInvitees > 100 || o.DefaultTimeout < 0 || o.MaxDataLen < 0 ||
-		m.maxTimeout < minTimeout || m.defaultTimeout < minTimeout || m.defaultTimeout > m.maxTimeout {
+		m.maxTimeout < minTimeout || m.defaultTimeout < minTimeout || m.defaultTimeout > m.maxTimeout ||
+		o.Busy > call.BusyInCall || o.Glare > call.GlareMerge || o.History < 0 {
 		panic(fmt.Sprintf("calltest: NewModel: options out of range: %+v", o))
 	}
 	return m
@@ -147,6 +170,11 @@ func (m *Model) Call(id string) (call.Info, bool) {
 	if c == nil {
 		return call.Info{}, false
 	}
+	return m.info(c)
+}
+
+// info is the Info of c.
+func (m *Model) info(c *modelCall) (call.Info, bool) {
 	return call.Info{
 		CallID:       c.id,
 		Caller:       c.caller,
@@ -310,10 +338,23 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	}
 	// The CallID (G11): the user-ID rules, and no live call may hold it.
 	id := cfg.CallID
-	if id != "" {
-		if !validID(id) {
-			return call.InviteResult{}, nil, call.ErrInvalidCallID
+	if id != "" && !validID(id) {
+		return call.InviteResult{}, nil, call.ErrInvalidCallID
+	}
+	// H3: with GlareMerge, Invite(a, [b]) while a is pending in a live call
+	// in which b is a's inviter (the oldest such call) is a accepting that
+	// call, with the invite's extended data and no device; the result names
+	// it, Merged, with a's former deadline. Checked before H4 and
+	// ErrCallExists; Admit is not asked and no ID is made.
+	if c, i := m.glareCall(inviter, invitees); c != nil {
+		res := call.InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.members[i].Deadline, Merged: true}
+		evs, err := m.answer(inviter, c.id, events.Accepted, cfg.ExtendedData, "")
+		if err != nil {
+			panic("calltest: a merge's accept failed: " + err.Error())
 		}
+		return res, evs, nil
+	}
+	if id != "" {
 		if c := m.live(id); c != nil {
 			// H4: the same caller, the same invitees in the same order, while
 			// the call is live: a retry, answered with the first result and
@@ -323,7 +364,15 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 			}
 			return call.InviteResult{}, nil, call.ErrCallExists
 		}
-	} else {
+	}
+	// H7: Admit refuses single invitees: they are listed in Failed and get
+	// nothing; if it refuses all of them, ErrNoInvitees and nothing changes.
+	asked := invitees
+	invitees, failed := m.admitted(inviter, invitees)
+	if len(invitees) == 0 {
+		return call.InviteResult{}, nil, call.ErrNoInvitees
+	}
+	if id == "" {
 		// A Registry-made ID: NewID is called once, after every check.
 		id = m.newID()
 		if !validID(id) {
@@ -338,20 +387,28 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	// invite's (a member's Data is its last action's). An advanced call
 	// starts the same way (A1: its invitees answer as in general mode).
 	deadline := m.now.Add(timeout)
+	res := call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline, Failed: failed}
 	c := &modelCall{
 		id: id, caller: inviter, mode: cfg.Mode, created: m.now, timeout: timeout,
 		data: cfg.ExtendedData, push: cfg.Push, rungBy: map[string]*events.Push{},
-		hostID: cfg.CallID != "", asked: slices.Clone(invitees),
-		first: call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline},
+		hostID: cfg.CallID != "", asked: slices.Clone(asked), first: res,
 	}
 	c.members = append(c.members, events.Member{User: inviter, State: events.Accepted, Data: cfg.ExtendedData})
+	busy := []bool{false}
 	for _, u := range invitees {
-		// G2: an invitee with an online device is Received, else Inviting.
-		st := events.Inviting
-		if m.online(u) {
-			st = events.Received
+		// H2: an invitee Accepted in another live call is Rejected at once
+		// (not rung; no deadline once not pending). G2: else an invitee
+		// with an online device is Received, else Inviting.
+		isBusy := m.isBusy(u, nil)
+		busy = append(busy, isBusy)
+		mb := events.Member{User: u, State: events.Inviting, Inviter: inviter, Deadline: deadline}
+		switch {
+		case isBusy:
+			mb.State, mb.Deadline = events.Rejected, time.Time{}
+		case m.online(u):
+			mb.State = events.Received
 		}
-		c.members = append(c.members, events.Member{User: u, State: st, Inviter: inviter, Deadline: deadline})
+		c.members = append(c.members, mb)
 		c.rungBy[u] = cfg.Push
 	}
 	m.calls = append(m.calls, c)
@@ -366,15 +423,110 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 		Data: cfg.ExtendedData, Deadline: deadline, Members: slices.Clone(c.members),
 	})
 	// G2: then InvitationReceived to each invitee in the order given, From
-	// its inviter, with the invite's Data and Push and its own deadline.
-	for _, mb := range c.members[1:] {
+	// its inviter, with the invite's Data and Push and its own deadline
+	// (H2: not to a busy one).
+	rung := make([]bool, len(c.members))
+	for i, mb := range c.members[1:] {
+		if busy[1+i] {
+			continue
+		}
+		rung[1+i] = true
 		m.emit(c, &out, events.Event{
 			Kind: events.InvitationReceived, To: mb.User, At: m.now, From: mb.Inviter,
 			Data: cfg.ExtendedData, Push: cfg.Push, Deadline: mb.Deadline, Members: slices.Clone(c.members),
 		})
 	}
-	// Failed is for H7 (Admit), which is not built: nil.
-	return call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline}, out, nil
+	// H2: then each busy invitee, in member order, is told of.
+	m.busyRejects(c, busy, rung, &out)
+	m.settle(c) // G6: a general call whose invitees were all busy is over at once
+	return res, out, nil
+}
+
+// glareCall is H3: with GlareMerge and a single invitee b, the oldest live
+// call in which a is a pending invitee whose inviter is b, and a's index.
+func (m *Model) glareCall(a string, invitees []string) (*modelCall, int) {
+	if m.glare != call.GlareMerge || len(invitees) != 1 {
+		return nil, -1
+	}
+	for _, c := range m.calls {
+		if i := c.index(a); i > 0 && c.members[i].State.Pending() && c.members[i].Inviter == invitees[0] {
+			return c, i
+		}
+	}
+	return nil, -1
+}
+
+// isBusy is H2: with BusyInCall, whether user is Accepted in a live call
+// other than except.
+func (m *Model) isBusy(user string, except *modelCall) bool {
+	if m.busy != call.BusyInCall {
+		return false
+	}
+	for _, c := range m.calls {
+		if i := c.index(user); c != except && i >= 0 && c.members[i].State == events.Accepted {
+			return true
+		}
+	}
+	return false
+}
+
+// busyRejects is H2's events, after the command's others: for each member
+// busy marks, in member order, general mode: InvitationRejected to the
+// caller; advanced mode: UserStateChanged to every member pending or
+// Accepted except those rung marks (the invitees the same command rang).
+// From the busy invitee, Reason Busy, Members that member.
+func (m *Model) busyRejects(c *modelCall, busy, rung []bool, out *[]events.Event) {
+	for i := range c.members {
+		if i >= len(busy) || !busy[i] {
+			continue
+		}
+		e := events.Event{At: m.now, From: c.members[i].User, Members: []events.Member{c.members[i]}, Reason: events.ReasonBusy}
+		if c.mode == events.General {
+			e.Kind, e.To = events.InvitationRejected, c.caller
+			m.emit(c, out, e)
+			continue
+		}
+		m.tell(c, m.now, e, -1, rung, out)
+	}
+}
+
+// admitted is H7: the invitees Admit lets in, in list order, and the
+// others with its errors.
+func (m *Model) admitted(inviter string, invitees []string) (in []string, failed []call.Failure) {
+	if m.admit == nil {
+		return invitees, nil
+	}
+	for _, u := range invitees {
+		if err := m.admit(inviter, u); err != nil {
+			failed = append(failed, call.Failure{User: u, Err: err})
+		} else {
+			in = append(in, u)
+		}
+	}
+	return in, failed
+}
+
+// History is H8: user's ended calls, newest first (at most Options.History
+// of them), each with its final members and EndedAt.
+func (m *Model) History(user string) []call.Info {
+	h := m.hist[user]
+	out := make([]call.Info, 0, len(h))
+	for i := len(h) - 1; i >= 0; i-- {
+		info := h[i]
+		info.Members = slices.Clone(info.Members)
+		out = append(out, info)
+	}
+	return out
+}
+
+// HistoryUsers returns the users with a history (H8), sorted.
+func (m *Model) HistoryUsers() []string {
+	var us []string
+	for u := range m.hist {
+		us = append(us, u)
+	}
+	slices.Sort(us)
+	return us
 }
 
 // Cancel is Registry.Cancel at the Model's time (G4).
@@ -606,6 +758,7 @@ func (m *Model) Logout(user, device string) []events.Event {
 				m.cancelOne(c, i, events.ReasonCallerOffline, "", c.rungBy[c.members[i].User], &out)
 			}
 		}
+		c.lastAt = m.now // H8: the call ended at the logout, events or none
 		m.remove(c)
 	}
 	return out
@@ -620,6 +773,7 @@ func (m *Model) emit(c *modelCall, out *[]events.Event, e events.Event) {
 	e.Mode = c.mode
 	e.Caller = c.caller
 	e.Offline = !m.online(e.To)
+	c.lastAt = e.At // H8
 	*out = append(*out, e)
 }
 
@@ -636,10 +790,26 @@ func (m *Model) settle(c *modelCall) {
 	m.remove(c)
 }
 
-// remove forgets a call that is over.
+// remove forgets a call that is over; H8: each member keeps it in its
+// history (its N newest ended calls), with the final members and EndedAt,
+// the time of the call's last event.
 func (m *Model) remove(c *modelCall) {
-	if i := slices.Index(m.calls, c); i >= 0 {
-		m.calls = slices.Delete(m.calls, i, i+1)
+	i := slices.Index(m.calls, c)
+	if i < 0 {
+		return
+	}
+	m.calls = slices.Delete(m.calls, i, i+1)
+	if m.history <= 0 {
+		return
+	}
+	info, _ := m.info(c)
+	info.EndedAt = c.lastAt
+	for _, mb := range c.members {
+		h := append(m.hist[mb.User], info)
+		if len(h) > m.history {
+			h = slices.Clone(h[len(h)-m.history:])
+		}
+		m.hist[mb.User] = h
 	}
 }
 

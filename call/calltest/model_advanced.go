@@ -90,14 +90,24 @@ func (m *Model) CallingInvite(user, callID string, invitees []string, cfg call.C
 		return call.InviteResult{}, nil, call.ErrInvalidArgument
 	}
 
+	// H7: Admit refuses single invitees, after every other check: they are
+	// listed in Failed and get nothing; all refused is ErrNoInvitees.
+	invitees, failed := m.admitted(user, invitees)
+	if len(invitees) == 0 {
+		return call.InviteResult{}, nil, call.ErrNoInvitees
+	}
+
 	// A2: a user new to the call is added at the end; one who rejected,
 	// timed out, quit or was cancelled is invited again in place (keeping
 	// its Data). Each has the acting user as inviter and its own deadline,
-	// and is Received at once if it has an online device (G2).
+	// and is Received at once if it has an online device (G2). H2: one
+	// Accepted in another live call is Rejected at once instead, not rung.
 	deadline := m.now.Add(timeout)
 	var rung []int
-	rang := make([]bool, len(c.members)+added)
+	n := len(c.members) + len(invitees)
+	rang, busy := make([]bool, n), make([]bool, n)
 	for _, u := range invitees {
+		isBusy := m.isBusy(u, c)
 		i := c.index(u)
 		if i < 0 {
 			i = len(c.members)
@@ -110,6 +120,11 @@ func (m *Model) CallingInvite(user, callID string, invitees []string, cfg call.C
 		mb := &c.members[i]
 		mb.State, mb.Inviter, mb.Deadline = st, user, deadline
 		c.rungBy[u] = cfg.Push
+		if isBusy {
+			mb.State, mb.Deadline = events.Rejected, time.Time{}
+			busy[i] = true
+			continue
+		}
 		rung = append(rung, i)
 		rang[i] = true
 	}
@@ -118,7 +133,9 @@ func (m *Model) CallingInvite(user, callID string, invitees []string, cfg call.C
 	// their ring instead), then each invitee gets InvitationReceived From
 	// the acting user with the call's Data, the command's Push, its own
 	// Deadline and every member (A2).
-	m.tell(c, m.now, events.Event{From: user, Members: c.copies(rung)}, actor, rang, &out)
+	if len(rung) > 0 {
+		m.tell(c, m.now, events.Event{From: user, Members: c.copies(rung)}, actor, rang, &out)
+	}
 	all := slices.Clone(c.members)
 	for _, i := range rung {
 		m.emit(c, &out, events.Event{
@@ -126,7 +143,9 @@ func (m *Model) CallingInvite(user, callID string, invitees []string, cfg call.C
 			Data: c.data, Push: cfg.Push, Deadline: deadline, Members: all,
 		})
 	}
-	return call.InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline}, out, nil
+	// H2: then the busy ones, in member order, are told of.
+	m.busyRejects(c, busy, rang, &out)
+	return call.InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline, Failed: failed}, out, nil
 }
 
 // Join is Registry.Join at the Model's time (A3): a member not in the
