@@ -6,7 +6,7 @@ package call
 // cost a million heap slots and a single timer. Each slot carries its own
 // sort key, so sifting compares adjacent memory instead of chasing a pointer
 // into every call: that is what makes a million expiries cheap (B4).
-type deadlineHeap struct{ h minHeap[heapSlot] }
+type deadlineHeap []heapSlot
 
 type heapSlot struct {
 	at    int64   // the call's next deadline, in Unix nanoseconds
@@ -15,7 +15,8 @@ type heapSlot struct {
 	c     *callState
 }
 
-func (a heapSlot) before(b heapSlot) bool {
+func (h deadlineHeap) less(i, j int) bool {
+	a, b := &h[i], &h[j]
 	if a.at != b.at {
 		return a.at < b.at
 	}
@@ -25,37 +26,87 @@ func (a heapSlot) before(b heapSlot) bool {
 	return a.order < b.order
 }
 
-func (a heapSlot) placed(i int) { a.c.heapIdx = i }
+func (h deadlineHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].c.heapIdx = i
+	h[j].c.heapIdx = j
+}
 
 // min returns the call due first, or nil.
-func (d *deadlineHeap) min() *callState {
-	if len(d.h) == 0 {
+func (h deadlineHeap) min() *callState {
+	if len(h) == 0 {
 		return nil
 	}
-	return d.h[0].c
+	return h[0].c
 }
 
 // set puts c where its next deadline says: in, out (a zero deadline) or
 // moved.
-func (d *deadlineHeap) set(c *callState) {
+func (h *deadlineHeap) set(c *callState) {
 	switch {
 	case c.next.IsZero():
-		d.remove(c)
+		h.remove(c)
 	case c.heapIdx < 0:
-		d.h.push(heapSlot{at: c.next.UnixNano(), kind: c.nextKind, order: c.order, c: c})
+		c.heapIdx = len(*h)
+		*h = append(*h, heapSlot{at: c.next.UnixNano(), kind: c.nextKind, order: c.order, c: c})
+		h.up(c.heapIdx)
 	default:
-		slot := &d.h[c.heapIdx]
 		at := c.next.UnixNano()
-		if slot.at == at && slot.kind == c.nextKind {
+		if slot := &(*h)[c.heapIdx]; slot.at == at && slot.kind == c.nextKind {
 			return
 		}
-		slot.at, slot.kind = at, c.nextKind
-		d.h.fix(c.heapIdx)
+		(*h)[c.heapIdx].at, (*h)[c.heapIdx].kind = at, c.nextKind
+		if !h.down(c.heapIdx) {
+			h.up(c.heapIdx)
+		}
 	}
 }
 
-func (d *deadlineHeap) remove(c *callState) {
-	if c.heapIdx >= 0 {
-		d.h.removeAt(c.heapIdx)
+func (h *deadlineHeap) remove(c *callState) {
+	i := c.heapIdx
+	if i < 0 {
+		return
 	}
+	last := len(*h) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = heapSlot{}
+	*h = (*h)[:last]
+	c.heapIdx = -1
+	if i != last && !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h deadlineHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+// down sifts i towards the leaves and reports whether it moved.
+func (h deadlineHeap) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		j := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > start
 }

@@ -21,16 +21,86 @@ type beat struct {
 	heapIdx int
 }
 
-// before orders heartbeat deadlines, ties in the order of the last
-// heartbeat (the Time rule).
-func (a *beat) before(b *beat) bool {
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
+// beatHeap orders devices by heartbeat deadline, then last-heartbeat order.
+type beatHeap []*beat
+
+func (h beatHeap) less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
 	}
-	return a.order < b.order
+	return h[i].order < h[j].order
 }
 
-func (a *beat) placed(i int) { a.heapIdx = i }
+func (h beatHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+
+func (h beatHeap) min() *beat {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
+}
+
+func (h *beatHeap) push(b *beat) {
+	b.heapIdx = len(*h)
+	*h = append(*h, b)
+	h.up(b.heapIdx)
+}
+
+func (h *beatHeap) fix(b *beat) {
+	if !h.down(b.heapIdx) {
+		h.up(b.heapIdx)
+	}
+}
+
+func (h *beatHeap) remove(b *beat) {
+	i, last := b.heapIdx, len(*h)-1
+	if i < 0 {
+		return
+	}
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	b.heapIdx = -1
+	if i != last {
+		h.fix((*h)[i])
+	}
+}
+
+func (h beatHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h beatHeap) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		j := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > start
+}
 
 // Heartbeat keeps a device of user alive (H5): with HeartbeatTimeout set,
 // the device is logged out by the clock HeartbeatTimeout after its last
@@ -53,7 +123,7 @@ func (r *Registry) heartbeat(now time.Time, id, device string) {
 	r.beatSeq++
 	b := u.beats[i]
 	b.at, b.order = now.Add(r.s.heartbeat), r.beatSeq
-	r.beats.fix(b.heapIdx)
+	r.beats.fix(b)
 }
 
 // startBeat gives a device that just logged in its heartbeat deadline.
@@ -70,7 +140,7 @@ func (r *Registry) startBeat(now time.Time, u *user, device string) {
 // stopBeat forgets the heartbeat of the device at index i of u.
 func (r *Registry) stopBeat(u *user, i int) {
 	if i < len(u.beats) {
-		r.beats.removeAt(u.beats[i].heapIdx)
+		r.beats.remove(u.beats[i])
 		u.beats = slices.Delete(u.beats, i, i+1)
 	}
 }

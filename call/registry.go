@@ -35,11 +35,11 @@ type Registry struct {
 	calls   map[string]*callState
 	users   map[string]*user
 	due     deadlineHeap
-	beats   minHeap[*beat] // H5: online devices by heartbeat deadline
-	beatSeq uint64         // H5: heartbeats so far, for their order
-	last    time.Time      // the latest clock reading an input took effect at (D3)
-	seen    time.Time      // the latest clock reading, refused inputs included: timers count from it
-	order   uint64         // calls created so far: the creation order of the Time rule
+	beats   beatHeap  // H5: online devices by heartbeat deadline
+	beatSeq uint64    // H5: heartbeats so far, for their order
+	last    time.Time // the latest clock reading an input took effect at (D3)
+	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
+	order   uint64    // calls created so far: the creation order of the Time rule
 
 	timer    clock.Timer // armed for timerAt, or nil
 	timerAt  time.Time
@@ -206,7 +206,7 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 	r.last, r.retryAt = now, time.Time{}
 	for {
-		c, b := r.due.min(), r.beatMin()
+		c, b := r.due.min(), r.beats.min()
 		switch {
 		case c != nil && !c.next.After(now) && (b == nil || !c.next.After(b.at)):
 			// Calls first at one instant: deadlines and checks before heartbeats.
@@ -224,17 +224,9 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 }
 
-// beatMin returns the heartbeat due first, or nil.
-func (r *Registry) beatMin() *beat {
-	if len(r.beats) == 0 {
-		return nil
-	}
-	return r.beats[0]
-}
-
 // nextDue returns the earliest instant anything falls due.
 func (r *Registry) nextDue() (time.Time, bool) {
-	c, b := r.due.min(), r.beatMin()
+	c, b := r.due.min(), r.beats.min()
 	switch {
 	case c != nil && (b == nil || !c.next.After(b.at)):
 		return c.next, true
