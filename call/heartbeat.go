@@ -22,6 +22,8 @@ type beat struct {
 }
 
 // beatHeap orders devices by heartbeat deadline, then last-heartbeat order.
+// It repeats deadlineHeap's few lines of sifting on purpose: one generic heap
+// for both made a million expiries 1.6 s -> 2.6 s here (B4), measured.
 type beatHeap []*beat
 
 func (h beatHeap) less(i, j int) bool {
