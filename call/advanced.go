@@ -30,7 +30,7 @@ func (c *callState) active() memberSet {
 
 // tell sends e as UserStateChanged to every member pending or Accepted now
 // and to actor (-1: none), skipping those in skip (A1).
-func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, h driver, out *[]events.Event) {
+func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, out *[]events.Event) {
 	e.Kind, e.At = events.UserStateChanged, now
 	for i := range c.members {
 		m := &c.members[i]
@@ -45,7 +45,7 @@ func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSe
 // endIfEmpty ends an advanced call by itself once nobody is Accepted and
 // nobody is pending: InvitationEnded (ReasonEmpty, no From) goes to the
 // members that were pending or Accepted before the change (A4).
-func (c *callState) endIfEmpty(now time.Time, before memberSet, h driver, out *[]events.Event) {
+func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Event) {
 	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members[0].State == events.Accepted {
 		return
 	}
@@ -54,11 +54,11 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, h driver, out *[
 		return
 	}
 	c.status = to
-	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, h, out)
+	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, out)
 }
 
 // ended sends InvitationEnded, built on e, to the members in who.
-func (c *callState) ended(now time.Time, e events.Event, who memberSet, h driver, out *[]events.Event) {
+func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *[]events.Event) {
 	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members)
 	for i := range c.members {
 		if who.has(i) {
@@ -81,7 +81,7 @@ func (c *callState) changed(idx []int) []events.Member {
 // cancelAdvanced is the effect of Cancel on an advanced call, once every
 // check has passed: the members hear of the cancelled invitees, then each of
 // those gets InvitationCancelled (A1).
-func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, h driver, out *[]events.Event) (failed []string) {
+func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, out *[]events.Event) (failed []string) {
 	before := c.active()
 	var done []int
 	if len(list) == 0 {
@@ -102,7 +102,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	if done == nil {
 		return failed
 	}
-	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, h, out)
+	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
 	for _, i := range done {
 		u := c.members[i].User
 		c.emit(out, events.Event{
@@ -110,20 +110,20 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 			From: c.caller, Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
 		})
 	}
-	c.endIfEmpty(now, before, h, out)
+	c.endIfEmpty(now, before, out)
 	return failed
 }
 
 // expireAdvanced tells the members of the invitees that timed out at now,
 // then each of them (A1), and ends the call if that emptied it (A4).
-func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, h driver, out *[]events.Event) {
+func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, out *[]events.Event) {
 	var before memberSet
 	for i := range c.members {
 		if st := c.members[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
 			before.add(i)
 		}
 	}
-	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, h, out)
+	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, out)
 	for k, i := range due {
 		u := c.members[i].User
 		c.emit(out, events.Event{
@@ -131,7 +131,7 @@ func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.M
 			Push: c.pushOf(i), Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
 		})
 	}
-	c.endIfEmpty(now, before, h, out)
+	c.endIfEmpty(now, before, out)
 }
 
 // callingInvite is CallingInvite (A2): an Accepted member invites more
@@ -233,7 +233,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	}
 	c.next = c.nextDeadline()
 	if len(rung) > 0 {
-		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, h, out)
+		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, out)
 	}
 	all := slices.Clone(c.members)
 	for _, i := range rung {
@@ -269,7 +269,7 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 	c.move(i, cmdJoin)
 	m.Data = cfg.ExtendedData
 	c.next = c.nextDeadline()
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, h, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
 	return c.info(), nil
 }
 
@@ -291,8 +291,8 @@ func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData in
 	before := c.active()
 	c.move(i, cmdQuit)
 	m.Data = cfg.ExtendedData
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, h, out)
-	c.endIfEmpty(now, before, h, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
+	c.endIfEmpty(now, before, out)
 	return nil
 }
 
@@ -319,7 +319,7 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 		c.move(j, cmdCancel) // only the pending move
 	}
 	c.status, c.next = to, time.Time{}
-	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, h, out)
+	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, out)
 	return nil
 }
 

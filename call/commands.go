@@ -279,6 +279,12 @@ func (r *Registry) logout(now time.Time, id, device string) {
 	if i < 0 || r.commit() != nil { // D1: a refused presence change is dropped
 		return
 	}
+	r.dropDevice(now, u, i)
+}
+
+// dropDevice takes device i of u offline: what Logout does once journaled,
+// and what a lapsed heartbeat does as part of the passing of time (H5).
+func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 	u.devices = slices.Delete(u.devices, i, i+1)
 	r.stopBeat(u, i)
 	if len(u.devices) > 0 {
@@ -288,7 +294,7 @@ func (r *Registry) logout(now time.Time, id, device string) {
 	r.linkBuf = u.calls(r.linkBuf[:0])
 	for _, l := range r.linkBuf {
 		if l.i == 0 {
-			l.c.callerOffline(now, r, &r.out)
+			l.c.callerOffline(now, &r.out)
 			r.update(l.c)
 		}
 	}

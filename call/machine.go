@@ -140,14 +140,7 @@ func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]even
 		c.emit(out, e)
 		return
 	}
-	e.Kind = events.UserStateChanged
-	for j := range c.members {
-		if st := c.members[j].State; rung.has(j) || st != events.Accepted && !st.Pending() {
-			continue
-		}
-		e.To, e.Offline = c.members[j].User, !c.online(j)
-		c.emit(out, e)
-	}
+	c.tell(now, e, -1, rung, out)
 }
 
 // pushOf returns the push settings of the invitation that rang member i
@@ -254,8 +247,8 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		kind, reason = events.InvitationRejected, events.ReasonRejected
 	}
 	if c.mode == events.Advanced { // A1
-		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, h, out)
-		c.endIfEmpty(now, before, h, out)
+		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, out)
+		c.endIfEmpty(now, before, out)
 		return nil
 	}
 	e := events.Event{
@@ -313,15 +306,15 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 		return nil, err
 	}
 	if c.mode == events.Advanced {
-		return c.cancelAdvanced(now, list, cfg, h, out), nil
+		return c.cancelAdvanced(now, list, cfg, out), nil
 	}
 	if len(list) == 0 {
 		for i := 1; i < len(c.members); i++ {
-			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, h, out)
+			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out)
 		}
 	} else {
 		for _, u := range list {
-			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, h, out) {
+			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out) {
 				failed = append(failed, u)
 			}
 		}
@@ -332,7 +325,7 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 
 // cancelOne cancels member i if it is pending, telling it why.
 func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data string, push *events.Push,
-	h driver, out *[]events.Event) bool {
+	out *[]events.Event) bool {
 	if !c.move(i, cmdCancel) {
 		return false
 	}
@@ -346,12 +339,12 @@ func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data s
 
 // callerOffline is G7: the caller's last device logged out. If no invitee is
 // Accepted now, every pending invitee is cancelled and the call is over.
-func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) {
+func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 	if c.accepted > 0 {
 		return
 	}
 	for i := 1; i < len(c.members); i++ {
-		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), h, out)
+		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
 		c.status, c.lastAt = to, now
@@ -361,7 +354,7 @@ func (c *callState) callerOffline(now time.Time, h driver, out *[]events.Event) 
 // expire is G5 at the instant now: every pending invitee whose deadline is
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
-func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
+func (c *callState) expire(now time.Time, out *[]events.Event) {
 	if c.nextKind == dueCheck {
 		c.notReceived(now, out)
 		c.next = c.nextDeadline()
@@ -389,7 +382,7 @@ func (c *callState) expire(now time.Time, h driver, out *[]events.Event) {
 		}
 	}
 	if c.mode == events.Advanced {
-		c.expireAdvanced(now, slices.Clone(due), timedOut, h, out)
+		c.expireAdvanced(now, slices.Clone(due), timedOut, out)
 		return
 	}
 	c.emit(out, events.Event{

@@ -44,11 +44,7 @@ func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *[]eve
 		c.emit(out, e)
 		return
 	}
-	for j := range c.members {
-		if st := c.members[j].State; j == i || st != events.Accepted && !st.Pending() {
-			continue
-		}
-		e.To, e.Offline = c.members[j].User, !c.online(j)
-		c.emit(out, e)
-	}
+	var skip memberSet
+	skip.add(i)
+	c.tell(now, e, -1, skip, out)
 }

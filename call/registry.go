@@ -50,7 +50,6 @@ type Registry struct {
 	admitErrs  []error // the live Admit errors behind entry.Admit
 	admitAsked bool    // Options.Admit was asked for the input under way
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
-	ticking    bool    // processing the passing of time: already journaled
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
 	spareUsers []*user      // records of users who left, for reuse
@@ -148,7 +147,7 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 // again.
 func (r *Registry) commit() error {
 	j := r.s.journal
-	if j == nil || r.replaying || r.ticking {
+	if j == nil || r.replaying {
 		return nil
 	}
 	e := r.entry
@@ -210,14 +209,12 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 		switch {
 		case c != nil && !c.next.After(now) && (b == nil || !c.next.After(b.at)):
 			// Calls first at one instant: deadlines and checks before heartbeats.
-			c.expire(c.next, r, &r.out)
+			c.expire(c.next, &r.out)
 			r.update(c)
 		case b != nil && !b.at.After(now):
 			// H5: the device missed its heartbeat; G7 applies. Part of the
 			// passing of time, journaled above: not an input of its own.
-			r.ticking = true
-			r.logout(b.at, b.u.id, b.device)
-			r.ticking = false
+			r.dropDevice(b.at, b.u, slices.Index(b.u.devices, b.device))
 		default:
 			return now, nil
 		}
