@@ -18,19 +18,22 @@ import (
 
 // TestJournalRapid is the durability property (D1, D2, C4), over inputs
 // drawn by calltest's generators: both modes, every command valid and
-// not, presence and the passing of time, under drawn Options and, in some
+// not, presence, heartbeats and the passing of time, under drawn Options
+// and host policies (drawPolicies: Busy, Glare, HeartbeatTimeout,
+// NotReceivedAfter, Admit, History, each on in some runs) and, in some
 // runs, a clock whose timers run late or never. Registry A runs the inputs
 // with a Journal that keeps each Entry as a JSON line, and is snapshotted
 // at a drawn step; at the end an input that must fail brings A up to the
 // clock (the Time rule). Then
 //
 //   - replay: the journal, decoded from its JSON lines, recovered into a
-//     new Registry B (call.Recover) emits exactly the events A emitted
-//     (compared after a JSON round trip of both, as a host that stores
-//     events would see them) and reaches A's state: the same Call for every
-//     call ID, the same Len, the same Snapshot but for the last clock
-//     reading (an input that changes nothing is not journaled, yet moves
-//     A's clock, D3);
+//     new Registry B (call.Recover), which never asks Options.NewID or
+//     Options.Admit (the entries carry their answers), emits exactly the
+//     events A emitted (compared after a JSON round trip of both, as a
+//     host that stores events would see them) and reaches A's state: the
+//     same Call for every call ID, the same Len, the same Snapshot but for
+//     the last clock reading (an input that changes nothing is not
+//     journaled, yet moves A's clock, D3);
 //   - resume: A's snapshot, restored (call.Restore) into Registry C on a
 //     fresh clock.Manual at the snapshot's time and NewID continuing A's
 //     sequence, and driven on with the inputs that followed, emits the
@@ -89,6 +92,7 @@ func idsFromN(prefix string, n int) func() string {
 
 func journalMachine(t *rapid.T) {
 	o := drawOptions(t)
+	misuse := drawPolicies(t, &o)
 	late := rapid.SampledFrom([]time.Duration{0, 0, 0, time.Nanosecond, 700 * time.Millisecond, 5 * time.Second, neverFires}).Draw(t, "timer lateness")
 	prefix := rapid.SampledFrom([]string{"c", "h"}).Draw(t, "NewID prefix")
 	steps := rapid.IntRange(0, 150).Draw(t, "steps")
@@ -148,13 +152,32 @@ func journalMachine(t *rapid.T) {
 		}
 	}
 
-	// Replay: the whole journal, through JSON, into B.
+	if m := misuse(); m != "" {
+		t.Fatal(m)
+	}
+
+	// Replay: the whole journal, through JSON, into B. D1: Apply never
+	// calls NewID or Admit.
 	bo := o
 	recB := &events.Recorder{}
+	var asked string
 	bo.Clock, bo.Sink = clock.NewManual(clkA.Now()), recB
+	bo.NewID = func() string {
+		asked = "NewID"
+		return "replay-made-an-id"
+	}
+	if o.Admit != nil {
+		bo.Admit = func(inviter, invitee string) error {
+			asked = fmt.Sprintf("Admit(%q, %q)", inviter, invitee)
+			return o.Admit(inviter, invitee)
+		}
+	}
 	b, err := call.Recover(nil, journal.decode(t), bo)
 	if err != nil {
 		t.Fatalf("Recover from the journal (%d entries): %v", len(journal.lines), err)
+	}
+	if asked != "" {
+		t.Fatalf("Recover called Options.%s (D1: the journal carries the answers)", asked)
 	}
 	if d := diffStreams(emitted, recB.Take()); d != "" {
 		t.Fatalf("replaying the journal: %s", d)
@@ -178,6 +201,9 @@ func journalMachine(t *rapid.T) {
 		t.Fatalf("restored at step %d and driven on: %s", snapAt, d)
 	}
 	sameState(t, fmt.Sprintf("Registry restored at step %d", snapAt), a, c, callIDs)
+	if m := misuse(); m != "" { // C asks Admit afresh
+		t.Fatal(m)
+	}
 }
 
 // diffStreams compares two event streams after a JSON round trip of both

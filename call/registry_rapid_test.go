@@ -21,19 +21,22 @@ import (
 // a clock.Manual, beside calltest.Model, driven by calltest's command
 // generators (t.Repeat: each action draws one input, a command of either
 // mode — Invite in general or advanced mode, Cancel, Accept, Reject,
-// CallingInvite, Join, Quit, End — a login or logout, or the clock's
-// advance).
+// CallingInvite, Join, Quit, End — a login, logout or heartbeat, or the
+// clock's advance).
 // After every action the Registry must have answered exactly what the Model
 // predicts (errors compared with errors.Is against the Model's sentinel),
 // delivered the Model's events field by field, kept calltest.Checker's
 // invariants over its event stream, and show the Model's state through Call
-// and Len (and History, H8); once the Model has no live call, the Registry must hold no call
-// and no clock timer (G6). At the end every deadline passes and each
-// advanced call still live is ended (A5). Each run draws its own Options,
-// so that the defaults and the limits of every option are reached, and the
-// host policies H2 (Busy), H3 (Glare), H7 (Admit) and H8 (History), and in
-// some runs the Registry's clock runs its timers late or never, so that
-// commands must process what fell due before them (the Time rule).
+// and Len (and History, H8); once the Model has no live call, the Registry
+// must hold no call (G6), and once nothing is due (no pending deadline, no
+// not-received check, no device on a heartbeat), no clock timer. At the end
+// every deadline and heartbeat passes and each advanced call still live is
+// ended (A5). Each run draws its own Options, so that the defaults and the
+// limits of every option are reached, and the host policies H2 (Busy), H3
+// (Glare), H5 (HeartbeatTimeout), H6 (NotReceivedAfter), H7 (Admit) and H8
+// (History), each off in some runs; and in some runs the Registry's clock
+// runs its timers late or never, so that commands must process what fell
+// due before them (the Time rule).
 // TestJournalRapid drives the same generators through a Journal, a replay
 // and a restore (D1, D2).
 //
@@ -88,16 +91,21 @@ func drawOptions(t *rapid.T) call.Options {
 var errRefused = errors.New("refused by the host")
 
 // drawPolicies draws the host policies of SPEC §5 that calltest.Model
-// follows: Busy (H2), Glare (H3), Admit (H7) and History (H8), each off
-// in some runs. Admit is deterministic: it refuses a fixed drawn subset of
-// the users (pool and guests) with errRefused, whoever invites them. It
-// also notes the first time it is asked about a list that cannot pass the
-// stateless checks (H7: an invalid ID, or the inviter itself): misuse
-// returns that note, or "".
+// follows: Busy (H2), Glare (H3), HeartbeatTimeout (H5), NotReceivedAfter
+// (H6), Admit (H7) and History (H8), each off in some runs. The durations
+// run from a nanosecond (a device lapses, an invitee is found not received,
+// at the next instant) to longer than most timeouts the generators draw.
+// Admit is deterministic: it refuses a fixed drawn subset of the users
+// (pool and guests) with errRefused, whoever invites them. It also notes
+// the first time it is asked about a list that cannot pass the stateless
+// checks (H7: an invalid ID, or the inviter itself): misuse returns that
+// note, or "".
 func drawPolicies(t *rapid.T, o *call.Options) (misuse func() string) {
 	o.Busy = rapid.SampledFrom([]call.BusyPolicy{call.BusyOff, call.BusyInCall}).Draw(t, "Busy")
 	o.Glare = rapid.SampledFrom([]call.GlarePolicy{call.GlareOff, call.GlareMerge}).Draw(t, "Glare")
 	o.History = rapid.IntRange(0, 3).Draw(t, "History")
+	o.HeartbeatTimeout = rapid.SampledFrom([]time.Duration{0, 0, time.Nanosecond, time.Second, 2500 * time.Millisecond, 6 * time.Second, 40 * time.Second}).Draw(t, "HeartbeatTimeout")
+	o.NotReceivedAfter = rapid.SampledFrom([]time.Duration{0, 0, time.Nanosecond, 500 * time.Millisecond, time.Second, 3 * time.Second, 30 * time.Second}).Draw(t, "NotReceivedAfter")
 	var note string
 	if rapid.Bool().Draw(t, "Admit") {
 		pool := append(slices.Clone(calltest.DefaultUsers), "guest-1", "guest-2", "guest-3")
@@ -170,15 +178,17 @@ func registryMachine(t *rapid.T) {
 		LateTimers: late > 0,
 	}
 
-	// G6: once no call is live, nothing is left: no call, no timer.
+	// G6: once no call is live, no call is left; and once nothing is due
+	// (G5, H5, H6), no timer.
 	idle := func(t *rapid.T) {
-		if h.Model.Len() == 0 && h.Owed() == 0 {
-			if n := r.Len(); n != 0 {
-				t.Fatalf("after step %d: the Model has no live call, the Registry %d", h.Steps, n)
-			}
-			if n := clk.Pending(); n != 0 {
-				t.Fatalf("after step %d: no live call, but %d clock timers pending", h.Steps, n)
-			}
+		if h.Lagging() {
+			return
+		}
+		if n := r.Len(); h.Model.Len() == 0 && n != 0 {
+			t.Fatalf("after step %d: the Model has no live call, the Registry %d", h.Steps, n)
+		}
+		if _, due := h.Model.NextDue(); !due && clk.Pending() != 0 {
+			t.Fatalf("after step %d: nothing is due, but %d clock timers pending", h.Steps, clk.Pending())
 		}
 	}
 	actions := h.Actions()

@@ -376,3 +376,231 @@ func TestCheckerCatchesAdvanced(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// lines renders events as "Kind To[/ToDevice] [Reason] [from=From[/Device]]
+// [User:State …] +At", one a line, At counted from t0.
+func lines(evs []events.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		b.WriteString(e.Kind.String() + " " + e.To)
+		if e.ToDevice != "" {
+			b.WriteString("/" + e.ToDevice)
+		}
+		if e.Reason != events.ReasonNone {
+			b.WriteString(" " + e.Reason.String())
+		}
+		if e.From != "" {
+			b.WriteString(" from=" + e.From)
+			if e.Device != "" {
+				b.WriteString("/" + e.Device)
+			}
+		}
+		for _, mb := range e.Members {
+			b.WriteString(" " + mb.User + ":" + mb.State.String())
+		}
+		b.WriteString(" +" + e.At.Sub(t0).String() + "\n")
+	}
+	return b.String()
+}
+
+// TestModelHeartbeats: H5 in the Model. A device lapses exactly
+// HeartbeatTimeout after its last heartbeat (a Login of a device already
+// in counts as one), and G7 applies; at one instant, member deadlines go
+// first (the Time rule); without HeartbeatTimeout nothing lapses.
+func TestModelHeartbeats(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("c"), HeartbeatTimeout: 10 * time.Second}, t0)
+	var all []events.Event
+	step := func(want string, evs []events.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+		if got := lines(evs); got != want {
+			t.Fatalf("got\n%swant\n%s", got, want)
+		}
+	}
+	at := func(d time.Duration) []events.Event { return m.Advance(t0.Add(d)) }
+	step("", m.Login("alice", "pc"), nil)
+	step("", m.Login("bob", "phone"), nil)
+	_, evs, err := m.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Minute})
+	step("InvitationCreated alice from=alice alice:Accepted bob:Received +0s\n"+
+		"InvitationReceived bob from=alice alice:Accepted bob:Received +0s\n", evs, err)
+	step("", at(6*time.Second), nil)
+	m.Heartbeat("bob", "phone")
+	m.Heartbeat("carol", "x") // not logged in: nothing
+	step("", m.Login("bob", "phone"), nil)
+	step("", at(10*time.Second-time.Nanosecond), nil)
+	step("InvitationCancelled bob CallerOffline from=alice bob:Cancelled +10s\n", at(10*time.Second), nil)
+	if d := m.Devices("alice"); len(d) != 0 {
+		t.Fatalf("alice's devices after the lapse: %q", d)
+	}
+
+	// A Login of a device already in counts as a heartbeat: dave's device,
+	// in at +10s and again at +16s, lapses at +26s, not +20s. (bob's phone,
+	// last heard of at +6s, lapses at +16s, silently.)
+	step("", m.Login("dave", "d"), nil)
+	_, evs, err = m.Invite("dave", []string{"erin"}, call.InviteConfig{Timeout: time.Minute})
+	step("InvitationCreated dave from=dave dave:Accepted erin:Inviting +10s\n"+
+		"InvitationReceived erin from=dave dave:Accepted erin:Inviting +10s\n", evs, err)
+	step("", at(16*time.Second), nil)
+	if d := m.Devices("bob"); len(d) != 0 {
+		t.Fatalf("bob's devices after the lapse: %q", d)
+	}
+	step("", m.Login("dave", "d"), nil)
+	step("", at(26*time.Second-time.Nanosecond), nil)
+	step("InvitationCancelled erin CallerOffline from=dave erin:Cancelled +26s\n", at(26*time.Second), nil)
+
+	// The Time rule: frank's device lapses at +36s, the instant his first
+	// call's deadline passes. The deadline goes first (G5), then the lapse
+	// cancels his second call (G7).
+	step("", m.Login("frank", "f"), nil)
+	for _, inv := range []struct {
+		to      string
+		timeout time.Duration
+	}{{"gina", 10 * time.Second}, {"hank", time.Minute}} {
+		_, evs, err := m.Invite("frank", []string{inv.to}, call.InviteConfig{Timeout: inv.timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	step("InviteesAnsweredTimeout frank Timeout gina:Timeout +36s\n"+
+		"InvitationTimeout gina Timeout gina:Timeout +36s\n"+
+		"InvitationCancelled hank CallerOffline from=frank hank:Cancelled +36s\n", at(time.Hour), nil)
+	if m.Len() != 0 {
+		t.Fatalf("Len() = %d", m.Len())
+	}
+	if next, ok := m.NextDue(); ok {
+		t.Fatalf("NextDue() = %v with nobody online and no call", next)
+	}
+	var c calltest.Checker
+	if err := c.CheckAll(all); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Done(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without HeartbeatTimeout, nothing lapses.
+	m = calltest.NewModel(call.Options{NewID: calltest.IDs("c")}, t0)
+	m.Login("alice", "pc")
+	m.Heartbeat("alice", "pc")
+	if _, ok := m.NextDue(); ok {
+		t.Fatal("something is due without HeartbeatTimeout")
+	}
+	m.Advance(t0.Add(1000 * time.Hour))
+	if d := m.Devices("alice"); len(d) != 1 {
+		t.Fatalf("alice's devices: %q", d)
+	}
+}
+
+// TestModelNotReceived: H6 in the Model, as the golden scenario
+// policy-not-received has it, and the Time rule: at one instant, the
+// member deadlines of every call go before the not-received checks.
+func TestModelNotReceived(t *testing.T) {
+	m := calltest.NewModel(call.Options{NewID: calltest.IDs("c"), NotReceivedAfter: 5 * time.Second}, t0)
+	var all []events.Event
+	step := func(want string, evs []events.Event) {
+		t.Helper()
+		all = append(all, evs...)
+		if got := lines(evs); got != want {
+			t.Fatalf("got\n%swant\n%s", got, want)
+		}
+	}
+	must := func(evs []events.Event, err error) []events.Event {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	invite := func(from string, to []string, timeout time.Duration, mode events.Mode) {
+		t.Helper()
+		_, evs, err := m.Invite(from, to, call.InviteConfig{Timeout: timeout, Mode: mode})
+		all = append(all, must(evs, err)...)
+	}
+	at := func(d time.Duration) []events.Event { return m.Advance(t0.Add(d)) }
+
+	m.Login("alice", "pc")
+	m.Login("bob", "phone")
+	invite("alice", []string{"bob", "carol", "dave"}, 30*time.Second, events.General) // c1
+	step("", at(5*time.Second-time.Nanosecond))
+	step("UserStateChanged alice carol:NotYetReceived +5s\n"+
+		"UserStateChanged alice dave:NotYetReceived +5s\n", at(5*time.Second))
+	step("", at(8*time.Second))
+	step("InvitationReceived carol/tablet from=alice alice:Accepted bob:Received carol:Received dave:NotYetReceived +8s\n"+
+		"UserStateChanged alice from=carol/tablet carol:Received +8s\n", m.Login("carol", "tablet"))
+
+	// Advanced mode: the members pending or Accepted other than the
+	// invitee hear of it, and of its receipt.
+	invite("erin", []string{"frank", "bob"}, 30*time.Second, events.Advanced) // c2
+	step("UserStateChanged erin from=bob bob:Accepted +8s\n"+
+		"UserStateChanged frank from=bob bob:Accepted +8s\n"+
+		"UserStateChanged bob from=bob bob:Accepted +8s\n", must(m.Accept("bob", "c2", call.AcceptConfig{})))
+	step("UserStateChanged erin frank:NotYetReceived +13s\n"+
+		"UserStateChanged bob frank:NotYetReceived +13s\n", at(13*time.Second))
+	step("", at(14*time.Second))
+	step("InvitationReceived frank/f from=erin erin:Accepted frank:Received bob:Accepted +14s\n"+
+		"UserStateChanged erin from=frank/f frank:Received +14s\n"+
+		"UserStateChanged bob from=frank/f frank:Received +14s\n", m.Login("frank", "f"))
+
+	// The Time rule: c3's check and c4's deadline fall at +19s; the
+	// deadline goes first, though c3 is older.
+	invite("alice", []string{"gina"}, 30*time.Second, events.General) // c3
+	invite("erin", []string{"hank"}, 5*time.Second, events.General)   // c4
+	step("InviteesAnsweredTimeout erin Timeout hank:Timeout +19s\n"+
+		"InvitationTimeout hank Timeout hank:Timeout +19s\n"+
+		"UserStateChanged alice gina:NotYetReceived +19s\n", at(19*time.Second))
+	// An invitee due to time out at its check's instant times out, and is
+	// never found not received.
+	invite("ivan", []string{"judy"}, 5*time.Second, events.General) // c5
+	step("InviteesAnsweredTimeout ivan Timeout judy:Timeout +24s\n"+
+		"InvitationTimeout judy Timeout judy:Timeout +24s\n", at(24*time.Second))
+
+	var c calltest.Checker
+	if err := c.CheckAll(all); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHarnessHeartbeatsAndChecks steps a Registry and the Model through
+// edges of H5 and H6 that random runs reach only now and then: a check
+// in an advanced call the caller has left, a receipt nobody is left to
+// hear of, heartbeats reordered at one instant, and devices lapsing at one
+// instant in the order of their last heartbeats (G7 for each).
+func TestHarnessHeartbeatsAndChecks(t *testing.T) {
+	o := call.Options{HeartbeatTimeout: 10 * time.Second, NotReceivedAfter: 2 * time.Second}
+	clk := clock.NewManual(t0)
+	rec := &events.Recorder{}
+	so := o
+	so.Clock, so.Sink, so.NewID = clk, rec, calltest.IDs("c")
+	r, err := call.NewRegistry(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := o
+	mo.NewID = calltest.IDs("c")
+	h := &calltest.Harness{Server: r, Model: calltest.NewModel(mo, t0), Advance: clk.Advance, Take: rec.Take}
+	for _, c := range []calltest.Command{
+		{Op: calltest.OpLogin, User: "alice"},
+		{Op: calltest.OpLogin, User: "bob"},
+		{Op: calltest.OpLogin, User: "carol"},
+		{Op: calltest.OpInvite, User: "alice", Users: []string{"bob", "dave"}, Mode: events.Advanced, Timeout: 5 * time.Second},
+		{Op: calltest.OpInvite, User: "carol", Users: []string{"erin"}, Timeout: time.Minute},
+		{Op: calltest.OpAccept, User: "bob", CallID: "c1"},
+		{Op: calltest.OpQuit, User: "alice", CallID: "c1"},
+		{Op: calltest.OpAdvance, Advance: 2 * time.Second}, // dave: bob hears; erin: carol hears
+		{Op: calltest.OpQuit, User: "bob", CallID: "c1"},
+		{Op: calltest.OpLogin, User: "dave", Device: "x"},  // the replay, and nobody to tell
+		{Op: calltest.OpAdvance, Advance: 3 * time.Second}, // dave times out; c1 ends (A4)
+		{Op: calltest.OpInvite, User: "alice", Users: []string{"frank"}, Timeout: time.Minute},
+		{Op: calltest.OpHeartbeat, User: "alice"},
+		{Op: calltest.OpHeartbeat, User: "carol"},
+		{Op: calltest.OpLogin, User: "alice"},               // a heartbeat: alice's is now the last
+		{Op: calltest.OpAdvance, Advance: 10 * time.Second}, // frank's check; then carol's c2, alice's c3 (G7)
+	} {
+		h.Step(t, c)
+	}
+	h.Finish(t)
+}

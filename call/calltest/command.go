@@ -33,6 +33,13 @@ type Server interface {
 	End(user, callID string, c call.EndConfig) error
 }
 
+// Heartbeater is the optional H5 side of a Server (a *call.Registry has
+// it): [Do] needs it for OpHeartbeat, which [Commands] draws by default only
+// when the Model has a HeartbeatTimeout.
+type Heartbeater interface {
+	Heartbeat(user, device string)
+}
+
 // Op is the kind of a [Command].
 type Op uint8
 
@@ -51,10 +58,13 @@ const (
 	OpJoin          // Join(User, CallID, {Data, Device})
 	OpQuit          // Quit(User, CallID, {Data, Device})
 	OpEnd           // End(User, CallID, {Data, Device})
+
+	// Host policy H5 (the Server must be a [Heartbeater]).
+	OpHeartbeat // Heartbeat(User, Device)
 )
 
 // Ops lists every Op, in order.
-var Ops = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance, OpCallingInvite, OpJoin, OpQuit, OpEnd}
+var Ops = []Op{OpInvite, OpCancel, OpAccept, OpReject, OpLogin, OpLogout, OpAdvance, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpHeartbeat}
 
 // GeneralOps lists the ops of general mode, presence and time: give them to
 // [Commands] (or [Harness.Ops]) to leave advanced mode out. [Commands]
@@ -65,6 +75,7 @@ var opNames = [...]string{
 	OpInvite: "invite", OpCancel: "cancel", OpAccept: "accept", OpReject: "reject",
 	OpLogin: "login", OpLogout: "logout", OpAdvance: "advance",
 	OpCallingInvite: "callinginvite", OpJoin: "join", OpQuit: "quit", OpEnd: "end",
+	OpHeartbeat: "heartbeat",
 }
 
 // advanced reports whether o is an op of advanced mode only.
@@ -89,7 +100,7 @@ type Command struct {
 	Mode    events.Mode   // OpInvite
 	Data    string        // the extended data: every command but OpCallingInvite
 	Push    *events.Push  // OpInvite, OpCancel, OpCallingInvite
-	Device  string        // OpAccept, OpReject, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout
+	Device  string        // OpAccept, OpReject, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat
 	Advance time.Duration // OpAdvance: how far the clock moves
 }
 
@@ -121,7 +132,7 @@ func (c Command) String() string {
 		b.WriteString(" call=" + quote(c.CallID))
 	}
 	hasPush := c.Op == OpInvite || c.Op == OpCancel || c.Op == OpCallingInvite
-	if c.Data != "" && c.Op != OpCallingInvite && c.Op != OpLogin && c.Op != OpLogout {
+	if c.Data != "" && c.Op != OpCallingInvite && c.Op != OpLogin && c.Op != OpLogout && c.Op != OpHeartbeat {
 		b.WriteString(" data=" + shortQuote(c.Data))
 	}
 	if c.Push != nil && hasPush {
@@ -153,7 +164,8 @@ type Result struct {
 }
 
 // Do performs c on s and returns what it answered. advance moves the
-// server's clock for OpAdvance; it may be nil if c is no OpAdvance.
+// server's clock for OpAdvance; it may be nil if c is no OpAdvance. For
+// OpHeartbeat, s must be a [Heartbeater].
 func Do(s Server, advance func(time.Duration), c Command) Result {
 	var r Result
 	switch c.Op {
@@ -181,6 +193,12 @@ func Do(s Server, advance func(time.Duration), c Command) Result {
 		r.Err = s.Quit(c.User, c.CallID, call.QuitConfig{ExtendedData: c.Data, Device: c.Device})
 	case OpEnd:
 		r.Err = s.End(c.User, c.CallID, call.EndConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpHeartbeat:
+		hb, ok := s.(Heartbeater)
+		if !ok {
+			panic("calltest: OpHeartbeat on a Server that has no Heartbeat (see Heartbeater)")
+		}
+		hb.Heartbeat(c.User, c.Device)
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}
@@ -217,6 +235,8 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 		evs, r.Err = m.Quit(c.User, c.CallID, call.QuitConfig{ExtendedData: c.Data, Device: c.Device})
 	case OpEnd:
 		evs, r.Err = m.End(c.User, c.CallID, call.EndConfig{ExtendedData: c.Data, Device: c.Device})
+	case OpHeartbeat:
+		m.Heartbeat(c.User, c.Device)
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}

@@ -13,8 +13,8 @@
 //     modes, and return the same results (errors are the call.ErrXxx
 //     sentinels) plus the events a server must deliver; [Model.Advance] is
 //     the passing of time.
-//   - [Command] is one input (a command, a login or logout, or the clock
-//     moving on); [Commands] generates them with rapid, aimed at the
+//   - [Command] is one input (a command, a login, logout or heartbeat, or
+//     the clock moving on); [Commands] generates them with rapid, aimed at the
 //     model's state and limits, valid and invalid alike. [Do] performs one
 //     on a [Server], [Model.Do] on the model.
 //   - [Checker] checks a stream of delivered events without a model: Seq
@@ -59,12 +59,12 @@
 //
 // The model covers general mode (SPEC §3), advanced mode (SPEC §4),
 // presence and time, and the host policies of call.Options that change
-// answers and events: H2 Busy, H3 Glare, H4 retries, H7 Admit and H8
-// History (the Harness pages through History when the Server has it, see
-// [Historian]). It has no Journal, and no H5 heartbeats or H6
-// not-received checks. Where the specification leaves a choice
-// open (the order of an advanced call's events, the push an invitee rung
-// by CallingInvite carries later, …), it follows the Registry's documented
-// decision; [Model] lists them. A host that has no advanced mode
+// answers and events: H2 Busy, H3 Glare, H4 retries, H5 heartbeats (the
+// Server must then be a [Heartbeater]), H6 not-received checks, H7 Admit
+// and H8 History (the Harness pages through History when the Server has
+// it, see [Historian]). It has no Journal. Where the specification leaves
+// a choice open (the order of an advanced call's events, the push an
+// invitee rung by CallingInvite carries later, …), it follows the
+// Registry's documented decision; [Model] lists them. A host that has no advanced mode
 // gives [GeneralOps] to [Harness.Ops].
 package calltest

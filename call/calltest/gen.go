@@ -22,8 +22,10 @@ import (
 // timeouts of 0, 1s and MaxTimeout, data and push of exactly MaxDataLen
 // bytes, lists of exactly MaxInvitees (filled up, where the pool is too
 // small, with users named "guest-1", "guest-2", …), host-chosen call IDs
-// that clash and are used again (G11), clock advances to the next deadline
-// and a nanosecond before it, and logouts of a user's last device.
+// that clash and are used again (G11), clock advances to the next instant
+// something falls due — a deadline (G5), a not-received check (H6), a
+// heartbeat lapse (H5) — and a nanosecond before it, logouts of a user's
+// last device, and logins and heartbeats (H5) of devices already online.
 //
 // Calls are of both modes. Advanced commands (SPEC §4) mostly name a live
 // advanced call and a member whose state allows them (CallingInvite, Quit
@@ -35,10 +37,11 @@ import (
 // above.
 //
 // With no ops, every Op is drawn, invites, answers and clock advances most
-// often, End least (it ends a call); else only the ops given, with equal
-// weight. Unless an advanced op is among them, no invite is in advanced
-// mode. The pool should hold at least three valid user IDs; devices are
-// those of [Devices].
+// often, End least (it ends a call), and OpHeartbeat only if the Model has
+// a HeartbeatTimeout (so that a Server without H5 need not be a
+// [Heartbeater]); else only the ops given, with equal weight. Unless an
+// advanced op is among them, no invite is in advanced mode. The pool should
+// hold at least three valid user IDs; devices are those of [Devices].
 //
 // The generator reads m when it draws, so draw a command, then apply it to
 // m (and to the server) before drawing the next; [Harness.Step] does both.
@@ -49,6 +52,9 @@ func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
 		weights[OpInvite], weights[OpAccept], weights[OpReject], weights[OpCancel] = 9, 5, 3, 2
 		weights[OpLogin], weights[OpLogout], weights[OpAdvance] = 5, 3, 5
 		weights[OpCallingInvite], weights[OpJoin], weights[OpQuit], weights[OpEnd] = 3, 3, 2, 1
+		if m.heartbeat > 0 {
+			weights[OpHeartbeat] = 4
+		}
 	}
 	for _, op := range ops {
 		weights[op] = 1
@@ -72,6 +78,8 @@ func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
 			return g.callingInvite(t)
 		case OpJoin, OpQuit, OpEnd:
 			return g.member(t, Op(op))
+		case OpHeartbeat:
+			return g.heartbeat(t)
 		default:
 			return g.advance(t)
 		}
@@ -493,24 +501,55 @@ func (g *gen) answer(t *rapid.T, op Op) Command {
 	return cmd
 }
 
+// login draws a Login: of any device of the pool, of one already online
+// (nothing again, G8; H5: a heartbeat), or of a malformed ID.
 func (g *gen) login(t *rapid.T) Command {
 	c := Command{Op: OpLogin, User: pick(t, g.users), Device: pick(t, Devices)}
-	switch choose(t, 30, 1, 1) {
+	switch online := g.online(); choose(t, 24, 6, 1, 1) {
 	case 1:
-		c.User = pick(t, badIDs)
+		if len(online) > 0 {
+			c.User = pick(t, online)
+			c.Device = pick(t, g.m.devices[c.User])
+		}
 	case 2:
+		c.User = pick(t, badIDs)
+	case 3:
 		c.Device = pick(t, badIDs[1:])
 	}
 	return c
 }
 
-func (g *gen) logout(t *rapid.T) Command {
+// heartbeat draws a Heartbeat (H5): mostly of an online device; else of any
+// device of the pool, online or not, or of a malformed ID.
+func (g *gen) heartbeat(t *rapid.T) Command {
+	c := Command{Op: OpHeartbeat, User: pick(t, g.users), Device: pick(t, Devices)}
+	switch online := g.online(); choose(t, 12, 4, 1, 1) {
+	case 0:
+		if len(online) > 0 {
+			c.User = pick(t, online)
+			c.Device = pick(t, g.m.devices[c.User])
+		}
+	case 2:
+		c.User = pick(t, badIDs)
+	case 3:
+		c.Device = pick(t, badIDs[1:])
+	}
+	return c
+}
+
+// online returns the users of the pool with an online device.
+func (g *gen) online() []string {
 	var online []string
 	for _, u := range g.users {
 		if len(g.m.devices[u]) > 0 {
 			online = append(online, u)
 		}
 	}
+	return online
+}
+
+func (g *gen) logout(t *rapid.T) Command {
+	online := g.online()
 	if len(online) > 0 && choose(t, 3, 1) == 0 {
 		u := pick(t, online)
 		return Command{Op: OpLogout, User: u, Device: pick(t, g.m.devices[u])}
@@ -518,22 +557,33 @@ func (g *gen) logout(t *rapid.T) Command {
 	return Command{Op: OpLogout, User: pick(t, g.users), Device: g.device(t, choose(t, 15, 1) == 1)}
 }
 
+// advance draws how far the clock moves: a little; to the next instant
+// something of one kind falls due (a deadline, G5; a not-received check,
+// H6; a heartbeat lapse, H5), a nanosecond before it, or past it; MaxTimeout;
+// or not at all.
 func (g *gen) advance(t *rapid.T) Command {
 	c := Command{Op: OpAdvance}
-	next, ok := g.m.NextDeadline()
+	var due []time.Time
+	for _, next := range []func() (time.Time, bool){g.m.NextDeadline, g.m.nextCheck, g.m.nextLapse} {
+		if at, ok := next(); ok {
+			due = append(due, at)
+		}
+	}
 	w := []int{20, 4, 4, 2, 1, 1}
-	if !ok {
+	if len(due) == 0 {
 		w[1], w[2], w[3] = 0, 0, 0
 	}
-	switch choose(t, w...) {
+	switch k := choose(t, w...); k {
 	case 0:
 		c.Advance = time.Duration(rapid.IntRange(1, 3000).Draw(t, "ms")) * time.Millisecond
-	case 1: // exactly to the next deadline
-		c.Advance = next.Sub(g.m.now)
-	case 2: // just before it
-		c.Advance = next.Sub(g.m.now) - time.Nanosecond
-	case 3: // past it
-		c.Advance = next.Sub(g.m.now) + time.Duration(rapid.IntRange(1, 5000).Draw(t, "past ms"))*time.Millisecond
+	case 1, 2, 3: // to the next instant of a kind: exactly, just before it, or past it
+		c.Advance = pick(t, due).Sub(g.m.now)
+		switch k {
+		case 2:
+			c.Advance -= time.Nanosecond
+		case 3:
+			c.Advance += time.Duration(rapid.IntRange(1, 5000).Draw(t, "past ms")) * time.Millisecond
+		}
 	case 4:
 		c.Advance = g.m.maxTimeout
 	}

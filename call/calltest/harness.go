@@ -57,12 +57,15 @@ type Harness struct {
 	// LateTimers says the server's clock may run its timers late, or not at
 	// all, as a real clock under load may. What falls due during an
 	// OpAdvance may then be delivered in a later step, but in order and
-	// before anything else: at the latest by the next command, login or
-	// logout, which must first process everything due at or before its
-	// reading (the Time rule of SPEC §2). While events are owed, Check
-	// compares nothing: the server's queries may lag (D4).
+	// before anything else: at the latest by the next command, login,
+	// logout or heartbeat, which must first process everything due at or
+	// before its reading (the Time rule of SPEC §2). Until then, once
+	// anything fell due, Check compares nothing: the server's queries may
+	// lag (D4), also where what fell due told nobody (an H6 check in an
+	// advanced call with nobody else in it, an H5 lapse of a device).
 	LateTimers bool
 	owed       []events.Event // expected, not yet delivered (LateTimers)
+	lagging    bool           // LateTimers: something fell due since the last input that was not an OpAdvance
 }
 
 // Step performs c on the server and the Model and compares them: the
@@ -74,7 +77,13 @@ func (h *Harness) Step(t TB, c Command) {
 	h.Steps++
 	got := Do(h.Server, h.Advance, c)
 	gotEvents := h.Take()
+	due, anyDue := h.Model.NextDue()
 	want, wantEvents := h.Model.Do(c)
+	if c.Op != OpAdvance {
+		h.lagging = false // the Time rule: the input processed everything due first
+	} else if h.LateTimers && anyDue && !due.After(h.Model.Now()) {
+		h.lagging = true
+	}
 	if d := DiffResult(want, got); d != "" {
 		t.Fatalf("step %d, %v: %s", h.Steps, c, d)
 	}
@@ -104,7 +113,7 @@ func (h *Harness) Step(t TB, c Command) {
 func (h *Harness) Check(t TB) {
 	t.Helper()
 	in, ok := h.Server.(Inspector)
-	if !ok || len(h.owed) > 0 {
+	if !ok || h.lagging {
 		return
 	}
 	if got, want := in.Len(), h.Model.Len(); got != want {
@@ -185,8 +194,13 @@ func (h *Harness) checkHistory(t TB) {
 // (see LateTimers).
 func (h *Harness) Owed() int { return len(h.owed) }
 
-// Finish ends a run: it advances the clock past every deadline (by the
-// Model's MaxTimeout) as a step of its own, then, if events are still owed
+// Lagging reports whether the server may not have processed yet all that
+// fell due (see LateTimers): its state may lag the Model's.
+func (h *Harness) Lagging() bool { return h.lagging }
+
+// Finish ends a run: it advances the clock past every deadline and every
+// device's heartbeat (by the Model's MaxTimeout, or HeartbeatTimeout if
+// that is longer) as a step of its own, then, if the server may lag
 // (LateTimers), takes a step with a command that must fail and so changes
 // nothing but the passing of time (G1: an accept by "nobody" of
 // "no-such-call"). Every general call is over then (G5, G6); an advanced
@@ -196,8 +210,8 @@ func (h *Harness) Owed() int { return len(h.owed) }
 // exactly once ([Checker.Done]).
 func (h *Harness) Finish(t TB) {
 	t.Helper()
-	h.Step(t, Command{Op: OpAdvance, Advance: h.Model.maxTimeout})
-	if len(h.owed) > 0 {
+	h.Step(t, Command{Op: OpAdvance, Advance: max(h.Model.maxTimeout, h.Model.heartbeat)})
+	if h.lagging {
 		h.Step(t, Command{Op: OpAccept, User: "nobody", CallID: "no-such-call"})
 	}
 	for _, c := range h.Model.Calls() {

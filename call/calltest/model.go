@@ -25,9 +25,9 @@ import (
 //
 // The Model covers general mode (SPEC §3), advanced mode (SPEC §4, A1–A7),
 // presence and the Time rule, and the host policies H2 (Busy), H3 (Glare),
-// H4 (retries), H7 (Admit) and H8 (History) as call.Options sets them (no
-// Journal, heartbeats or not-received checks). A Model is not safe for
-// concurrent use.
+// H4 (retries), H5 (heartbeats), H6 (not-received checks), H7 (Admit) and
+// H8 (History) as call.Options sets them (no Journal). A Model is not safe
+// for concurrent use.
 //
 // Where the specification leaves a choice open, the Model follows the
 // Registry's documented decision:
@@ -61,6 +61,16 @@ import (
 //   - H8: the calls one input ends are filed in the order they end (at
 //     one instant, calls in the order they were created); a call's
 //     EndedAt is the At of its last event, or, G7, the logout's time.
+//   - H5: a Login of a new device is its first heartbeat. A device that
+//     lapses is logged out as Logout would at that instant (G7 with it).
+//   - H6: each invitee found still Inviting is told of on its own
+//     (Members that invitee, no From, Reason None), invitees in member
+//     order, the recipients of one invitee before the next. "The same
+//     members" that learn of a receipt are those the rule names at the
+//     login (not those told at the check): the caller, or in advanced
+//     mode every member pending or Accepted then other than the invitee,
+//     in member order; From the invitee, Device its device, no Data,
+//     right after that call's G8 InvitationReceived.
 type Model struct {
 	newID          func() string
 	maxInvitees    int
@@ -71,12 +81,21 @@ type Model struct {
 	glare          call.GlarePolicy                    // H3
 	admit          func(inviter, invitee string) error // H7: nil admits everyone
 	history        int                                 // H8: ended calls kept per member
+	heartbeat      time.Duration                       // H5: a device lapses this long after its last heartbeat; 0: never
+	notReceived    time.Duration                       // H6: an invitee still Inviting this long after it was invited is NotYetReceived; 0: no check
 
 	hist    map[string][]call.Info // H8: each user's ended calls, oldest first, at most history
 	now     time.Time
 	calls   []*modelCall        // live calls, in the order they were created (Time rule, G7, G8)
 	ids     []string            // every call ID a successful invite used, oldest first
 	devices map[string][]string // each user's online devices, in login order (H1)
+	beats   []modelBeat         // H5 (heartbeat > 0): every online device, in the order of its last heartbeat, oldest first
+}
+
+// modelBeat is an online device and the time of its last heartbeat (H5).
+type modelBeat struct {
+	user, device string
+	last         time.Time
 }
 
 // modelCall is one live call.
@@ -89,6 +108,7 @@ type modelCall struct {
 	data    string
 	push    *events.Push            // the Invite's
 	rungBy  map[string]*events.Push // each invitee: the push of the invitation that rang it last (Invite's or CallingInvite's)
+	rungAt  map[string]time.Time    // H6: each invitee: when the invitation that rang it last was made
 	members []events.Member         // the caller first, then invitees in invite order (A2: new ones at the end)
 	seq     uint64                  // the Seq of the last event (G9)
 	hostID  bool                    // H4: the host chose the CallID
@@ -114,8 +134,9 @@ const (
 // (see [IDs]): both call it once per invite that passes every check and
 // names no CallID (and refuse the invite if the ID it makes is malformed or
 // in use). It follows the policies o.Busy, o.Glare, o.Admit (which must be
-// deterministic, and the same function as the server's) and o.History.
-// Clock, Sink, Journal, HeartbeatTimeout and NotReceivedAfter are ignored.
+// deterministic, and the same function as the server's), o.History,
+// o.HeartbeatTimeout and o.NotReceivedAfter. Clock, Sink and Journal are
+// ignored.
 //
 // NewModel panics if o.NewID is nil or o holds an option that NewRegistry
 // refuses.
@@ -133,6 +154,8 @@ func NewModel(o call.Options, start time.Time) *Model {
 		glare:          o.Glare,
 		admit:          o.Admit,
 		history:        o.History,
+		heartbeat:      o.HeartbeatTimeout,
+		notReceived:    o.NotReceivedAfter,
 		hist:           map[string][]call.Info{},
 		now:            start.Round(0),
 		devices:        map[string][]string{},
@@ -151,7 +174,8 @@ func NewModel(o call.Options, start time.Time) *Model {
 	}
 	if o.MaxInvitees < 0 || o.MaxInvitees > 100 || o.DefaultTimeout < 0 || o.MaxDataLen < 0 ||
 		m.maxTimeout < minTimeout || m.defaultTimeout < minTimeout || m.defaultTimeout > m.maxTimeout ||
-		o.Busy > call.BusyInCall || o.Glare > call.GlareMerge || o.History < 0 {
+		o.Busy > call.BusyInCall || o.Glare > call.GlareMerge || o.History < 0 ||
+		o.HeartbeatTimeout < 0 || o.NotReceivedAfter < 0 {
 		panic(fmt.Sprintf("calltest: NewModel: options out of range: %+v", o))
 	}
 	return m
@@ -218,9 +242,58 @@ func (m *Model) NextDeadline() (time.Time, bool) {
 	return next, found
 }
 
+// nextCheck returns the earliest not-received check still to run (H6): an
+// invitee still Inviting falls due NotReceivedAfter after it was invited.
+func (m *Model) nextCheck() (time.Time, bool) {
+	var next time.Time
+	found := false
+	if m.notReceived <= 0 {
+		return next, false
+	}
+	for _, c := range m.calls {
+		for _, mb := range c.members[1:] {
+			if mb.State != events.Inviting {
+				continue
+			}
+			if at := c.rungAt[mb.User].Add(m.notReceived); !found || at.Before(next) {
+				next, found = at, true
+			}
+		}
+	}
+	return next, found
+}
+
+// nextLapse returns the earliest instant an online device is logged out
+// for want of a heartbeat (H5): HeartbeatTimeout after its last one.
+func (m *Model) nextLapse() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, b := range m.beats {
+		if at := b.last.Add(m.heartbeat); !found || at.Before(next) {
+			next, found = at, true
+		}
+	}
+	return next, found
+}
+
+// NextDue returns the earliest instant anything falls due — a pending
+// invitee's deadline (G5), a not-received check (H6) or a device's
+// heartbeat lapse (H5) — and false if nothing will.
+func (m *Model) NextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, f := range []func() (time.Time, bool){m.NextDeadline, m.nextCheck, m.nextLapse} {
+		if at, ok := f(); ok && (!found || at.Before(next)) {
+			next, found = at, true
+		}
+	}
+	return next, found
+}
+
 // Advance moves the Model's time to the reading to and returns the events
-// of every deadline due at or before it (the Time rule, G5). A reading
-// earlier than the Model's time counts as its time (D3).
+// of everything due at or before it: deadlines (G5), not-received checks
+// (H6) and heartbeat lapses (H5), by the Time rule. A reading earlier than
+// the Model's time counts as its time (D3).
 func (m *Model) Advance(to time.Time) []events.Event {
 	var out []events.Event
 	m.advance(to, &out)
@@ -228,23 +301,64 @@ func (m *Model) Advance(to time.Time) []events.Event {
 }
 
 // advance is the Time rule of SPEC §2: everything due at or before to is
-// processed one instant at a time, in due order; at one instant, calls in
-// the order they were created. Events of an instant carry it as At.
+// processed one instant at a time, in due order. At one instant: member
+// deadlines (G5), then not-received checks (H6), then heartbeat lapses
+// (H5); calls in the order they were created, devices in the order of
+// their last heartbeat. Events of an instant carry it as At.
 func (m *Model) advance(to time.Time, out *[]events.Event) {
 	to = to.Round(0)
 	if to.Before(m.now) { // D3
 		to = m.now
 	}
 	for {
-		instant, ok := m.NextDeadline()
+		instant, ok := m.NextDue()
 		if !ok || instant.After(to) {
 			break
 		}
 		for _, c := range slices.Clone(m.calls) {
 			m.expire(c, instant, out)
 		}
+		for _, c := range slices.Clone(m.calls) {
+			m.checkReceived(c, instant, out)
+		}
+		for _, b := range slices.Clone(m.beats) {
+			if !b.last.Add(m.heartbeat).After(instant) {
+				m.logout(b.user, b.device, instant, out)
+			}
+		}
 	}
 	m.now = to
+}
+
+// checkReceived is H6 for one call at one instant: each invitee still
+// Inviting NotReceivedAfter after it was invited becomes NotYetReceived,
+// and is told of with no From (announceReceipt), invitees in member order.
+func (m *Model) checkReceived(c *modelCall, instant time.Time, out *[]events.Event) {
+	if m.notReceived <= 0 {
+		return
+	}
+	for i := 1; i < len(c.members); i++ {
+		mb := &c.members[i]
+		if mb.State == events.Inviting && !c.rungAt[mb.User].Add(m.notReceived).After(instant) {
+			mb.State = events.NotYetReceived // still pending: its Deadline stays
+			m.announceReceipt(c, i, events.Event{At: instant}, out)
+		}
+	}
+}
+
+// announceReceipt is H6's news about member i, e as UserStateChanged with
+// Members that member: to the caller (general mode), or to every member
+// pending or Accepted other than i (advanced mode), in member order.
+func (m *Model) announceReceipt(c *modelCall, i int, e events.Event, out *[]events.Event) {
+	e.Kind, e.Members = events.UserStateChanged, []events.Member{c.members[i]}
+	if c.mode == events.General {
+		e.To = c.caller
+		m.emit(c, out, e)
+		return
+	}
+	skip := make([]bool, len(c.members))
+	skip[i] = true
+	m.tell(c, e.At, e, -1, skip, out)
 }
 
 // expire is G5 for one call at one instant (A1 in advanced mode).
@@ -390,7 +504,7 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	res := call.InviteResult{CallID: id, Timeout: timeout, Deadline: deadline, Failed: failed}
 	c := &modelCall{
 		id: id, caller: inviter, mode: cfg.Mode, created: m.now, timeout: timeout,
-		data: cfg.ExtendedData, push: cfg.Push, rungBy: map[string]*events.Push{},
+		data: cfg.ExtendedData, push: cfg.Push, rungBy: map[string]*events.Push{}, rungAt: map[string]time.Time{},
 		hostID: cfg.CallID != "", asked: slices.Clone(asked), first: res,
 	}
 	c.members = append(c.members, events.Member{User: inviter, State: events.Accepted, Data: cfg.ExtendedData})
@@ -410,6 +524,7 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 		}
 		c.members = append(c.members, mb)
 		c.rungBy[u] = cfg.Push
+		c.rungAt[u] = m.now // H6 (a busy one is never Inviting, so never checked)
 	}
 	m.calls = append(m.calls, c)
 	m.ids = append(m.ids, id)
@@ -600,18 +715,18 @@ func (m *Model) Cancel(inviter, callID string, invitees []string, cfg call.Cance
 	for _, i := range targets {
 		// G4: InvitationCancelled with the cancel's Data and Push, also to
 		// an offline invitee; the invitee's own Data stays as it was.
-		m.cancelOne(c, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, &evs)
+		m.cancelOne(c, i, m.now, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, &evs)
 	}
 	m.settle(c)
 	return failed, evs, nil
 }
 
-// cancelOne makes member i Cancelled and tells it (G4, G7).
-func (m *Model) cancelOne(c *modelCall, i int, reason events.Reason, data string, push *events.Push, out *[]events.Event) {
+// cancelOne makes member i Cancelled at and tells it (G4, G7).
+func (m *Model) cancelOne(c *modelCall, i int, at time.Time, reason events.Reason, data string, push *events.Push, out *[]events.Event) {
 	c.members[i].State = events.Cancelled
 	c.members[i].Deadline = time.Time{}
 	m.emit(c, out, events.Event{
-		Kind: events.InvitationCancelled, To: c.members[i].User, At: m.now, From: c.caller,
+		Kind: events.InvitationCancelled, To: c.members[i].User, At: at, From: c.caller,
 		Data: data, Push: push, Members: []events.Member{c.members[i]}, Reason: reason,
 	})
 }
@@ -698,16 +813,23 @@ func (m *Model) answer(user, callID string, to events.State, data, device string
 // Login is Registry.Login at the Model's time (SPEC §2 "Presence", G8).
 func (m *Model) Login(user, device string) []events.Event {
 	// An invalid user or device ID does nothing; so does a device that is
-	// already logged in.
-	if !validID(user) || (device != "" && !validID(device)) || slices.Contains(m.devices[user], device) {
+	// already logged in, but for H5: that Login counts as a heartbeat.
+	if !validID(user) || (device != "" && !validID(device)) {
+		return nil
+	}
+	if slices.Contains(m.devices[user], device) {
+		m.Heartbeat(user, device)
 		return nil
 	}
 	m.devices[user] = append(m.devices[user], device)
+	m.beat(user, device) // H5: the device's first heartbeat
 	var out []events.Event
 	// G8: each pending invitation of the user, oldest call first, is sent
 	// again to that device alone, with its original Deadline; Inviting and
 	// NotYetReceived become Received. The caller of a general call, and an
-	// invitee of one that is no longer pending, get nothing.
+	// invitee of one that is no longer pending, get nothing. H6: the
+	// members told that an invitee was not received learn, right after its
+	// replay, that it now is.
 	for _, c := range m.calls {
 		i := c.index(user)
 		if i < 0 {
@@ -719,29 +841,66 @@ func (m *Model) Login(user, device string) []events.Event {
 			}
 			continue
 		}
+		wasNotReceived := c.members[i].State == events.NotYetReceived
 		c.members[i].State = events.Received
 		m.emit(c, &out, events.Event{
 			Kind: events.InvitationReceived, To: user, ToDevice: device, At: m.now,
 			From: c.members[i].Inviter, Data: c.data, Push: c.rungBy[user], Deadline: c.members[i].Deadline,
 			Members: slices.Clone(c.members),
 		})
+		if wasNotReceived {
+			m.announceReceipt(c, i, events.Event{At: m.now, From: user, Device: device}, &out)
+		}
 	}
 	return out
 }
 
+// Heartbeat is Registry.Heartbeat at the Model's time (H5): with
+// HeartbeatTimeout set, a device that is logged in was heard of now, and
+// lapses HeartbeatTimeout later. Otherwise, or for a device that is not
+// logged in, it does nothing. It never emits.
+func (m *Model) Heartbeat(user, device string) {
+	if slices.Contains(m.devices[user], device) {
+		m.beat(user, device)
+	}
+}
+
+// beat records a heartbeat of an online device at the Model's time (H5): it
+// goes to the end of beats. Without HeartbeatTimeout there are no beats.
+func (m *Model) beat(user, device string) {
+	if m.heartbeat <= 0 {
+		return
+	}
+	m.forgetBeat(user, device)
+	m.beats = append(m.beats, modelBeat{user: user, device: device, last: m.now})
+}
+
+// forgetBeat drops the heartbeat of a device, if it has one.
+func (m *Model) forgetBeat(user, device string) {
+	m.beats = slices.DeleteFunc(m.beats, func(b modelBeat) bool { return b.user == user && b.device == device })
+}
+
 // Logout is Registry.Logout at the Model's time (SPEC §2 "Presence", G7).
 func (m *Model) Logout(user, device string) []events.Event {
+	var out []events.Event
+	m.logout(user, device, m.now, &out)
+	return out
+}
+
+// logout takes a device offline at: a Logout, or (H5) the clock, when the
+// device missed its heartbeat.
+func (m *Model) logout(user, device string, at time.Time, out *[]events.Event) {
 	// A device that is not logged in (an invalid one included) does nothing.
 	j := slices.Index(m.devices[user], device)
 	if j < 0 {
-		return nil
+		return
 	}
 	m.devices[user] = slices.Delete(m.devices[user], j, j+1)
+	m.forgetBeat(user, device)
 	if len(m.devices[user]) > 0 {
-		return nil
+		return
 	}
 	delete(m.devices, user)
-	var out []events.Event
 	// G7: the caller's last device went. Each of its live calls in which no
 	// invitee is Accepted now has every pending invitee cancelled
 	// (CallerOffline, From the caller, no Data, the Push it was rung with),
@@ -755,13 +914,12 @@ func (m *Model) Logout(user, device string) []events.Event {
 		}
 		for i := 1; i < len(c.members); i++ {
 			if c.members[i].State.Pending() {
-				m.cancelOne(c, i, events.ReasonCallerOffline, "", c.rungBy[c.members[i].User], &out)
+				m.cancelOne(c, i, at, events.ReasonCallerOffline, "", c.rungBy[c.members[i].User], out)
 			}
 		}
-		c.lastAt = m.now // H8: the call ended at the logout, events or none
+		c.lastAt = at // H8: the call ended at the logout, events or none
 		m.remove(c)
 	}
-	return out
 }
 
 // emit numbers e in its call (G9), fills the fields every event of the call

@@ -120,6 +120,7 @@ func (m *Model) CallingInvite(user, callID string, invitees []string, cfg call.C
 		mb := &c.members[i]
 		mb.State, mb.Inviter, mb.Deadline = st, user, deadline
 		c.rungBy[u] = cfg.Push
+		c.rungAt[u] = m.now // H6: checked if it is left Inviting
 		if isBusy {
 			mb.State, mb.Deadline = events.Rejected, time.Time{}
 			busy[i] = true
