@@ -41,9 +41,10 @@ type Registry struct {
 	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
 	order   uint64    // calls created so far: the creation order of the Time rule
 
-	timer    clock.Timer // armed for timerAt, or nil
+	timer    clock.Timer // the clock timer, once made (nil before)
+	armed    bool        // timer is pending, for timerAt
 	timerAt  time.Time
-	timerGen uint64    // which arming a firing belongs to
+	timerGen uint64    // which timer a firing belongs to, for Clocks whose timers cannot be reset
 	retryAt  time.Time // after the Journal refused the passing of time: not before then (D1)
 
 	entry      Entry   // the input under way, for the Journal
@@ -259,40 +260,50 @@ func (r *Registry) forget(c *callState) {
 // arm keeps one clock timer for the earliest deadline. A timer armed for an
 // earlier time than needed is left alone: when it fires it finds nothing due
 // and re-arms, which is cheaper than stopping and re-arming on every answer.
-// With nothing due, no timer is left (so Manual.Pending reaches 0). now is
-// the time the timer's delay counts from.
+// With nothing due, the timer is stopped (so Manual.Pending reaches 0). The
+// timer is made once and reset after that when the Clock's timers are
+// clock.Resetters (those of clock.Real and clock.Manual are), which spares
+// an allocation every time a call becomes the earliest (B1). now is the
+// time the timer's delay counts from.
 func (r *Registry) arm(now time.Time) {
 	if r.recovering {
 		return
 	}
 	at, ok := r.nextDue()
 	if !ok {
-		if r.timer != nil {
+		if r.armed {
 			r.timer.Stop()
-			r.timer = nil
+			r.armed = false
 		}
 		return
 	}
 	if at.Before(r.retryAt) {
 		at = r.retryAt
 	}
-	if r.timer != nil && !r.timerAt.After(at) {
+	if r.armed && !r.timerAt.After(at) {
 		return
 	}
-	if r.timer != nil {
-		r.timer.Stop()
+	if t, ok := r.timer.(clock.Resetter); ok {
+		t.Reset(at.Sub(now))
+	} else {
+		if r.armed {
+			r.timer.Stop()
+		}
+		r.timerGen++
+		gen := r.timerGen
+		r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
 	}
-	r.timerGen++
-	gen := r.timerGen
-	r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
-	r.timerAt = at
+	r.armed, r.timerAt = true, at
 }
 
-// fire is the clock timer's callback: an input of its own.
+// fire is the clock timer's callback: an input of its own. gen tells a
+// stale firing of a timer that was replaced apart; a reset timer keeps its
+// generation, and if it fires late for an arming since replaced, arm
+// simply resets it again.
 func (r *Registry) fire(gen uint64) {
 	r.mu.Lock()
 	if gen == r.timerGen {
-		r.timer = nil
+		r.armed = false
 	}
 	now := r.s.clock.Now()
 	if _, err := r.advance(now); err != nil {
