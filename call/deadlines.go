@@ -28,8 +28,8 @@ func (h deadlineHeap) less(i, j int) bool {
 
 func (h deadlineHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].c.heapIdx = i
-	h[j].c.heapIdx = j
+	h[i].c.heapIdx = int32(i)
+	h[j].c.heapIdx = int32(j)
 }
 
 // min returns the call due first, or nil.
@@ -47,23 +47,24 @@ func (h *deadlineHeap) set(c *callState) {
 	case c.next.IsZero():
 		h.remove(c)
 	case c.heapIdx < 0:
-		c.heapIdx = len(*h)
+		c.heapIdx = int32(len(*h))
 		*h = append(*h, heapSlot{at: c.next.UnixNano(), kind: c.nextKind, order: c.order, c: c})
-		h.up(c.heapIdx)
+		h.up(len(*h) - 1)
 	default:
+		i := int(c.heapIdx)
 		at := c.next.UnixNano()
-		if slot := &(*h)[c.heapIdx]; slot.at == at && slot.kind == c.nextKind {
+		if slot := &(*h)[i]; slot.at == at && slot.kind == c.nextKind {
 			return
 		}
-		(*h)[c.heapIdx].at, (*h)[c.heapIdx].kind = at, c.nextKind
-		if !h.down(c.heapIdx) {
-			h.up(c.heapIdx)
+		(*h)[i].at, (*h)[i].kind = at, c.nextKind
+		if !h.down(i) {
+			h.up(i)
 		}
 	}
 }
 
 func (h *deadlineHeap) remove(c *callState) {
-	i := c.heapIdx
+	i := int(c.heapIdx)
 	if i < 0 {
 		return
 	}
