@@ -48,12 +48,49 @@ type callExtras struct {
 	checks []time.Time    // H6: per member, when its not-received check runs (zero: none)
 }
 
-// smallCall is a one-invitee call, the common case: its members and links
-// live in the same allocation as the call.
-type smallCall struct {
-	callState
-	members [2]events.Member
-	links   [2]memberLink
+// A call of up to 9 invitees, the most an Invite may ring, keeps its
+// members and links in the same allocation as the call: one allocation per
+// call, sized by tier so that a one-invitee call, the common case, does not
+// pay for nine. Only an advanced call that grows past its tier moves them
+// out (see relink).
+type (
+	callOf2 struct {
+		callState
+		members [2]events.Member
+		links   [2]memberLink
+	}
+	callOf4 struct {
+		callState
+		members [4]events.Member
+		links   [4]memberLink
+	}
+	callOf10 struct {
+		callState
+		members [10]events.Member
+		links   [10]memberLink
+	}
+)
+
+// allocCall returns a call record with room for n members.
+func allocCall(n int) *callState {
+	var c *callState
+	switch {
+	case n <= 2:
+		s := &callOf2{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	case n <= 4:
+		s := &callOf4{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	case n <= 10:
+		s := &callOf10{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	default:
+		c = &callState{members: make([]events.Member, n), links: make([]memberLink, n)}
+	}
+	return c
 }
 
 // extras returns c's extras, making them if need be.
@@ -114,14 +151,7 @@ func (c *callState) online(i int) bool {
 // checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
-	var c *callState
-	if n := 1 + len(invitees); n <= 2 {
-		s := &smallCall{}
-		c = &s.callState
-		c.members, c.links = s.members[:n], s.links[:n]
-	} else {
-		c = &callState{members: make([]events.Member, n), links: make([]memberLink, n)}
-	}
+	c := allocCall(1 + len(invitees))
 	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now.UnixNano(), timeout
 	c.data, c.order, c.heapIdx = cfg.ExtendedData, order, -1
 	if cfg.Push != nil {
