@@ -19,24 +19,24 @@ import (
 // small: times are Unix nanoseconds, the counters narrow and side by side,
 // and what most calls never use lives in extras, made on first use.
 type callState struct {
-	id       string
-	caller   string
-	data     string
-	members  []events.Member // the caller first, then invitees in the order invited
-	links    []memberLink    // links[i] ties members[i] to its user's record (presence.go)
-	x        *callExtras     // nil until the call needs one of them
-	next     time.Time       // the earliest pending deadline; zero when none
-	timeout  time.Duration
-	created  int64  // Unix nanoseconds
-	lastAt   int64  // Unix nanoseconds of the call's last change: when it ended, once over (H8)
-	order    uint64 // creation order among calls (the Time rule)
-	seq      uint64 // the last Seq handed out (G9)
-	pending  int32  // invitees pending
-	accepted int32  // invitees Accepted
-	heapIdx  int32  // place in the Registry's deadline heap; -1 when absent
-	mode     events.Mode
-	status   callStatus // the call lifecycle
-	nextKind dueKind    // what falls due at next
+	id        string
+	caller    string
+	data      string
+	members   []events.Member // the caller first, then invitees in the order invited
+	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
+	x         *callExtras     // nil until the call needs one of them
+	next      time.Time       // the earliest pending deadline; zero when none
+	timeout   time.Duration
+	created   int64  // Unix nanoseconds
+	lastAt    int64  // Unix nanoseconds of the call's last change: when it ended, once over (H8)
+	order     uint64 // creation order among calls (the Time rule)
+	seq       uint64 // the last Seq handed out (G9)
+	pending   int32  // invitees pending
+	accepted  int32  // invitees Accepted
+	dueHandle int32  // handle into the Registry's deadline heap; noSlot when absent
+	mode      events.Mode
+	status    callStatus // the call lifecycle
+	nextKind  dueKind    // what falls due at next
 }
 
 // callExtras holds the parts of a call that most calls never use, so that
@@ -153,7 +153,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
 	c := allocCall(1 + len(invitees))
 	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now.UnixNano(), timeout
-	c.data, c.order, c.heapIdx = cfg.ExtendedData, order, -1
+	c.data, c.order, c.dueHandle = cfg.ExtendedData, order, noSlot
 	if cfg.Push != nil {
 		c.extras().push = cfg.Push
 	}
