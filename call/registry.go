@@ -53,6 +53,7 @@ type Registry struct {
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
+	idle       idleList     // user records that hold nothing, kept a while for their return
 	spareUsers []*user      // records of users who left, for reuse
 	linkBuf    []memberLink // scratch for walking a user's calls
 
@@ -176,14 +177,22 @@ func (r *Registry) newID() string {
 // already delivering, delivers every queued event.
 func (r *Registry) finish() {
 	r.arm(r.seen)
-	deliver := !r.delivering && len(r.out) > 0
-	if deliver {
-		r.delivering = true
+	if r.delivering || len(r.out) == 0 {
+		r.mu.Unlock()
+		return
 	}
+	r.delivering = true
+	batch := r.takeOut()
 	r.mu.Unlock()
-	if deliver {
-		r.deliver()
-	}
+	r.deliver(batch)
+}
+
+// takeOut returns the queued events and starts a new queue. It is called
+// with the lock held.
+func (r *Registry) takeOut() []events.Event {
+	batch := r.out
+	r.out, r.spare = r.spare[:0], nil
+	return batch
 }
 
 // advance brings the Registry's time to now (never backwards, D3), first
@@ -312,10 +321,11 @@ func (r *Registry) fire(gen uint64) {
 	r.finish()
 }
 
-// deliver hands queued events to the Sink, outside the lock, until none are
-// left. Only one goroutine delivers at a time, so the events of a call reach
-// the Sink in Seq order and Emit is never called concurrently for one call.
-func (r *Registry) deliver() {
+// deliver hands batch, and the events queued meanwhile, to the Sink,
+// outside the lock, until none are left. Only one goroutine delivers at a
+// time (the one that set r.delivering), so the events of a call reach the
+// Sink in Seq order and Emit is never called concurrently for one call.
+func (r *Registry) deliver(batch []events.Event) {
 	done := false
 	defer func() {
 		if !done { // the Sink panicked: let the next input deliver what is left
@@ -324,17 +334,18 @@ func (r *Registry) deliver() {
 			r.mu.Unlock()
 		}
 	}()
-	r.mu.Lock()
-	for len(r.out) > 0 {
-		batch := r.out
-		r.out, r.spare = r.spare[:0], nil
-		r.mu.Unlock()
+	for {
 		for i := range batch {
 			r.s.sink.Emit(batch[i])
 		}
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.spare = batch[:0]
+		if len(r.out) == 0 {
+			break
+		}
+		batch = r.takeOut()
+		r.mu.Unlock()
 	}
 	r.delivering = false
 	r.mu.Unlock()
