@@ -16,8 +16,8 @@ package call
 //     children sit side by side.
 type deadlineHeap struct {
 	slots []heapSlot
-	pos   []int32  // by handle: the slot of the call holding it, or -1
-	free  []uint32 // handles to reuse
+	pos   []int32 // by handle: the slot of the call holding it; for a free handle, the next free one (see freeHandle)
+	free  int32   // the first free handle, +1; 0 when none
 }
 
 type heapSlot struct {
@@ -67,8 +67,9 @@ func (h *deadlineHeap) set(c *callState) {
 		h.remove(c)
 	case c.dueHandle == noSlot:
 		var id uint32
-		if n := len(h.free); n > 0 {
-			id, h.free = h.free[n-1], h.free[:n-1]
+		if h.free > 0 {
+			id = uint32(h.free - 1)
+			h.free = -h.pos[id]
 		} else {
 			id = uint32(len(h.pos))
 			h.pos = append(h.pos, 0)
@@ -103,8 +104,7 @@ func (h *deadlineHeap) remove(c *callState) {
 	}
 	h.slots[last] = heapSlot{}
 	h.slots = h.slots[:last]
-	h.pos[id] = noSlot
-	h.free = append(h.free, id)
+	h.pos[id], h.free = -h.free, int32(id)+1 // freed handles form a list through pos: no allocation
 	c.dueHandle = noSlot
 	if i != last && !h.down(i) {
 		h.up(i)
