@@ -53,7 +53,7 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Ev
 	if !ok {
 		return
 	}
-	c.status = to
+	c.status, c.lastAt = to, now.UnixNano() // ended even if nobody is left to hear of it (H8)
 	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, out)
 }
 
@@ -343,14 +343,16 @@ func (c *callState) setPush(i int, p *events.Push) {
 	if p == nil {
 		p = noPush
 	}
-	if p == c.push || (p != noPush && c.push != nil && *p == *c.push) {
-		if i < len(c.pushes) {
-			c.pushes[i] = nil
+	push := c.invitePush()
+	if p == push || (p != noPush && push != nil && *p == *push) {
+		if c.x != nil && i < len(c.x.pushes) {
+			c.x.pushes[i] = nil
 		}
 		return
 	}
-	for len(c.pushes) <= i {
-		c.pushes = append(c.pushes, nil)
+	x := c.extras()
+	for len(x.pushes) <= i {
+		x.pushes = append(x.pushes, nil)
 	}
-	c.pushes[i] = p
+	x.pushes[i] = p
 }

@@ -285,3 +285,48 @@ func BenchmarkLifecycleParallel(b *testing.B) {
 		}
 	})
 }
+
+// B2 as a test, so that a change which makes an answer allocate fails the
+// suite rather than waiting for someone to read a benchmark: Accept, Reject
+// and Cancel of a pending call allocate nothing (events.Discard as Sink).
+func TestAnswersAllocateNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a normal build")
+	}
+	for _, op := range []string{"accept", "reject", "cancel"} {
+		t.Run(op, func(t *testing.T) {
+			const runs = 2000
+			clk := clock.NewManual(t0)
+			ids, newID := preIDs(runs + 1)
+			r, err := call.NewRegistry(call.Options{Clock: clk, Sink: events.Discard, NewID: newID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range runs + 1 {
+				invitees := [1]string{users[2048+i%2048]}
+				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Minute}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(runs, func() {
+				var err error
+				switch op {
+				case "accept":
+					err = r.Accept(users[2048+i%2048], ids[i], call.AcceptConfig{})
+				case "reject":
+					err = r.Reject(users[2048+i%2048], ids[i], call.RejectConfig{})
+				case "cancel":
+					_, err = r.Cancel(users[i%2048], ids[i], nil, call.CancelConfig{})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				i++
+			})
+			if allocs != 0 {
+				t.Fatalf("%s: %v allocations per call, want 0 (B2)", op, allocs)
+			}
+		})
+	}
+}

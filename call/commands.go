@@ -138,7 +138,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	}
 	res := InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}
 	if cfg.CallID != "" { // H4: keep what a retry needs
-		c.retry = &retry{invitees: slices.Clone(asked), failed: failed}
+		c.extras().retry = &retry{invitees: slices.Clone(asked), failed: failed}
 	}
 	r.calls[id] = c
 	r.update(c)

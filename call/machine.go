@@ -14,34 +14,116 @@ import (
 // Registry (the driver) delivers them once its lock is released. A command's
 // checks all run before its first change, so a refused command leaves the
 // call as it found it (G1).
+//
+// A million of these may be pending at once (B3), so the record is kept
+// small: times are Unix nanoseconds, the counters narrow and side by side,
+// and what most calls never use lives in extras, made on first use.
 type callState struct {
-	id       string
-	caller   string
-	mode     events.Mode
-	created  time.Time
-	timeout  time.Duration
-	data     string
-	push     *events.Push    // the Invite's push settings
-	retry    *retry          // H4: set for a host-chosen CallID
-	lastAt   time.Time       // the time of the call's last change: when it ended, once over (H8)
-	pushes   []*events.Push  // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
-	order    uint64          // creation order among calls (the Time rule)
-	seq      uint64          // the last Seq handed out (G9)
-	status   callStatus      // the call lifecycle
-	members  []events.Member // the caller first, then invitees in the order invited
-	links    []memberLink    // links[i] ties members[i] to its user's record (presence.go)
-	pending  int             // invitees pending
-	accepted int             // invitees Accepted
-	next     time.Time       // the earliest pending deadline; zero when none
-	nextKind dueKind         // what falls due at next
-	checks   []time.Time     // H6: per member, when its not-received check runs (zero: none); nil when H6 is off
-	heapIdx  int             // place in the Registry's deadline heap; -1 when absent
-
-	// A one-invitee call, the common case, keeps its members and links
-	// here: one allocation for the whole call.
-	small      [2]events.Member
-	smallLinks [2]memberLink
+	id        string
+	caller    string
+	data      string
+	members   []events.Member // the caller first, then invitees in the order invited
+	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
+	x         *callExtras     // nil until the call needs one of them
+	next      time.Time       // the earliest pending deadline; zero when none
+	timeout   time.Duration
+	created   int64  // Unix nanoseconds
+	lastAt    int64  // Unix nanoseconds of the call's last change: when it ended, once over (H8)
+	order     uint64 // creation order among calls (the Time rule)
+	seq       uint64 // the last Seq handed out (G9)
+	pending   int32  // invitees pending
+	accepted  int32  // invitees Accepted
+	dueHandle int32  // handle into the Registry's deadline heap; noSlot when absent
+	mode      events.Mode
+	status    callStatus // the call lifecycle
+	nextKind  dueKind    // what falls due at next
 }
+
+// callExtras holds the parts of a call that most calls never use, so that
+// a plain call does not pay for them.
+type callExtras struct {
+	push   *events.Push   // the Invite's push settings
+	retry  *retry         // H4: set for a host-chosen CallID
+	pushes []*events.Push // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
+	checks []time.Time    // H6: per member, when its not-received check runs (zero: none)
+}
+
+// A call of up to 9 invitees, the most an Invite may ring, keeps its
+// members and links in the same allocation as the call: one allocation per
+// call, sized by tier so that a one-invitee call, the common case, does not
+// pay for nine. Only an advanced call that grows past its tier moves them
+// out (see relink).
+type (
+	callOf2 struct {
+		callState
+		members [2]events.Member
+		links   [2]memberLink
+	}
+	callOf4 struct {
+		callState
+		members [4]events.Member
+		links   [4]memberLink
+	}
+	callOf10 struct {
+		callState
+		members [10]events.Member
+		links   [10]memberLink
+	}
+)
+
+// allocCall returns a call record with room for n members.
+func allocCall(n int) *callState {
+	var c *callState
+	switch {
+	case n <= 2:
+		s := &callOf2{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	case n <= 4:
+		s := &callOf4{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	case n <= 10:
+		s := &callOf10{}
+		c = &s.callState
+		c.members, c.links = s.members[:n], s.links[:n]
+	default:
+		c = &callState{members: make([]events.Member, n), links: make([]memberLink, n)}
+	}
+	return c
+}
+
+// extras returns c's extras, making them if need be.
+func (c *callState) extras() *callExtras {
+	if c.x == nil {
+		c.x = &callExtras{}
+	}
+	return c.x
+}
+
+// invitePush returns the Invite's push settings, or nil.
+func (c *callState) invitePush() *events.Push {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.push
+}
+
+// checks returns the not-received checks per member (H6), or nil.
+func (c *callState) checks() []time.Time {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.checks
+}
+
+// createdAt returns when the call was created.
+func (c *callState) createdAt() time.Time { return fromNanos(c.created) }
+
+// fromNanos turns Unix nanoseconds back into the UTC time they were taken
+// from (times inside the Registry are UTC without a monotonic reading, so
+// the round trip is exact and compares with ==).
+func fromNanos(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // driver is what the core asks of the Registry that drives it: whether a user
 // has an online device (which decides Event.Offline and whether an
@@ -69,21 +151,11 @@ func (c *callState) online(i int) bool {
 // checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
-	c := &callState{
-		id:      id,
-		caller:  caller,
-		mode:    cfg.Mode,
-		created: now,
-		timeout: timeout,
-		data:    cfg.ExtendedData,
-		push:    cfg.Push,
-		order:   order,
-		heapIdx: -1,
-	}
-	if n := 1 + len(invitees); n <= len(c.small) {
-		c.members, c.links = c.small[:n], c.smallLinks[:n]
-	} else {
-		c.members, c.links = make([]events.Member, n), make([]memberLink, n)
+	c := allocCall(1 + len(invitees))
+	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now.UnixNano(), timeout
+	c.data, c.order, c.dueHandle = cfg.ExtendedData, order, noSlot
+	if cfg.Push != nil {
+		c.extras().push = cfg.Push
 	}
 	deadline := now.Add(timeout)
 	c.members[0] = events.Member{User: caller, State: events.Accepted, Data: cfg.ExtendedData}
@@ -111,7 +183,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		}
 		c.emit(out, events.Event{
 			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
-			From: m.Inviter, Data: c.data, Push: c.push, Deadline: m.Deadline, Members: all,
+			From: m.Inviter, Data: c.data, Push: c.invitePush(), Deadline: m.Deadline, Members: all,
 		})
 	}
 	var rung memberSet
@@ -146,20 +218,23 @@ func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]even
 // pushOf returns the push settings of the invitation that rang member i
 // last: the Invite's, or those of a later CallingInvite (A2).
 func (c *callState) pushOf(i int) *events.Push {
-	if i < len(c.pushes) && c.pushes[i] != nil {
-		if c.pushes[i] == noPush {
+	if c.x == nil {
+		return nil
+	}
+	if i < len(c.x.pushes) && c.x.pushes[i] != nil {
+		if c.x.pushes[i] == noPush {
 			return nil
 		}
-		return c.pushes[i]
+		return c.x.pushes[i]
 	}
-	return c.push
+	return c.x.push
 }
 
 // emit stamps e with the call's identity and next Seq and queues it.
 func (c *callState) emit(out *[]events.Event, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
-	c.lastAt = e.At
+	c.lastAt = e.At.UnixNano()
 	*out = append(*out, e)
 }
 
@@ -188,14 +263,14 @@ func (c *callState) move(i int, cmd memberCmd) bool {
 	if !to.Pending() {
 		m.Deadline = time.Time{}
 	}
-	if to != events.Inviting && i < len(c.checks) {
-		c.checks[i] = time.Time{}
+	if checks := c.checks(); to != events.Inviting && i < len(checks) {
+		checks[i] = time.Time{}
 	}
 	m.State = to
 	return true
 }
 
-func b2i(b bool) int {
+func b2i(b bool) int32 {
 	if b {
 		return 1
 	}
@@ -347,7 +422,7 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
-		c.status, c.lastAt = to, now
+		c.status, c.lastAt = to, now.UnixNano()
 	}
 }
 
@@ -440,13 +515,14 @@ const (
 func (c *callState) nextDeadline() time.Time {
 	var next time.Time
 	kind := dueDeadline
+	checks := c.checks()
 	for i := 1; i < len(c.members); i++ {
 		m := &c.members[i]
 		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next) || m.Deadline.Equal(next) && kind == dueCheck) {
 			next, kind = m.Deadline, dueDeadline
 		}
-		if i < len(c.checks) && m.State == events.Inviting && !c.checks[i].IsZero() && (next.IsZero() || c.checks[i].Before(next)) {
-			next, kind = c.checks[i], dueCheck
+		if i < len(checks) && m.State == events.Inviting && !checks[i].IsZero() && (next.IsZero() || checks[i].Before(next)) {
+			next, kind = checks[i], dueCheck
 		}
 	}
 	c.nextKind = kind
@@ -470,7 +546,7 @@ func (c *callState) info() Info {
 		CallID:       c.id,
 		Caller:       c.caller,
 		Mode:         c.mode,
-		CreatedAt:    c.created,
+		CreatedAt:    c.createdAt(),
 		Timeout:      c.timeout,
 		ExtendedData: c.data,
 		Members:      slices.Clone(c.members),

@@ -15,20 +15,22 @@ import (
 
 // setCheck schedules member i's not-received check for at (H6 on).
 func (c *callState) setCheck(i int, at time.Time) {
-	for len(c.checks) <= i {
-		c.checks = append(c.checks, time.Time{})
+	x := c.extras()
+	for len(x.checks) <= i {
+		x.checks = append(x.checks, time.Time{})
 	}
-	c.checks[i] = at
+	x.checks[i] = at
 }
 
 // notReceived runs the not-received checks due at now.
 func (c *callState) notReceived(now time.Time, out *[]events.Event) {
-	for i := 1; i < len(c.members) && i < len(c.checks); i++ {
-		if c.checks[i].IsZero() || c.checks[i].After(now) || c.members[i].State != events.Inviting {
+	checks := c.checks()
+	for i := 1; i < len(c.members) && i < len(checks); i++ {
+		if checks[i].IsZero() || checks[i].After(now) || c.members[i].State != events.Inviting {
 			continue
 		}
 		c.move(i, cmdNotReceived)
-		c.checks[i] = time.Time{}
+		checks[i] = time.Time{}
 		c.tellReceipt(now, i, events.Event{}, out)
 	}
 }

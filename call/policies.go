@@ -116,10 +116,10 @@ type retry struct {
 // retried returns the first result of c if inviter repeats c's invite, with
 // the same invitees in the same order, while c is live (H4).
 func (c *callState) retried(inviter string, invitees []string) (InviteResult, bool) {
-	if c.retry == nil || c.caller != inviter || !slices.Equal(c.retry.invitees, invitees) {
+	if c.x == nil || c.x.retry == nil || c.caller != inviter || !slices.Equal(c.x.retry.invitees, invitees) {
 		return InviteResult{}, false
 	}
-	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.created.Add(c.timeout), Failed: c.retry.failed}, true
+	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.createdAt().Add(c.timeout), Failed: c.x.retry.failed}, true
 }
 
 // GlarePolicy says what happens when two users call each other at once (H3).

@@ -3,7 +3,9 @@ package call
 // user is what the Registry knows of one user: its online devices (a set, in
 // login order; H1) and the live calls it is a member of, as a list through
 // the calls' member links, oldest call first (G7, G8 and A7 walk it in that
-// order). A user with neither is forgotten, and its record reused.
+// order). A user with neither is idle: its record stays in the Registry's
+// table for a while, on the idle list, in case it comes back, as users of a
+// signaling server do, call after call (see forgetIfIdle).
 type user struct {
 	id         string
 	devices    []string
@@ -11,6 +13,9 @@ type user struct {
 	beats      []*beat     // H5: per device (parallel to devices), with HeartbeatTimeout set
 	history    []histEntry // H8: ended calls, oldest first, at most Options.History
 	histSeq    uint64      // H8: the number of the last entry added
+
+	idlePrev, idleNext *user // on the Registry's idle list, oldest first
+	isIdle             bool
 }
 
 // memberLink ties one member of a call to its user's record: the user's
@@ -27,6 +32,12 @@ func (u *user) online() bool { return len(u.devices) > 0 }
 
 func (u *user) idle() bool { return len(u.devices) == 0 && u.head == nil && len(u.history) == 0 }
 
+// maxIdleUsers is how many idle user records the Registry keeps. Keeping a
+// record spares a user who comes back a removal from and an insertion into
+// the user table (B1); the bound keeps the memory of users who do not come
+// back small.
+const maxIdleUsers = 4096
+
 // userFor returns the record of id, making it if need be.
 func (r *Registry) userFor(id string) *user {
 	u := r.users[id]
@@ -38,21 +49,61 @@ func (r *Registry) userFor(id string) *user {
 		}
 		u.id = id
 		r.users[id] = u
+	} else if u.isIdle {
+		r.idle.remove(u)
 	}
 	return u
 }
 
-// forgetIfIdle drops u once it holds nothing, keeping a few records to
-// reuse: users come and go with their calls.
+// forgetIfIdle puts u on the idle list once it holds nothing. The oldest
+// idle records beyond maxIdleUsers are dropped from the table, and a few of
+// them kept for reuse.
 func (r *Registry) forgetIfIdle(u *user) {
-	if !u.idle() || r.users[u.id] != u { // busy, or already forgotten
+	if u.isIdle || !u.idle() || r.users[u.id] != u { // already idle, busy, or forgotten
 		return
 	}
-	delete(r.users, u.id)
-	if len(r.spareUsers) < cap(r.spareUsers) {
-		*u = user{devices: u.devices[:0], beats: u.beats[:0]}
-		r.spareUsers = append(r.spareUsers, u)
+	r.idle.push(u)
+	for r.idle.n > maxIdleUsers {
+		old := r.idle.head
+		r.idle.remove(old)
+		delete(r.users, old.id)
+		if len(r.spareUsers) < cap(r.spareUsers) {
+			*old = user{devices: old.devices[:0], beats: old.beats[:0]}
+			r.spareUsers = append(r.spareUsers, old)
+		}
 	}
+}
+
+// idleList is the list of idle user records, oldest first.
+type idleList struct {
+	head, tail *user
+	n          int
+}
+
+func (l *idleList) push(u *user) {
+	u.isIdle, u.idlePrev, u.idleNext = true, l.tail, nil
+	if l.tail == nil {
+		l.head = u
+	} else {
+		l.tail.idleNext = u
+	}
+	l.tail = u
+	l.n++
+}
+
+func (l *idleList) remove(u *user) {
+	if u.idlePrev == nil {
+		l.head = u.idleNext
+	} else {
+		u.idlePrev.idleNext = u.idleNext
+	}
+	if u.idleNext == nil {
+		l.tail = u.idlePrev
+	} else {
+		u.idleNext.idlePrev = u.idlePrev
+	}
+	u.isIdle, u.idlePrev, u.idleNext = false, nil, nil
+	l.n--
 }
 
 // link records that member i of c is one of its user's calls, keeping the

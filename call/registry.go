@@ -41,9 +41,10 @@ type Registry struct {
 	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
 	order   uint64    // calls created so far: the creation order of the Time rule
 
-	timer    clock.Timer // armed for timerAt, or nil
+	timer    clock.Timer // the clock timer, once made (nil before)
+	armed    bool        // timer is pending, for timerAt
 	timerAt  time.Time
-	timerGen uint64    // which arming a firing belongs to
+	timerGen uint64    // which timer a firing belongs to, for Clocks whose timers cannot be reset
 	retryAt  time.Time // after the Journal refused the passing of time: not before then (D1)
 
 	entry      Entry   // the input under way, for the Journal
@@ -52,6 +53,7 @@ type Registry struct {
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
+	idle       idleList     // user records that hold nothing, kept a while for their return
 	spareUsers []*user      // records of users who left, for reuse
 	linkBuf    []memberLink // scratch for walking a user's calls
 
@@ -175,14 +177,22 @@ func (r *Registry) newID() string {
 // already delivering, delivers every queued event.
 func (r *Registry) finish() {
 	r.arm(r.seen)
-	deliver := !r.delivering && len(r.out) > 0
-	if deliver {
-		r.delivering = true
+	if r.delivering || len(r.out) == 0 {
+		r.mu.Unlock()
+		return
 	}
+	r.delivering = true
+	batch := r.takeOut()
 	r.mu.Unlock()
-	if deliver {
-		r.deliver()
-	}
+	r.deliver(batch)
+}
+
+// takeOut returns the queued events and starts a new queue. It is called
+// with the lock held.
+func (r *Registry) takeOut() []events.Event {
+	batch := r.out
+	r.out, r.spare = r.spare[:0], nil
+	return batch
 }
 
 // advance brings the Registry's time to now (never backwards, D3), first
@@ -259,40 +269,50 @@ func (r *Registry) forget(c *callState) {
 // arm keeps one clock timer for the earliest deadline. A timer armed for an
 // earlier time than needed is left alone: when it fires it finds nothing due
 // and re-arms, which is cheaper than stopping and re-arming on every answer.
-// With nothing due, no timer is left (so Manual.Pending reaches 0). now is
-// the time the timer's delay counts from.
+// With nothing due, the timer is stopped (so Manual.Pending reaches 0). The
+// timer is made once and reset after that when the Clock's timers are
+// clock.Resetters (those of clock.Real and clock.Manual are), which spares
+// an allocation every time a call becomes the earliest (B1). now is the
+// time the timer's delay counts from.
 func (r *Registry) arm(now time.Time) {
 	if r.recovering {
 		return
 	}
 	at, ok := r.nextDue()
 	if !ok {
-		if r.timer != nil {
+		if r.armed {
 			r.timer.Stop()
-			r.timer = nil
+			r.armed = false
 		}
 		return
 	}
 	if at.Before(r.retryAt) {
 		at = r.retryAt
 	}
-	if r.timer != nil && !r.timerAt.After(at) {
+	if r.armed && !r.timerAt.After(at) {
 		return
 	}
-	if r.timer != nil {
-		r.timer.Stop()
+	if t, ok := r.timer.(clock.Resetter); ok {
+		t.Reset(at.Sub(now))
+	} else {
+		if r.armed {
+			r.timer.Stop()
+		}
+		r.timerGen++
+		gen := r.timerGen
+		r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
 	}
-	r.timerGen++
-	gen := r.timerGen
-	r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
-	r.timerAt = at
+	r.armed, r.timerAt = true, at
 }
 
-// fire is the clock timer's callback: an input of its own.
+// fire is the clock timer's callback: an input of its own. gen tells a
+// stale firing of a timer that was replaced apart; a reset timer keeps its
+// generation, and if it fires late for an arming since replaced, arm
+// simply resets it again.
 func (r *Registry) fire(gen uint64) {
 	r.mu.Lock()
 	if gen == r.timerGen {
-		r.timer = nil
+		r.armed = false
 	}
 	now := r.s.clock.Now()
 	if _, err := r.advance(now); err != nil {
@@ -301,10 +321,11 @@ func (r *Registry) fire(gen uint64) {
 	r.finish()
 }
 
-// deliver hands queued events to the Sink, outside the lock, until none are
-// left. Only one goroutine delivers at a time, so the events of a call reach
-// the Sink in Seq order and Emit is never called concurrently for one call.
-func (r *Registry) deliver() {
+// deliver hands batch, and the events queued meanwhile, to the Sink,
+// outside the lock, until none are left. Only one goroutine delivers at a
+// time (the one that set r.delivering), so the events of a call reach the
+// Sink in Seq order and Emit is never called concurrently for one call.
+func (r *Registry) deliver(batch []events.Event) {
 	done := false
 	defer func() {
 		if !done { // the Sink panicked: let the next input deliver what is left
@@ -313,17 +334,18 @@ func (r *Registry) deliver() {
 			r.mu.Unlock()
 		}
 	}()
-	r.mu.Lock()
-	for len(r.out) > 0 {
-		batch := r.out
-		r.out, r.spare = r.spare[:0], nil
-		r.mu.Unlock()
+	for {
 		for i := range batch {
 			r.s.sink.Emit(batch[i])
 		}
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.spare = batch[:0]
+		if len(r.out) == 0 {
+			break
+		}
+		batch = r.takeOut()
+		r.mu.Unlock()
 	}
 	r.delivering = false
 	r.mu.Unlock()

@@ -145,9 +145,16 @@ type slowClock struct {
 	late time.Duration
 }
 
+// AfterFunc returns a timer that can only be stopped, not reset: the
+// Registry must then make a new timer for each arming, and that path is
+// checked here too (the scenarios use Manual's resettable timers).
 func (c slowClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	return c.Manual.AfterFunc(d+c.late, f)
+	return stopOnly{c.Manual.AfterFunc(d+c.late, f)}
 }
+
+type stopOnly struct{ t clock.Timer }
+
+func (s stopOnly) Stop() bool { return s.t.Stop() }
 
 const neverFires = 100 * 365 * 24 * time.Hour
 

@@ -94,9 +94,13 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
 	for _, c := range r.calls {
 		s.Calls = append(s.Calls, snapCall{
-			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
-			Data: c.data, Push: c.push, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Pushes: snapPushes(c.pushes), Retry: snapRetryOf(c.retry), Checks: slices.Clone(c.checks),
+			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
+			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
 		})
+		if x := c.x; x != nil {
+			sc := &s.Calls[len(s.Calls)-1]
+			sc.Push, sc.Pushes, sc.Retry = x.push, snapPushes(x.pushes), snapRetryOf(x.retry)
+		}
 	}
 	for id, u := range r.users {
 		if len(u.devices) > 0 {
@@ -305,11 +309,11 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		}
 	}
 	c := &callState{
-		checks: sc.Checks,
-		retry:  rt,
-		pushes: pushes,
-		id:     sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
-		data: sc.Data, push: sc.Push, order: sc.Order, seq: sc.Seq, members: sc.Members, heapIdx: -1,
+		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.UnixNano(), timeout: sc.Timeout,
+		data: sc.Data, order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
+	}
+	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil {
+		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks}
 	}
 	for i := range c.members {
 		m := &c.members[i]

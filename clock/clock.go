@@ -23,6 +23,18 @@ type Timer interface {
 	Stop() bool
 }
 
+// Resetter is a [Timer] that can be rescheduled without making a new one,
+// as [time.Timer.Reset] does: Reset makes the timer run its callback d
+// from now, whether it was pending, had run or was stopped, and reports
+// whether it was pending. The timers of [Real] (*time.Timer) and [Manual]
+// are Resetters. Code that keeps one timer for a moving deadline, as
+// callsig's Registry does, resets it when it can and falls back to Stop and
+// AfterFunc when a Clock's timers cannot.
+type Resetter interface {
+	Timer
+	Reset(d time.Duration) bool
+}
+
 // realClock is the Clock returned by Real. It is zero-sized, so converting
 // it to a Clock does not allocate.
 type realClock struct{}

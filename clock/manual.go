@@ -30,8 +30,8 @@ import (
 // for the Advance or Set that is running the callback, that is, for itself,
 // and never return.
 //
-// AfterFunc costs one allocation and starts no goroutine; Stop and the
-// firing of a timer cost O(log n) for n pending timers, and Pending is O(1).
+// AfterFunc costs one allocation and starts no goroutine; Stop, Reset and
+// the firing of a timer cost O(log n) for n pending timers, and Pending is O(1).
 //
 // Use [NewManual] to create a Manual; the zero value is not usable.
 type Manual struct {
@@ -59,8 +59,9 @@ type heapEntry struct {
 type manualTimer struct {
 	m     *Manual
 	when  time.Time
-	f     func()
-	index int // position in m.timers, or -1 once run or stopped
+	f     func() // the callback while pending; nil once run or stopped
+	fn    func() // the callback, kept for Reset
+	index int    // position in m.timers, or -1 once run or stopped
 }
 
 // NewManual returns a Manual clock whose Now is start. The monotonic clock
@@ -90,7 +91,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	if f == nil {
 		panic("clock: Manual.AfterFunc called with nil func")
 	}
-	t := &manualTimer{m: m, f: f}
+	t := &manualTimer{m: m, f: f, fn: f}
 	m.mu.Lock()
 	if d > 0 {
 		t.when = m.now.Add(d)
@@ -115,6 +116,33 @@ func (t *manualTimer) Stop() bool {
 	m.remove(t.index)
 	t.f = nil
 	return true
+}
+
+// Reset reschedules the timer to run its callback once the clock reaches
+// Now()+d, as [time.Timer.Reset] does: it returns true if the timer was
+// pending and false if it had run or been stopped. A reset timer keeps its
+// callback and orders among equal deadlines as if it had just been created.
+// It lets a long-lived owner keep one timer instead of making a new one for
+// every deadline (AfterFunc costs one allocation; Reset none).
+func (t *manualTimer) Reset(d time.Duration) bool {
+	m := t.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := t.index >= 0
+	if was {
+		m.remove(t.index)
+	}
+	if t.f == nil {
+		t.f = t.fn
+	}
+	if d > 0 {
+		t.when = m.now.Add(d)
+	} else {
+		t.when = m.now
+	}
+	m.push(t, m.seq)
+	m.seq++
+	return was
 }
 
 // Advance moves the clock forward by d, running every timer whose deadline

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"fmt"
 	"math/rand"
 	"reflect"
 	"sync"
@@ -16,6 +17,9 @@ var (
 	_ Clock = (*Manual)(nil)
 	_ Clock = Real()
 	_ Timer = (*time.Timer)(nil)
+
+	_ Resetter = (*time.Timer)(nil)
+	_ Resetter = (*manualTimer)(nil)
 )
 
 func TestManualNowStartAndStripsMonotonic(t *testing.T) {
@@ -592,5 +596,74 @@ func BenchmarkManualMillionTimers(b *testing.B) {
 			m.AfterFunc(time.Duration(i*7919%1_000_000)*time.Microsecond, f)
 		}
 		m.Advance(time.Second)
+	}
+}
+
+func TestManualReset(t *testing.T) {
+	m := NewManual(time.Unix(0, 0))
+	var fired []time.Time
+	tm := m.AfterFunc(time.Second, func() { fired = append(fired, m.Now()) }).(Resetter)
+	other := m.AfterFunc(3*time.Second, func() { fired = append(fired, m.Now()) })
+	_ = other
+
+	// Pending: Reset moves it and reports that it was pending.
+	if !tm.Reset(5 * time.Second) {
+		t.Fatal("Reset of a pending timer returned false")
+	}
+	if m.Pending() != 2 {
+		t.Fatalf("Pending %d after Reset, want 2", m.Pending())
+	}
+	m.Advance(4 * time.Second)
+	if len(fired) != 1 || !fired[0].Equal(time.Unix(3, 0)) {
+		t.Fatalf("after 4s fired %v, want only the 3s timer", fired)
+	}
+	m.Advance(time.Second)
+	if len(fired) != 2 || !fired[1].Equal(time.Unix(5, 0)) {
+		t.Fatalf("after 5s fired %v, want the reset timer at 5s", fired)
+	}
+
+	// Run: Reset schedules it again and reports it was not pending.
+	if tm.Reset(time.Second) {
+		t.Fatal("Reset of a timer that ran returned true")
+	}
+	m.Advance(time.Second)
+	if len(fired) != 3 || !fired[2].Equal(time.Unix(6, 0)) {
+		t.Fatalf("fired %v, want a third run at 6s", fired)
+	}
+
+	// Stopped: Reset brings it back.
+	tm.Reset(time.Second)
+	if !tm.Stop() {
+		t.Fatal("Stop after Reset returned false")
+	}
+	if tm.Reset(2 * time.Second) {
+		t.Fatal("Reset of a stopped timer returned true")
+	}
+	m.Advance(2 * time.Second)
+	if len(fired) != 4 || !fired[3].Equal(time.Unix(8, 0)) {
+		t.Fatalf("fired %v, want a fourth run at 8s", fired)
+	}
+	if m.Pending() != 0 {
+		t.Fatalf("Pending %d, want 0", m.Pending())
+	}
+}
+
+func TestManualResetOrdersAsNew(t *testing.T) {
+	m := NewManual(time.Unix(0, 0))
+	var order []string
+	a := m.AfterFunc(time.Second, func() { order = append(order, "a") }).(Resetter)
+	m.AfterFunc(time.Second, func() { order = append(order, "b") })
+	a.Reset(time.Second) // a is now younger than b: ties run in creation order
+	m.Advance(time.Second)
+	if got := fmt.Sprint(order); got != "[b a]" {
+		t.Fatalf("order %s, want [b a]", got)
+	}
+}
+
+func TestManualResetAllocates(t *testing.T) {
+	m := NewManual(time.Unix(0, 0))
+	tm := m.AfterFunc(time.Second, func() {}).(Resetter)
+	if n := testing.AllocsPerRun(100, func() { tm.Reset(time.Second); tm.Stop() }); n != 0 {
+		t.Fatalf("Reset+Stop: %v allocations, want 0", n)
 	}
 }
