@@ -172,7 +172,8 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		}
 	}
 	c.next = c.nextDeadline()
-	all := slices.Clone(c.members)
+	all := make([]events.Member, len(c.members)) // not slices.Clone: make and copy skip append's growth path
+	copy(all, c.members)
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
 		From: caller, Data: c.data, Deadline: deadline, Members: all,

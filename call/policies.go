@@ -25,8 +25,11 @@ const (
 // Options.Busy = BusyInCall, whether it is Accepted in a live call other
 // than c (H2).
 func (r *Registry) busy(id string, c *callState) bool {
+	if r.s.busy != BusyInCall {
+		return false
+	}
 	u := r.users[id]
-	if r.s.busy != BusyInCall || u == nil {
+	if u == nil {
 		return false
 	}
 	for l := u.head; l != nil; l = l.next {

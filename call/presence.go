@@ -59,7 +59,7 @@ func (r *Registry) userFor(id string) *user {
 // idle records beyond maxIdleUsers are dropped from the table, and a few of
 // them kept for reuse.
 func (r *Registry) forgetIfIdle(u *user) {
-	if u.isIdle || !u.idle() || r.users[u.id] != u { // already idle, busy, or forgotten
+	if u.isIdle || !u.idle() { // already idle, or busy
 		return
 	}
 	r.idle.push(u)
