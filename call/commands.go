@@ -95,7 +95,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		return InviteResult{}, errAskAdmit // H3 peeked wrong: nothing has changed; ask Admit and run again
 	}
 	if id != "" {
-		if c := r.calls[id]; c != nil {
+		if c := r.calls.get(id); c != nil {
 			if res, ok := c.retried(inviter, invitees); ok {
 				return res, nil // H4: the same invite again: the first answer, nothing new
 			}
@@ -112,7 +112,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		if !validID(id) {
 			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
-		if r.calls[id] != nil {
+		if r.calls.get(id) != nil {
 			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
 		}
 	}
@@ -140,7 +140,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	if cfg.CallID != "" { // H4: keep what a retry needs
 		c.extras().retry = &retry{invitees: slices.Clone(asked), failed: failed}
 	}
-	r.calls[id] = c
+	r.calls.put(c)
 	r.update(c)
 	return res, nil
 }
@@ -174,7 +174,7 @@ func (r *Registry) lookup(op, user, callID string) (*callState, error) {
 	if !validID(user) {
 		return nil, newErr(op, callID, user, ErrInvalidUser, "")
 	}
-	c := r.calls[callID]
+	c := r.calls.get(callID)
 	if c == nil || c.index(user) < 0 {
 		return nil, newErr(op, callID, user, ErrCallNotFound, "")
 	}

@@ -32,7 +32,7 @@ type Registry struct {
 	s settings
 
 	mu      sync.Mutex
-	calls   map[string]*callState
+	calls   callTable
 	users   map[string]*user
 	due     deadlineHeap
 	beats   beatHeap  // H5: online devices by heartbeat deadline
@@ -71,7 +71,7 @@ func NewRegistry(o Options) (*Registry, error) {
 	}
 	return &Registry{
 		s:          s,
-		calls:      make(map[string]*callState),
+		calls:      newCallTable(),
 		users:      make(map[string]*user),
 		spareUsers: make([]*user, 0, 256),
 	}, nil
@@ -259,7 +259,7 @@ func (r *Registry) update(c *callState) {
 // forget drops every trace of a call that is over: no memory, no timer (G6).
 func (r *Registry) forget(c *callState) {
 	r.due.remove(c)
-	delete(r.calls, c.id)
+	r.calls.del(c.id)
 	r.remember(c)
 	for i := range c.links {
 		r.unlink(c, i)
@@ -358,7 +358,7 @@ func (r *Registry) deliver(batch []events.Event) {
 func (r *Registry) Call(callID string) (Info, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.calls[callID]
+	c := r.calls.get(callID)
 	if c == nil {
 		return Info{}, false
 	}
@@ -369,5 +369,5 @@ func (r *Registry) Call(callID string) (Info, bool) {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.calls)
+	return r.calls.len()
 }

@@ -92,7 +92,7 @@ type snapBeat struct {
 func (r *Registry) Snapshot() ([]byte, error) {
 	r.mu.Lock()
 	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
-	for _, c := range r.calls {
+	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
 			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
@@ -101,7 +101,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 			sc := &s.Calls[len(s.Calls)-1]
 			sc.Push, sc.Pushes, sc.Retry = x.push, snapPushes(x.pushes), snapRetryOf(x.retry)
 		}
-	}
+	})
 	for id, u := range r.users {
 		if len(u.devices) > 0 {
 			sd := snapDevice{User: id, Devices: slices.Clone(u.devices)}
@@ -245,7 +245,7 @@ func (r *Registry) load(b []byte) error {
 			return badSnapshot("call %s: creation order %d out of sequence", quoteID(sc.ID), sc.Order)
 		}
 		lastOrder = sc.Order
-		r.calls[c.id] = c
+		r.calls.put(c)
 		c.links = make([]memberLink, len(c.members))
 		for j := range c.members {
 			r.link(c, j)
@@ -261,7 +261,7 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		return nil, badSnapshot("call %s: %s", quoteID(sc.ID), fmt.Sprintf(format, a...))
 	}
 	switch {
-	case !validID(sc.ID) || r.calls[sc.ID] != nil:
+	case !validID(sc.ID) || r.calls.get(sc.ID) != nil:
 		return bad("invalid or repeated ID")
 	case sc.Mode != events.General && sc.Mode != events.Advanced:
 		return bad("unknown mode")
