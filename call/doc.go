@@ -97,4 +97,17 @@
 // member and call lifecycles are declared once as looplab/fsm events
 // (lifecycle.go) and compiled into dense tables at init; no fsm.FSM runs on
 // the hot path.
+//
+// # Memory
+//
+// A call is one allocation: its record, with its members and their links to
+// the users' lists inside it for up to 9 invitees (about 500 bytes for one
+// invitee, under 1.5 KB for nine, heap and index included; BENCHMARKS.md). The
+// deadlines of all calls share one heap and one clock timer. Accept, Reject
+// and Cancel allocate nothing (B2): the Members of their events share the
+// call's own array, which is safe because a general-mode member that is no
+// longer pending never changes again; treat Event.Members as read-only. A
+// user who holds nothing any more (no device, no call, no history) keeps its
+// record for a while in case it comes back, as users of a signaling server
+// do; at most 4096 such records are kept, the oldest dropped first.
 package call
