@@ -52,10 +52,15 @@ func TestRegistryRapid(t *testing.T) {
 
 // FuzzRegistry runs the same state machine under Go's fuzzer: rapid reads
 // its choices from the fuzzer's bytes, 8 bytes a draw (a run of 30 commands
-// takes some 16 KB; an input that runs out is skipped). The seeds in
-// testdata/fuzz/FuzzRegistry — whole runs picked from a fuzzing session,
-// named by their number of steps, each with advanced calls and every
-// advanced command — run with every `go test`; to fuzz:
+// takes some 10 KB; an input that runs out is skipped). The seeds in
+// testdata/fuzz/FuzzRegistry run with every `go test`: whole runs picked
+// from random inputs, named by what they draw and their number of steps
+// (commands, 51 to 66), each with advanced calls in which CallingInvite,
+// Join, Quit and End succeed, and logins and logouts. One draws no host
+// policy; the others draw HeartbeatTimeout and NotReceivedAfter, with
+// heartbeats, lapses and not-received checks, and timers on time, late or
+// never. The bytes mean what registryMachine's draws make of them: a new
+// draw or weight changes every seed's run, so pick new seeds then. To fuzz:
 //
 //	go test -run='^$' -fuzz='^FuzzRegistry$' -fuzztime=60s -fuzzminimizetime=3s ./call
 //
