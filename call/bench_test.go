@@ -144,32 +144,45 @@ func BenchmarkTimeout9(b *testing.B) {
 func BenchmarkAnswer(b *testing.B) {
 	for _, op := range []string{"accept", "reject", "cancel"} {
 		b.Run("op="+op, func(b *testing.B) {
-			clk := clock.NewManual(t0)
-			ids, newID := preIDs(b.N)
-			r := newBenchRegistry(b, clk, newID)
-			for i := range b.N {
-				invitees := [1]string{users[2048+i%2048]}
-				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Minute}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			answer := answerer(b, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				var err error
-				switch op {
-				case "accept":
-					err = r.Accept(users[2048+i%2048], ids[i], call.AcceptConfig{})
-				case "reject":
-					err = r.Reject(users[2048+i%2048], ids[i], call.RejectConfig{})
-				case "cancel":
-					_, err = r.Cancel(users[i%2048], ids[i], nil, call.CancelConfig{})
-				}
-				if err != nil {
+				if err := answer(op, i); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// answerer makes n pending one-invitee calls, the i-th from users[i%2048]
+// to users[2048+i%2048], and returns a func that answers the i-th with op:
+// "accept" or "reject" (by the invitee) or "cancel" (by the caller).
+func answerer(tb testing.TB, n int) func(op string, i int) error {
+	tb.Helper()
+	ids, newID := preIDs(n)
+	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: events.Discard, NewID: newID})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		invitees := [1]string{users[2048+i%2048]}
+		if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Minute}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return func(op string, i int) error {
+		switch op {
+		case "accept":
+			return r.Accept(users[2048+i%2048], ids[i], call.AcceptConfig{})
+		case "reject":
+			return r.Reject(users[2048+i%2048], ids[i], call.RejectConfig{})
+		case "cancel":
+			_, err := r.Cancel(users[i%2048], ids[i], nil, call.CancelConfig{})
+			return err
+		}
+		return fmt.Errorf("unknown op %q", op)
 	}
 }
 
@@ -296,30 +309,10 @@ func TestAnswersAllocateNothing(t *testing.T) {
 	for _, op := range []string{"accept", "reject", "cancel"} {
 		t.Run(op, func(t *testing.T) {
 			const runs = 2000
-			clk := clock.NewManual(t0)
-			ids, newID := preIDs(runs + 1)
-			r, err := call.NewRegistry(call.Options{Clock: clk, Sink: events.Discard, NewID: newID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range runs + 1 {
-				invitees := [1]string{users[2048+i%2048]}
-				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Minute}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			answer := answerer(t, runs+1)
 			i := 0
 			allocs := testing.AllocsPerRun(runs, func() {
-				var err error
-				switch op {
-				case "accept":
-					err = r.Accept(users[2048+i%2048], ids[i], call.AcceptConfig{})
-				case "reject":
-					err = r.Reject(users[2048+i%2048], ids[i], call.RejectConfig{})
-				case "cancel":
-					_, err = r.Cancel(users[i%2048], ids[i], nil, call.CancelConfig{})
-				}
-				if err != nil {
+				if err := answer(op, i); err != nil {
 					t.Fatal(err)
 				}
 				i++

@@ -93,6 +93,14 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	}
 	t := &manualTimer{m: m, f: f, fn: f}
 	m.mu.Lock()
+	m.schedule(t, d)
+	m.mu.Unlock()
+	return t
+}
+
+// schedule puts t in the heap, due d from now (now, if d <= 0), after every
+// timer made before it with the same deadline. m.mu must be held.
+func (m *Manual) schedule(t *manualTimer, d time.Duration) {
 	if d > 0 {
 		t.when = m.now.Add(d)
 	} else {
@@ -100,8 +108,6 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	}
 	m.push(t, m.seq)
 	m.seq++
-	m.mu.Unlock()
-	return t
 }
 
 // Stop cancels the timer. It returns true if the timer was pending and
@@ -132,16 +138,8 @@ func (t *manualTimer) Reset(d time.Duration) bool {
 	if was {
 		m.remove(t.index)
 	}
-	if t.f == nil {
-		t.f = t.fn
-	}
-	if d > 0 {
-		t.when = m.now.Add(d)
-	} else {
-		t.when = m.now
-	}
-	m.push(t, m.seq)
-	m.seq++
+	t.f = t.fn
+	m.schedule(t, d)
 	return was
 }
 
