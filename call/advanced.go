@@ -53,7 +53,7 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Ev
 	if !ok {
 		return
 	}
-	c.status, c.lastAt = to, now.UnixNano() // ended even if nobody is left to hear of it (H8)
+	c.status, c.lastAt = to, now.Sub(c.created) // ended even if nobody is left to hear of it (H8)
 	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, out)
 }
 

@@ -1,5 +1,7 @@
 package call
 
+import "time"
+
 // deadlineHeap orders live calls by their next pending deadline, ties in the
 // order the calls were created (the Time rule). The Registry keeps one clock
 // timer for the heap's minimum, not one per call, so a million ringing calls
@@ -15,13 +17,14 @@ package call
 //   - the heap is 4-ary, half the depth of a binary heap, and a node's four
 //     children sit side by side.
 type deadlineHeap struct {
+	base  time.Time // keys count from here: set when the first call goes in
 	slots []heapSlot
 	pos   []int32 // by handle: the slot of the call holding it; for a free handle, the next free one (see freeHandle)
 	free  int32   // the first free handle, +1; 0 when none
 }
 
 type heapSlot struct {
-	at     int64  // the call's next deadline, in Unix nanoseconds
+	at     int64  // the call's next deadline, in nanoseconds after base
 	order  uint64 // the call's creation order
 	c      *callState
 	handle uint32  // c's handle into pos
@@ -32,6 +35,12 @@ type heapSlot struct {
 const noSlot = -1
 
 const heapArity = 4
+
+// key is t as a heap key: nanoseconds after base. Keys are exact for
+// deadlines within 292 years of the earliest one in the heap, whatever the
+// clock reads (Unix nanoseconds would overflow before 1678 and after 2262,
+// and a test clock may start at the zero time).
+func (h *deadlineHeap) key(t time.Time) int64 { return int64(t.Sub(h.base)) }
 
 func (h *deadlineHeap) less(i, j int) bool {
 	a, b := &h.slots[i], &h.slots[j]
@@ -76,13 +85,16 @@ func (h *deadlineHeap) set(c *callState) {
 		}
 		c.dueHandle = int32(id)
 		i := len(h.slots)
+		if i == 0 {
+			h.base = c.next
+		}
 		h.pos[id] = int32(i)
-		h.slots = append(h.slots, heapSlot{at: c.next.UnixNano(), kind: c.nextKind, order: c.order, c: c, handle: id})
+		h.slots = append(h.slots, heapSlot{at: h.key(c.next), kind: c.nextKind, order: c.order, c: c, handle: id})
 		h.up(i)
 	default:
 		i := int(h.pos[c.dueHandle])
 		slot := &h.slots[i]
-		at := c.next.UnixNano()
+		at := h.key(c.next)
 		if slot.at == at && slot.kind == c.nextKind {
 			return
 		}

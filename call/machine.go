@@ -27,13 +27,13 @@ type callState struct {
 	x         *callExtras     // nil until the call needs one of them
 	next      time.Time       // the earliest pending deadline; zero when none
 	timeout   time.Duration
-	created   int64  // Unix nanoseconds
-	lastAt    int64  // Unix nanoseconds of the call's last change: when it ended, once over (H8)
-	order     uint64 // creation order among calls (the Time rule)
-	seq       uint64 // the last Seq handed out (G9)
-	pending   int32  // invitees pending
-	accepted  int32  // invitees Accepted
-	dueHandle int32  // handle into the Registry's deadline heap; noSlot when absent
+	created   time.Time
+	lastAt    time.Duration // the call's last change, after created: when it ended, once over (H8)
+	order     uint64        // creation order among calls (the Time rule)
+	seq       uint64        // the last Seq handed out (G9)
+	pending   int32         // invitees pending
+	accepted  int32         // invitees Accepted
+	dueHandle int32         // handle into the Registry's deadline heap; noSlot when absent
 	mode      events.Mode
 	status    callStatus // the call lifecycle
 	nextKind  dueKind    // what falls due at next
@@ -118,12 +118,10 @@ func (c *callState) checks() []time.Time {
 }
 
 // createdAt returns when the call was created.
-func (c *callState) createdAt() time.Time { return fromNanos(c.created) }
+func (c *callState) createdAt() time.Time { return c.created }
 
-// fromNanos turns Unix nanoseconds back into the UTC time they were taken
-// from (times inside the Registry are UTC without a monotonic reading, so
-// the round trip is exact and compares with ==).
-func fromNanos(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+// lastChange returns when the call last changed: when it ended, once over.
+func (c *callState) lastChange() time.Time { return c.created.Add(c.lastAt) }
 
 // driver is what the core asks of the Registry that drives it: whether a user
 // has an online device (which decides Event.Offline and whether an
@@ -152,7 +150,7 @@ func (c *callState) online(i int) bool {
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
 	c := allocCall(1 + len(invitees))
-	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now.UnixNano(), timeout
+	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now, timeout
 	c.data, c.order, c.dueHandle = cfg.ExtendedData, order, noSlot
 	if cfg.Push != nil {
 		c.extras().push = cfg.Push
@@ -235,7 +233,7 @@ func (c *callState) pushOf(i int) *events.Push {
 func (c *callState) emit(out *[]events.Event, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
-	c.lastAt = e.At.UnixNano()
+	c.lastAt = e.At.Sub(c.created)
 	*out = append(*out, e)
 }
 
@@ -423,7 +421,7 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), out)
 	}
 	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
-		c.status, c.lastAt = to, now.UnixNano()
+		c.status, c.lastAt = to, now.Sub(c.created)
 	}
 }
 

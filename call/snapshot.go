@@ -309,7 +309,7 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		}
 	}
 	c := &callState{
-		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.UnixNano(), timeout: sc.Timeout,
+		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
 		data: sc.Data, order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
 	}
 	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil {
