@@ -4,23 +4,31 @@ import "time"
 
 // deadlineHeap orders live calls by their next pending deadline, ties in the
 // order the calls were created (the Time rule). The Registry keeps one clock
-// timer for the heap's minimum, not one per call, so a million ringing calls
-// cost a million heap slots and a single timer.
+// timer for the minimum, not one per call, so a million ringing calls cost a
+// million slots and a single timer.
 //
-// With a million calls live, the cost of the heap is cache misses, not
-// comparisons (B4), and it is laid out for that:
+// With a million calls live, the cost is cache misses, not comparisons
+// (B4), and the structure is laid out for that:
 //   - each slot carries its own sort key, so sifting compares adjacent
 //     memory instead of chasing a pointer into every call;
 //   - a call finds its slot through a small table of positions (pos), by a
 //     handle it holds, so a sift that moves other calls' slots updates 4
 //     bytes each in that table, not a field in each call's record;
 //   - the heap is 4-ary, half the depth of a binary heap, and a node's four
-//     children sit side by side.
+//     children sit side by side;
+//   - a new call waits in a small unordered buffer (recent) before it is
+//     sifted into the heap, which happens only when the buffer is full. Most
+//     calls are answered, rejected or cancelled within seconds, long before
+//     their deadline: such a call comes and goes without touching the heap.
+//     The minimum is the earlier of the heap's top and the buffer's
+//     earliest, so the order the Time rule sees is the same.
 type deadlineHeap struct {
-	base  time.Time // keys count from here: set when the first call goes in
-	slots []heapSlot
-	pos   []int32 // by handle: the slot of the call holding it; for a free handle, the next free one (see freeHandle)
-	free  int32   // the first free handle, +1; 0 when none
+	base      time.Time  // keys count from here: set when the first call goes in
+	slots     []heapSlot // the heap
+	recent    []heapSlot // calls not yet sifted in, at most recentCap, unordered
+	recentMin int        // index in recent of its earliest slot, while recent is not empty
+	pos       []int32    // by handle: the slot of the call holding it (inRecent set: in recent); for a free handle, the next free one
+	free      int32      // the first free handle, +1; 0 when none
 }
 
 type heapSlot struct {
@@ -31,10 +39,12 @@ type heapSlot struct {
 	kind   dueKind // at one instant, member deadlines before not-received checks
 }
 
-// noSlot is the dueHandle of a call that is not in the heap.
-const noSlot = -1
-
-const heapArity = 4
+const (
+	noSlot    = -1      // the dueHandle of a call that is not in the heap
+	inRecent  = 1 << 30 // pos flag: the slot is in recent
+	recentCap = 32
+	heapArity = 4
+)
 
 // key is t as a heap key: nanoseconds after base. Keys are exact for
 // deadlines within 292 years of the earliest one in the heap, whatever the
@@ -42,8 +52,8 @@ const heapArity = 4
 // and a test clock may start at the zero time).
 func (h *deadlineHeap) key(t time.Time) int64 { return int64(t.Sub(h.base)) }
 
-func (h *deadlineHeap) less(i, j int) bool {
-	a, b := &h.slots[i], &h.slots[j]
+// before reports whether slot a falls due before slot b.
+func before(a, b *heapSlot) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
@@ -52,6 +62,8 @@ func (h *deadlineHeap) less(i, j int) bool {
 	}
 	return a.order < b.order
 }
+
+func (h *deadlineHeap) less(i, j int) bool { return before(&h.slots[i], &h.slots[j]) }
 
 func (h *deadlineHeap) swap(i, j int) {
 	s := h.slots
@@ -62,10 +74,13 @@ func (h *deadlineHeap) swap(i, j int) {
 
 // min returns the call due first, or nil.
 func (h *deadlineHeap) min() *callState {
-	if len(h.slots) == 0 {
-		return nil
+	switch {
+	case len(h.recent) > 0 && (len(h.slots) == 0 || before(&h.recent[h.recentMin], &h.slots[0])):
+		return h.recent[h.recentMin].c
+	case len(h.slots) > 0:
+		return h.slots[0].c
 	}
-	return h.slots[0].c
+	return nil
 }
 
 // set puts c where its next deadline says: in, out (a zero deadline) or
@@ -75,26 +90,18 @@ func (h *deadlineHeap) set(c *callState) {
 	case c.next.IsZero():
 		h.remove(c)
 	case c.dueHandle == noSlot:
-		var id uint32
-		if h.free > 0 {
-			id = uint32(h.free - 1)
-			h.free = -h.pos[id]
-		} else {
-			id = uint32(len(h.pos))
-			h.pos = append(h.pos, 0)
-		}
-		c.dueHandle = int32(id)
-		i := len(h.slots)
-		if i == 0 {
-			h.base = c.next
-		}
-		h.pos[id] = int32(i)
-		h.slots = append(h.slots, heapSlot{at: h.key(c.next), kind: c.nextKind, order: c.order, c: c, handle: id})
-		h.up(i)
+		h.add(c)
 	default:
-		i := int(h.pos[c.dueHandle])
-		slot := &h.slots[i]
+		p := h.pos[c.dueHandle]
 		at := h.key(c.next)
+		if p&inRecent != 0 {
+			i := int(p &^ inRecent)
+			h.recent[i].at, h.recent[i].kind = at, c.nextKind
+			h.findRecentMin()
+			return
+		}
+		i := int(p)
+		slot := &h.slots[i]
 		if slot.at == at && slot.kind == c.nextKind {
 			return
 		}
@@ -105,19 +112,80 @@ func (h *deadlineHeap) set(c *callState) {
 	}
 }
 
+// add puts c, not yet in, into recent, first sifting recent into the heap
+// if it is full.
+func (h *deadlineHeap) add(c *callState) {
+	if len(h.slots) == 0 && len(h.recent) == 0 {
+		h.base = c.next
+	}
+	if len(h.recent) == recentCap {
+		h.flush()
+	}
+	var id uint32
+	if h.free > 0 {
+		id = uint32(h.free - 1)
+		h.free = -h.pos[id]
+	} else {
+		id = uint32(len(h.pos))
+		h.pos = append(h.pos, 0)
+	}
+	c.dueHandle = int32(id)
+	i := len(h.recent)
+	h.pos[id] = int32(i) | inRecent
+	h.recent = append(h.recent, heapSlot{at: h.key(c.next), kind: c.nextKind, order: c.order, c: c, handle: id})
+	if i == 0 || before(&h.recent[i], &h.recent[h.recentMin]) {
+		h.recentMin = i
+	}
+}
+
+// flush sifts every call in recent into the heap.
+func (h *deadlineHeap) flush() {
+	for k := range h.recent {
+		i := len(h.slots)
+		h.slots = append(h.slots, h.recent[k])
+		h.pos[h.slots[i].handle] = int32(i)
+		h.up(i)
+		h.recent[k] = heapSlot{}
+	}
+	h.recent, h.recentMin = h.recent[:0], -1
+}
+
+func (h *deadlineHeap) findRecentMin() {
+	h.recentMin = -1
+	for i := range h.recent {
+		if h.recentMin < 0 || before(&h.recent[i], &h.recent[h.recentMin]) {
+			h.recentMin = i
+		}
+	}
+}
+
 func (h *deadlineHeap) remove(c *callState) {
 	if c.dueHandle == noSlot {
 		return
 	}
 	id := uint32(c.dueHandle)
-	i, last := int(h.pos[id]), len(h.slots)-1
+	p := h.pos[id]
+	h.pos[id], h.free = -h.free, int32(id)+1 // freed handles form a list through pos: no allocation
+	c.dueHandle = noSlot
+	if p&inRecent != 0 {
+		i, last := int(p&^inRecent), len(h.recent)-1
+		if i != last {
+			h.recent[i] = h.recent[last]
+			h.pos[h.recent[i].handle] = int32(i) | inRecent
+		}
+		h.recent[last] = heapSlot{}
+		h.recent = h.recent[:last]
+		if h.recentMin == i || h.recentMin == last {
+			h.findRecentMin()
+		}
+		return
+	}
+	i, last := int(p), len(h.slots)-1
 	if i != last {
 		h.swap(i, last)
 	}
 	h.slots[last] = heapSlot{}
 	h.slots = h.slots[:last]
-	h.pos[id], h.free = -h.free, int32(id)+1 // freed handles form a list through pos: no allocation
-	c.dueHandle = noSlot
 	if i != last && !h.down(i) {
 		h.up(i)
 	}
