@@ -12,6 +12,21 @@ import (
 // pending or Accepted other than that invitee — gets UserStateChanged about
 // it. If it then logs in before its deadline, G8 applies and the same
 // members learn it is now Received.
+//
+// Where SPEC leaves a choice, callsig decides (and calltest.Model follows):
+//   - "The same members" are those the rule names at the login, not those
+//     told at the check: a member that has since rejected or quit is not
+//     told of the receipt.
+//   - G8 replays a NotYetReceived invitation too, like an Inviting one,
+//     and the news that it is Received follows that replay, with From and
+//     Device the invitee's, and no Data or Reason.
+//   - Each invitee found not received is its own UserStateChanged; several
+//     found at one instant go in member order, all recipients of one
+//     before the next (unlike G5's one InviteesAnsweredTimeout for all).
+//   - For an invitee rung again by CallingInvite, the time counts from
+//     that CallingInvite.
+//   - In an advanced call in which nobody else is pending or Accepted, the
+//     check changes the invitee's state and nobody is told.
 
 // setCheck schedules member i's not-received check for at (H6 on).
 func (c *callState) setCheck(i int, at time.Time) {
