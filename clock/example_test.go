@@ -108,6 +108,35 @@ func ExampleTimer_Stop() {
 	// pending: 0
 }
 
+// A deadline that moves, kept with one timer: reset it when the Clock's
+// timers can be reset (Real's and Manual's can), else stop it and make
+// another. This is how callsig's Registry keeps its one timer.
+func ExampleResetter() {
+	m := clock.NewManual(time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC))
+	var c clock.Clock = m
+	fire := func() { fmt.Println("due at", m.Now().Format("15:04:05")) }
+
+	t := c.AfterFunc(30*time.Second, fire)
+	move := func(d time.Duration) {
+		if r, ok := t.(clock.Resetter); ok {
+			r.Reset(d) // no new timer, no allocation
+			return
+		}
+		t.Stop()
+		t = c.AfterFunc(d, fire)
+	}
+
+	move(10 * time.Second) // the deadline comes earlier
+	m.Advance(time.Minute)
+	move(5 * time.Second) // a timer that ran can be reset too
+	m.Advance(time.Minute)
+	fmt.Println("pending:", m.Pending())
+	// Output:
+	// due at 09:00:10
+	// due at 09:01:05
+	// pending: 0
+}
+
 func ExampleReal() {
 	c := clock.Real()
 	done := make(chan struct{})
