@@ -323,3 +323,35 @@ func TestAnswersAllocateNothing(t *testing.T) {
 		})
 	}
 }
+
+// B5's ceiling: the parallel lifecycle with a Registry per goroutine, so
+// that nothing is shared but the process (allocator, collector, memory
+// bus). Run with -cpu 1,2; what it gains from the second core is the most
+// that sharding one Registry by call could gain on this machine.
+func BenchmarkLifecycleParallelCeiling(b *testing.B) {
+	cfg := call.InviteConfig{Timeout: 30 * time.Second}
+	var worker atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(worker.Add(1))
+		var n int64
+		r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: events.Discard,
+			NewID: func() string { n++; return "c" + strconv.FormatInt(n, 10) }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for pb.Next() {
+			i++
+			caller, callee := users[(w*97+i)%2048], users[2048+(w*31+i)%2048]
+			invitees := [1]string{callee}
+			res, err := r.Invite(caller, invitees[:], cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
