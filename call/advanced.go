@@ -49,11 +49,9 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Ev
 	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members[0].State == events.Accepted {
 		return
 	}
-	to, ok := nextCall(c.status, cmdEmpty)
-	if !ok {
+	if !c.over(cmdEmpty, now) {
 		return
 	}
-	c.status, c.lastAt = to, now.Sub(c.created) // ended even if nobody is left to hear of it (H8)
 	c.ended(now, events.Event{Reason: events.ReasonEmpty}, before, out)
 }
 
@@ -310,15 +308,14 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 	if err := h.commit(); err != nil {
 		return err
 	}
-	to, ok := nextCall(c.status, cmdEnd)
-	if !ok {
+	who := c.active()
+	if !c.over(cmdEnd, now) {
 		return newErr(op, c.id, user, ErrCallNotFound, "")
 	}
-	who := c.active()
 	for j := range c.members {
 		c.move(j, cmdCancel) // only the pending move
 	}
-	c.status, c.next = to, time.Time{}
+	c.next = time.Time{}
 	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, out)
 	return nil
 }

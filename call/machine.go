@@ -28,7 +28,7 @@ type callState struct {
 	next      time.Time       // the earliest pending deadline; zero when none
 	timeout   time.Duration
 	created   time.Time
-	lastAt    time.Duration // the call's last change, after created: when it ended, once over (H8)
+	endedAt   time.Duration // once over: when it ended, after created (H8)
 	order     uint64        // creation order among calls (the Time rule)
 	seq       uint64        // the last Seq handed out (G9)
 	pending   int32         // invitees pending
@@ -120,8 +120,16 @@ func (c *callState) checks() []time.Time {
 // createdAt returns when the call was created.
 func (c *callState) createdAt() time.Time { return c.created }
 
-// lastChange returns when the call last changed: when it ended, once over.
-func (c *callState) lastChange() time.Time { return c.created.Add(c.lastAt) }
+// over ends the call by cmd, if the call lifecycle allows it from where the
+// call is, at now (History's EndedAt, H8). Every way a call ends goes
+// through here.
+func (c *callState) over(cmd callCmd, now time.Time) bool {
+	to, ok := nextCall(c.status, cmd)
+	if ok {
+		c.status, c.endedAt = to, now.Sub(c.created)
+	}
+	return ok
+}
 
 // driver is what the core asks of the Registry that drives it: whether a user
 // has an online device (which decides Event.Offline and whether an
@@ -196,7 +204,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 			c.busyReject(now, i, rung, out)
 		}
 	}
-	c.settle()
+	c.settle(now)
 	return c
 }
 
@@ -233,7 +241,6 @@ func (c *callState) pushOf(i int) *events.Push {
 func (c *callState) emit(out *[]events.Event, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
-	c.lastAt = e.At.Sub(c.created)
 	*out = append(*out, e)
 }
 
@@ -332,7 +339,7 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 	c.emit(out, e)
 	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !c.online(i)
 	c.emit(out, e)
-	c.settle()
+	c.settle(now)
 	return nil
 }
 
@@ -393,7 +400,7 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 			}
 		}
 	}
-	c.settle()
+	c.settle(now)
 	return failed, nil
 }
 
@@ -420,9 +427,7 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 	for i := 1; i < len(c.members); i++ {
 		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), out)
 	}
-	if to, ok := nextCall(c.status, cmdCallerOffline); ok {
-		c.status, c.lastAt = to, now.Sub(c.created)
-	}
+	c.over(cmdCallerOffline, now)
 }
 
 // expire is G5 at the instant now: every pending invitee whose deadline is
@@ -470,7 +475,7 @@ func (c *callState) expire(now time.Time, out *[]events.Event) {
 			Push: c.pushOf(i), Members: c.one(i), Reason: events.ReasonTimeout,
 		})
 	}
-	c.settle()
+	c.settle(now)
 }
 
 // deliver is G8 for member i: a device of the invitee just logged in. A
@@ -529,13 +534,11 @@ func (c *callState) nextDeadline() time.Time {
 }
 
 // settle ends a general-mode call once no invitee is pending (G6).
-func (c *callState) settle() {
+func (c *callState) settle(now time.Time) {
 	if c.pending > 0 || c.mode != events.General {
 		return
 	}
-	if to, ok := nextCall(c.status, cmdSettle); ok {
-		c.status = to
-	}
+	c.over(cmdSettle, now)
 	c.next = time.Time{}
 }
 
