@@ -243,16 +243,22 @@ func TestCheckerAdvanced(t *testing.T) {
 func summary(evs []events.Event) string {
 	var b strings.Builder
 	for _, e := range evs {
-		b.WriteString(e.Kind.String() + " " + e.To)
-		if e.ToDevice != "" {
-			b.WriteString("/" + e.ToDevice)
-		}
-		if e.Reason != events.ReasonNone {
-			b.WriteString(" " + e.Reason.String())
-		}
+		writeHead(&b, e)
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// writeHead writes "Kind To[/ToDevice] [Reason]", what summary and lines
+// both start with.
+func writeHead(b *strings.Builder, e events.Event) {
+	b.WriteString(e.Kind.String() + " " + e.To)
+	if e.ToDevice != "" {
+		b.WriteString("/" + e.ToDevice)
+	}
+	if e.Reason != events.ReasonNone {
+		b.WriteString(" " + e.Reason.String())
+	}
 }
 
 // TestModelAdvanced walks an advanced call through the Model by hand:
@@ -382,13 +388,7 @@ func TestCheckerCatchesAdvanced(t *testing.T) {
 func lines(evs []events.Event) string {
 	var b strings.Builder
 	for _, e := range evs {
-		b.WriteString(e.Kind.String() + " " + e.To)
-		if e.ToDevice != "" {
-			b.WriteString("/" + e.ToDevice)
-		}
-		if e.Reason != events.ReasonNone {
-			b.WriteString(" " + e.Reason.String())
-		}
+		writeHead(&b, e)
 		if e.From != "" {
 			b.WriteString(" from=" + e.From)
 			if e.Device != "" {
