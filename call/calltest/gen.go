@@ -504,27 +504,22 @@ func (g *gen) answer(t *rapid.T, op Op) Command {
 // login draws a Login: of any device of the pool, of one already online
 // (nothing again, G8; H5: a heartbeat), or of a malformed ID.
 func (g *gen) login(t *rapid.T) Command {
-	c := Command{Op: OpLogin, User: pick(t, g.users), Device: pick(t, Devices)}
-	switch online := g.online(); choose(t, 24, 6, 1, 1) {
-	case 1:
-		if len(online) > 0 {
-			c.User = pick(t, online)
-			c.Device = pick(t, g.m.devices[c.User])
-		}
-	case 2:
-		c.User = pick(t, badIDs)
-	case 3:
-		c.Device = pick(t, badIDs[1:])
-	}
-	return c
+	return g.presence(t, OpLogin, []int{24, 6, 1, 1}, 1)
 }
 
 // heartbeat draws a Heartbeat (H5): mostly of an online device; else of any
 // device of the pool, online or not, or of a malformed ID.
 func (g *gen) heartbeat(t *rapid.T) Command {
-	c := Command{Op: OpHeartbeat, User: pick(t, g.users), Device: pick(t, Devices)}
-	switch online := g.online(); choose(t, 12, 4, 1, 1) {
-	case 0:
+	return g.presence(t, OpHeartbeat, []int{12, 4, 1, 1}, 0)
+}
+
+// presence draws op for a user and device: choose with weights picks any
+// device of the pool, one already online (the choice numbered onlineAt),
+// a malformed user ID (choice 2) or a malformed device (choice 3).
+func (g *gen) presence(t *rapid.T, op Op, weights []int, onlineAt int) Command {
+	c := Command{Op: op, User: pick(t, g.users), Device: pick(t, Devices)}
+	switch online, k := g.online(), choose(t, weights...); k {
+	case onlineAt:
 		if len(online) > 0 {
 			c.User = pick(t, online)
 			c.Device = pick(t, g.m.devices[c.User])
