@@ -215,10 +215,8 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 	r.last, r.retryAt = now, time.Time{}
 	for {
-		c, b := r.due.min(), r.beats.min()
-		switch {
-		case c != nil && !c.next.After(now) && (b == nil || !c.next.After(b.at)):
-			// Calls first at one instant: deadlines and checks before heartbeats.
+		switch c, b := r.firstDue(); {
+		case c != nil && !c.next.After(now):
 			c.expire(c.next, &r.out)
 			r.update(c)
 		case b != nil && !b.at.After(now):
@@ -231,11 +229,21 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 }
 
+// firstDue returns what falls due first: a call, or else a device's
+// heartbeat; both nil when nothing is pending. At one instant calls go
+// first, their deadlines and checks before any heartbeat (the Time rule).
+func (r *Registry) firstDue() (*callState, *beat) {
+	c, b := r.due.min(), r.beats.min()
+	if c != nil && (b == nil || !c.next.After(b.at)) {
+		return c, nil
+	}
+	return nil, b
+}
+
 // nextDue returns the earliest instant anything falls due.
 func (r *Registry) nextDue() (time.Time, bool) {
-	c, b := r.due.min(), r.beats.min()
-	switch {
-	case c != nil && (b == nil || !c.next.After(b.at)):
+	switch c, b := r.firstDue(); {
+	case c != nil:
 		return c.next, true
 	case b != nil:
 		return b.at, true
