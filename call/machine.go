@@ -16,8 +16,9 @@ import (
 // call as it found it (G1).
 //
 // A million of these may be pending at once (B3), so the record is kept
-// small: times are Unix nanoseconds, the counters narrow and side by side,
-// and what most calls never use lives in extras, made on first use.
+// small: the counters narrow and side by side, the end time an offset from
+// the creation time, and what most calls never use in extras, made on first
+// use.
 type callState struct {
 	id        string
 	caller    string
@@ -116,9 +117,6 @@ func (c *callState) checks() []time.Time {
 	}
 	return c.x.checks
 }
-
-// createdAt returns when the call was created.
-func (c *callState) createdAt() time.Time { return c.created }
 
 // over ends the call by cmd, if the call lifecycle allows it from where the
 // call is, at now (History's EndedAt, H8). Every way a call ends goes
@@ -548,7 +546,7 @@ func (c *callState) info() Info {
 		CallID:       c.id,
 		Caller:       c.caller,
 		Mode:         c.mode,
-		CreatedAt:    c.createdAt(),
+		CreatedAt:    c.created,
 		Timeout:      c.timeout,
 		ExtendedData: c.data,
 		Members:      slices.Clone(c.members),

@@ -94,7 +94,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
 	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
-			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
+			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
 			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
 		})
 		if x := c.x; x != nil {
