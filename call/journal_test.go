@@ -57,8 +57,19 @@ type rig struct {
 
 func newRig(t *testing.T, start time.Time, j *memJournal, restore []byte) *rig {
 	t.Helper()
+	return newRigClock(t, start, j, restore, false)
+}
+
+// newRigClock is newRig whose Registry, if stopOnly, gets timers it can
+// only stop, not reset: the path a host's own Clock may take.
+func newRigClock(t *testing.T, start time.Time, j *memJournal, restore []byte, stopOnly bool) *rig {
+	t.Helper()
 	g := &rig{clk: clock.NewManual(start), rec: &events.Recorder{}, j: j}
-	o := call.Options{Clock: g.clk, Sink: g.rec, NewID: counterIDs()}
+	var clk clock.Clock = g.clk
+	if stopOnly {
+		clk = slowClock{Manual: g.clk}
+	}
+	o := call.Options{Clock: clk, Sink: g.rec, NewID: counterIDs()}
 	if j != nil {
 		o.Journal = j
 	}
@@ -222,11 +233,19 @@ func diffEvents(got, want []events.Event) string {
 	return b.String()
 }
 
-// TestJournalRefusal: D1 — an Append error refuses the input.
+// TestJournalRefusal: D1 — an Append error refuses the input. The retry
+// of a refused passing of time is checked with a timer the Registry resets
+// and with one it can only stop and make anew.
 func TestJournalRefusal(t *testing.T) {
+	for _, stopOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stopOnly=%v", stopOnly), func(t *testing.T) { journalRefusal(t, stopOnly) })
+	}
+}
+
+func journalRefusal(t *testing.T, stopOnly bool) {
 	boom := errors.New("disk full")
 	j := &memJournal{}
-	g := newRig(t, t0, j, nil)
+	g := newRigClock(t, t0, j, nil, stopOnly)
 	g.reg.Login("alice", "a")
 	res, err := g.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 10 * time.Second})
 	if err != nil {
