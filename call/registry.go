@@ -208,9 +208,11 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	if now.After(r.seen) {
 		r.seen = now
 	}
-	if at, ok := r.nextDue(); ok && !at.After(now) && r.s.journal != nil && !r.replaying {
-		if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
-			return now, err
+	if r.s.journal != nil && !r.replaying {
+		if at, ok := r.nextDue(); ok && !at.After(now) {
+			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
+				return now, err
+			}
 		}
 	}
 	r.last, r.retryAt = now, time.Time{}
