@@ -1,11 +1,11 @@
 package call
 
 import (
-	"github.com/callsig/callsig/events"
-
 	"encoding/base64"
 	"strconv"
 	"strings"
+
+	"github.com/callsig/callsig/events"
 )
 
 // H8: with Options.History = N, each member keeps its N most recent ended
@@ -36,8 +36,11 @@ func (r *Registry) remember(c *callState) {
 		}
 		u.histSeq++
 		if len(u.history) >= n {
-			// Evict the oldest; copy so the evicted Info is freed.
-			u.history = append(u.history[:0:0], u.history[len(u.history)-n+1:]...)
+			// Evict the oldest in place (no allocation per ended call), and
+			// clear the slots left behind so the evicted Info is freed.
+			kept := copy(u.history, u.history[len(u.history)-n+1:])
+			clear(u.history[kept:])
+			u.history = u.history[:kept]
 		}
 		u.history = append(u.history, histEntry{seq: u.histSeq, info: info})
 	}
