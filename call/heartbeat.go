@@ -134,7 +134,13 @@ func (r *Registry) startBeat(now time.Time, u *user, device string) {
 		return
 	}
 	r.beatSeq++
-	b := &beat{u: u, device: device, at: now.Add(r.s.heartbeat), order: r.beatSeq}
+	r.addBeat(u, device, now.Add(r.s.heartbeat), r.beatSeq)
+}
+
+// addBeat gives u's newest device its heartbeat deadline at, with the
+// given order among last heartbeats.
+func (r *Registry) addBeat(u *user, device string, at time.Time, order uint64) {
+	b := &beat{u: u, device: device, at: at, order: order}
 	u.beats = append(u.beats, b)
 	r.beats.push(b)
 }

@@ -515,3 +515,42 @@ func TestHistorySurvivesRestore(t *testing.T) {
 		t.Fatalf("negative History: %v", err)
 	}
 }
+
+// TestRestoreStartsHeartbeats: D2 with H5. A snapshot taken without
+// HeartbeatTimeout, restored with it, gives every online device a
+// heartbeat deadline counted from the snapshot's last clock reading: the
+// device lapses exactly HeartbeatTimeout after it, and G7 applies.
+func TestRestoreStartsHeartbeats(t *testing.T) {
+	a := newRig(t, t0, nil, nil)
+	a.reg.Login("alice", "laptop")
+	res, err := a.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.clk.Advance(5 * time.Second)
+	a.reg.Login("carol", "phone") // an input: the last reading is now t0+5s
+	snap, err := a.reg.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clk := clock.NewManual(t0.Add(5 * time.Second))
+	rec := &events.Recorder{}
+	b, err := call.Restore(snap, call.Options{Clock: clk, Sink: rec, HeartbeatTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30*time.Second - time.Nanosecond)
+	if _, live := b.Call(res.CallID); !live || len(rec.Take()) != 0 {
+		t.Fatal("alice's device lapsed before HeartbeatTimeout had passed since the snapshot")
+	}
+	clk.Advance(time.Nanosecond)
+	evs := rec.Take()
+	if len(evs) == 0 || evs[0].Kind != events.InvitationCancelled || evs[0].Reason != events.ReasonCallerOffline ||
+		!evs[0].At.Equal(t0.Add(35*time.Second)) {
+		t.Fatalf("at +35s: %+v, want bob's invitation cancelled, the caller offline (G7)", evs)
+	}
+	if _, live := b.Call(res.CallID); live {
+		t.Fatal("the call outlived its caller's last device")
+	}
+}

@@ -193,15 +193,11 @@ func (r *Registry) load(b []byte) error {
 		}
 		if r.s.heartbeat > 0 { // H5: restored as they were; a device without one starts now
 			for i, d := range sd.Devices {
-				b := &beat{u: u, device: d, at: r.last.Add(r.s.heartbeat)}
 				if i < len(sd.Beats) {
-					b.at, b.order = sd.Beats[i].At.Round(0).UTC(), sd.Beats[i].Order
+					r.addBeat(u, d, sd.Beats[i].At.Round(0).UTC(), sd.Beats[i].Order)
 				} else {
-					r.beatSeq++ // after every restored heartbeat
-					b.order = r.beatSeq
+					r.startBeat(r.last, u, d) // ordered after every restored heartbeat
 				}
-				u.beats = append(u.beats, b)
-				r.beats.push(b)
 			}
 		}
 	}
