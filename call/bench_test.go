@@ -313,3 +313,28 @@ func BenchmarkLifecycleParallelCeiling(b *testing.B) {
 		return newBenchRegistry(b, clock.NewManual(t0), func() string { n++; return "c" + strconv.FormatInt(n, 10) })
 	})
 }
+
+// B2 as a test, so that a change which makes an answer allocate fails the
+// suite rather than waiting for someone to read a benchmark: Accept, Reject
+// and Cancel of a pending call allocate nothing (events.Discard as Sink).
+func TestAnswersAllocateNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a normal build")
+	}
+	for _, op := range []string{"accept", "reject", "cancel"} {
+		t.Run(op, func(t *testing.T) {
+			const runs = 2000
+			answer := answerer(t, runs+1)
+			i := 0
+			allocs := testing.AllocsPerRun(runs, func() {
+				if err := answer(op, i); err != nil {
+					t.Fatal(err)
+				}
+				i++
+			})
+			if allocs != 0 {
+				t.Fatalf("%s: %v allocations per call, want 0 (B2)", op, allocs)
+			}
+		})
+	}
+}
