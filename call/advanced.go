@@ -229,7 +229,6 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		rung = append(rung, i)
 		skip.add(i)
 	}
-	c.next = c.nextDeadline()
 	if len(rung) > 0 {
 		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, out)
 	}
@@ -266,7 +265,6 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 	}
 	c.move(i, cmdJoin)
 	m.Data = cfg.ExtendedData
-	c.next = c.nextDeadline()
 	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
 	return c.info(), nil
 }
@@ -315,7 +313,6 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 	for j := range c.members {
 		c.move(j, cmdCancel) // only the pending move
 	}
-	c.next = time.Time{}
 	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, out)
 	return nil
 }

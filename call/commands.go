@@ -134,7 +134,6 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 				c.setCheck(i, now.Add(d))
 			}
 		}
-		c.next = c.nextDeadline()
 	}
 	res := InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}
 	if cfg.CallID != "" { // H4: keep what a retry needs

@@ -72,40 +72,46 @@ func (h *deadlineHeap) swap(i, j int) {
 	h.pos[s[j].handle] = int32(j)
 }
 
-// min returns the call due first, or nil.
-func (h *deadlineHeap) min() *callState {
+// min returns the slot of the call due first, or nil.
+func (h *deadlineHeap) min() *heapSlot {
 	switch {
 	case len(h.recent) > 0 && (len(h.slots) == 0 || before(&h.recent[h.recentMin], &h.slots[0])):
-		return h.recent[h.recentMin].c
+		return &h.recent[h.recentMin]
 	case len(h.slots) > 0:
-		return h.slots[0].c
+		return &h.slots[0]
 	}
 	return nil
 }
 
-// set puts c where its next deadline says: in, out (a zero deadline) or
-// moved.
-func (h *deadlineHeap) set(c *callState) {
+// when returns the instant slot s falls due.
+func (h *deadlineHeap) when(s *heapSlot) time.Time { return h.base.Add(time.Duration(s.at)) }
+
+// set puts c where its next due instant, next, of the given kind says: in,
+// out (a zero next) or moved. The heap is the only place a call's next
+// instant is kept: a call computes it afresh when it changes (see
+// nextDeadline), which costs a glance at a few members and spares every
+// record 25 bytes (B3).
+func (h *deadlineHeap) set(c *callState, next time.Time, kind dueKind) {
 	switch {
-	case c.next.IsZero():
+	case next.IsZero():
 		h.remove(c)
 	case c.dueHandle == noSlot:
-		h.add(c)
+		h.add(c, next, kind)
 	default:
 		p := h.pos[c.dueHandle]
-		at := h.key(c.next)
+		at := h.key(next)
 		if p&inRecent != 0 {
 			i := int(p &^ inRecent)
-			h.recent[i].at, h.recent[i].kind = at, c.nextKind
+			h.recent[i].at, h.recent[i].kind = at, kind
 			h.findRecentMin()
 			return
 		}
 		i := int(p)
 		slot := &h.slots[i]
-		if slot.at == at && slot.kind == c.nextKind {
+		if slot.at == at && slot.kind == kind {
 			return
 		}
-		slot.at, slot.kind = at, c.nextKind
+		slot.at, slot.kind = at, kind
 		if !h.down(i) {
 			h.up(i)
 		}
@@ -114,9 +120,9 @@ func (h *deadlineHeap) set(c *callState) {
 
 // add puts c, not yet in, into recent, first sifting recent into the heap
 // if it is full.
-func (h *deadlineHeap) add(c *callState) {
+func (h *deadlineHeap) add(c *callState, next time.Time, kind dueKind) {
 	if len(h.slots) == 0 && len(h.recent) == 0 {
-		h.base = c.next
+		h.base = next
 	}
 	if len(h.recent) == recentCap {
 		h.flush()
@@ -132,7 +138,7 @@ func (h *deadlineHeap) add(c *callState) {
 	c.dueHandle = int32(id)
 	i := len(h.recent)
 	h.pos[id] = int32(i) | inRecent
-	h.recent = append(h.recent, heapSlot{at: h.key(c.next), kind: c.nextKind, order: c.order, c: c, handle: id})
+	h.recent = append(h.recent, heapSlot{at: h.key(next), kind: kind, order: c.order, c: c, handle: id})
 	if i == 0 || before(&h.recent[i], &h.recent[h.recentMin]) {
 		h.recentMin = i
 	}

@@ -17,18 +17,26 @@ func TestDeadlineHeapRapid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var h deadlineHeap
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		var calls []*callState // every call made; in the heap when next is set
+		type due struct {
+			next time.Time // zero: out of the heap
+			kind dueKind
+		}
+		var calls []*callState // every call made
+		model := map[*callState]due{}
 		var order uint64
 		draw := func(t *rapid.T, c *callState) {
-			c.next = base.Add(time.Duration(rapid.IntRange(0, 40).Draw(t, "at")) * time.Second)
-			c.nextKind = dueKind(rapid.IntRange(0, 1).Draw(t, "kind"))
+			d := due{
+				next: base.Add(time.Duration(rapid.IntRange(0, 40).Draw(t, "at")) * time.Second),
+				kind: dueKind(rapid.IntRange(0, 1).Draw(t, "kind")),
+			}
+			model[c] = d
 		}
 		t.Repeat(map[string]func(*rapid.T){
 			"add": func(t *rapid.T) {
 				order++
 				c := &callState{order: order, dueHandle: noSlot}
 				draw(t, c)
-				h.set(c)
+				h.set(c, model[c].next, model[c].kind)
 				calls = append(calls, c)
 			},
 			"move": func(t *rapid.T) {
@@ -38,9 +46,9 @@ func TestDeadlineHeapRapid(t *testing.T) {
 				c := rapid.SampledFrom(calls).Draw(t, "call")
 				draw(t, c)
 				if rapid.IntRange(0, 4).Draw(t, "clear") == 0 {
-					c.next = time.Time{} // out of the heap
+					model[c] = due{} // out of the heap
 				}
-				h.set(c)
+				h.set(c, model[c].next, model[c].kind)
 			},
 			"remove": func(t *rapid.T) {
 				if len(calls) == 0 {
@@ -48,25 +56,34 @@ func TestDeadlineHeapRapid(t *testing.T) {
 				}
 				c := rapid.SampledFrom(calls).Draw(t, "call")
 				h.remove(c)
-				c.next = time.Time{}
+				model[c] = due{}
 			},
 			"": func(t *rapid.T) {
 				var want *callState
 				n := 0
 				for _, c := range calls {
-					if c.next.IsZero() {
+					d := model[c]
+					if d.next.IsZero() {
 						if c.dueHandle != noSlot {
 							t.Fatalf("call %d is out but holds handle %d", c.order, c.dueHandle)
 						}
 						continue
 					}
 					n++
-					if want == nil || c.next.Before(want.next) ||
-						c.next.Equal(want.next) && (c.nextKind < want.nextKind || c.nextKind == want.nextKind && c.order < want.order) {
+					w := model[want]
+					if want == nil || d.next.Before(w.next) ||
+						d.next.Equal(w.next) && (d.kind < w.kind || d.kind == w.kind && c.order < want.order) {
 						want = c
 					}
 				}
-				if got := h.min(); got != want {
+				var got *callState
+				if s := h.min(); s != nil {
+					got = s.c
+					if d := model[got]; !h.when(s).Equal(d.next) || s.kind != d.kind {
+						t.Fatalf("min call %d due %v (%d), want %v (%d)", got.order, h.when(s), s.kind, d.next, d.kind)
+					}
+				}
+				if got != want {
 					t.Fatalf("min is %v, want %v", orderOf(got), orderOf(want))
 				}
 				if got := len(h.slots) + len(h.recent); got != n {

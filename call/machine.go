@@ -26,7 +26,6 @@ type callState struct {
 	members   []events.Member // the caller first, then invitees in the order invited
 	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
 	x         *callExtras     // nil until the call needs one of them
-	next      time.Time       // the earliest pending deadline; zero when none
 	timeout   time.Duration
 	created   time.Time
 	endedAt   time.Duration // once over: when it ended, after created (H8)
@@ -37,7 +36,6 @@ type callState struct {
 	dueHandle int32         // handle into the Registry's deadline heap; noSlot when absent
 	mode      events.Mode
 	status    callStatus // the call lifecycle
-	nextKind  dueKind    // what falls due at next
 }
 
 // callExtras holds the parts of a call that most calls never use, so that
@@ -175,7 +173,6 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 			c.move(1+i, cmdDeliver)
 		}
 	}
-	c.next = c.nextDeadline()
 	all := make([]events.Member, len(c.members)) // not slices.Clone: make and copy skip append's growth path
 	copy(all, c.members)
 	c.emit(out, events.Event{
@@ -431,10 +428,9 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 // expire is G5 at the instant now: every pending invitee whose deadline is
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
-func (c *callState) expire(now time.Time, out *[]events.Event) {
-	if c.nextKind == dueCheck {
+func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
+	if kind == dueCheck {
 		c.notReceived(now, out)
-		c.next = c.nextDeadline()
 		return
 	}
 	var buf [8]int // no allocation for the common small call
@@ -444,7 +440,6 @@ func (c *callState) expire(now time.Time, out *[]events.Event) {
 			due = append(due, i)
 		}
 	}
-	c.next = c.nextDeadline()
 	if len(due) == 0 {
 		return
 	}
@@ -512,9 +507,9 @@ const (
 )
 
 // nextDeadline returns the earliest instant something of c falls due — a
-// pending member's deadline or a not-received check — or zero, and records
-// which in c.nextKind (a deadline, where both fall at one instant).
-func (c *callState) nextDeadline() time.Time {
+// pending member's deadline or a not-received check — or zero, and which of
+// the two it is (a deadline, where both fall at one instant).
+func (c *callState) nextDeadline() (time.Time, dueKind) {
 	var next time.Time
 	kind := dueDeadline
 	checks := c.checks()
@@ -527,8 +522,7 @@ func (c *callState) nextDeadline() time.Time {
 			next, kind = checks[i], dueCheck
 		}
 	}
-	c.nextKind = kind
-	return next
+	return next, kind
 }
 
 // settle ends a general-mode call once no invitee is pending (G6).
@@ -537,7 +531,6 @@ func (c *callState) settle(now time.Time) {
 		return
 	}
 	c.over(cmdSettle, now)
-	c.next = time.Time{}
 }
 
 // info returns a copy of the call's state.

@@ -218,9 +218,10 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	r.last, r.retryAt = now, time.Time{}
 	for {
 		switch c, b := r.firstDue(); {
-		case c != nil && !c.next.After(now):
-			c.expire(c.next, &r.out)
-			r.update(c)
+		case c != nil && !r.due.when(c).After(now):
+			call, at, kind := c.c, r.due.when(c), c.kind
+			call.expire(at, kind, &r.out)
+			r.update(call)
 		case b != nil && !b.at.After(now):
 			// H5: the device missed its heartbeat; G7 applies. Part of the
 			// passing of time, journaled above: not an input of its own.
@@ -231,12 +232,13 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 }
 
-// firstDue returns what falls due first: a call, or else a device's
-// heartbeat; both nil when nothing is pending. At one instant calls go
-// first, their deadlines and checks before any heartbeat (the Time rule).
-func (r *Registry) firstDue() (*callState, *beat) {
+// firstDue returns what falls due first: a call's slot in the deadline
+// heap, or else a device's heartbeat; both nil when nothing is pending. At
+// one instant calls go first, their deadlines and checks before any
+// heartbeat (the Time rule).
+func (r *Registry) firstDue() (*heapSlot, *beat) {
 	c, b := r.due.min(), r.beats.min()
-	if c != nil && (b == nil || !c.next.After(b.at)) {
+	if c != nil && (b == nil || !r.due.when(c).After(b.at)) {
 		return c, nil
 	}
 	return nil, b
@@ -246,7 +248,7 @@ func (r *Registry) firstDue() (*callState, *beat) {
 func (r *Registry) nextDue() (time.Time, bool) {
 	switch c, b := r.firstDue(); {
 	case c != nil:
-		return c.next, true
+		return r.due.when(c), true
 	case b != nil:
 		return b.at, true
 	}
@@ -260,10 +262,8 @@ func (r *Registry) update(c *callState) {
 		r.forget(c)
 		return
 	}
-	if c.mode == events.Advanced { // members have deadlines of their own
-		c.next = c.nextDeadline()
-	}
-	r.due.set(c)
+	next, kind := c.nextDeadline()
+	r.due.set(c, next, kind)
 }
 
 // forget drops every trace of a call that is over: no memory, no timer (G6).

@@ -246,7 +246,8 @@ func (r *Registry) load(b []byte) error {
 		for j := range c.members {
 			r.link(c, j)
 		}
-		r.due.set(c)
+		next, kind := c.nextDeadline()
+		r.due.set(c, next, kind)
 	}
 	return nil
 }
@@ -339,7 +340,6 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	if c.mode == events.Advanced && c.pending == 0 && c.accepted == 0 && c.members[0].State != events.Accepted {
 		return bad("an advanced call with nobody in it is over")
 	}
-	c.next = c.nextDeadline()
 	return c, nil
 }
 
