@@ -256,7 +256,7 @@ func (r *Registry) login(now time.Time, id, device string) {
 	for l := u.head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
-		l.c.deliver(now, l.i, device, &r.out)
+		l.c.deliver(now, l.index(), device, &r.out)
 	}
 }
 

@@ -33,7 +33,7 @@ func (r *Registry) busy(id string, c *callState) bool {
 		return false
 	}
 	for l := u.head; l != nil; l = l.next {
-		if l.c != c && l.c.members[l.i].State == events.Accepted {
+		if l.c != c && l.c.members[l.index()].State == events.Accepted {
 			return true
 		}
 	}
@@ -152,7 +152,7 @@ func (r *Registry) glareCall(a string, invitees []string) *callState {
 		return nil
 	}
 	for l := u.head; l != nil; l = l.next {
-		if m := &l.c.members[l.i]; l.i > 0 && m.State.Pending() && m.Inviter == invitees[0] {
+		if i := l.index(); i > 0 && l.c.members[i].State.Pending() && l.c.members[i].Inviter == invitees[0] {
 			return l.c
 		}
 	}

@@ -55,7 +55,7 @@ type Registry struct {
 
 	idle       idleList     // user records that hold nothing, kept a while for their return
 	spareUsers []*user      // records of users who left, for reuse
-	linkBuf    []memberLink // scratch for walking a user's calls
+	linkBuf    []membership // scratch for walking a user's calls
 
 	out        []events.Event // produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
