@@ -100,12 +100,12 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	if done == nil {
 		return failed
 	}
-	c.tell(now, events.Event{From: c.caller, Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
+	c.tell(now, events.Event{From: c.callerID(), Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
 	for _, i := range done {
 		u := c.members[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
-			From: c.caller, Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
+			From: c.callerID(), Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
 		})
 	}
 	c.endIfEmpty(now, before, out)

@@ -21,7 +21,6 @@ import (
 // use.
 type callState struct {
 	id        string
-	caller    string
 	data      string
 	members   []events.Member // the caller first, then invitees in the order invited
 	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
@@ -92,6 +91,10 @@ func allocCall(n int) *callState {
 	return c
 }
 
+// callerID returns the user that created the call: the first member, which
+// the record does not keep a second time.
+func (c *callState) callerID() string { return c.members[0].User }
+
 // extras returns c's extras, making them if need be.
 func (c *callState) extras() *callExtras {
 	if c.x == nil {
@@ -154,7 +157,7 @@ func (c *callState) online(i int) bool {
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
 	c := allocCall(1 + len(invitees))
-	c.id, c.caller, c.mode, c.created, c.timeout = id, caller, cfg.Mode, now, timeout
+	c.id, c.mode, c.created, c.timeout = id, cfg.Mode, now, timeout
 	c.data, c.order, c.dueHandle = cfg.ExtendedData, order, noSlot
 	if cfg.Push != nil {
 		c.extras().push = cfg.Push
@@ -210,7 +213,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]events.Event) {
 	e := events.Event{At: now, From: c.members[i].User, Members: c.one(i), Reason: events.ReasonBusy}
 	if c.mode == events.General {
-		e.Kind, e.To, e.Offline = events.InvitationRejected, c.caller, !c.online(0)
+		e.Kind, e.To, e.Offline = events.InvitationRejected, c.callerID(), !c.online(0)
 		c.emit(out, e)
 		return
 	}
@@ -235,7 +238,7 @@ func (c *callState) pushOf(i int) *events.Push {
 // emit stamps e with the call's identity and next Seq and queues it.
 func (c *callState) emit(out *[]events.Event, e events.Event) {
 	c.seq++
-	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.caller
+	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.callerID()
 	*out = append(*out, e)
 }
 
@@ -328,7 +331,7 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		return nil
 	}
 	e := events.Event{
-		Kind: kind, To: c.caller, Offline: !c.online(0), At: now,
+		Kind: kind, To: c.callerID(), Offline: !c.online(0), At: now,
 		From: user, Device: device, Data: data, Members: c.one(i), Reason: reason,
 	}
 	c.emit(out, e)
@@ -350,7 +353,7 @@ var answerTarget = [numMemberCmds]events.State{
 func (c *callState) cancel(now time.Time, user string, list []string, cfg *CancelConfig,
 	maxData int, h driver, out *[]events.Event) (failed []string, err error) {
 	const op = "cancel"
-	if user != c.caller {
+	if user != c.callerID() {
 		return nil, newErr(op, c.id, user, ErrNotInviter, "only the caller may cancel")
 	}
 	for _, u := range list {
@@ -408,7 +411,7 @@ func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data s
 	u := c.members[i].User
 	c.emit(out, events.Event{
 		Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
-		From: c.caller, Data: data, Push: push, Members: c.one(i), Reason: reason,
+		From: c.callerID(), Data: data, Push: push, Members: c.one(i), Reason: reason,
 	})
 	return true
 }
@@ -458,7 +461,7 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 		return
 	}
 	c.emit(out, events.Event{
-		Kind: events.InviteesAnsweredTimeout, To: c.caller, Offline: !c.online(0), At: now,
+		Kind: events.InviteesAnsweredTimeout, To: c.callerID(), Offline: !c.online(0), At: now,
 		Members: timedOut, Reason: events.ReasonTimeout,
 	})
 	for _, i := range due {
@@ -537,7 +540,7 @@ func (c *callState) settle(now time.Time) {
 func (c *callState) info() Info {
 	return Info{
 		CallID:       c.id,
-		Caller:       c.caller,
+		Caller:       c.callerID(),
 		Mode:         c.mode,
 		CreatedAt:    c.created,
 		Timeout:      c.timeout,

@@ -57,7 +57,7 @@ func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *[]eve
 	e.Kind, e.At = events.UserStateChanged, now
 	e.Members = []events.Member{c.members[i]} // the member changes again: a copy
 	if c.mode == events.General {
-		e.To, e.Offline = c.caller, !c.online(0)
+		e.To, e.Offline = c.callerID(), !c.online(0)
 		c.emit(out, e)
 		return
 	}

@@ -119,7 +119,7 @@ type retry struct {
 // retried returns the first result of c if inviter repeats c's invite, with
 // the same invitees in the same order, while c is live (H4).
 func (c *callState) retried(inviter string, invitees []string) (InviteResult, bool) {
-	if c.x == nil || c.x.retry == nil || c.caller != inviter || !slices.Equal(c.x.retry.invitees, invitees) {
+	if c.x == nil || c.x.retry == nil || c.callerID() != inviter || !slices.Equal(c.x.retry.invitees, invitees) {
 		return InviteResult{}, false
 	}
 	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.created.Add(c.timeout), Failed: c.x.retry.failed}, true

@@ -94,7 +94,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
 	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
-			ID: c.id, Caller: c.caller, Mode: c.mode, Created: c.created, Timeout: c.timeout,
+			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.created, Timeout: c.timeout,
 			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
 		})
 		if x := c.x; x != nil {
@@ -306,7 +306,7 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		}
 	}
 	c := &callState{
-		id: sc.ID, caller: sc.Caller, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
+		id: sc.ID, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
 		data: sc.Data, order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
 	}
 	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil {
