@@ -28,7 +28,7 @@ func (r *Registry) remember(c *callState) {
 		return
 	}
 	info := c.info()
-	info.EndedAt = c.created.Add(c.endedAt)
+	info.EndedAt = c.createdAt().Add(c.endedAt)
 	for i := range c.links {
 		u := c.links[i].u
 		if u == nil {

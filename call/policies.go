@@ -122,7 +122,7 @@ func (c *callState) retried(inviter string, invitees []string) (InviteResult, bo
 	if c.x == nil || c.x.retry == nil || c.callerID() != inviter || !slices.Equal(c.x.retry.invitees, invitees) {
 		return InviteResult{}, false
 	}
-	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.created.Add(c.timeout), Failed: c.x.retry.failed}, true
+	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.createdAt().Add(c.timeout), Failed: c.x.retry.failed}, true
 }
 
 // GlarePolicy says what happens when two users call each other at once (H3).

@@ -94,7 +94,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
 	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
-			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.created, Timeout: c.timeout,
+			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
 			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
 		})
 		if x := c.x; x != nil {
@@ -306,9 +306,10 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 		}
 	}
 	c := &callState{
-		id: sc.ID, mode: sc.Mode, created: sc.Created.Round(0).UTC(), timeout: sc.Timeout,
+		id: sc.ID, mode: sc.Mode, timeout: sc.Timeout,
 		data: sc.Data, order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
 	}
+	c.setCreated(sc.Created.Round(0).UTC())
 	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil {
 		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks}
 	}
