@@ -237,7 +237,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		m := &all[i]
 		c.emit(out, events.Event{
 			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
-			From: user, Data: c.data, Push: cfg.Push, Deadline: m.Deadline, Members: all,
+			From: user, Data: c.inviteData(), Push: cfg.Push, Deadline: m.Deadline, Members: all,
 		})
 	}
 	for i := range c.members {
@@ -264,7 +264,7 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 		return Info{}, err
 	}
 	c.move(i, cmdJoin)
-	m.Data = cfg.ExtendedData
+	c.setData(i, cfg.ExtendedData)
 	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
 	return c.info(), nil
 }
@@ -286,7 +286,7 @@ func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData in
 	}
 	before := c.active()
 	c.move(i, cmdQuit)
-	m.Data = cfg.ExtendedData
+	c.setData(i, cfg.ExtendedData)
 	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
 	c.endIfEmpty(now, before, out)
 	return nil

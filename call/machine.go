@@ -21,7 +21,6 @@ import (
 // use.
 type callState struct {
 	id        string
-	data      string
 	members   []events.Member // the caller first, then invitees in the order invited
 	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
 	x         *callExtras     // nil until the call needs one of them
@@ -41,10 +40,12 @@ type callState struct {
 // callExtras holds the parts of a call that most calls never use, so that
 // a plain call does not pay for them.
 type callExtras struct {
-	push   *events.Push   // the Invite's push settings
-	retry  *retry         // H4: set for a host-chosen CallID
-	pushes []*events.Push // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
-	checks []time.Time    // H6: per member, when its not-received check runs (zero: none)
+	data       string         // the Invite's extended data, once the caller's own Data differs (see inviteData)
+	dataPinned bool           // data is set
+	push       *events.Push   // the Invite's push settings
+	retry      *retry         // H4: set for a host-chosen CallID
+	pushes     []*events.Push // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
+	checks     []time.Time    // H6: per member, when its not-received check runs (zero: none)
 }
 
 // A call of up to 9 invitees, the most an Invite may ring, keeps its
@@ -99,6 +100,26 @@ func allocCall(n int) *callState {
 func (c *callState) createdAt() time.Time { return time.Unix(c.createdS, int64(c.createdN)).UTC() }
 
 func (c *callState) setCreated(t time.Time) { c.createdS, c.createdN = t.Unix(), int32(t.Nanosecond()) }
+
+// inviteData returns the Invite's extended data (Info.ExtendedData, and the
+// Data of every InvitationReceived). It is the caller's own Data until the
+// caller acts again in an advanced call (Join, Quit), so the record keeps it
+// once, in the caller's member, and in extras only from then on (B3).
+func (c *callState) inviteData() string {
+	if c.x != nil && c.x.dataPinned {
+		return c.x.data
+	}
+	return c.members[0].Data
+}
+
+// setData records data as the extended data of member i's last action.
+func (c *callState) setData(i int, data string) {
+	if i == 0 && data != c.members[0].Data && (c.x == nil || !c.x.dataPinned) {
+		x := c.extras()
+		x.data, x.dataPinned = c.members[0].Data, true
+	}
+	c.members[i].Data = data
+}
 
 // callerID returns the user that created the call: the first member, which
 // the record does not keep a second time.
@@ -168,7 +189,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 	c := allocCall(1 + len(invitees))
 	c.id, c.mode, c.timeout = id, cfg.Mode, timeout
 	c.setCreated(now)
-	c.data, c.order, c.dueHandle = cfg.ExtendedData, order, noSlot
+	c.order, c.dueHandle = order, noSlot
 	if cfg.Push != nil {
 		c.extras().push = cfg.Push
 	}
@@ -190,7 +211,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 	copy(all, c.members)
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
-		From: caller, Data: c.data, Deadline: deadline, Members: all,
+		From: caller, Data: c.inviteData(), Deadline: deadline, Members: all,
 	})
 	for i, m := range all[1:] {
 		if busy.has(1 + i) {
@@ -198,7 +219,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		}
 		c.emit(out, events.Event{
 			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
-			From: m.Inviter, Data: c.data, Push: c.invitePush(), Deadline: m.Deadline, Members: all,
+			From: m.Inviter, Data: c.inviteData(), Push: c.invitePush(), Deadline: m.Deadline, Members: all,
 		})
 	}
 	var rung memberSet
@@ -330,7 +351,7 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		before = c.active()
 	}
 	c.move(i, cmd)
-	m.Data = data
+	c.setData(i, data)
 	kind, reason := events.InvitationAccepted, events.ReasonNone
 	if cmd == cmdReject {
 		kind, reason = events.InvitationRejected, events.ReasonRejected
@@ -502,7 +523,7 @@ func (c *callState) deliver(now time.Time, i int, device string, out *[]events.E
 	c.move(i, cmdDeliver)
 	c.emit(out, events.Event{
 		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
-		From: m.Inviter, Data: c.data, Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members),
+		From: m.Inviter, Data: c.inviteData(), Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members),
 	})
 	if wasNotReceived { // H6: those told it was not received learn it now is
 		c.tellReceipt(now, i, events.Event{From: m.User, Device: device}, out)
@@ -554,7 +575,7 @@ func (c *callState) info() Info {
 		Mode:         c.mode,
 		CreatedAt:    c.createdAt(),
 		Timeout:      c.timeout,
-		ExtendedData: c.data,
+		ExtendedData: c.inviteData(),
 		Members:      slices.Clone(c.members),
 	}
 }

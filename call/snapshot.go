@@ -95,7 +95,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
-			Data: c.data, Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
+			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
 		})
 		if x := c.x; x != nil {
 			sc := &s.Calls[len(s.Calls)-1]
@@ -307,11 +307,14 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	}
 	c := &callState{
 		id: sc.ID, mode: sc.Mode, timeout: sc.Timeout,
-		data: sc.Data, order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
+		order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
 	}
 	c.setCreated(sc.Created.Round(0).UTC())
-	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil {
+	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil || sc.Data != sc.Members[0].Data {
 		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks}
+		if sc.Data != sc.Members[0].Data {
+			c.x.data, c.x.dataPinned = sc.Data, true
+		}
 	}
 	for i := range c.members {
 		m := &c.members[i]
