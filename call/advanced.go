@@ -20,8 +20,8 @@ import (
 // active returns the members that are pending or Accepted.
 func (c *callState) active() memberSet {
 	var s memberSet
-	for i := range c.members {
-		if st := c.members[i].State; st == events.Accepted || st.Pending() {
+	for i := range c.members() {
+		if st := c.members()[i].State; st == events.Accepted || st.Pending() {
 			s.add(i)
 		}
 	}
@@ -32,8 +32,8 @@ func (c *callState) active() memberSet {
 // and to actor (-1: none), skipping those in skip (A1).
 func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, out *[]events.Event) {
 	e.Kind, e.At = events.UserStateChanged, now
-	for i := range c.members {
-		m := &c.members[i]
+	for i := range c.members() {
+		m := &c.members()[i]
 		if skip.has(i) || (i != actor && m.State != events.Accepted && !m.State.Pending()) {
 			continue
 		}
@@ -46,7 +46,7 @@ func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSe
 // nobody is pending: InvitationEnded (ReasonEmpty, no From) goes to the
 // members that were pending or Accepted before the change (A4).
 func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Event) {
-	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members[0].State == events.Accepted {
+	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members()[0].State == events.Accepted {
 		return
 	}
 	if !c.over(cmdEmpty, now) {
@@ -57,10 +57,10 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Ev
 
 // ended sends InvitationEnded, built on e, to the members in who.
 func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *[]events.Event) {
-	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members)
-	for i := range c.members {
+	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members())
+	for i := range c.members() {
 		if who.has(i) {
-			u := c.members[i].User
+			u := c.members()[i].User
 			e.To, e.Offline = u, !c.online(i)
 			c.emit(out, e)
 		}
@@ -71,7 +71,7 @@ func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *[]e
 func (c *callState) changed(idx []int) []events.Member {
 	ms := make([]events.Member, len(idx))
 	for k, i := range idx {
-		ms[k] = c.members[i]
+		ms[k] = c.members()[i]
 	}
 	return ms
 }
@@ -83,7 +83,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	before := c.active()
 	var done []int
 	if len(list) == 0 {
-		for i := 1; i < len(c.members); i++ {
+		for i := 1; i < len(c.members()); i++ {
 			if c.move(i, cmdCancel) {
 				done = append(done, i)
 			}
@@ -102,7 +102,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	}
 	c.tell(now, events.Event{From: c.callerID(), Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
 	for _, i := range done {
-		u := c.members[i].User
+		u := c.members()[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
 			From: c.callerID(), Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
@@ -116,14 +116,14 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 // then each of them (A1), and ends the call if that emptied it (A4).
 func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, out *[]events.Event) {
 	var before memberSet
-	for i := range c.members {
-		if st := c.members[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
+	for i := range c.members() {
+		if st := c.members()[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
 			before.add(i)
 		}
 	}
 	c.tell(now, events.Event{Members: timedOut, Reason: events.ReasonTimeout}, -1, memberSet{}, out)
 	for k, i := range due {
-		u := c.members[i].User
+		u := c.members()[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
 			Push: c.pushOf(i), Members: timedOut[k : k+1 : k+1], Reason: events.ReasonTimeout,
@@ -142,7 +142,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	fail := func(sentinel error, detail string) (InviteResult, error) {
 		return InviteResult{}, newErr(op, c.id, user, sentinel, detail)
 	}
-	if c.members[c.index(user)].State != events.Accepted {
+	if c.members()[c.index(user)].State != events.Accepted {
 		return fail(ErrNotAccepted, "only a member in the call may invite more")
 	}
 	if len(list) == 0 {
@@ -166,12 +166,12 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 			return fail(ErrDuplicateInvitee, quoteID(u)+" is the caller (who comes back with Join)")
 		case i < 0:
 			added++
-		case c.members[i].State == events.Accepted || c.members[i].State.Pending():
-			return fail(ErrDuplicateInvitee, quoteID(u)+" is already "+c.members[i].State.String())
+		case c.members()[i].State == events.Accepted || c.members()[i].State.Pending():
+			return fail(ErrDuplicateInvitee, quoteID(u)+" is already "+c.members()[i].State.String())
 		}
 	}
-	if len(c.members)+added > s.maxInvitees+1 {
-		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(c.members)-1+added, s.maxInvitees))
+	if len(c.members())+added > s.maxInvitees+1 {
+		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(c.members())-1+added, s.maxInvitees))
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
@@ -198,22 +198,13 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		isBusy := h.busy(u, c) // H2: decided before anything of this command changes
 		i := c.index(u)
 		if i < 0 {
-			i = len(c.members)
-			c.members = append(c.members, events.Member{User: u, State: memberInitial})
-			if old := &c.links[0]; len(c.links) == cap(c.links) {
-				c.links = append(c.links, memberLink{})
-				if &c.links[0] != old {
-					relink(c) // the links moved: repair the users' lists
-				}
-			} else {
-				c.links = append(c.links, memberLink{})
-			}
+			i = c.addMember(events.Member{User: u, State: memberInitial})
 			c.pending++
 			h.link(c, i)
 		} else {
 			c.move(i, cmdReinvite)
 		}
-		m := &c.members[i]
+		m := &c.members()[i]
 		m.Inviter, m.Deadline = user, deadline
 		c.setPush(i, cfg.Push)
 		if isBusy {
@@ -232,7 +223,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	if len(rung) > 0 {
 		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, out)
 	}
-	all := slices.Clone(c.members)
+	all := slices.Clone(c.members())
 	for _, i := range rung {
 		m := &all[i]
 		c.emit(out, events.Event{
@@ -240,7 +231,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 			From: user, Data: c.inviteData(), Push: cfg.Push, Deadline: m.Deadline, Members: all,
 		})
 	}
-	for i := range c.members {
+	for i := range c.members() {
 		if busy.has(i) {
 			c.busyReject(now, i, skip, out)
 		}
@@ -253,7 +244,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, h driver, out *[]events.Event) (Info, error) {
 	const op = "join"
 	i := c.index(user)
-	m := &c.members[i]
+	m := &c.members()[i]
 	if m.State == events.Accepted {
 		return c.info(), nil
 	}
@@ -274,7 +265,7 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, h driver, out *[]events.Event) error {
 	const op = "quit"
 	i := c.index(user)
-	m := &c.members[i]
+	m := &c.members()[i]
 	if m.State != events.Accepted {
 		return newErr(op, c.id, user, ErrNotAccepted, "the user is "+m.State.String())
 	}
@@ -297,7 +288,7 @@ func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData in
 func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, h driver, out *[]events.Event) error {
 	const op = "end"
 	i := c.index(user)
-	if st := c.members[i].State; st != events.Accepted {
+	if st := c.members()[i].State; st != events.Accepted {
 		return newErr(op, c.id, user, ErrNotAccepted, "the user is "+st.String())
 	}
 	if err := checkAction(op, c.id, user, cfg.ExtendedData, cfg.Device, maxData); err != nil {
@@ -310,7 +301,7 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 	if !c.over(cmdEnd, now) {
 		return newErr(op, c.id, user, ErrCallNotFound, "")
 	}
-	for j := range c.members {
+	for j := range c.members() {
 		c.move(j, cmdCancel) // only the pending move
 	}
 	c.ended(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Reason: events.ReasonEnded}, who, out)

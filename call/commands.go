@@ -129,8 +129,8 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	r.order++
 	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, busy, r, &r.out)
 	if d := r.s.notReceived; d > 0 { // H6
-		for i := 1; i < len(c.members); i++ {
-			if c.members[i].State == events.Inviting {
+		for i := 1; i < len(c.members()); i++ {
+			if c.members()[i].State == events.Inviting {
 				c.setCheck(i, now.Add(d))
 			}
 		}

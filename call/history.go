@@ -29,8 +29,8 @@ func (r *Registry) remember(c *callState) {
 	}
 	info := c.info()
 	info.EndedAt = c.createdAt().Add(c.endedAt)
-	for i := range c.links {
-		u := c.links[i].u
+	for i := range c.links() {
+		u := c.links()[i].u
 		if u == nil {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/callsig/callsig/events"
 )
@@ -21,20 +22,24 @@ import (
 // use.
 type callState struct {
 	id        string
-	members   []events.Member // the caller first, then invitees in the order invited
-	links     []memberLink    // links[i] ties members[i] to its user's record (presence.go)
-	x         *callExtras     // nil until the call needs one of them
+	mem       *events.Member // the members' array: see members
+	lk        *memberLink    // the links' array: see links
+	x         *callExtras    // nil until the call needs one of them
 	timeout   time.Duration
 	createdS  int64         // when the call was made: Unix seconds (see createdAt)
 	endedAt   time.Duration // once over: when it ended, after createdAt (H8)
 	order     uint64        // creation order among calls (the Time rule)
 	seq       uint64        // the last Seq handed out (G9)
-	pending   int32         // invitees pending
-	accepted  int32         // invitees Accepted
 	dueHandle int32         // handle into the Registry's deadline heap; noSlot when absent
 	createdN  int32         // when the call was made: the nanoseconds of createdS
+	pending   int16         // invitees pending (a call has at most 101 members)
+	accepted  int16         // invitees Accepted
+	n, room   uint8         // members (and links) in use, and the room in their arrays
 	mode      events.Mode
 	status    callStatus // the call lifecycle
+	// No field may be added here without moving a pending one-invitee call
+	// into a bigger size class: callOf2 is 320 bytes, the top of its class
+	// (TestCallRecordSize, B3).
 }
 
 // callExtras holds the parts of a call that most calls never use, so that
@@ -71,26 +76,68 @@ type (
 	}
 )
 
-// allocCall returns a call record with room for n members.
+// allocCall returns a call record with n members (n <= maxMembers).
 func allocCall(n int) *callState {
 	var c *callState
 	switch {
 	case n <= 2:
 		s := &callOf2{}
 		c = &s.callState
-		c.members, c.links = s.members[:n], s.links[:n]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	case n <= 4:
 		s := &callOf4{}
 		c = &s.callState
-		c.members, c.links = s.members[:n], s.links[:n]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	case n <= 10:
 		s := &callOf10{}
 		c = &s.callState
-		c.members, c.links = s.members[:n], s.links[:n]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	default:
-		c = &callState{members: make([]events.Member, n), links: make([]memberLink, n)}
+		c = &callState{}
+		c.place(n)
 	}
+	c.n = uint8(n)
 	return c
+}
+
+// maxMembers is the most members a call can have: the caller and
+// maxMaxInvitees invitees.
+const maxMembers = maxMaxInvitees + 1
+
+// members returns the call's members: the caller first, then the invitees
+// in the order invited. The record keeps a pointer to their array and a
+// count rather than a slice, 16 bytes less per call (B3); the slice made
+// here costs nothing.
+func (c *callState) members() []events.Member { return unsafe.Slice(c.mem, c.n) }
+
+// links returns the call's member links: links()[i] ties members()[i] to
+// its user's record (presence.go).
+func (c *callState) links() []memberLink { return unsafe.Slice(c.lk, c.n) }
+
+// place moves the members and links to new arrays with room for n, which
+// only an advanced call that grows past its tier needs (CallingInvite).
+// Events handed out before keep the old members' array, which nothing
+// writes any more.
+func (c *callState) place(n int) {
+	ms, ls := make([]events.Member, n), make([]memberLink, n)
+	if c.n > 0 {
+		copy(ms, c.members())
+		copy(ls, c.links())
+	}
+	c.mem, c.lk, c.room = &ms[0], &ls[0], uint8(n)
+	relink(c)
+}
+
+// addMember appends m to the members, with an empty link, and returns its
+// index.
+func (c *callState) addMember(m events.Member) int {
+	if c.n == c.room {
+		c.place(min(2*int(c.room), maxMembers))
+	}
+	i := int(c.n)
+	c.n++
+	c.members()[i] = m
+	return i
 }
 
 // createdAt returns when the call was made. The Registry's times are all
@@ -109,21 +156,21 @@ func (c *callState) inviteData() string {
 	if c.x != nil && c.x.dataPinned {
 		return c.x.data
 	}
-	return c.members[0].Data
+	return c.members()[0].Data
 }
 
 // setData records data as the extended data of member i's last action.
 func (c *callState) setData(i int, data string) {
-	if i == 0 && data != c.members[0].Data && (c.x == nil || !c.x.dataPinned) {
+	if i == 0 && data != c.members()[0].Data && (c.x == nil || !c.x.dataPinned) {
 		x := c.extras()
-		x.data, x.dataPinned = c.members[0].Data, true
+		x.data, x.dataPinned = c.members()[0].Data, true
 	}
-	c.members[i].Data = data
+	c.members()[i].Data = data
 }
 
 // callerID returns the user that created the call: the first member, which
 // the record does not keep a second time.
-func (c *callState) callerID() string { return c.members[0].User }
+func (c *callState) callerID() string { return c.members()[0].User }
 
 // extras returns c's extras, making them if need be.
 func (c *callState) extras() *callExtras {
@@ -175,7 +222,7 @@ type driver interface {
 // online reports whether member i has an online device, which decides
 // Event.Offline and whether an invitation is delivered at once.
 func (c *callState) online(i int) bool {
-	u := c.links[i].u
+	u := c.links()[i].u
 	return u != nil && u.online()
 }
 
@@ -194,10 +241,10 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		c.extras().push = cfg.Push
 	}
 	deadline := now.Add(timeout)
-	c.members[0] = events.Member{User: caller, State: events.Accepted, Data: cfg.ExtendedData}
+	c.members()[0] = events.Member{User: caller, State: events.Accepted, Data: cfg.ExtendedData}
 	h.link(c, 0)
 	for i, u := range invitees {
-		c.members[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
+		c.members()[1+i] = events.Member{User: u, State: memberInitial, Inviter: caller, Deadline: deadline}
 		c.pending++
 		h.link(c, 1+i)
 		switch {
@@ -207,8 +254,8 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 			c.move(1+i, cmdDeliver)
 		}
 	}
-	all := make([]events.Member, len(c.members)) // not slices.Clone: make and copy skip append's growth path
-	copy(all, c.members)
+	all := make([]events.Member, len(c.members())) // not slices.Clone: make and copy skip append's growth path
+	copy(all, c.members())
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
 		From: caller, Data: c.inviteData(), Deadline: deadline, Members: all,
@@ -223,12 +270,12 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 		})
 	}
 	var rung memberSet
-	for i := 1; i < len(c.members); i++ {
+	for i := 1; i < len(c.members()); i++ {
 		if !busy.has(i) {
 			rung.add(i)
 		}
 	}
-	for i := 1; i < len(c.members); i++ {
+	for i := 1; i < len(c.members()); i++ {
 		if busy.has(i) {
 			c.busyReject(now, i, rung, out)
 		}
@@ -242,7 +289,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 // mode every member pending or Accepted, except those the same command rang,
 // gets UserStateChanged instead. The busy invitee itself is not told.
 func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]events.Event) {
-	e := events.Event{At: now, From: c.members[i].User, Members: c.one(i), Reason: events.ReasonBusy}
+	e := events.Event{At: now, From: c.members()[i].User, Members: c.one(i), Reason: events.ReasonBusy}
 	if c.mode == events.General {
 		e.Kind, e.To, e.Offline = events.InvitationRejected, c.callerID(), !c.online(0)
 		c.emit(out, e)
@@ -275,8 +322,8 @@ func (c *callState) emit(out *[]events.Event, e events.Event) {
 
 // index returns the position of user among the members, or -1.
 func (c *callState) index(user string) int {
-	for i := range c.members {
-		if c.members[i].User == user {
+	for i := range c.members() {
+		if c.members()[i].User == user {
 			return i
 		}
 	}
@@ -286,7 +333,7 @@ func (c *callState) index(user string) int {
 // move applies cmd to member i as the member lifecycle declares, keeping the
 // counters and Deadline in step, and reports whether the lifecycle allowed it.
 func (c *callState) move(i int, cmd memberCmd) bool {
-	m := &c.members[i]
+	m := &c.members()[i]
 	to, ok := nextMember(m.State, cmd)
 	if !ok {
 		return false
@@ -305,7 +352,7 @@ func (c *callState) move(i int, cmd memberCmd) bool {
 	return true
 }
 
-func b2i(b bool) int32 {
+func b2i(b bool) int16 {
 	if b {
 		return 1
 	}
@@ -319,9 +366,9 @@ func b2i(b bool) int32 {
 // advanced mode members change again (join, quit, reinvite), so it copies.
 func (c *callState) one(i int) []events.Member {
 	if c.mode == events.Advanced {
-		return []events.Member{c.members[i]}
+		return []events.Member{c.members()[i]}
 	}
-	return c.members[i : i+1 : i+1]
+	return c.members()[i : i+1 : i+1]
 }
 
 // answer is Accept and Reject (G3). The caller may not answer its own call;
@@ -333,7 +380,7 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 	if i == 0 {
 		return newErr(op, c.id, user, ErrNotInvitee, "the caller cannot answer its own call")
 	}
-	m := &c.members[i]
+	m := &c.members()[i]
 	if _, ok := nextMember(m.State, cmd); !ok {
 		if m.State == answerTarget[cmd] {
 			return nil
@@ -419,7 +466,7 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 		return c.cancelAdvanced(now, list, cfg, out), nil
 	}
 	if len(list) == 0 {
-		for i := 1; i < len(c.members); i++ {
+		for i := 1; i < len(c.members()); i++ {
 			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out)
 		}
 	} else {
@@ -439,7 +486,7 @@ func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data s
 	if !c.move(i, cmdCancel) {
 		return false
 	}
-	u := c.members[i].User
+	u := c.members()[i].User
 	c.emit(out, events.Event{
 		Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
 		From: c.callerID(), Data: data, Push: push, Members: c.one(i), Reason: reason,
@@ -453,7 +500,7 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 	if c.accepted > 0 {
 		return
 	}
-	for i := 1; i < len(c.members); i++ {
+	for i := 1; i < len(c.members()); i++ {
 		c.cancelOne(now, i, events.ReasonCallerOffline, "", c.pushOf(i), out)
 	}
 	c.over(cmdCallerOffline, now)
@@ -469,8 +516,8 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 	}
 	var buf [8]int // no allocation for the common small call
 	due := buf[:0]
-	for i := 1; i < len(c.members); i++ {
-		if m := &c.members[i]; m.State.Pending() && !m.Deadline.After(now) && c.move(i, cmdTimeout) {
+	for i := 1; i < len(c.members()); i++ {
+		if m := &c.members()[i]; m.State.Pending() && !m.Deadline.After(now) && c.move(i, cmdTimeout) {
 			due = append(due, i)
 		}
 	}
@@ -480,11 +527,11 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 	var timedOut []events.Member
 	if first, last := due[0], due[len(due)-1]; c.mode == events.General && last-first+1 == len(due) {
 		// Final general-mode members, side by side: share them (see one).
-		timedOut = c.members[first : last+1 : last+1]
+		timedOut = c.members()[first : last+1 : last+1]
 	} else {
 		timedOut = make([]events.Member, len(due))
 		for k, i := range due {
-			timedOut[k] = c.members[i]
+			timedOut[k] = c.members()[i]
 		}
 	}
 	if c.mode == events.Advanced {
@@ -496,7 +543,7 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 		Members: timedOut, Reason: events.ReasonTimeout,
 	})
 	for _, i := range due {
-		u := c.members[i].User
+		u := c.members()[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
 			Push: c.pushOf(i), Members: c.one(i), Reason: events.ReasonTimeout,
@@ -510,11 +557,11 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 // deadline; one not yet delivered becomes Received. In advanced mode, a
 // member that is not pending gets the whole call's state instead (A7).
 func (c *callState) deliver(now time.Time, i int, device string, out *[]events.Event) {
-	m := &c.members[i]
+	m := &c.members()[i]
 	if !m.State.Pending() {
 		if c.mode == events.Advanced { // A7: bring the device up to date
 			c.emit(out, events.Event{
-				Kind: events.UserStateChanged, To: m.User, ToDevice: device, At: now, Members: slices.Clone(c.members),
+				Kind: events.UserStateChanged, To: m.User, ToDevice: device, At: now, Members: slices.Clone(c.members()),
 			})
 		}
 		return
@@ -523,7 +570,7 @@ func (c *callState) deliver(now time.Time, i int, device string, out *[]events.E
 	c.move(i, cmdDeliver)
 	c.emit(out, events.Event{
 		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
-		From: m.Inviter, Data: c.inviteData(), Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members),
+		From: m.Inviter, Data: c.inviteData(), Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members()),
 	})
 	if wasNotReceived { // H6: those told it was not received learn it now is
 		c.tellReceipt(now, i, events.Event{From: m.User, Device: device}, out)
@@ -547,8 +594,8 @@ func (c *callState) nextDeadline() (time.Time, dueKind) {
 	var next time.Time
 	kind := dueDeadline
 	checks := c.checks()
-	for i := 1; i < len(c.members); i++ {
-		m := &c.members[i]
+	for i := 1; i < len(c.members()); i++ {
+		m := &c.members()[i]
 		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next) || m.Deadline.Equal(next) && kind == dueCheck) {
 			next, kind = m.Deadline, dueDeadline
 		}
@@ -576,7 +623,7 @@ func (c *callState) info() Info {
 		CreatedAt:    c.createdAt(),
 		Timeout:      c.timeout,
 		ExtendedData: c.inviteData(),
-		Members:      slices.Clone(c.members),
+		Members:      slices.Clone(c.members()),
 	}
 }
 

@@ -40,8 +40,8 @@ func (c *callState) setCheck(i int, at time.Time) {
 // notReceived runs the not-received checks due at now.
 func (c *callState) notReceived(now time.Time, out *[]events.Event) {
 	checks := c.checks()
-	for i := 1; i < len(c.members) && i < len(checks); i++ {
-		if checks[i].IsZero() || checks[i].After(now) || c.members[i].State != events.Inviting {
+	for i := 1; i < len(c.members()) && i < len(checks); i++ {
+		if checks[i].IsZero() || checks[i].After(now) || c.members()[i].State != events.Inviting {
 			continue
 		}
 		c.move(i, cmdNotReceived)
@@ -55,7 +55,7 @@ func (c *callState) notReceived(now time.Time, out *[]events.Event) {
 // (advanced mode).
 func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *[]events.Event) {
 	e.Kind, e.At = events.UserStateChanged, now
-	e.Members = []events.Member{c.members[i]} // the member changes again: a copy
+	e.Members = []events.Member{c.members()[i]} // the member changes again: a copy
 	if c.mode == events.General {
 		e.To, e.Offline = c.callerID(), !c.online(0)
 		c.emit(out, e)

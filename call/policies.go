@@ -33,7 +33,7 @@ func (r *Registry) busy(id string, c *callState) bool {
 		return false
 	}
 	for l := u.head; l != nil; l = l.next {
-		if l.c != c && l.c.members[l.index()].State == events.Accepted {
+		if l.c != c && l.c.members()[l.index()].State == events.Accepted {
 			return true
 		}
 	}
@@ -152,7 +152,7 @@ func (r *Registry) glareCall(a string, invitees []string) *callState {
 		return nil
 	}
 	for l := u.head; l != nil; l = l.next {
-		if i := l.index(); i > 0 && l.c.members[i].State.Pending() && l.c.members[i].Inviter == invitees[0] {
+		if i := l.index(); i > 0 && l.c.members()[i].State.Pending() && l.c.members()[i].Inviter == invitees[0] {
 			return l.c
 		}
 	}
@@ -173,7 +173,7 @@ func (r *Registry) mayMerge(a string, invitees []string) bool {
 // the invite's extended data is the accept's; the result names c, Merged,
 // with the deadline inviter's invitation had.
 func (r *Registry) merge(now time.Time, c *callState, inviter string, cfg *InviteConfig) (InviteResult, error) {
-	deadline := c.members[c.index(inviter)].Deadline
+	deadline := c.members()[c.index(inviter)].Deadline
 	if !r.entry.HostID {
 		r.entry.CallID = c.id // the journal names the call merged into
 	}

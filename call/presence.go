@@ -25,7 +25,7 @@ type user struct {
 // costs no allocation and no search.
 //
 // A link does not keep the member's index: it is the link's place in
-// c.links, which its address gives (index). Eight bytes less per member is
+// c.links(), which its address gives (index). Eight bytes less per member is
 // what keeps a pending call in a smaller size class (B3).
 type memberLink struct {
 	u          *user
@@ -33,10 +33,10 @@ type memberLink struct {
 	prev, next *memberLink
 }
 
-// index returns the position of l's member in l.c.members: l is
-// &l.c.links[index].
+// index returns the position of l's member in l.c.members(): l is
+// &l.c.links()[index].
 func (l *memberLink) index() int {
-	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(unsafe.SliceData(l.c.links)))) / unsafe.Sizeof(*l))
+	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(unsafe.SliceData(l.c.links())))) / unsafe.Sizeof(*l))
 }
 
 // membership is one of a user's calls and the user's index in it: what a
@@ -128,8 +128,8 @@ func (l *idleList) remove(u *user) {
 // user's list oldest call first: a user that CallingInvite adds to an old
 // call files it before newer calls it joined earlier.
 func (r *Registry) link(c *callState, i int) {
-	u := r.userFor(c.members[i].User)
-	l := &c.links[i]
+	u := r.userFor(c.members()[i].User)
+	l := &c.links()[i]
 	*l = memberLink{u: u, c: c}
 	after := u.tail
 	for after != nil && after.c.order > c.order {
@@ -150,7 +150,7 @@ func (r *Registry) link(c *callState, i int) {
 
 // unlink forgets that member i of c is one of its user's calls.
 func (r *Registry) unlink(c *callState, i int) {
-	l := &c.links[i]
+	l := &c.links()[i]
 	u := l.u
 	if u == nil {
 		return
@@ -169,10 +169,10 @@ func (r *Registry) unlink(c *callState, i int) {
 	r.forgetIfIdle(u)
 }
 
-// relink repairs the user lists after c.links moved to a new array.
+// relink repairs the user lists after c.links() moved to a new array.
 func relink(c *callState) {
-	for i := range c.links {
-		l := &c.links[i]
+	for i := range c.links() {
+		l := &c.links()[i]
 		if l.u == nil {
 			continue
 		}

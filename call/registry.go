@@ -271,7 +271,7 @@ func (r *Registry) forget(c *callState) {
 	r.due.remove(c)
 	r.calls.del(c.id)
 	r.remember(c)
-	for i := range c.links {
+	for i := range c.links() {
 		r.unlink(c, i)
 	}
 }

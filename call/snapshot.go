@@ -95,7 +95,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	r.calls.each(func(c *callState) {
 		s.Calls = append(s.Calls, snapCall{
 			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
-			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members), Checks: slices.Clone(c.checks()),
+			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members()), Checks: slices.Clone(c.checks()),
 		})
 		if x := c.x; x != nil {
 			sc := &s.Calls[len(s.Calls)-1]
@@ -242,8 +242,7 @@ func (r *Registry) load(b []byte) error {
 		}
 		lastOrder = sc.Order
 		r.calls.put(c)
-		c.links = make([]memberLink, len(c.members))
-		for j := range c.members {
+		for j := range c.members() {
 			r.link(c, j)
 		}
 		next, kind := c.nextDeadline()
@@ -305,10 +304,9 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 			return bad("a not-received check for a member not Inviting")
 		}
 	}
-	c := &callState{
-		id: sc.ID, mode: sc.Mode, timeout: sc.Timeout,
-		order: sc.Order, seq: sc.Seq, members: sc.Members, dueHandle: noSlot,
-	}
+	c := allocCall(len(sc.Members))
+	copy(c.members(), sc.Members)
+	c.id, c.mode, c.timeout, c.order, c.seq, c.dueHandle = sc.ID, sc.Mode, sc.Timeout, sc.Order, sc.Seq, noSlot
 	c.setCreated(sc.Created.Round(0).UTC())
 	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil || sc.Data != sc.Members[0].Data {
 		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks}
@@ -316,11 +314,11 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 			c.x.data, c.x.dataPinned = sc.Data, true
 		}
 	}
-	for i := range c.members {
-		m := &c.members[i]
+	for i := range c.members() {
+		m := &c.members()[i]
 		m.Deadline = m.Deadline.Round(0).UTC()
 		switch {
-		case !validID(m.User) || slices.ContainsFunc(c.members[:i], func(o events.Member) bool { return o.User == m.User }):
+		case !validID(m.User) || slices.ContainsFunc(c.members()[:i], func(o events.Member) bool { return o.User == m.User }):
 			return bad("member %d: invalid or repeated user", i)
 		case m.State > events.NotYetReceived:
 			return bad("member %s: unknown state", quoteID(m.User))
@@ -341,7 +339,7 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	if c.mode == events.General && c.pending == 0 {
 		return bad("a general call with nobody pending is over")
 	}
-	if c.mode == events.Advanced && c.pending == 0 && c.accepted == 0 && c.members[0].State != events.Accepted {
+	if c.mode == events.Advanced && c.pending == 0 && c.accepted == 0 && c.members()[0].State != events.Accepted {
 		return bad("an advanced call with nobody in it is over")
 	}
 	return c, nil
