@@ -16,10 +16,13 @@ import (
 // checks all run before its first change, so a refused command leaves the
 // call as it found it (G1).
 //
-// A million of these may be pending at once (B3), so the record is kept
-// small: the counters narrow and side by side, the end time an offset from
-// the creation time, and what most calls never use in extras, made on first
-// use.
+// A million of these may be pending at once (B3), so the record keeps
+// nothing twice and nothing it can compute: the caller is the first member,
+// the Invite's data the caller's own until it changes, the next due instant
+// lives only in the deadline heap, members and links are reached by pointer
+// and count, the creation time takes 12 bytes and the end time is an offset
+// from it, the counters are narrow and packed, and what most calls never
+// use sits in extras, made on first use.
 type callState struct {
 	id        string
 	mem       *events.Member // the members' array: see members
