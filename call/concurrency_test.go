@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,5 +189,104 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if emitted.Load() == 0 {
 		t.Error("no events emitted")
+	}
+}
+
+// TestConcurrentDeliveryLosesNothing: under concurrent use a command may
+// return while another goroutine delivers its events (C3), but once every
+// goroutine has returned, every event has reached the Sink: a deliverer
+// steps down only when nothing is queued. Each lifecycle here makes exactly
+// four events (InvitationCreated, InvitationReceived, InvitationAccepted,
+// UserStateChanged; no clock advance, so no timeout), so the count is exact.
+// The Sink yields and re-enters the Registry now and then, to widen the
+// window in which one goroutine queues events while another delivers.
+func TestConcurrentDeliveryLosesNothing(t *testing.T) {
+	check := newSeqChecker(t)
+	var emitted atomic.Int64
+	var reg *call.Registry
+	sink := events.SinkFunc(func(e events.Event) {
+		check.enter(e)
+		if n := emitted.Add(1); n%7 == 0 {
+			runtime.Gosched()
+		} else if n%11 == 0 {
+			reg.Len()
+		}
+		check.leave(e)
+	})
+	var err error
+	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)), Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 6, 500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				caller, callee := fmt.Sprintf("a%d-%d", w, i%13), fmt.Sprintf("b%d-%d", w, i%17)
+				res, err := reg.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
+				if err != nil {
+					t.Errorf("Invite: %v", err)
+					return
+				}
+				if err := reg.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
+					t.Errorf("Accept: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got, want := emitted.Load(), int64(4*workers*rounds); got != want {
+		t.Fatalf("%d events reached the Sink once every command had returned, want %d", got, want)
+	}
+}
+
+// TestDelivererTakesWhatOthersQueued pins the hand-off of C3 under
+// concurrent use: while goroutine A delivers, B's command queues its events
+// and returns without delivering them; A must deliver them before it
+// returns, so that nothing stays queued once both have returned.
+func TestDelivererTakesWhatOthersQueued(t *testing.T) {
+	bReturned := make(chan struct{})
+	var once sync.Once
+	var got []string
+	var mu sync.Mutex
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Caller == "alice" && e.Seq == 1 {
+			once.Do(func() { <-bReturned }) // A delivers, and waits here until B's Invite has returned
+		}
+		mu.Lock()
+		got = append(got, e.Caller+" "+e.Kind.String())
+		mu.Unlock()
+	})
+	reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)), Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aDone := make(chan struct{})
+	go func() {
+		defer close(aDone)
+		if _, err := reg.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+			t.Error(err)
+		}
+	}()
+	for reg.Len() == 0 { // A's Invite has taken effect; A is delivering, or about to
+		runtime.Gosched()
+	}
+	if _, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Errorf("B's Invite returned after %d events reached the Sink, want 0: A delivers (%v)", len(got), got)
+	}
+	mu.Unlock()
+	close(bReturned)
+	<-aDone
+	want := []string{"alice InvitationCreated", "alice InvitationReceived", "carol InvitationCreated", "carol InvitationReceived"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("once both returned, the Sink had\n%v\nwant\n%v", got, want)
 	}
 }
