@@ -66,34 +66,49 @@ func ringIDs(n int) ([]string, func() string) {
 }
 
 func newBenchRegistry(b *testing.B, clk *clock.Manual, newID func() string) *call.Registry {
+	return newBenchRegistryOpts(b, call.Options{Clock: clk, NewID: newID})
+}
+
+func newBenchRegistryOpts(b testing.TB, o call.Options) *call.Registry {
 	b.Helper()
-	r, err := call.NewRegistry(call.Options{Clock: clk, Sink: events.Discard, NewID: newID})
+	o.Sink = events.Discard
+	r, err := call.NewRegistry(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return r
 }
 
+// benchModes are the two Event.Members contracts: shared and kept (the
+// default), and transient (Options.TransientMembers: valid during Emit,
+// memory reused afterwards).
+var benchModes = []struct {
+	name      string
+	transient bool
+}{{"callsig", false}, {"callsig-transient", true}}
+
 // B1: a 1-invitee invite + accept lifecycle, callsig and the baseline.
 func BenchmarkLifecycle(b *testing.B) {
-	b.Run("impl=callsig", func(b *testing.B) {
-		clk := clock.NewManual(t0)
-		ids, newID := ringIDs(4096)
-		r := newBenchRegistry(b, clk, newID)
-		cfg := call.InviteConfig{Timeout: 30 * time.Second}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			caller, callee := users[i%2048], users[2048+i%2048]
-			invitees := [1]string{callee}
-			if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
-				b.Fatal(err)
+	for _, m := range benchModes {
+		b.Run("impl="+m.name, func(b *testing.B) {
+			clk := clock.NewManual(t0)
+			ids, newID := ringIDs(4096)
+			r := newBenchRegistryOpts(b, call.Options{Clock: clk, NewID: newID, TransientMembers: m.transient})
+			cfg := call.InviteConfig{Timeout: 30 * time.Second}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				caller, callee := users[i%2048], users[2048+i%2048]
+				invitees := [1]string{callee}
+				if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Accept(callee, ids[i%4096], call.AcceptConfig{}); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if err := r.Accept(callee, ids[i%4096], call.AcceptConfig{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 	b.Run("impl=baseline", func(b *testing.B) {
 		clk := clock.NewManual(t0)
 		ids, newID := ringIDs(4096)
@@ -245,39 +260,50 @@ func BenchmarkExpireMillion(b *testing.B) {
 
 // B4: the lifecycle with 1,000 and with 1,000,000 other calls live.
 func BenchmarkLifecycleAtLive(b *testing.B) {
-	for _, live := range []int{1_000, 1_000_000} {
-		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
-			clk := clock.NewManual(t0)
-			ids, newID := preIDs(live + b.N)
-			r := newBenchRegistry(b, clk, newID)
-			for i := range live {
-				invitees := [1]string{users[2048+i%2048]}
-				if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: 10 * time.Minute}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cfg := call.InviteConfig{Timeout: 30 * time.Second}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				caller, callee := users[i%2048], users[2048+i%2048]
-				invitees := [1]string{callee}
-				if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.Accept(callee, ids[live+i], call.AcceptConfig{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, m := range benchModes {
+		for _, live := range []int{1_000, 1_000_000} {
+			b.Run(fmt.Sprintf("impl=%s/live=%d", m.name, live), func(b *testing.B) {
+				lifecycleAtLive(b, live, m.transient)
+			})
+		}
+	}
+}
+
+func lifecycleAtLive(b *testing.B, live int, transient bool) {
+	clk := clock.NewManual(t0)
+	ids, newID := preIDs(live + b.N)
+	r := newBenchRegistryOpts(b, call.Options{Clock: clk, NewID: newID, TransientMembers: transient})
+	for i := range live {
+		invitees := [1]string{users[2048+i%2048]}
+		if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: 10 * time.Minute}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := call.InviteConfig{Timeout: 30 * time.Second}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		caller, callee := users[i%2048], users[2048+i%2048]
+		invitees := [1]string{callee}
+		if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Accept(callee, ids[live+i], call.AcceptConfig{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
 // B5: the lifecycle from every core at once.
 func BenchmarkLifecycleParallel(b *testing.B) {
-	var n atomic.Int64
-	r := newBenchRegistry(b, clock.NewManual(t0), func() string { return "c" + strconv.FormatInt(n.Add(1), 10) })
-	runParallelLifecycles(b, func() *call.Registry { return r })
+	for _, m := range benchModes {
+		b.Run("impl="+m.name, func(b *testing.B) {
+			var n atomic.Int64
+			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
+				NewID: func() string { return "c" + strconv.FormatInt(n.Add(1), 10) }})
+			runParallelLifecycles(b, func() *call.Registry { return r })
+		})
+	}
 }
 
 // runParallelLifecycles runs invite + accept lifecycles from every P, each
@@ -308,10 +334,15 @@ func runParallelLifecycles(b *testing.B, registry func() *call.Registry) {
 // bus). Run with -cpu 1,2; what it gains from the second core is the most
 // that sharding one Registry by call could gain on this machine.
 func BenchmarkLifecycleParallelCeiling(b *testing.B) {
-	runParallelLifecycles(b, func() *call.Registry {
-		var n int64
-		return newBenchRegistry(b, clock.NewManual(t0), func() string { n++; return "c" + strconv.FormatInt(n, 10) })
-	})
+	for _, m := range benchModes {
+		b.Run("impl="+m.name, func(b *testing.B) {
+			runParallelLifecycles(b, func() *call.Registry {
+				var n int64
+				return newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
+					NewID: func() string { n++; return "c" + strconv.FormatInt(n, 10) }})
+			})
+		})
+	}
 }
 
 // B2 as a test, so that a change which makes an answer allocate fails the
@@ -336,5 +367,39 @@ func TestAnswersAllocateNothing(t *testing.T) {
 				t.Fatalf("%s: %v allocations per call, want 0 (B2)", op, allocs)
 			}
 		})
+	}
+}
+
+// With Options.TransientMembers a whole lifecycle allocates nothing once
+// the Registry has warmed up: the call's record comes off the free list,
+// the members list of its first events out of the arena (the invitee
+// slices are the caller's, made beforehand).
+func TestTransientLifecycleAllocatesNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a normal build")
+	}
+	const runs = 4000
+	ids, newID := ringIDs(4096)
+	r := newBenchRegistryOpts(t, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: true})
+	lists := make([][]string, 2048)
+	for i := range lists {
+		lists[i] = []string{users[2048+i]}
+	}
+	cfg := call.InviteConfig{Timeout: 30 * time.Second}
+	i := 0
+	lifecycle := func() {
+		if _, err := r.Invite(users[i%2048], lists[i%2048], cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Accept(users[2048+i%2048], ids[i%4096], call.AcceptConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	for range 2 * runs { // warm up: user records, free list, arena, queue
+		lifecycle()
+	}
+	if allocs := testing.AllocsPerRun(runs, lifecycle); allocs != 0 {
+		t.Fatalf("%v allocations per lifecycle with TransientMembers, want 0", allocs)
 	}
 }

@@ -200,12 +200,35 @@ func TestConcurrentUse(t *testing.T) {
 // UserStateChanged; no clock advance, so no timeout), so the count is exact.
 // The Sink yields and re-enters the Registry now and then, to widen the
 // window in which one goroutine queues events while another delivers.
+//
+// It runs with and without Options.TransientMembers: with it, the memory of
+// ended calls and of members lists is reused once emitted while other
+// goroutines queue events, and the Sink checks each event's Members as
+// Emit receives it.
 func TestConcurrentDeliveryLosesNothing(t *testing.T) {
+	for _, transient := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TransientMembers=%v", transient), func(t *testing.T) {
+			concurrentLifecycles(t, transient)
+		})
+	}
+}
+
+func concurrentLifecycles(t *testing.T, transient bool) {
 	check := newSeqChecker(t)
 	var emitted atomic.Int64
 	var reg *call.Registry
 	sink := events.SinkFunc(func(e events.Event) {
 		check.enter(e)
+		switch e.Kind {
+		case events.InvitationCreated, events.InvitationReceived:
+			if len(e.Members) != 2 || e.Members[0].User != e.Caller || e.Members[0].State != events.Accepted {
+				t.Errorf("%s of %s: Members %v", e.Kind, e.CallID, e.Members)
+			}
+		case events.InvitationAccepted, events.UserStateChanged:
+			if len(e.Members) != 1 || e.Members[0].User != e.From || e.Members[0].State != events.Accepted {
+				t.Errorf("%s of %s: Members %v", e.Kind, e.CallID, e.Members)
+			}
+		}
 		if n := emitted.Add(1); n%7 == 0 {
 			runtime.Gosched()
 		} else if n%11 == 0 {
@@ -214,7 +237,8 @@ func TestConcurrentDeliveryLosesNothing(t *testing.T) {
 		check.leave(e)
 	})
 	var err error
-	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)), Sink: sink, NewID: counterIDs()})
+	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)), Sink: sink,
+		NewID: counterIDs(), TransientMembers: transient})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ import (
 // -rapid.checks=1000 (see TestRegistryRapid).
 func TestJournalRapid(t *testing.T) {
 	rapid.Check(t, journalMachine)
+	t.Run("TransientMembers", func(t *testing.T) { rapid.Check(t, journalMachineTransient) })
 }
 
 // jsonJournal keeps each Entry as a JSON line, as a file journal would.
@@ -90,8 +91,15 @@ func idsFromN(prefix string, n int) func() string {
 	return f
 }
 
-func journalMachine(t *rapid.T) {
+func journalMachine(t *rapid.T) { runJournalMachine(t, false) }
+
+// journalMachineTransient is journalMachine with Options.TransientMembers
+// on every Registry: the same draws, so the same runs, with memory reused.
+func journalMachineTransient(t *rapid.T) { runJournalMachine(t, true) }
+
+func runJournalMachine(t *rapid.T, transient bool) {
 	o := drawOptions(t)
+	o.TransientMembers = transient
 	misuse := drawPolicies(t, &o)
 	late := rapid.SampledFrom([]time.Duration{0, 0, 0, time.Nanosecond, 700 * time.Millisecond, 5 * time.Second, neverFires}).Draw(t, "timer lateness")
 	prefix := rapid.SampledFrom([]string{"c", "h"}).Draw(t, "NewID prefix")

@@ -216,6 +216,8 @@ func (c *callState) over(cmd callCmd, now time.Time) bool {
 // changes anything — commit writes the input to the Journal (D1), and an
 // error from it refuses the command.
 type driver interface {
+	alloc(n int) *callState                       // a record for a new call of n members
+	list(n int) []events.Member                   // an empty members list for an event
 	link(c *callState, i int)                     // member i joined c: file it under its user
 	commit() error                                // journal the input: the last word before a change
 	admitted(list []string) ([]string, []Failure) // H7: the invitees Options.Admit let through
@@ -236,7 +238,7 @@ func (c *callState) online(i int) bool {
 // checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
 	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
-	c := allocCall(1 + len(invitees))
+	c := h.alloc(1 + len(invitees))
 	c.id, c.mode, c.timeout = id, cfg.Mode, timeout
 	c.setCreated(now)
 	c.order, c.dueHandle = order, noSlot
@@ -257,7 +259,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 			c.move(1+i, cmdDeliver)
 		}
 	}
-	all := make([]events.Member, len(c.members())) // not slices.Clone: make and copy skip append's growth path
+	all := h.list(len(c.members())) // not slices.Clone: a made list skips append's growth path
 	copy(all, c.members())
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,

@@ -57,6 +57,7 @@ type Registry struct {
 	spareUsers []*user      // records of users who left, for reuse
 	linkBuf    []membership // scratch for walking a user's calls
 
+	rc         recycler       // Options.TransientMembers: memory to reuse (recycle.go)
 	out        []events.Event // produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
 	delivering bool           // a goroutine is draining out
@@ -190,6 +191,7 @@ func (r *Registry) finish() {
 // takeOut returns the queued events and starts a new queue. It is called
 // with the lock held.
 func (r *Registry) takeOut() []events.Event {
+	r.seal()
 	batch := r.out
 	r.out, r.spare = r.spare[:0], nil
 	return batch
@@ -274,6 +276,7 @@ func (r *Registry) forget(c *callState) {
 	for i := range c.links() {
 		r.unlink(c, i)
 	}
+	r.retire(c)
 }
 
 // arm keeps one clock timer for the earliest deadline. A timer armed for an
@@ -350,6 +353,7 @@ func (r *Registry) deliver(batch []events.Event) {
 		}
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
+		r.recycle()
 		r.spare = batch[:0]
 		if len(r.out) == 0 {
 			break

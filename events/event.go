@@ -35,7 +35,7 @@ type Event struct {
 	Data     string    // extended data of the causing action
 	Push     *Push     // push settings of the causing action (invite, cancel), for Offline delivery
 	Deadline time.Time // InvitationCreated, InvitationReceived: when the invitation times out
-	Members  []Member  // shared and read-only: a Sink must not modify it
+	Members  []Member  // shared and read-only: a Sink must not modify it; see Detach
 	Reason   Reason    //
 }
 
@@ -59,15 +59,29 @@ type discard struct{}
 
 func (discard) Emit(Event) {}
 
+// Detach returns e with a Members slice of its own. A Sink that keeps
+// events beyond Emit from a Registry whose Members are transient
+// (call.Options.TransientMembers) must keep detached copies: the Registry
+// reuses that memory once Emit returns. With the default, Members are
+// never reused, and Detach only costs a copy.
+func (e Event) Detach() Event {
+	if e.Members != nil {
+		e.Members = append(make([]Member, 0, len(e.Members)), e.Members...)
+	}
+	return e
+}
+
 // Recorder is a Sink that keeps every event it receives, for tests and
-// simulations. It is safe for concurrent use; its zero value is ready.
+// simulations. It keeps detached copies (see Detach), so it works with any
+// Registry. It is safe for concurrent use; its zero value is ready.
 type Recorder struct {
 	mu     sync.Mutex
 	events []Event
 }
 
-// Emit keeps e.
+// Emit keeps a detached copy of e.
 func (r *Recorder) Emit(e Event) {
+	e = e.Detach()
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()

@@ -103,3 +103,24 @@ func TestSinkFuncAndDiscard(t *testing.T) {
 	}
 	events.Discard.Emit(events.Event{})
 }
+
+// Detach gives an event Members of its own, so that a Sink may keep it
+// after Emit when the Registry reuses Members (call.Options.TransientMembers);
+// the Recorder keeps detached copies.
+func TestDetach(t *testing.T) {
+	shared := []events.Member{{User: "alice", State: events.Accepted}, {User: "bob", State: events.Received}}
+	e := events.Event{Kind: events.InvitationCreated, CallID: "c1", Members: shared[:1:1]}
+	d := e.Detach()
+	var rec events.Recorder
+	rec.Emit(e)
+	shared[0].User = "reused"
+	if d.Members[0].User != "alice" || rec.Events()[0].Members[0].User != "alice" {
+		t.Fatalf("detached Members follow the original: %v, recorded %v", d.Members, rec.Events()[0].Members)
+	}
+	if len(d.Members) != 1 || d.CallID != "c1" || d.Kind != events.InvitationCreated {
+		t.Fatalf("Detach changed the event: %+v", d)
+	}
+	if (events.Event{}).Detach().Members != nil {
+		t.Fatal("Detach of an event without Members made some")
+	}
+}

@@ -1,0 +1,159 @@
+package call
+
+import (
+	"unsafe"
+
+	"github.com/callsig/callsig/events"
+)
+
+// With Options.TransientMembers, a Sink may not keep Event.Members past
+// Emit, so the Registry reuses two kinds of memory that would otherwise go
+// to the collector, call after call:
+//
+//   - the records of calls that are over (one(i) and expire hand the Sink
+//     members inside the record), kept on a free list per tier;
+//   - the members lists of InvitationCreated and InvitationReceived, cut
+//     from chunks of an arena.
+//
+// Memory is reused only once every event that may point into it has been
+// emitted. Events are queued in the same critical section as the change
+// that makes them, and the deliverer takes the queue whole (takeOut): so a
+// record that ended, or a list cut, before the queue was taken is referred
+// to only by events of that batch or earlier ones, and is free once the
+// deliverer has emitted the batch. Each takeOut therefore moves what ended
+// and what was cut since the last one to the batch's side (endedB,
+// sealedB), and the deliverer recycles it after Emit has returned for the
+// whole batch. A command called from inside Emit queues into the next
+// batch, which the same rule covers.
+type recycler struct {
+	ended   []*callState      // calls over since the queue was last taken
+	endedB  []*callState      // calls over that the batch being delivered told of
+	free    [3][]*callState   // records ready for reuse: callOf2, callOf4, callOf10
+	chunk   []events.Member   // the arena's chunk lists are cut from; nil: start one
+	used    int               // how much of chunk is cut
+	sealed  [][]events.Member // chunks cut from since the queue was last taken
+	sealedB [][]events.Member // chunks the batch being delivered refers to
+	spare   [][]events.Member // cleared chunks ready for reuse
+}
+
+const (
+	arenaChunk = 512  // members per chunk: 40 KiB
+	maxFree    = 1024 // records kept per tier: enough for a burst, little when idle
+	maxSpare   = 16   // chunks kept
+)
+
+// membersOffset is where a tiered record's own members array starts: the
+// same in every tier, right after the callState.
+const membersOffset = unsafe.Offsetof(callOf2{}.members)
+
+// tierOf returns the free list of a record of room n, or -1.
+func tierOf(room int) int {
+	switch room {
+	case 2:
+		return 0
+	case 4:
+		return 1
+	case 10:
+		return 2
+	}
+	return -1
+}
+
+// alloc returns a record for a new call of n members: a reused one with
+// TransientMembers, when one is free, else a new one (allocCall).
+func (r *Registry) alloc(n int) *callState {
+	if r.s.transient {
+		room := 2
+		if n > 4 {
+			room = 10
+		} else if n > 2 {
+			room = 4
+		}
+		if t := tierOf(room); n <= 10 && len(r.rc.free[t]) > 0 {
+			free := r.rc.free[t]
+			c := free[len(free)-1]
+			free[len(free)-1] = nil
+			r.rc.free[t] = free[:len(free)-1]
+			c.n = uint8(n)
+			return c
+		}
+	}
+	return allocCall(n)
+}
+
+// list returns an empty members list of length n for an event: cut from the
+// arena with TransientMembers, else made.
+func (r *Registry) list(n int) []events.Member {
+	if !r.s.transient || n > arenaChunk {
+		return make([]events.Member, n)
+	}
+	rc := &r.rc
+	if rc.chunk == nil || rc.used+n > len(rc.chunk) {
+		if k := len(rc.spare); k > 0 {
+			rc.chunk, rc.spare = rc.spare[k-1], rc.spare[:k-1]
+		} else {
+			rc.chunk = make([]events.Member, arenaChunk)
+		}
+		rc.used = 0
+		rc.sealed = append(rc.sealed, rc.chunk)
+	}
+	l := rc.chunk[rc.used : rc.used+n : rc.used+n]
+	rc.used += n
+	return l
+}
+
+// retire notes that c is over and forgotten: with TransientMembers, its
+// record is reused once the events that told of it are emitted.
+func (r *Registry) retire(c *callState) {
+	if r.s.transient {
+		r.rc.ended = append(r.rc.ended, c)
+	}
+}
+
+// seal moves what ended and what was cut since the queue was last taken to
+// the side of the batch just taken. Called with the lock held, by takeOut.
+func (r *Registry) seal() {
+	rc := &r.rc
+	if len(rc.ended) == 0 && len(rc.sealed) == 0 {
+		return
+	}
+	rc.drop() // a batch whose delivery panicked: leave its memory to the collector
+	rc.endedB, rc.ended = rc.ended, rc.endedB
+	rc.sealedB, rc.sealed = rc.sealed, rc.sealedB
+	rc.chunk, rc.used = nil, 0 // the next list starts a new chunk
+}
+
+// drop forgets the batch's side without reusing it.
+func (rc *recycler) drop() {
+	clear(rc.endedB)
+	rc.endedB = rc.endedB[:0]
+	clear(rc.sealedB)
+	rc.sealedB = rc.sealedB[:0]
+}
+
+// recycle makes the memory of the batch just emitted reusable. Called with
+// the lock held, by the deliverer, once Emit has returned for every event
+// of the batch.
+func (r *Registry) recycle() {
+	rc := &r.rc
+	for _, c := range rc.endedB {
+		t := tierOf(int(c.room))
+		// Only a record that still holds its own arrays (not one an
+		// advanced call grew out of, see place) goes back on a list.
+		if t < 0 || uintptr(unsafe.Pointer(c.mem)) != uintptr(unsafe.Pointer(c))+membersOffset || len(rc.free[t]) >= maxFree {
+			continue
+		}
+		mem, lk, room := c.mem, c.lk, c.room
+		clear(unsafe.Slice(mem, room)) // drop the users' and data strings
+		clear(unsafe.Slice(lk, room))
+		*c = callState{mem: mem, lk: lk, room: room}
+		rc.free[t] = append(rc.free[t], c)
+	}
+	for _, ch := range rc.sealedB {
+		if len(rc.spare) < maxSpare {
+			clear(ch)
+			rc.spare = append(rc.spare, ch)
+		}
+	}
+	rc.drop()
+}
