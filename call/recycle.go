@@ -31,7 +31,7 @@ type recycler struct {
 	free    [3][]*callState   // records ready for reuse: callOf2, callOf4, callOf10
 	chunk   []events.Member   // the arena's chunk lists are cut from; nil: start one
 	used    int               // how much of chunk is cut
-	sealed  [][]events.Member // chunks cut from since the queue was last taken
+	sealed  [][]events.Member // chunks cut from since the queue was last taken (the parts used, once trimmed)
 	sealedB [][]events.Member // chunks the batch being delivered refers to
 	spare   [][]events.Member // cleared chunks ready for reuse
 }
@@ -89,6 +89,7 @@ func (r *Registry) list(n int) []events.Member {
 	}
 	rc := &r.rc
 	if rc.chunk == nil || rc.used+n > len(rc.chunk) {
+		rc.trim()
 		if k := len(rc.spare); k > 0 {
 			rc.chunk, rc.spare = rc.spare[k-1], rc.spare[:k-1]
 		} else {
@@ -118,9 +119,18 @@ func (r *Registry) seal() {
 		return
 	}
 	rc.drop() // a batch whose delivery panicked: leave its memory to the collector
+	rc.trim()
 	rc.endedB, rc.ended = rc.ended, rc.endedB
 	rc.sealedB, rc.sealed = rc.sealed, rc.sealedB
 	rc.chunk, rc.used = nil, 0 // the next list starts a new chunk
+}
+
+// trim cuts the sealed entry of the current chunk down to what lists use,
+// so that recycling clears only that.
+func (rc *recycler) trim() {
+	if rc.chunk != nil {
+		rc.sealed[len(rc.sealed)-1] = rc.chunk[:rc.used]
+	}
 }
 
 // drop forgets the batch's side without reusing it.
@@ -151,8 +161,8 @@ func (r *Registry) recycle() {
 	}
 	for _, ch := range rc.sealedB {
 		if len(rc.spare) < maxSpare {
-			clear(ch)
-			rc.spare = append(rc.spare, ch)
+			clear(ch) // the part lists used: drop their strings
+			rc.spare = append(rc.spare, ch[:cap(ch)])
 		}
 	}
 	rc.drop()
