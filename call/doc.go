@@ -110,4 +110,12 @@
 // user who holds nothing any more (no device, no call, no history) keeps its
 // record for a while in case it comes back, as users of a signaling server
 // do; at most 4096 such records are kept, the oldest dropped first.
+//
+// With Options.TransientMembers, Event.Members is valid only until Emit
+// returns, and the Registry reuses what the collector would otherwise take
+// call after call: the records of ended calls (up to 1024 per size kept
+// free) and the members lists of new calls' first events (cut from 40 KiB
+// chunks). Memory is reused only once every event that points into it has
+// been emitted, commands called from inside Emit included. A lifecycle then
+// allocates nothing; a Sink that keeps events keeps e.Detach().
 package call

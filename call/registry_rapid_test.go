@@ -71,6 +71,13 @@ func FuzzRegistry(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(registryMachine))
 }
 
+// FuzzRegistryTransient is FuzzRegistry with Options.TransientMembers. Its
+// seeds are FuzzRegistry's: the draws are the same, so they make the same
+// runs, with the Registry reusing memory.
+func FuzzRegistryTransient(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(registryMachineTransient))
+}
+
 // rapidStart is the Manual clock's start: a whole second, like a host's, so
 // that deadlines print readably.
 var rapidStart = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
