@@ -36,7 +36,7 @@ type memberLink struct {
 // index returns the position of l's member in l.c.members(): l is
 // &l.c.links()[index].
 func (l *memberLink) index() int {
-	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(unsafe.SliceData(l.c.links())))) / unsafe.Sizeof(*l))
+	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(l.c.lk))) / unsafe.Sizeof(*l))
 }
 
 // membership is one of a user's calls and the user's index in it: what a
