@@ -91,22 +91,9 @@ var benchModes = []struct {
 func BenchmarkLifecycle(b *testing.B) {
 	for _, m := range benchModes {
 		b.Run("impl="+m.name, func(b *testing.B) {
-			clk := clock.NewManual(t0)
 			ids, newID := ringIDs(4096)
-			r := newBenchRegistryOpts(b, call.Options{Clock: clk, NewID: newID, TransientMembers: m.transient})
-			cfg := call.InviteConfig{Timeout: 30 * time.Second}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				caller, callee := users[i%2048], users[2048+i%2048]
-				invitees := [1]string{callee}
-				if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.Accept(callee, ids[i%4096], call.AcceptConfig{}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: m.transient})
+			runLifecycles(b, r, ids)
 		})
 	}
 	b.Run("impl=baseline", func(b *testing.B) {
@@ -279,6 +266,13 @@ func lifecycleAtLive(b *testing.B, live int, transient bool) {
 			b.Fatal(err)
 		}
 	}
+	runLifecycles(b, r, ids[live:])
+}
+
+// runLifecycles times b.N invite + accept lifecycles on r, the i-th
+// between users i%2048 and 2048+i%2048, whose call gets the ID
+// ids[i%len(ids)] (the Registry's NewID hands them out in that order).
+func runLifecycles(b *testing.B, r *call.Registry, ids []string) {
 	cfg := call.InviteConfig{Timeout: 30 * time.Second}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -288,7 +282,7 @@ func lifecycleAtLive(b *testing.B, live int, transient bool) {
 		if _, err := r.Invite(caller, invitees[:], cfg); err != nil {
 			b.Fatal(err)
 		}
-		if err := r.Accept(callee, ids[live+i], call.AcceptConfig{}); err != nil {
+		if err := r.Accept(callee, ids[i%len(ids)], call.AcceptConfig{}); err != nil {
 			b.Fatal(err)
 		}
 	}
