@@ -30,7 +30,7 @@ func (c *callState) active() memberSet {
 
 // tell sends e as UserStateChanged to every member pending or Accepted now
 // and to actor (-1: none), skipping those in skip (A1).
-func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, out *[]events.Event) {
+func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSet, out *outbox) {
 	e.Kind, e.At = events.UserStateChanged, now
 	for i := range c.members() {
 		m := &c.members()[i]
@@ -45,7 +45,7 @@ func (c *callState) tell(now time.Time, e events.Event, actor int, skip memberSe
 // endIfEmpty ends an advanced call by itself once nobody is Accepted and
 // nobody is pending: InvitationEnded (ReasonEmpty, no From) goes to the
 // members that were pending or Accepted before the change (A4).
-func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Event) {
+func (c *callState) endIfEmpty(now time.Time, before memberSet, out *outbox) {
 	if c.mode != events.Advanced || c.pending > 0 || c.accepted > 0 || c.members()[0].State == events.Accepted {
 		return
 	}
@@ -56,8 +56,8 @@ func (c *callState) endIfEmpty(now time.Time, before memberSet, out *[]events.Ev
 }
 
 // ended sends InvitationEnded, built on e, to the members in who.
-func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *[]events.Event) {
-	e.Kind, e.At, e.Members = events.InvitationEnded, now, slices.Clone(c.members())
+func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *outbox) {
+	e.Kind, e.At, e.Members = events.InvitationEnded, now, out.clone(c.members())
 	for i := range c.members() {
 		if who.has(i) {
 			u := c.members()[i].User
@@ -68,8 +68,8 @@ func (c *callState) ended(now time.Time, e events.Event, who memberSet, out *[]e
 }
 
 // changed returns copies of the members at idx, as an event's Members.
-func (c *callState) changed(idx []int) []events.Member {
-	ms := make([]events.Member, len(idx))
+func (c *callState) changed(idx []int, out *outbox) []events.Member {
+	ms := out.list(len(idx))
 	for k, i := range idx {
 		ms[k] = c.members()[i]
 	}
@@ -79,7 +79,7 @@ func (c *callState) changed(idx []int) []events.Member {
 // cancelAdvanced is the effect of Cancel on an advanced call, once every
 // check has passed: the members hear of the cancelled invitees, then each of
 // those gets InvitationCancelled (A1).
-func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, out *[]events.Event) (failed []string) {
+func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConfig, out *outbox) (failed []string) {
 	before := c.active()
 	var done []int
 	if len(list) == 0 {
@@ -100,12 +100,12 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	if done == nil {
 		return failed
 	}
-	c.tell(now, events.Event{From: c.callerID(), Data: cfg.ExtendedData, Members: c.changed(done), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
+	c.tell(now, events.Event{From: c.callerID(), Data: cfg.ExtendedData, Members: c.changed(done, out), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
 	for _, i := range done {
 		u := c.members()[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
-			From: c.callerID(), Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i), Reason: events.ReasonCancelled,
+			From: c.callerID(), Data: cfg.ExtendedData, Push: cfg.Push, Members: c.one(i, out), Reason: events.ReasonCancelled,
 		})
 	}
 	c.endIfEmpty(now, before, out)
@@ -114,7 +114,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 
 // expireAdvanced tells the members of the invitees that timed out at now,
 // then each of them (A1), and ends the call if that emptied it (A4).
-func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, out *[]events.Event) {
+func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.Member, out *outbox) {
 	var before memberSet
 	for i := range c.members() {
 		if st := c.members()[i].State; st == events.Accepted || st.Pending() || slices.Contains(due, i) {
@@ -137,7 +137,7 @@ func (c *callState) expireAdvanced(now time.Time, due []int, timedOut []events.M
 // timed out, quit or was cancelled is invited again in place. Each gets its
 // own deadline and InvitationReceived with the call's extended data.
 func (c *callState) callingInvite(now time.Time, user string, list []string, cfg *CallingInviteConfig,
-	s *settings, h driver, out *[]events.Event) (InviteResult, error) {
+	s *settings, h driver, out *outbox) (InviteResult, error) {
 	const op = "calling invite"
 	fail := func(sentinel error, detail string) (InviteResult, error) {
 		return InviteResult{}, newErr(op, c.id, user, sentinel, detail)
@@ -221,9 +221,9 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		skip.add(i)
 	}
 	if len(rung) > 0 {
-		c.tell(now, events.Event{From: user, Members: c.changed(rung)}, c.index(user), skip, out)
+		c.tell(now, events.Event{From: user, Members: c.changed(rung, out)}, c.index(user), skip, out)
 	}
-	all := slices.Clone(c.members())
+	all := out.clone(c.members())
 	for _, i := range rung {
 		m := &all[i]
 		c.emit(out, events.Event{
@@ -241,7 +241,7 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 
 // join is Join (A3): a member not in the call enters it as Accepted. Joining
 // while Accepted is a no-op.
-func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, h driver, out *[]events.Event) (Info, error) {
+func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData int, h driver, out *outbox) (Info, error) {
 	const op = "join"
 	i := c.index(user)
 	m := &c.members()[i]
@@ -256,13 +256,13 @@ func (c *callState) join(now time.Time, user string, cfg *JoinConfig, maxData in
 	}
 	c.move(i, cmdJoin)
 	c.setData(i, cfg.ExtendedData)
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i, out)}, i, memberSet{}, out)
 	return c.info(), nil
 }
 
 // quit is Quit (A4): a member in the call leaves it; if nobody is left in it
 // or rung, the call ends by itself.
-func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, h driver, out *[]events.Event) error {
+func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData int, h driver, out *outbox) error {
 	const op = "quit"
 	i := c.index(user)
 	m := &c.members()[i]
@@ -278,14 +278,14 @@ func (c *callState) quit(now time.Time, user string, cfg *QuitConfig, maxData in
 	before := c.active()
 	c.move(i, cmdQuit)
 	c.setData(i, cfg.ExtendedData)
-	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i)}, i, memberSet{}, out)
+	c.tell(now, events.Event{From: user, Device: cfg.Device, Data: cfg.ExtendedData, Members: c.one(i, out)}, i, memberSet{}, out)
 	c.endIfEmpty(now, before, out)
 	return nil
 }
 
 // end is End (A5): a member in the call ends it for everyone. Every member
 // pending or Accepted gets InvitationEnded; the pending end as Cancelled.
-func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, h driver, out *[]events.Event) error {
+func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int, h driver, out *outbox) error {
 	const op = "end"
 	i := c.index(user)
 	if st := c.members()[i].State; st != events.Accepted {

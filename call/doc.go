@@ -114,8 +114,9 @@
 // With Options.TransientMembers, Event.Members is valid only until Emit
 // returns, and the Registry reuses what the collector would otherwise take
 // call after call: the records of ended calls (up to 1024 per size kept
-// free) and the members lists of new calls' first events (cut from 40 KiB
-// chunks). Memory is reused only once every event that points into it has
-// been emitted, commands called from inside Emit included. A lifecycle then
-// allocates nothing; a Sink that keeps events keeps e.Detach().
+// free) and the members lists of events (cut from 40 KiB chunks). Memory
+// is reused only once every event that points into it has been emitted,
+// commands called from inside Emit included. A general call's invite and
+// answers then allocate nothing; a Sink that keeps events keeps
+// e.Detach().
 package call

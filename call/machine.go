@@ -217,7 +217,6 @@ func (c *callState) over(cmd callCmd, now time.Time) bool {
 // error from it refuses the command.
 type driver interface {
 	alloc(n int) *callState                       // a record for a new call of n members
-	list(n int) []events.Member                   // an empty members list for an event
 	link(c *callState, i int)                     // member i joined c: file it under its user
 	commit() error                                // journal the input: the last word before a change
 	admitted(list []string) ([]string, []Failure) // H7: the invitees Options.Admit let through
@@ -237,7 +236,7 @@ func (c *callState) online(i int) bool {
 // with ReasonBusy instead of being rung (H2). The arguments have been
 // checked.
 func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout time.Duration,
-	now time.Time, order uint64, busy memberSet, h driver, out *[]events.Event) *callState {
+	now time.Time, order uint64, busy memberSet, h driver, out *outbox) *callState {
 	c := h.alloc(1 + len(invitees))
 	c.id, c.mode, c.timeout = id, cfg.Mode, timeout
 	c.setCreated(now)
@@ -259,8 +258,7 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 			c.move(1+i, cmdDeliver)
 		}
 	}
-	all := h.list(len(c.members())) // not slices.Clone: a made list skips append's growth path
-	copy(all, c.members())
+	all := out.clone(c.members())
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: caller, Offline: !c.online(0), At: now,
 		From: caller, Data: c.inviteData(), Deadline: deadline, Members: all,
@@ -293,8 +291,8 @@ func newCall(id, caller string, invitees []string, cfg *InviteConfig, timeout ti
 // another call (H2): the caller gets InvitationRejected from it; in advanced
 // mode every member pending or Accepted, except those the same command rang,
 // gets UserStateChanged instead. The busy invitee itself is not told.
-func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *[]events.Event) {
-	e := events.Event{At: now, From: c.members()[i].User, Members: c.one(i), Reason: events.ReasonBusy}
+func (c *callState) busyReject(now time.Time, i int, rung memberSet, out *outbox) {
+	e := events.Event{At: now, From: c.members()[i].User, Members: c.one(i, out), Reason: events.ReasonBusy}
 	if c.mode == events.General {
 		e.Kind, e.To, e.Offline = events.InvitationRejected, c.callerID(), !c.online(0)
 		c.emit(out, e)
@@ -319,10 +317,10 @@ func (c *callState) pushOf(i int) *events.Push {
 }
 
 // emit stamps e with the call's identity and next Seq and queues it.
-func (c *callState) emit(out *[]events.Event, e events.Event) {
+func (c *callState) emit(out *outbox, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.callerID()
-	*out = append(*out, e)
+	out.events = append(out.events, e)
 }
 
 // index returns the position of user among the members, or -1.
@@ -369,9 +367,9 @@ func b2i(b bool) int16 {
 // pending never changes again there, and only such members are handed out
 // this way, which keeps Accept, Reject and Cancel allocation-free. In
 // advanced mode members change again (join, quit, reinvite), so it copies.
-func (c *callState) one(i int) []events.Member {
+func (c *callState) one(i int, out *outbox) []events.Member {
 	if c.mode == events.Advanced {
-		return []events.Member{c.members()[i]}
+		return out.clone(c.members()[i : i+1])
 	}
 	return c.members()[i : i+1 : i+1]
 }
@@ -380,7 +378,7 @@ func (c *callState) one(i int) []events.Member {
 // repeating the answer already given is a no-op; any other answer to an
 // invitation no longer pending is ErrNotPending.
 func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, device string,
-	maxData int, h driver, out *[]events.Event) error {
+	maxData int, h driver, out *outbox) error {
 	i := c.index(user)
 	if i == 0 {
 		return newErr(op, c.id, user, ErrNotInvitee, "the caller cannot answer its own call")
@@ -409,13 +407,13 @@ func (c *callState) answer(now time.Time, op, user string, cmd memberCmd, data, 
 		kind, reason = events.InvitationRejected, events.ReasonRejected
 	}
 	if c.mode == events.Advanced { // A1
-		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i), Reason: reason}, i, memberSet{}, out)
+		c.tell(now, events.Event{From: user, Device: device, Data: data, Members: c.one(i, out), Reason: reason}, i, memberSet{}, out)
 		c.endIfEmpty(now, before, out)
 		return nil
 	}
 	e := events.Event{
 		Kind: kind, To: c.callerID(), Offline: !c.online(0), At: now,
-		From: user, Device: device, Data: data, Members: c.one(i), Reason: reason,
+		From: user, Device: device, Data: data, Members: c.one(i, out), Reason: reason,
 	}
 	c.emit(out, e)
 	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !c.online(i)
@@ -434,7 +432,7 @@ var answerTarget = [numMemberCmds]events.State{
 // cancel is Cancel (G4). The list checks each run over the whole list before
 // the next, in SPEC §2's order.
 func (c *callState) cancel(now time.Time, user string, list []string, cfg *CancelConfig,
-	maxData int, h driver, out *[]events.Event) (failed []string, err error) {
+	maxData int, h driver, out *outbox) (failed []string, err error) {
 	const op = "cancel"
 	if user != c.callerID() {
 		return nil, newErr(op, c.id, user, ErrNotInviter, "only the caller may cancel")
@@ -487,21 +485,21 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 
 // cancelOne cancels member i if it is pending, telling it why.
 func (c *callState) cancelOne(now time.Time, i int, reason events.Reason, data string, push *events.Push,
-	out *[]events.Event) bool {
+	out *outbox) bool {
 	if !c.move(i, cmdCancel) {
 		return false
 	}
 	u := c.members()[i].User
 	c.emit(out, events.Event{
 		Kind: events.InvitationCancelled, To: u, Offline: !c.online(i), At: now,
-		From: c.callerID(), Data: data, Push: push, Members: c.one(i), Reason: reason,
+		From: c.callerID(), Data: data, Push: push, Members: c.one(i, out), Reason: reason,
 	})
 	return true
 }
 
 // callerOffline is G7: the caller's last device logged out. If no invitee is
 // Accepted now, every pending invitee is cancelled and the call is over.
-func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
+func (c *callState) callerOffline(now time.Time, out *outbox) {
 	if c.accepted > 0 {
 		return
 	}
@@ -514,7 +512,7 @@ func (c *callState) callerOffline(now time.Time, out *[]events.Event) {
 // expire is G5 at the instant now: every pending invitee whose deadline is
 // now times out; the caller hears of them together, then each of them (in
 // advanced mode, the members hear of them; A1).
-func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
+func (c *callState) expire(now time.Time, kind dueKind, out *outbox) {
 	if kind == dueCheck {
 		c.notReceived(now, out)
 		return
@@ -534,7 +532,7 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 		// Final general-mode members, side by side: share them (see one).
 		timedOut = c.members()[first : last+1 : last+1]
 	} else {
-		timedOut = make([]events.Member, len(due))
+		timedOut = out.list(len(due))
 		for k, i := range due {
 			timedOut[k] = c.members()[i]
 		}
@@ -551,7 +549,7 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 		u := c.members()[i].User
 		c.emit(out, events.Event{
 			Kind: events.InvitationTimeout, To: u, Offline: !c.online(i), At: now,
-			Push: c.pushOf(i), Members: c.one(i), Reason: events.ReasonTimeout,
+			Push: c.pushOf(i), Members: c.one(i, out), Reason: events.ReasonTimeout,
 		})
 	}
 	c.settle(now)
@@ -561,12 +559,12 @@ func (c *callState) expire(now time.Time, kind dueKind, out *[]events.Event) {
 // pending invitation is sent again to that device alone, with its original
 // deadline; one not yet delivered becomes Received. In advanced mode, a
 // member that is not pending gets the whole call's state instead (A7).
-func (c *callState) deliver(now time.Time, i int, device string, out *[]events.Event) {
+func (c *callState) deliver(now time.Time, i int, device string, out *outbox) {
 	m := &c.members()[i]
 	if !m.State.Pending() {
 		if c.mode == events.Advanced { // A7: bring the device up to date
 			c.emit(out, events.Event{
-				Kind: events.UserStateChanged, To: m.User, ToDevice: device, At: now, Members: slices.Clone(c.members()),
+				Kind: events.UserStateChanged, To: m.User, ToDevice: device, At: now, Members: out.clone(c.members()),
 			})
 		}
 		return
@@ -575,7 +573,7 @@ func (c *callState) deliver(now time.Time, i int, device string, out *[]events.E
 	c.move(i, cmdDeliver)
 	c.emit(out, events.Event{
 		Kind: events.InvitationReceived, To: m.User, ToDevice: device, At: now,
-		From: m.Inviter, Data: c.inviteData(), Push: c.pushOf(i), Deadline: m.Deadline, Members: slices.Clone(c.members()),
+		From: m.Inviter, Data: c.inviteData(), Push: c.pushOf(i), Deadline: m.Deadline, Members: out.clone(c.members()),
 	})
 	if wasNotReceived { // H6: those told it was not received learn it now is
 		c.tellReceipt(now, i, events.Event{From: m.User, Device: device}, out)

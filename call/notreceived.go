@@ -38,7 +38,7 @@ func (c *callState) setCheck(i int, at time.Time) {
 }
 
 // notReceived runs the not-received checks due at now.
-func (c *callState) notReceived(now time.Time, out *[]events.Event) {
+func (c *callState) notReceived(now time.Time, out *outbox) {
 	checks := c.checks()
 	for i := 1; i < len(c.members()) && i < len(checks); i++ {
 		if checks[i].IsZero() || checks[i].After(now) || c.members()[i].State != events.Inviting {
@@ -53,9 +53,9 @@ func (c *callState) notReceived(now time.Time, out *[]events.Event) {
 // tellReceipt sends UserStateChanged about member i, built on e, to the
 // caller (general mode) or to every member pending or Accepted other than i
 // (advanced mode).
-func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *[]events.Event) {
+func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *outbox) {
 	e.Kind, e.At = events.UserStateChanged, now
-	e.Members = []events.Member{c.members()[i]} // the member changes again: a copy
+	e.Members = out.clone(c.members()[i : i+1]) // the member changes again: a copy
 	if c.mode == events.General {
 		e.To, e.Offline = c.callerID(), !c.online(0)
 		c.emit(out, e)

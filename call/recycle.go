@@ -12,8 +12,8 @@ import (
 //
 //   - the records of calls that are over (one(i) and expire hand the Sink
 //     members inside the record), kept on a free list per tier;
-//   - the members lists of InvitationCreated and InvitationReceived, cut
-//     from chunks of an arena.
+//   - the members lists of events (a new call's snapshot, the copies of
+//     advanced mode, replays on login), cut from chunks of an arena.
 //
 // Memory is reused only once every event that may point into it has been
 // emitted. Events are queued in the same critical section as the change
@@ -81,13 +81,31 @@ func (r *Registry) alloc(n int) *callState {
 	return allocCall(n)
 }
 
-// list returns an empty members list of length n for an event: cut from the
-// arena with TransientMembers, else made.
-func (r *Registry) list(n int) []events.Member {
-	if !r.s.transient || n > arenaChunk {
+// outbox is where the events of the input under way queue until they are
+// delivered, and where their members lists come from: cut from the
+// recycler's arena with TransientMembers (rc set), else made.
+type outbox struct {
+	events []events.Event
+	rc     *recycler
+}
+
+// list returns an empty members list of length n for an event.
+func (o *outbox) list(n int) []events.Member {
+	if o.rc == nil || n > arenaChunk {
 		return make([]events.Member, n)
 	}
-	rc := &r.rc
+	return o.rc.list(n)
+}
+
+// clone returns a copy of ms, as an event's Members.
+func (o *outbox) clone(ms []events.Member) []events.Member {
+	l := o.list(len(ms))
+	copy(l, ms)
+	return l
+}
+
+// list cuts a list of n members from the arena.
+func (rc *recycler) list(n int) []events.Member {
 	if rc.chunk == nil || rc.used+n > len(rc.chunk) {
 		rc.trim()
 		if k := len(rc.spare); k > 0 {

@@ -58,7 +58,7 @@ type Registry struct {
 	linkBuf    []membership // scratch for walking a user's calls
 
 	rc         recycler       // Options.TransientMembers: memory to reuse (recycle.go)
-	out        []events.Event // produced, not yet delivered
+	out        outbox         // events produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
 	delivering bool           // a goroutine is draining out
 }
@@ -70,12 +70,16 @@ func NewRegistry(o Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{
+	r := &Registry{
 		s:          s,
 		calls:      newCallTable(),
 		users:      make(map[string]*user),
 		spareUsers: make([]*user, 0, 256),
-	}, nil
+	}
+	if s.transient {
+		r.out.rc = &r.rc
+	}
+	return r, nil
 }
 
 // outcome is what a command returns besides its error.
@@ -178,7 +182,7 @@ func (r *Registry) newID() string {
 // already delivering, delivers every queued event.
 func (r *Registry) finish() {
 	r.arm(r.seen)
-	if r.delivering || len(r.out) == 0 {
+	if r.delivering || len(r.out.events) == 0 {
 		r.mu.Unlock()
 		return
 	}
@@ -192,8 +196,8 @@ func (r *Registry) finish() {
 // with the lock held.
 func (r *Registry) takeOut() []events.Event {
 	r.seal()
-	batch := r.out
-	r.out, r.spare = r.spare[:0], nil
+	batch := r.out.events
+	r.out.events, r.spare = r.spare[:0], nil
 	return batch
 }
 
@@ -355,7 +359,7 @@ func (r *Registry) deliver(batch []events.Event) {
 		r.mu.Lock()
 		r.recycle()
 		r.spare = batch[:0]
-		if len(r.out) == 0 {
+		if len(r.out.events) == 0 {
 			break
 		}
 		batch = r.takeOut()
