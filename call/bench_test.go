@@ -397,3 +397,46 @@ func TestTransientLifecycleAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per lifecycle with TransientMembers, want 0", allocs)
 	}
 }
+
+// The same holds in advanced mode, where every event carries a copy of the
+// members: a group call of four (invite three, each accepts, one ends it)
+// allocates nothing with TransientMembers once warmed up, and its events'
+// lists all come from the arena.
+func TestTransientGroupCallAllocatesNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a normal build")
+	}
+	const runs = 2000
+	ids, newID := ringIDs(4096)
+	r := newBenchRegistryOpts(t, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: true})
+	for _, u := range users[:64] {
+		r.Login(u, "")
+	}
+	lists := make([][]string, 16)
+	for i := range lists {
+		lists[i] = users[4*i+1 : 4*i+4]
+	}
+	cfg := call.InviteConfig{Timeout: 30 * time.Second, Mode: events.Advanced}
+	i := 0
+	group := func() {
+		host, guests, id := users[4*(i%16)], lists[i%16], ids[i%4096]
+		if _, err := r.Invite(host, guests, cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range guests {
+			if err := r.Accept(g, id, call.AcceptConfig{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.End(guests[0], id, call.EndConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	for range 2 * runs {
+		group()
+	}
+	if allocs := testing.AllocsPerRun(runs, group); allocs != 0 {
+		t.Fatalf("%v allocations per group call with TransientMembers, want 0", allocs)
+	}
+}
