@@ -114,6 +114,38 @@ func BenchmarkLifecycle(b *testing.B) {
 	})
 }
 
+// A group call in advanced mode, every member online: the host invites
+// three, each accepts, one ends it. Every event carries the members (A1),
+// so this is where TransientMembers saves the most lists.
+func BenchmarkGroupCall(b *testing.B) {
+	for _, m := range benchModes {
+		b.Run("impl="+m.name, func(b *testing.B) {
+			ids, newID := ringIDs(4096)
+			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: m.transient})
+			for _, u := range users[:64] {
+				r.Login(u, "")
+			}
+			cfg := call.InviteConfig{Timeout: 30 * time.Second, Mode: events.Advanced}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				host, guests, id := users[4*(i%16)], users[4*(i%16)+1:4*(i%16)+4], ids[i%4096]
+				if _, err := r.Invite(host, guests, cfg); err != nil {
+					b.Fatal(err)
+				}
+				for _, g := range guests {
+					if err := r.Accept(g, id, call.AcceptConfig{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := r.End(guests[0], id, call.EndConfig{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // A 9-invitee invite in which every invitee times out.
 func BenchmarkTimeout9(b *testing.B) {
 	invitees := users[1:10]
