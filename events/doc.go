@@ -27,5 +27,8 @@
 //
 // Events are plain values: a Sink receives them by value and may keep them.
 // [Event.Members] and [Event.Push] are shared between the events of one
-// change and must be treated as read-only.
+// change and must be treated as read-only. A Registry made with
+// call.Options.TransientMembers reuses the memory of Members once Emit
+// returns: a Sink of such a Registry that keeps an event keeps
+// [Event.Detach] of it, as [Recorder] does.
 package events
