@@ -215,7 +215,7 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 		r.seen = now
 	}
 	if r.s.journal != nil && !r.replaying {
-		if at, ok := r.nextDue(); ok && !at.After(now) {
+		if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
 			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
 				return now, err
 			}
@@ -223,42 +223,37 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	}
 	r.last, r.retryAt = now, time.Time{}
 	for {
-		switch c, b := r.firstDue(); {
-		case c != nil && !r.due.when(c).After(now):
-			call, at, kind := c.c, r.due.when(c), c.kind
-			call.expire(at, kind, &r.out)
+		c, b, at := r.firstDue()
+		switch {
+		case at.IsZero() || at.After(now):
+			return now, nil
+		case c != nil:
+			call := c.c
+			call.expire(at, c.kind, &r.out)
 			r.update(call)
-		case b != nil && !b.at.After(now):
+		default:
 			// H5: the device missed its heartbeat; G7 applies. Part of the
 			// passing of time, journaled above: not an input of its own.
-			r.dropDevice(b.at, b.u, slices.Index(b.u.devices, b.device))
-		default:
-			return now, nil
+			r.dropDevice(at, b.u, slices.Index(b.u.devices, b.device))
 		}
 	}
 }
 
-// firstDue returns what falls due first: a call's slot in the deadline
-// heap, or else a device's heartbeat; both nil when nothing is pending. At
-// one instant calls go first, their deadlines and checks before any
-// heartbeat (the Time rule).
-func (r *Registry) firstDue() (*heapSlot, *beat) {
+// firstDue returns what falls due first, and when: a call's slot in the
+// deadline heap, or else a device's heartbeat; both nil, and a zero time,
+// when nothing is pending. At one instant calls go first, their deadlines
+// and checks before any heartbeat (the Time rule).
+func (r *Registry) firstDue() (*heapSlot, *beat, time.Time) {
 	c, b := r.due.min(), r.beats.min()
-	if c != nil && (b == nil || !r.due.when(c).After(b.at)) {
-		return c, nil
+	if c != nil {
+		if at := r.due.when(c); b == nil || !at.After(b.at) {
+			return c, nil, at
+		}
 	}
-	return nil, b
-}
-
-// nextDue returns the earliest instant anything falls due.
-func (r *Registry) nextDue() (time.Time, bool) {
-	switch c, b := r.firstDue(); {
-	case c != nil:
-		return r.due.when(c), true
-	case b != nil:
-		return b.at, true
+	if b != nil {
+		return nil, b, b.at
 	}
-	return time.Time{}, false
+	return nil, nil, time.Time{}
 }
 
 // update files c after a change: forgotten once over (G6), else moved in the
@@ -295,8 +290,8 @@ func (r *Registry) arm(now time.Time) {
 	if r.recovering {
 		return
 	}
-	at, ok := r.nextDue()
-	if !ok {
+	_, _, at := r.firstDue()
+	if at.IsZero() {
 		if r.armed {
 			r.timer.Stop()
 			r.armed = false
