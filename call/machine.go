@@ -79,19 +79,34 @@ type (
 	}
 )
 
+// tierRooms are the rooms of the tiered records (callOf2, callOf4,
+// callOf10), smallest first.
+var tierRooms = [...]int{2, 4, 10}
+
+// tierFor returns the tier of the smallest record that holds n members, or
+// -1 for more than the largest holds.
+func tierFor(n int) int {
+	for t, room := range tierRooms {
+		if n <= room {
+			return t
+		}
+	}
+	return -1
+}
+
 // allocCall returns a call record with n members (n <= maxMembers).
 func allocCall(n int) *callState {
 	var c *callState
-	switch {
-	case n <= 2:
+	switch tierFor(n) {
+	case 0:
 		s := &callOf2{}
 		c = &s.callState
 		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
-	case n <= 4:
+	case 1:
 		s := &callOf4{}
 		c = &s.callState
 		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
-	case n <= 10:
+	case 2:
 		s := &callOf10{}
 		c = &s.callState
 		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))

@@ -26,14 +26,14 @@ import (
 // whole batch. A command called from inside Emit queues into the next
 // batch, which the same rule covers.
 type recycler struct {
-	ended   []*callState      // calls over since the queue was last taken
-	endedB  []*callState      // calls over that the batch being delivered told of
-	free    [3][]*callState   // records ready for reuse: callOf2, callOf4, callOf10
-	chunk   []events.Member   // the arena's chunk lists are cut from; nil: start one
-	used    int               // how much of chunk is cut
-	sealed  [][]events.Member // chunks cut from since the queue was last taken (the parts used, once trimmed)
-	sealedB [][]events.Member // chunks the batch being delivered refers to
-	spare   [][]events.Member // cleared chunks ready for reuse
+	ended   []*callState                 // calls over since the queue was last taken
+	endedB  []*callState                 // calls over that the batch being delivered told of
+	free    [len(tierRooms)][]*callState // records ready for reuse, by tier
+	chunk   []events.Member              // the arena's chunk lists are cut from; nil: start one
+	used    int                          // how much of chunk is cut
+	sealed  [][]events.Member            // chunks cut from since the queue was last taken (the parts used, once trimmed)
+	sealedB [][]events.Member            // chunks the batch being delivered refers to
+	spare   [][]events.Member            // cleared chunks ready for reuse
 }
 
 const (
@@ -46,37 +46,17 @@ const (
 // same in every tier, right after the callState.
 const membersOffset = unsafe.Offsetof(callOf2{}.members)
 
-// tierOf returns the free list of a record of room n, or -1.
-func tierOf(room int) int {
-	switch room {
-	case 2:
-		return 0
-	case 4:
-		return 1
-	case 10:
-		return 2
-	}
-	return -1
-}
-
 // alloc returns a record for a new call of n members: a reused one with
-// TransientMembers, when one is free, else a new one (allocCall).
+// TransientMembers, when one of its tier is free, else a new one
+// (allocCall).
 func (r *Registry) alloc(n int) *callState {
-	if r.s.transient {
-		room := 2
-		if n > 4 {
-			room = 10
-		} else if n > 2 {
-			room = 4
-		}
-		if t := tierOf(room); n <= 10 && len(r.rc.free[t]) > 0 {
-			free := r.rc.free[t]
-			c := free[len(free)-1]
-			free[len(free)-1] = nil
-			r.rc.free[t] = free[:len(free)-1]
-			c.n = uint8(n)
-			return c
-		}
+	if t := tierFor(n); r.s.transient && t >= 0 && len(r.rc.free[t]) > 0 {
+		free := r.rc.free[t]
+		c := free[len(free)-1]
+		free[len(free)-1] = nil
+		r.rc.free[t] = free[:len(free)-1]
+		c.n = uint8(n)
+		return c
 	}
 	return allocCall(n)
 }
@@ -165,10 +145,14 @@ func (rc *recycler) drop() {
 func (r *Registry) recycle() {
 	rc := &r.rc
 	for _, c := range rc.endedB {
-		t := tierOf(int(c.room))
 		// Only a record that still holds its own arrays (not one an
-		// advanced call grew out of, see place) goes back on a list.
-		if t < 0 || uintptr(unsafe.Pointer(c.mem)) != uintptr(unsafe.Pointer(c))+membersOffset || len(rc.free[t]) >= maxFree {
+		// advanced call grew out of, see place) goes back on a list: its
+		// room is then exactly its tier's.
+		if uintptr(unsafe.Pointer(c.mem)) != uintptr(unsafe.Pointer(c))+membersOffset {
+			continue
+		}
+		t := tierFor(int(c.room))
+		if len(rc.free[t]) >= maxFree {
 			continue
 		}
 		mem, lk, room := c.mem, c.lk, c.room
