@@ -120,29 +120,42 @@ func BenchmarkLifecycle(b *testing.B) {
 func BenchmarkGroupCall(b *testing.B) {
 	for _, m := range benchModes {
 		b.Run("impl="+m.name, func(b *testing.B) {
-			ids, newID := ringIDs(4096)
-			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: m.transient})
-			for _, u := range users[:64] {
-				r.Login(u, "")
-			}
-			cfg := call.InviteConfig{Timeout: 30 * time.Second, Mode: events.Advanced}
+			group := groupCalls(b, m.transient)
 			b.ReportAllocs()
 			b.ResetTimer()
-			for i := range b.N {
-				host, guests, id := users[4*(i%16)], users[4*(i%16)+1:4*(i%16)+4], ids[i%4096]
-				if _, err := r.Invite(host, guests, cfg); err != nil {
-					b.Fatal(err)
-				}
-				for _, g := range guests {
-					if err := r.Accept(g, id, call.AcceptConfig{}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := r.End(guests[0], id, call.EndConfig{}); err != nil {
-					b.Fatal(err)
-				}
+			for range b.N {
+				group()
 			}
 		})
+	}
+}
+
+// groupCalls returns a function that runs one group call on a Registry of
+// its own with 64 users online: host 4k invites 4k+1..4k+3 (k cycling through 16
+// groups), each accepts, the first ends the call. The IDs and invitee
+// lists are made beforehand, so what allocates is the Registry.
+func groupCalls(tb testing.TB, transient bool) func() {
+	ids, newID := ringIDs(4096)
+	r := newBenchRegistryOpts(tb, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: transient})
+	for _, u := range users[:64] {
+		r.Login(u, "")
+	}
+	cfg := call.InviteConfig{Timeout: 30 * time.Second, Mode: events.Advanced}
+	i := 0
+	return func() {
+		host, guests, id := users[4*(i%16)], users[4*(i%16)+1:4*(i%16)+4], ids[i%4096]
+		if _, err := r.Invite(host, guests, cfg); err != nil {
+			tb.Fatal(err)
+		}
+		for _, g := range guests {
+			if err := r.Accept(g, id, call.AcceptConfig{}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := r.End(guests[0], id, call.EndConfig{}); err != nil {
+			tb.Fatal(err)
+		}
+		i++
 	}
 }
 
@@ -439,32 +452,7 @@ func TestTransientGroupCallAllocatesNothing(t *testing.T) {
 		t.Skip("allocation counts need a normal build")
 	}
 	const runs = 2000
-	ids, newID := ringIDs(4096)
-	r := newBenchRegistryOpts(t, call.Options{Clock: clock.NewManual(t0), NewID: newID, TransientMembers: true})
-	for _, u := range users[:64] {
-		r.Login(u, "")
-	}
-	lists := make([][]string, 16)
-	for i := range lists {
-		lists[i] = users[4*i+1 : 4*i+4]
-	}
-	cfg := call.InviteConfig{Timeout: 30 * time.Second, Mode: events.Advanced}
-	i := 0
-	group := func() {
-		host, guests, id := users[4*(i%16)], lists[i%16], ids[i%4096]
-		if _, err := r.Invite(host, guests, cfg); err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range guests {
-			if err := r.Accept(g, id, call.AcceptConfig{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := r.End(guests[0], id, call.EndConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		i++
-	}
+	group := groupCalls(t, true)
 	for range 2 * runs {
 		group()
 	}
