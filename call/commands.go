@@ -257,6 +257,11 @@ func (r *Registry) login(now time.Time, id, device string) {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
 		l.c.deliver(now, l.index(), device, &r.out)
+		// Delivery clears a not-received check (H6), which may have been
+		// the call's next due instant: file it afresh, so that nothing
+		// fires, and no passing of time is journaled (D1), for it.
+		// Delivery never ends a call, so the list stays as it is.
+		r.update(l.c)
 	}
 }
 

@@ -554,3 +554,41 @@ func TestRestoreStartsHeartbeats(t *testing.T) {
 		t.Fatal("the call outlived its caller's last device")
 	}
 }
+
+// D1 journals the passing of time only when something falls due. A call
+// computes its next due instant afresh on every change, so a not-received
+// check (H6) that a login made moot leaves nothing due at its old instant:
+// no Tick entry, and no timer for it, only for the deadline.
+func TestNoTickForACheckNoLongerDue(t *testing.T) {
+	j := &memJournal{}
+	clk := clock.NewManual(t0)
+	r, err := call.NewRegistry(call.Options{Clock: clk, Journal: j, NewID: counterIDs(), NotReceivedAfter: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	r.Login("bob", "phone") // bob now has the invitation: his check is moot
+	clk.Advance(9 * time.Second)
+	ops := func() (s []call.Op) {
+		for _, e := range j.entries(t) {
+			s = append(s, e.Op)
+		}
+		return s
+	}
+	if got, want := fmt.Sprint(ops()), fmt.Sprint([]call.Op{call.OpInvite, call.OpLogin}); got != want {
+		t.Fatalf("entries after the moot check's instant: %s, want %s", got, want)
+	}
+	if clk.Pending() != 1 {
+		t.Fatalf("%d clock timers pending, want 1 (the deadline's)", clk.Pending())
+	}
+	clk.Advance(20 * time.Second) // the deadline: now time passes with something due
+	if got, want := fmt.Sprint(ops()), fmt.Sprint([]call.Op{call.OpInvite, call.OpLogin, call.OpTick}); got != want {
+		t.Fatalf("entries after the deadline: %s, want %s", got, want)
+	}
+	if r.Len() != 0 || clk.Pending() != 0 {
+		t.Fatalf("after the deadline: %d calls, %d timers", r.Len(), clk.Pending())
+	}
+}
