@@ -97,3 +97,62 @@ func TestCallGrowsPastItsRoom(t *testing.T) {
 		}
 	}
 }
+
+// With TransientMembers the Registry keeps ended calls' records and arena
+// chunks for reuse (recycle.go), but a bounded number, and holding nothing
+// of the calls they served (G6): after 3000 calls of each tier end at one
+// instant, at most maxFree records per tier and maxSpare chunks are kept,
+// each record cleared but for its own arrays, which are zero.
+func TestRecycledMemoryBounded(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r, err := NewRegistry(Options{Clock: clk, TransientMembers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		for _, n := range []int{1, 3, 9} { // one call of each tier
+			var invitees []string
+			for k := range n {
+				invitees = append(invitees, "u"+strconv.Itoa(i)+"-"+strconv.Itoa(k))
+			}
+			if _, err := r.Invite("host"+strconv.Itoa(i), invitees, InviteConfig{Timeout: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clk.Advance(time.Minute) // every call times out, in one delivery
+	if r.Len() != 0 {
+		t.Fatalf("%d calls left", r.Len())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for tier, free := range r.rc.free {
+		if len(free) == 0 || len(free) > maxFree {
+			t.Errorf("tier %d keeps %d free records, want 1 to %d", tier, len(free), maxFree)
+		}
+		for _, c := range free {
+			mem, lk, room := c.mem, c.lk, c.room
+			if int(room) != tierRooms[tier] || *c != (callState{mem: mem, lk: lk, room: room}) {
+				t.Fatalf("tier %d: a free record holds %+v", tier, *c)
+			}
+			for i := range int(room) {
+				if m := unsafe.Slice(mem, room)[i]; m != (events.Member{}) {
+					t.Fatalf("tier %d: a free record keeps member %+v", tier, m)
+				}
+				if l := unsafe.Slice(lk, room)[i]; l != (memberLink{}) {
+					t.Fatalf("tier %d: a free record keeps a link", tier)
+				}
+			}
+		}
+	}
+	if n := len(r.rc.spare); n == 0 || n > maxSpare {
+		t.Errorf("%d spare chunks kept, want 1 to %d", n, maxSpare)
+	}
+	for _, ch := range r.rc.spare {
+		for _, m := range ch {
+			if m != (events.Member{}) {
+				t.Fatalf("a spare chunk keeps member %+v", m)
+			}
+		}
+	}
+}
