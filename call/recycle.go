@@ -156,8 +156,7 @@ func (r *Registry) recycle() {
 			continue
 		}
 		mem, lk, room := c.mem, c.lk, c.room
-		clear(unsafe.Slice(mem, room)) // drop the users' and data strings
-		clear(unsafe.Slice(lk, room))
+		clear(unsafe.Slice(mem, room)) // drop the users' and data strings; forget left the links zero
 		*c = callState{mem: mem, lk: lk, room: room}
 		rc.free[t] = append(rc.free[t], c)
 	}
