@@ -59,8 +59,7 @@ type heapEntry struct {
 type manualTimer struct {
 	m     *Manual
 	when  time.Time
-	f     func() // the callback while pending; nil once run or stopped
-	fn    func() // the callback, kept for Reset
+	f     func() // the callback, kept after it runs or is stopped, for Reset
 	index int    // position in m.timers, or -1 once run or stopped
 }
 
@@ -91,7 +90,7 @@ func (m *Manual) AfterFunc(d time.Duration, f func()) Timer {
 	if f == nil {
 		panic("clock: Manual.AfterFunc called with nil func")
 	}
-	t := &manualTimer{m: m, f: f, fn: f}
+	t := &manualTimer{m: m, f: f}
 	m.mu.Lock()
 	m.schedule(t, d)
 	m.mu.Unlock()
@@ -120,7 +119,6 @@ func (t *manualTimer) Stop() bool {
 		return false
 	}
 	m.remove(t.index)
-	t.f = nil
 	return true
 }
 
@@ -138,7 +136,6 @@ func (t *manualTimer) Reset(d time.Duration) bool {
 	if was {
 		m.remove(t.index)
 	}
-	t.f = t.fn
 	m.schedule(t, d)
 	return was
 }
@@ -204,10 +201,8 @@ func (m *Manual) runUntil(target time.Time) {
 		// Deadlines in the heap are never before m.now, so time only moves
 		// forward here.
 		m.now = t.when
-		f := t.f
-		t.f = nil
 		m.mu.Unlock()
-		f()
+		t.f()
 		m.mu.Lock()
 	}
 	m.now = target
