@@ -592,3 +592,34 @@ func TestNoTickForACheckNoLongerDue(t *testing.T) {
 		t.Fatalf("after the deadline: %d calls, %d timers", r.Len(), clk.Pending())
 	}
 }
+
+// H7 asks the host's Admit only about a list that could pass the checks
+// needing no state: an invite refused for an invalid ID, a self-invite or a
+// duplicate costs the host nothing, and is refused with the same error as
+// without Admit.
+func TestAdmitNotAskedAboutMalformedLists(t *testing.T) {
+	asked := 0
+	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0),
+		Admit: func(string, string) error { asked++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		list []string
+		want error
+	}{
+		{[]string{"bob", "carol", "bob"}, call.ErrDuplicateInvitee},
+		{[]string{"bob", "alice"}, call.ErrSelfInvite},
+		{[]string{"bob", ""}, call.ErrInvalidUser},
+	} {
+		if _, err := r.Invite("alice", c.list, call.InviteConfig{}); !errors.Is(err, c.want) {
+			t.Fatalf("Invite(alice, %q): %v, want %v", c.list, err, c.want)
+		}
+	}
+	if asked != 0 || r.Len() != 0 {
+		t.Fatalf("Admit asked %d times about malformed lists, %d calls made; want 0, 0", asked, r.Len())
+	}
+	if _, err := r.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{}); err != nil || asked != 2 {
+		t.Fatalf("a well-formed invite: %v, Admit asked %d times, want 2", err, asked)
+	}
+}
