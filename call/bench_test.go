@@ -340,21 +340,22 @@ func BenchmarkLifecycleParallel(b *testing.B) {
 			var n atomic.Int64
 			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
 				NewID: func() string { return "c" + strconv.FormatInt(n.Add(1), 10) }})
-			runParallelLifecycles(b, func() *call.Registry { return r })
+			runParallelLifecycles(b, func() func() *call.Registry { return func() *call.Registry { return r } })
 		})
 	}
 }
 
-// runParallelLifecycles runs invite + accept lifecycles from every P, each
-// goroutine on the Registry registry returns for it, with its own callers
-// and callees.
-func runParallelLifecycles(b *testing.B, registry func() *call.Registry) {
+// runParallelLifecycles runs invite + accept lifecycles from every P, with
+// its own callers and callees: each goroutine calls picker once, and runs
+// each lifecycle on the Registry the function it got returns.
+func runParallelLifecycles(b *testing.B, picker func() func() *call.Registry) {
 	cfg := call.InviteConfig{Timeout: 30 * time.Second}
 	var worker atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		w, r := int(worker.Add(1)), registry()
+		w, pick := int(worker.Add(1)), picker()
 		for i := 1; pb.Next(); i++ {
+			r := pick()
 			caller, callee := users[(w*97+i)%2048], users[2048+(w*31+i)%2048]
 			invitees := [1]string{callee}
 			res, err := r.Invite(caller, invitees[:], cfg)
@@ -370,17 +371,51 @@ func runParallelLifecycles(b *testing.B, registry func() *call.Registry) {
 
 // B5's ceiling: the parallel lifecycle with a Registry per goroutine, so
 // that nothing is shared but the process (allocator, collector, memory
-// bus). Run with -cpu 1,2; what it gains from the second core is the most
-// that sharding one Registry by call could gain on this machine.
+// bus). Run with -cpu 1,2; what it gains from the second core is what a
+// host gets by running a Registry per partition of its users, each on its
+// own goroutines (see the package doc, "Cores").
 func BenchmarkLifecycleParallelCeiling(b *testing.B) {
 	for _, m := range benchModes {
 		b.Run("impl="+m.name, func(b *testing.B) {
-			runParallelLifecycles(b, func() *call.Registry {
+			runParallelLifecycles(b, func() func() *call.Registry {
 				var n int64
-				return newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
+				r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
 					NewID: func() string { n++; return "c" + strconv.FormatInt(n, 10) }})
+				return func() *call.Registry { return r }
 			})
 		})
+	}
+}
+
+// B5's ceiling for sharding by call: the parallel lifecycle over n
+// Registries that share nothing (each its own lock, clock, tables and user
+// records), each lifecycle on one picked at random, as a hash of its call
+// ID would pick it. Nothing a sharded Registry would have to share (the
+// presence table, the journal's order, the clock's timer, the delivery
+// queue) is in it, so it bounds from above what sharding one Registry by
+// call could gain on this machine. Run with -cpu 1,2.
+func BenchmarkLifecycleParallelShards(b *testing.B) {
+	for _, m := range benchModes {
+		for _, n := range []int{2, 16, 64} {
+			b.Run("impl="+m.name+"/shards="+strconv.Itoa(n), func(b *testing.B) {
+				var id atomic.Int64
+				shards := make([]*call.Registry, n)
+				for k := range shards {
+					shards[k] = newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
+						NewID: func() string { return "c" + strconv.FormatInt(id.Add(1), 10) }})
+				}
+				var seed atomic.Uint32
+				runParallelLifecycles(b, func() func() *call.Registry {
+					x := seed.Add(0x9e3779b9) // xorshift32, one per goroutine
+					return func() *call.Registry {
+						x ^= x << 13
+						x ^= x >> 17
+						x ^= x << 5
+						return shards[x%uint32(n)]
+					}
+				})
+			})
+		}
 	}
 }
 

@@ -119,4 +119,19 @@
 // commands called from inside Emit included. A general call's invite and
 // answers then allocate nothing; a Sink that keeps events keeps
 // e.Detach().
+//
+// # Cores
+//
+// A Registry runs one input at a time (one lock), so from many goroutines
+// it gets about as much done as from one, not more. To use more cores, run
+// a Registry per partition of users whose calls never cross (an app ID, a
+// tenant) and keep each partition's commands on its own goroutines:
+// Registries share nothing but what the host gives them. clock.Real may
+// be shared; a shared clock.Manual takes one lock for every timer change of
+// every Registry, which cost the whole gain in a measurement. On the 2-vCPU machine of BENCHMARKS.md that gets 1.5× from the
+// second core by default and 1.9× with TransientMembers. Splitting one
+// Registry by call ID does not: a call's commands come from whichever
+// goroutine the host has, so each input would fetch its shard's data from
+// the other core, and two goroutines got less done than one (measured,
+// BENCHMARKS.md, "B5").
 package call
