@@ -387,6 +387,24 @@ func BenchmarkLifecycleParallelCeiling(b *testing.B) {
 	}
 }
 
+// The ceiling's layout with one clock.Manual shared by the Registries, as
+// the package doc warns against: Manual keeps every timer of every
+// Registry in one heap under one lock, and each lifecycle arms and stops
+// its Registry's timer.
+func BenchmarkLifecycleParallelSharedManual(b *testing.B) {
+	for _, m := range benchModes {
+		b.Run("impl="+m.name, func(b *testing.B) {
+			clk := clock.NewManual(t0)
+			runParallelLifecycles(b, func() func() *call.Registry {
+				var n int64
+				r := newBenchRegistryOpts(b, call.Options{Clock: clk, TransientMembers: m.transient,
+					NewID: func() string { n++; return "c" + strconv.FormatInt(n, 10) }})
+				return func() *call.Registry { return r }
+			})
+		})
+	}
+}
+
 // B5's ceiling for sharding by call: the parallel lifecycle over n
 // Registries that share nothing (each its own lock, clock, tables and user
 // records), each lifecycle on one picked at random, as a hash of its call
