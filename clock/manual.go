@@ -2,6 +2,7 @@ package clock
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,13 +31,21 @@ import (
 // for the Advance or Set that is running the callback, that is, for itself,
 // and never return.
 //
-// AfterFunc costs one allocation and starts no goroutine; Stop, Reset and
-// the firing of a timer cost O(log n) for n pending timers, and Pending is O(1).
+// Now takes no lock, so goroutines and Registries that share a Manual do
+// not wait on each other to read it. AfterFunc costs one allocation and
+// starts no goroutine; Stop, Reset and the firing of a timer cost O(log n)
+// for n pending timers, and Pending is O(1). Advance and Set allocate once,
+// and once more for each timer they run.
 //
 // Use [NewManual] to create a Manual; the zero value is not usable.
 type Manual struct {
 	// advMu serialises Advance and Set. It is held while callbacks run.
 	advMu sync.Mutex
+
+	// at is now, published for Now: reading the time takes no lock, so
+	// the Registries or goroutines that share a Manual do not queue on mu
+	// to read it. It is stored, under mu, whenever now changes.
+	at atomic.Pointer[time.Time]
 
 	// mu guards the fields below. It is never held while a callback runs.
 	mu     sync.Mutex
@@ -67,17 +76,22 @@ type manualTimer struct {
 // reading, if any, is stripped from start (see [time.Time.Round]), so the
 // times a Manual reports can be compared with ==.
 func NewManual(start time.Time) *Manual {
-	return &Manual{now: start.Round(0)}
+	m := &Manual{}
+	m.setNow(start.Round(0))
+	return m
+}
+
+// setNow moves the time to t. m.mu must be held, or m not yet shared.
+func (m *Manual) setNow(t time.Time) {
+	m.now = t
+	m.at.Store(&t)
 }
 
 // Now returns the clock's current time. While a timer's callback runs, that
 // is the timer's deadline; after Advance or Set returns, it is the target of
 // that call.
 func (m *Manual) Now() time.Time {
-	m.mu.Lock()
-	t := m.now
-	m.mu.Unlock()
-	return t
+	return *m.at.Load()
 }
 
 // AfterFunc schedules f to run once the clock reaches Now()+d, and returns a
@@ -200,12 +214,12 @@ func (m *Manual) runUntil(target time.Time) {
 		m.remove(0)
 		// Deadlines in the heap are never before m.now, so time only moves
 		// forward here.
-		m.now = t.when
+		m.setNow(t.when)
 		m.mu.Unlock()
 		t.f()
 		m.mu.Lock()
 	}
-	m.now = target
+	m.setNow(target)
 	m.mu.Unlock()
 }
 

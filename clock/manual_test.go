@@ -667,3 +667,21 @@ func TestManualResetAllocates(t *testing.T) {
 		t.Fatalf("Reset+Stop: %v allocations, want 0", n)
 	}
 }
+
+// Now reads without the lock that timers and Advance take: Registries that
+// share a Manual read the time on every input, and must not queue on it.
+func TestManualNowTakesNoLock(t *testing.T) {
+	m := NewManual(epoch)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got := make(chan time.Time, 1)
+	go func() { got <- m.Now() }()
+	select {
+	case now := <-got:
+		if !now.Equal(epoch) {
+			t.Fatalf("Now = %v, want %v", now, epoch)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Now waited for the Manual's lock")
+	}
+}
