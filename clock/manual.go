@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,18 +35,22 @@ import (
 // Now takes no lock, so goroutines and Registries that share a Manual do
 // not wait on each other to read it. AfterFunc costs one allocation and
 // starts no goroutine; Stop, Reset and the firing of a timer cost O(log n)
-// for n pending timers, and Pending is O(1). Advance and Set allocate once,
-// and once more for each timer they run.
+// for n pending timers, and Pending is O(1).
 //
 // Use [NewManual] to create a Manual; the zero value is not usable.
 type Manual struct {
 	// advMu serialises Advance and Set. It is held while callbacks run.
 	advMu sync.Mutex
 
-	// at is now, published for Now: reading the time takes no lock, so
-	// the Registries or goroutines that share a Manual do not queue on mu
-	// to read it. It is stored, under mu, whenever now changes.
-	at atomic.Pointer[time.Time]
+	// now, published for Now under a sequence lock, so that reading the
+	// time takes no lock and allocates nothing: Registries or goroutines
+	// that share a Manual read it on every input and must not queue on mu.
+	// setNow, under mu, makes pubSeq odd, stores, and makes it even again;
+	// Now retries while pubSeq is odd or changed under it.
+	pubSeq  atomic.Uint64
+	pubSec  atomic.Int64
+	pubNsec atomic.Int64
+	pubLoc  atomic.Pointer[time.Location]
 
 	// mu guards the fields below. It is never held while a callback runs.
 	mu     sync.Mutex
@@ -84,14 +89,26 @@ func NewManual(start time.Time) *Manual {
 // setNow moves the time to t. m.mu must be held, or m not yet shared.
 func (m *Manual) setNow(t time.Time) {
 	m.now = t
-	m.at.Store(&t)
+	m.pubSeq.Add(1)
+	m.pubSec.Store(t.Unix())
+	m.pubNsec.Store(int64(t.Nanosecond()))
+	m.pubLoc.Store(t.Location())
+	m.pubSeq.Add(1)
 }
 
 // Now returns the clock's current time. While a timer's callback runs, that
 // is the timer's deadline; after Advance or Set returns, it is the target of
 // that call.
 func (m *Manual) Now() time.Time {
-	return *m.at.Load()
+	for {
+		if seq := m.pubSeq.Load(); seq&1 == 0 {
+			sec, nsec, loc := m.pubSec.Load(), m.pubNsec.Load(), m.pubLoc.Load()
+			if m.pubSeq.Load() == seq {
+				return time.Unix(sec, nsec).In(loc)
+			}
+		}
+		runtime.Gosched() // a setNow is under way
+	}
 }
 
 // AfterFunc schedules f to run once the clock reaches Now()+d, and returns a

@@ -685,3 +685,43 @@ func TestManualNowTakesNoLock(t *testing.T) {
 		t.Fatal("Now waited for the Manual's lock")
 	}
 }
+
+// Reading and moving the time allocate nothing: a Registry reads Now on
+// every input, and a test or a replica may Advance a million times.
+func TestManualNowAndAdvanceAllocateNothing(t *testing.T) {
+	m := NewManual(epoch)
+	fired := 0
+	tm := m.AfterFunc(time.Hour, func() { fired++ })
+	r := tm.(Resetter)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(time.Millisecond)
+		m.Advance(time.Second)
+		_ = m.Now()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per Reset, Advance and Now, want 0", allocs)
+	}
+	if fired != 101 {
+		t.Fatalf("the timer fired %d times, want 101", fired)
+	}
+}
+
+// Now gives back exactly the time set, location and all, for any year.
+func TestManualNowKeepsTheTimeExactly(t *testing.T) {
+	for _, start := range []time.Time{
+		epoch,
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 11, 28, 1, 2, 3, 4, time.FixedZone("UTC+1", 3600)),
+		time.Date(1969, 12, 31, 23, 59, 59, 5, time.Local),
+	} {
+		m := NewManual(start)
+		if got := m.Now(); got != start {
+			t.Errorf("NewManual(%v).Now() = %v", start, got)
+		}
+		m.Advance(time.Nanosecond)
+		if got, want := m.Now(), start.Add(time.Nanosecond); got != want {
+			t.Errorf("after Advance(1ns) from %v: Now() = %v, want %v", start, got, want)
+		}
+	}
+}
