@@ -44,6 +44,16 @@ type Event struct {
 // events of different calls may arrive from different goroutines at once, so
 // an implementation must be safe for concurrent use. Emit may call back into
 // the Registry that produced the event.
+//
+// Keep Emit short: hand the event to the recipient connection's own writer
+// (a buffered channel, say) and return, rather than write to the network
+// inside it. Under concurrent use one goroutine at a time delivers every
+// goroutine's events, and the others' commands return without waiting for
+// it; while Emit is slower than the commands that feed it, the events
+// waiting for it pile up in memory: with a Sink spending 2 µs an event,
+// two goroutines of invites and accepts left 95,000 events waiting within
+// a second on the machine of BENCHMARKS.md (BenchmarkQueueUnderSlowSink in
+// package call).
 type Sink interface{ Emit(Event) }
 
 // SinkFunc adapts a function to a Sink.

@@ -1,0 +1,56 @@
+package call
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// How many events wait for the Sink under concurrent use, when Emit is
+// slower than the commands that feed it: one goroutine delivers for all,
+// and the others' commands return without waiting (C3), so the queue grows
+// with the run. Reported as max-queued (the longest queue seen after a
+// command). Run with -cpu 2 and a -benchtime in seconds; see the Sink's
+// godoc, which quotes it.
+func BenchmarkQueueUnderSlowSink(b *testing.B) {
+	for _, spin := range []time.Duration{0, 500 * time.Nanosecond, 2 * time.Microsecond} {
+		b.Run("emit="+spin.String(), func(b *testing.B) {
+			sink := events.SinkFunc(func(events.Event) {
+				for s := time.Now(); spin > 0 && time.Since(s) < spin; {
+				}
+			})
+			var n atomic.Int64
+			r, err := NewRegistry(Options{Clock: clock.NewManual(time.Unix(0, 0)), Sink: sink,
+				NewID: func() string { return "c" + strconv.FormatInt(n.Add(1), 10) }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var worker atomic.Int64
+			var longest atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				w := int(worker.Add(1))
+				for i := 0; pb.Next(); i++ {
+					caller, callee := "a"+strconv.Itoa(w*1000+i%100), "b"+strconv.Itoa(w*1000+i%100)
+					res, err := r.Invite(caller, []string{callee}, InviteConfig{Timeout: time.Minute})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := r.Accept(callee, res.CallID, AcceptConfig{}); err != nil {
+						b.Fatal(err)
+					}
+					r.mu.Lock()
+					q := int64(len(r.out.events))
+					r.mu.Unlock()
+					if q > longest.Load() {
+						longest.Store(q)
+					}
+				}
+			})
+			b.ReportMetric(float64(longest.Load()), "max-queued")
+		})
+	}
+}
