@@ -122,16 +122,18 @@
 //
 // # Cores
 //
-// A Registry runs one input at a time (one lock), so from many goroutines
-// it gets about as much done as from one, not more. To use more cores, run
-// a Registry per partition of users whose calls never cross (an app ID, a
-// tenant) and keep each partition's commands on its own goroutines:
-// Registries share nothing but what the host gives them. clock.Real may
-// be shared; a shared clock.Manual takes one lock for every timer change of
-// every Registry, which cost the whole gain in a measurement. On the 2-vCPU machine of BENCHMARKS.md that gets 1.5× from the
-// second core by default and 1.9× with TransientMembers. Splitting one
-// Registry by call ID does not: a call's commands come from whichever
-// goroutine the host has, so each input would fetch its shard's data from
-// the other core, and two goroutines got less done than one (measured,
-// BENCHMARKS.md, "B5").
+// A Registry runs one input at a time (one lock) and delivers with one
+// goroutine at a time, so many goroutines get no more done on one Registry
+// than one goroutine does; on the 2-vCPU machine of BENCHMARKS.md two got
+// 0.6–0.9× as much. To use more cores, run a Registry per partition of
+// users whose calls never cross (an app ID, a tenant) and keep each
+// partition's commands on its own goroutines: Registries share nothing but
+// what the host gives them. There that gets 1.3–1.5× from the second core
+// by default and 1.9× with TransientMembers. clock.Real may be shared; a
+// shared clock.Manual keeps every Registry's timer in one heap under one
+// lock, which took back most of the gain in a measurement. Splitting one
+// Registry by call ID does not scale: a call's commands come from
+// whichever goroutine the host has, so each input fetches its shard's data
+// from the other core, and two goroutines got less done than one
+// (BENCHMARKS.md, "B5").
 package call
