@@ -242,3 +242,36 @@ func ExampleRegistry_timeout() {
 	// c1#6 to carol: InvitationTimeout (Timeout)
 	// 30s: 0 calls, 0 timers
 }
+
+// A host bounds the events waiting for a slow Sink by refusing new calls
+// while Backlog is over its limit, as a SIP server answers 503. Here the
+// Sink places a call of its own from inside Emit, so the second invite
+// finds the first one's events still waiting.
+func ExampleRegistry_Backlog() {
+	const limit = 1
+	var r *call.Registry
+	invite := func(from, to string) {
+		if n := r.Backlog(); n > limit {
+			fmt.Printf("invite %s -> %s: refused, %d events waiting (503)\n", from, to, n)
+			return
+		}
+		res, err := r.Invite(from, []string{to}, call.InviteConfig{})
+		fmt.Println("invite", from, "->", to+":", res.CallID, err)
+	}
+	ids := 0
+	r, _ = call.NewRegistry(call.Options{
+		Clock: clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		NewID: func() string { ids++; return fmt.Sprint("c", ids) },
+		Sink: events.SinkFunc(func(e events.Event) {
+			if e.Kind == events.InvitationCreated && e.CallID == "c1" {
+				invite("bob", "carol")
+			}
+		}),
+	})
+	invite("alice", "bob")
+	fmt.Println("waiting after the command:", r.Backlog())
+	// Output:
+	// invite bob -> carol: refused, 2 events waiting (503)
+	// invite alice -> bob: c1 <nil>
+	// waiting after the command: 0
+}

@@ -61,6 +61,7 @@ type Registry struct {
 	out        outbox         // events produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
 	delivering bool           // a goroutine is draining out
+	inFlight   int            // events of the batch being delivered (Backlog)
 }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
@@ -198,6 +199,7 @@ func (r *Registry) takeOut() []events.Event {
 	r.seal()
 	batch := r.out.events
 	r.out.events, r.spare = r.spare[:0], nil
+	r.inFlight = len(batch)
 	return batch
 }
 
@@ -342,7 +344,7 @@ func (r *Registry) deliver(batch []events.Event) {
 	defer func() {
 		if !done { // the Sink panicked: let the next input deliver what is left
 			r.mu.Lock()
-			r.delivering = false
+			r.delivering, r.inFlight = false, 0
 			r.mu.Unlock()
 		}
 	}()
@@ -353,7 +355,7 @@ func (r *Registry) deliver(batch []events.Event) {
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
-		r.spare = batch[:0]
+		r.spare, r.inFlight = batch[:0], 0
 		if len(r.out.events) == 0 {
 			break
 		}
@@ -383,4 +385,26 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.calls.len()
+}
+
+// Backlog returns how many events the Registry has produced and not yet
+// handed to the Sink, counting the batch being delivered whole until its
+// last Emit returns. Used from one goroutine it is 0 between commands
+// (C3); from inside Emit it counts the rest of the batch and what nested
+// commands queued.
+//
+// Under concurrent use one goroutine at a time delivers for all, and the
+// other goroutines' commands return without waiting for it, so a Sink
+// slower than the commands that feed it lets the backlog grow without
+// bound. A host that must bound it can shed load the way a SIP server
+// answers 503: refuse the commands that start work (Invite, CallingInvite
+// and Join) while Backlog is over a limit it chooses, before calling them
+// or in Options.Admit. What is left (answers, cancellations, quits, ends
+// and timeouts) only winds down calls already made, each of which has a
+// bounded number of events left to make. Like the other queries, Backlog
+// reads no clock and processes nothing (D4).
+func (r *Registry) Backlog() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.out.events) + r.inFlight
 }

@@ -53,7 +53,8 @@ type Event struct {
 // waiting for it pile up in memory: with a Sink spending 2 µs an event,
 // two goroutines of invites and accepts left 95,000 events waiting within
 // a second on the machine of BENCHMARKS.md (BenchmarkQueueUnderSlowSink in
-// package call).
+// package call). Registry.Backlog in package call tells how many wait, and
+// how a host can bound them.
 type Sink interface{ Emit(Event) }
 
 // SinkFunc adapts a function to a Sink.

@@ -1,0 +1,131 @@
+package call_test
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// Backlog counts the events produced and not yet handed to the Sink: from
+// inside Emit, the rest of the batch being delivered and what nested
+// commands queued; between commands of one goroutine, nothing (C3).
+func TestBacklogCountsWhatWaitsForTheSink(t *testing.T) {
+	var r *call.Registry
+	var seen []int
+	nested := false
+	sink := events.SinkFunc(func(e events.Event) {
+		seen = append(seen, r.Backlog())
+		if nested || e.Kind != events.InvitationCreated {
+			return
+		}
+		nested = true
+		for i := range 3 { // each queues InvitationCreated and InvitationReceived
+			if _, err := r.Invite("n"+strconv.Itoa(i), []string{"m" + strconv.Itoa(i)}, call.InviteConfig{}); err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, r.Backlog())
+		}
+	})
+	var err error
+	r, err = call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Backlog(); n != 0 {
+		t.Fatalf("Backlog of a new Registry = %d", n)
+	}
+	if _, err := r.Invite("a", []string{"b", "c"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// The outer batch is 3 events (Created, Received ×2), counted whole
+	// until delivered; the nested invites add 2 each; then the nested
+	// batch of 6 goes out the same way.
+	want := []int{3, 5, 7, 9, 9, 9, 6, 6, 6, 6, 6, 6}
+	if !slicesEqual(seen, want) {
+		t.Fatalf("Backlog seen = %v, want %v", seen, want)
+	}
+	if n := r.Backlog(); n != 0 {
+		t.Fatalf("Backlog after the command returned = %d, want 0 (C3)", n)
+	}
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A host that refuses new invites while Backlog is over a limit keeps the
+// events waiting for a slow Sink bounded under concurrent use, which they
+// are not otherwise. The bound is checked against the Sink's own count:
+// events made by commands that returned, less those emitted.
+func TestBacklogBoundsTheQueueWhenHostsShed(t *testing.T) {
+	const limit, workers = 200, 4
+	var emitted atomic.Int64
+	sink := events.SinkFunc(func(events.Event) {
+		emitted.Add(1)
+		for s := time.Now(); time.Since(s) < 2*time.Microsecond; {
+		}
+	})
+	var id atomic.Int64
+	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink,
+		NewID: func() string { return "c" + strconv.FormatInt(id.Add(1), 10) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made, shed atomic.Int64
+	var worst atomic.Int64
+	deadline := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(deadline); i++ {
+				if r.Backlog() > limit {
+					shed.Add(1) // a host would answer 503
+					runtime.Gosched()
+					continue
+				}
+				caller, callee := "a"+strconv.Itoa(w*1000+i%50), "b"+strconv.Itoa(w*1000+i%50)
+				res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := r.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
+					t.Error(err)
+					return
+				}
+				waiting := made.Add(4) - emitted.Load()
+				for {
+					old := worst.Load()
+					if waiting <= old || worst.CompareAndSwap(old, waiting) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Each worker may pass the check just under the limit, and then make
+	// one lifecycle's 4 events.
+	if w := worst.Load(); w > limit+4*workers {
+		t.Fatalf("%d events waited for the Sink, want at most %d", w, limit+4*workers)
+	}
+	if r.Backlog() != 0 || emitted.Load() != made.Load() {
+		t.Fatalf("after every command returned: Backlog %d, emitted %d of %d", r.Backlog(), emitted.Load(), made.Load())
+	}
+	t.Logf("%d lifecycles, %d invites shed, worst backlog %d", made.Load()/4, shed.Load(), worst.Load())
+}
