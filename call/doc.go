@@ -125,7 +125,7 @@
 // A Registry runs one input at a time (one lock) and delivers with one
 // goroutine at a time, so many goroutines get no more done on one Registry
 // than one goroutine does; on the 2-vCPU machine of BENCHMARKS.md two got
-// 0.6–0.9× as much. To use more cores, run a Registry per partition of
+// 0.6–1.1× as much. To use more cores, run a Registry per partition of
 // users whose calls never cross (an app ID, a tenant) and keep each
 // partition's commands on its own goroutines: Registries share nothing but
 // what the host gives them. There that gets 1.3–1.5× from the second core

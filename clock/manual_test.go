@@ -725,3 +725,34 @@ func TestManualNowKeepsTheTimeExactly(t *testing.T) {
 		}
 	}
 }
+
+// Now never returns a time torn between two Advances: the writer keeps
+// the seconds and the nanoseconds equal, so a read mixing an old and a new
+// value shows.
+func TestManualNowIsNeverTorn(t *testing.T) {
+	m := NewManual(time.Unix(0, 0).UTC())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if now := m.Now(); now.Unix() != int64(now.Nanosecond()) {
+					t.Errorf("torn read: %v (seconds %d, nanoseconds %d)", now, now.Unix(), now.Nanosecond())
+					return
+				}
+			}
+		})
+	}
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		for range 1000 {
+			m.Advance(time.Second + time.Nanosecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -49,12 +49,13 @@ type Event struct {
 // (a buffered channel, say) and return, rather than write to the network
 // inside it. Under concurrent use one goroutine at a time delivers every
 // goroutine's events, and the others' commands return without waiting for
-// it; while Emit is slower than the commands that feed it, the events
-// waiting for it pile up in memory: with a Sink spending 2 µs an event,
-// two goroutines of invites and accepts left 95,000 events waiting within
-// a second on the machine of BENCHMARKS.md (BenchmarkQueueUnderSlowSink in
-// package call). Registry.Backlog in package call tells how many wait, and
-// how a host can bound them.
+// it, so events wait in memory while delivery is behind, and without bound
+// while Emit is slower than the commands that feed it: on the machine of
+// BENCHMARKS.md, two goroutines of invites and accepts left up to 44,000
+// events waiting with a Sink that does nothing, and 1.3 million after four
+// seconds with one that spends 2 µs an event (BenchmarkQueueUnderSlowSink
+// in package call). Registry.Backlog in package call tells how many wait,
+// and how a host can bound them.
 type Sink interface{ Emit(Event) }
 
 // SinkFunc adapts a function to a Sink.
