@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,24 +49,12 @@ func TestBacklogCountsWhatWaitsForTheSink(t *testing.T) {
 	// until delivered; the nested invites add 2 each; then the nested
 	// batch of 6 goes out the same way.
 	want := []int{3, 5, 7, 9, 9, 9, 6, 6, 6, 6, 6, 6}
-	if !slicesEqual(seen, want) {
+	if !slices.Equal(seen, want) {
 		t.Fatalf("Backlog seen = %v, want %v", seen, want)
 	}
 	if n := r.Backlog(); n != 0 {
 		t.Fatalf("Backlog after the command returned = %d, want 0 (C3)", n)
 	}
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A host that refuses new invites while Backlog is over a limit keeps the
