@@ -396,7 +396,8 @@ func (r *Registry) Len() int {
 // Under concurrent use one goroutine at a time delivers for all, and the
 // other goroutines' commands return without waiting for it, so a Sink
 // slower than the commands that feed it lets the backlog grow without
-// bound. A host that must bound it can shed load the way a SIP server
+// bound, and the command whose goroutine is delivering returns only once
+// the backlog is empty. A host that must bound it can shed load the way a SIP server
 // answers 503: refuse the commands that start work (Invite, CallingInvite
 // and Join) while Backlog is over a limit it chooses, before calling them
 // or in Options.Admit. What is left (answers, cancellations, quits, ends

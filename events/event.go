@@ -49,12 +49,14 @@ type Event struct {
 // (a buffered channel, say) and return, rather than write to the network
 // inside it. Under concurrent use one goroutine at a time delivers every
 // goroutine's events, and the others' commands return without waiting for
-// it, so events wait in memory while delivery is behind, and without bound
-// while Emit is slower than the commands that feed it: on the machine of
-// BENCHMARKS.md, two goroutines of invites and accepts left up to 44,000
-// events waiting with a Sink that does nothing, and 1.3 million after four
-// seconds with one that spends 2 µs an event (BenchmarkQueueUnderSlowSink
-// in package call). Registry.Backlog in package call tells how many wait,
+// it. So events wait in memory while delivery is behind, without bound
+// while Emit is slower than the commands that feed it, and the command
+// whose goroutine is delivering does not return until the queue is empty.
+// On the machine of BENCHMARKS.md, with two goroutines of invites and
+// accepts and a Sink that spends 2 µs an event, 1.2 million events waited
+// after four seconds and one invite + accept took seven seconds; with a
+// Sink that does nothing, 25,000 and 46 ms (BenchmarkQueueUnderSlowSink in
+// package call). Registry.Backlog in package call tells how many wait,
 // and how a host can bound them.
 type Sink interface{ Emit(Event) }
 
