@@ -64,14 +64,8 @@ func TestBacklogCountsWhatWaitsForTheSink(t *testing.T) {
 func TestBacklogBoundsTheQueueWhenHostsShed(t *testing.T) {
 	const limit, workers = 200, 4
 	var emitted atomic.Int64
-	sink := events.SinkFunc(func(events.Event) {
-		emitted.Add(1)
-		for s := time.Now(); time.Since(s) < 2*time.Microsecond; {
-		}
-	})
-	var id atomic.Int64
-	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink,
-		NewID: func() string { return "c" + strconv.FormatInt(id.Add(1), 10) }})
+	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: slowSink(2*time.Microsecond, &emitted),
+		NewID: concurrentIDs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +91,7 @@ func TestBacklogBoundsTheQueueWhenHostsShed(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				waiting := made.Add(4) - emitted.Load()
-				for {
-					old := worst.Load()
-					if waiting <= old || worst.CompareAndSwap(old, waiting) {
-						break
-					}
-				}
+				raise(&worst, made.Add(4)-emitted.Load())
 			}
 		})
 	}
@@ -117,4 +105,63 @@ func TestBacklogBoundsTheQueueWhenHostsShed(t *testing.T) {
 		t.Fatalf("after every command returned: Backlog %d, emitted %d of %d", r.Backlog(), emitted.Load(), made.Load())
 	}
 	t.Logf("%d lifecycles, %d invites shed, worst backlog %d", made.Load()/4, shed.Load(), worst.Load())
+}
+
+// How many events wait for the Sink under concurrent use, and how long a
+// command takes, when Emit is slower than the commands that feed it: one
+// goroutine delivers for all, and the others' commands return without
+// waiting (C3). Reported as max-queued, the longest Backlog seen (sampled
+// after every 16th lifecycle, since Backlog takes the lock the commands
+// take), and max-lifecycle-ms, the longest invite + accept, which is long
+// when its goroutine happened to become the one that delivers and the
+// other kept feeding it. Run with -cpu 1,2 and -benchtime in seconds; the
+// Sink's godoc quotes it.
+func BenchmarkQueueUnderSlowSink(b *testing.B) {
+	for _, spin := range []time.Duration{0, 500 * time.Nanosecond, 2 * time.Microsecond} {
+		b.Run("emit="+spin.String(), func(b *testing.B) {
+			r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: slowSink(spin, nil), NewID: concurrentIDs()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var worker, longest, slowest atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				w := int(worker.Add(1))
+				for i := 0; pb.Next(); i++ {
+					caller, callee := "a"+strconv.Itoa(w*1000+i%100), "b"+strconv.Itoa(w*1000+i%100)
+					start := time.Now()
+					res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := r.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
+						b.Fatal(err)
+					}
+					raise(&slowest, int64(time.Since(start)))
+					if i%16 == 0 {
+						raise(&longest, int64(r.Backlog()))
+					}
+				}
+			})
+			b.ReportMetric(float64(longest.Load()), "max-queued")
+			b.ReportMetric(float64(slowest.Load())/1e6, "max-lifecycle-ms")
+		})
+	}
+}
+
+// slowSink spends d on every event, as a Sink that writes to the network
+// inside Emit does, and counts the events in emitted (if not nil).
+func slowSink(d time.Duration, emitted *atomic.Int64) events.Sink {
+	return events.SinkFunc(func(events.Event) {
+		if emitted != nil {
+			emitted.Add(1)
+		}
+		for start := time.Now(); time.Since(start) < d; {
+		}
+	})
+}
+
+// raise makes hi at least v.
+func raise(hi *atomic.Int64, v int64) {
+	for old := hi.Load(); v > old && !hi.CompareAndSwap(old, v); old = hi.Load() {
+	}
 }
