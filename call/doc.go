@@ -131,8 +131,8 @@
 // what the host gives them. There that gets 1.3–1.8× from the second core
 // by default and 1.9–2.3× with TransientMembers. A Clock may be shared:
 // clock.Real's timers are the runtime's; a shared clock.Manual keeps every
-// Registry's timer in one heap under one lock, which costs a little of the
-// gain. Splitting one Registry by call ID does not scale: a call's
+// Registry's timer in one heap under one lock, which took the whole gain
+// in a measurement. Splitting one Registry by call ID does not scale: a call's
 // commands come from whichever goroutine the host has, so each input
 // fetches its shard's data from the other core, and two goroutines got
 // less done than one (BENCHMARKS.md, "B5").
