@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -193,6 +194,10 @@ func runRegistryMachine(t *rapid.T, transient bool) {
 	prefix := rapid.SampledFrom([]string{"c", "h"}).Draw(t, "NewID prefix")
 	ro := o
 	ro.Clock, ro.Sink, ro.NewID = slowClock{clk, late}, rec, calltest.IDs(prefix)
+	keeper := &keptSink{next: rec}
+	if !transient {
+		ro.Sink = keeper // the default contract: a Sink may keep Members as they are
+	}
 	r, err := call.NewRegistry(ro)
 	if err != nil {
 		t.Fatalf("NewRegistry(%+v): %v", o, err)
@@ -231,8 +236,40 @@ func runRegistryMachine(t *rapid.T, transient bool) {
 	actions[""] = func(t *rapid.T) {
 		h.Check(t)
 		idle(t)
+		keeper.check(t, h.Steps)
 	}
 	t.Repeat(actions)
 	h.Finish(t)
 	idle(t)
+	keeper.check(t, h.Steps)
+}
+
+// keptSink is a Sink that keeps every event as Emit received it, Members
+// not copied, as the default contract allows (SPEC §2: "shared and
+// read-only"; see Options.TransientMembers), beside a copy made at Emit.
+// check fails if the Registry has since written into a list it handed out:
+// by default it must never reuse that memory, though it reuses the records
+// of ended calls whose members' arrays answers and timeouts point into.
+type keptSink struct {
+	next        events.Sink
+	mu          sync.Mutex
+	raw, copies []events.Event
+}
+
+func (k *keptSink) Emit(e events.Event) {
+	k.mu.Lock()
+	k.raw, k.copies = append(k.raw, e), append(k.copies, e.Detach())
+	k.mu.Unlock()
+	k.next.Emit(e)
+}
+
+func (k *keptSink) check(t *rapid.T, step int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, e := range k.raw {
+		if !slices.Equal(e.Members, k.copies[i].Members) {
+			t.Fatalf("after step %d: the Members of event %d (%v to %s, call %s, Seq %d) changed after Emit: %+v, was %+v",
+				step, i, e.Kind, e.To, e.CallID, e.Seq, e.Members, k.copies[i].Members)
+		}
+	}
 }
