@@ -1,6 +1,7 @@
 package call_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -287,6 +288,115 @@ func journalRefusal(t *testing.T, stopOnly bool) {
 	}
 	if g.reg.Len() != 0 || g.clk.Pending() != 0 {
 		t.Fatal("something left after the retried timeout")
+	}
+}
+
+// TestJournalRefusalByCommandRetriesLater: D1 — a refused passing of time
+// is tried again when the clock next fires, at least 1s later, also when
+// the refusal came with a command before the clock's timer fired (here a
+// timer that runs 500ms late, as clock.Real's may).
+func TestJournalRefusalByCommandRetriesLater(t *testing.T) {
+	boom := errors.New("disk full")
+	j := &memJournal{}
+	clk := clock.NewManual(t0)
+	rec := &events.Recorder{}
+	r, err := call.NewRegistry(call.Options{Clock: slowClock{clk, 500 * time.Millisecond}, Sink: rec, Journal: j, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Take()
+	clk.Advance(10 * time.Second) // the deadline is due; the timer fires at 10.5s
+	j.refuse = boom
+	if err := r.Accept("bob", res.CallID, call.AcceptConfig{}); !errors.Is(err, call.ErrJournal) {
+		t.Fatalf("Accept while the Journal refuses the timeout it brings: %v", err)
+	}
+	j.refuse = nil
+	clk.Advance(999 * time.Millisecond) // the late timer fires at 10.5s: too soon to retry
+	if evs := rec.Take(); len(evs) != 0 {
+		t.Fatalf("retried %v after the refusal, want at least 1s: %v", 999*time.Millisecond, evs)
+	}
+	clk.Advance(time.Millisecond + 500*time.Millisecond) // 11s, and the late timer's 500ms
+	evs := rec.Take()
+	if len(evs) != 2 || evs[0].Kind != events.InviteesAnsweredTimeout || !evs[0].At.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("the retried timeout: %+v", evs)
+	}
+}
+
+// TestRefusedInputsLeaveTheLastReading: D1, D2, D3 — only an input that
+// takes effect (is journaled) moves the Registry's last clock reading, so
+// a replay rebuilds it: a refused command, or a Login of a device already
+// logged in, at a later reading leaves it where the last journaled input
+// put it, and an input whose reading falls between the two takes effect
+// at its own reading, in the original as in the replica.
+func TestRefusedInputsLeaveTheLastReading(t *testing.T) {
+	j := &memJournal{}
+	a := newRig(t, t0, j, nil)
+	a.reg.Login("alice", "a")
+	if _, err := a.reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	a.clk.Advance(30 * time.Second)
+	if err := a.reg.Accept("nobody", "c1", call.AcceptConfig{}); !errors.Is(err, call.ErrCallNotFound) {
+		t.Fatalf("Accept by a non-member: %v", err)
+	}
+	a.reg.Login("alice", "a") // changes nothing
+	orig, err := a.reg.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(orig, []byte(`"last":"2026-11-27T09:00:00Z"`)) {
+		t.Fatalf("refused inputs moved the last reading: %s", orig)
+	}
+	b, err := call.Recover(nil, j.entries(t), call.Options{Clock: clock.NewManual(t0), NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replayed, _ := b.Snapshot(); !bytes.Equal(replayed, orig) {
+		t.Fatalf("the replica's state differs:\n%s\n%s", replayed, orig)
+	}
+}
+
+// TestHostPushIsCopied: D1 — the Registry keeps its own copy of a
+// command's Push, so a host that reuses its Push after the command returns
+// changes neither the events already emitted (a Sink may keep them) nor
+// those to come (a timeout), and a replay of the journal emits the same.
+func TestHostPushIsCopied(t *testing.T) {
+	j := &memJournal{}
+	a := newRig(t, t0, j, nil)
+	p := &events.Push{Title: "call from alice"}
+	res, err := a.reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 10 * time.Second, Push: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv := &events.Push{Title: "group call"}
+	if _, err := a.reg.Invite("alice", []string{"dave"}, call.InviteConfig{Mode: events.Advanced, Timeout: 10 * time.Second, CallID: "adv"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.reg.CallingInvite("alice", "adv", []string{"erin"}, call.CallingInviteConfig{Push: adv}); err != nil {
+		t.Fatal(err)
+	}
+	cancel := &events.Push{Title: "cancelled"}
+	if _, err := a.reg.Cancel("alice", res.CallID, []string{"carol"}, call.CancelConfig{Push: cancel}); err != nil {
+		t.Fatal(err)
+	}
+	p.Title, adv.Title, cancel.Title = "reused", "reused", "reused" // the host reuses its structs
+	a.clk.Advance(10 * time.Second)
+	orig := a.rec.Take()
+	for _, e := range orig {
+		if e.Push != nil && e.Push.Title == "reused" {
+			t.Fatalf("%v to %s carries the host's Push as changed after the command: %+v", e.Kind, e.To, *e.Push)
+		}
+	}
+	rec := &events.Recorder{}
+	if _, err := call.Recover(nil, j.entries(t), call.Options{Clock: clock.NewManual(t0), Sink: rec, NewID: counterIDs()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Take(); !reflect.DeepEqual(got, orig) {
+		t.Fatalf("the replay differs:\n%s", diffEvents(got, orig))
 	}
 }
 

@@ -18,7 +18,10 @@ import (
 // the clock once and first processes everything that fell due up to that
 // reading (the Time rule of SPEC §2), so an answer that arrives after its
 // deadline finds the invitation timed out however late the timer fired. A
-// reading earlier than the last one counts as the last one (D3).
+// reading earlier than the last one counts as the last one (D3), where the
+// last one is that of the latest input that took effect: a refused command,
+// or one that changes nothing, is not journaled and leaves it, so that a
+// replay rebuilds it (D1, D2).
 //
 // Events reach the Sink after the change that made them is complete and
 // outside every lock (C2). A Sink may call the Registry from inside Emit;
@@ -37,7 +40,7 @@ type Registry struct {
 	due     deadlineHeap
 	beats   beatHeap  // H5: online devices by heartbeat deadline
 	beatSeq uint64    // H5: heartbeats so far, for their order
-	last    time.Time // the latest clock reading an input took effect at (D3)
+	last    time.Time // the latest clock reading an input took effect at (D3; see commit)
 	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
 	order   uint64    // calls created so far: the creation order of the Time rule
 
@@ -102,6 +105,7 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcom
 	now, err := r.advance(r.s.clock.Now())
 	var o outcome
 	if err != nil {
+		r.retryAt = now.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
@@ -116,8 +120,16 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcom
 // run dispatches one input to its command. The entry is complete but for
 // the ID an Invite makes, which the command fills in before it commits.
 func (r *Registry) run(e *Entry) (o outcome, err error) {
+	if e.Push != nil {
+		// The call and its events keep the Registry's own copy: a host may
+		// reuse its Push once the command returns, and a replay must emit
+		// what the original did (D1).
+		p := *e.Push
+		e.Push = &p
+	}
 	switch e.Op {
-	case OpTick:
+	case OpTick: // a journaled passing of time: advance processed what was due
+		r.last = e.At
 	case OpInvite:
 		cfg := InviteConfig{Timeout: e.Timeout, Mode: e.Mode, ExtendedData: e.Data, Push: e.Push}
 		if e.HostID {
@@ -151,22 +163,21 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 }
 
 // commit writes the input under way to the Journal, once its checks have
-// passed and before anything changes (D1). Replayed inputs are not written
-// again.
+// passed and before anything changes (D1), and makes its reading the
+// Registry's last (D3). Replayed inputs are not written again.
+//
+// Only an input that takes effect moves the last reading: one that is
+// refused, or changes nothing (a repeated Login), is not journaled, so a
+// replay could not rebuild a last reading it had moved (D1, D2).
 func (r *Registry) commit() error {
-	j := r.s.journal
-	if j == nil || r.replaying {
-		return nil
+	if j := r.s.journal; j != nil && !r.replaying {
+		e := r.entry
+		e.Users = slices.Clone(e.Users) // the Journal may keep the entry; the caller may reuse its slice (Push is the Registry's copy, see run)
+		if err := j.Append(e); err != nil {
+			return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+		}
 	}
-	e := r.entry
-	e.Users = slices.Clone(e.Users) // the Journal may keep the entry; the caller may reuse its slice
-	if e.Push != nil {
-		p := *e.Push
-		e.Push = &p
-	}
-	if err := j.Append(e); err != nil {
-		return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
-	}
+	r.last = r.entry.At
 	return nil
 }
 
@@ -216,14 +227,15 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 	if now.After(r.seen) {
 		r.seen = now
 	}
-	if r.s.journal != nil && !r.replaying {
-		if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
+	if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
+		if r.s.journal != nil && !r.replaying {
 			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
 				return now, err
 			}
 		}
+		r.last = now // the passing of time takes effect, as an input of its own (see commit)
 	}
-	r.last, r.retryAt = now, time.Time{}
+	r.retryAt = time.Time{}
 	for {
 		c, b, at := r.firstDue()
 		switch {
@@ -329,6 +341,13 @@ func (r *Registry) fire(gen uint64) {
 		r.armed = false
 	}
 	now := r.s.clock.Now()
+	if at := now.Round(0).UTC(); at.Before(r.retryAt) { // D1: a timer armed before a refusal waits for the retry
+		if at.After(r.seen) {
+			r.seen = at
+		}
+		r.finish()
+		return
+	}
 	if _, err := r.advance(now); err != nil {
 		r.retryAt = now.Round(0).UTC().Add(time.Second) // D1: everything stays due; try again later
 	}
