@@ -173,20 +173,3 @@ type nowCounter struct {
 }
 
 func (c *nowCounter) Now() time.Time { c.reads++; return c.Manual.Now() }
-
-// Backlog is a query like Len (D4): it reads no clock, so it cannot
-// process what fell due, however late it is asked.
-func TestBacklogReadsNoClock(t *testing.T) {
-	clk := &nowCounter{Manual: clock.NewManual(t0)}
-	r, err := call.NewRegistry(call.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Invite("a", []string{"b"}, call.InviteConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	before := clk.reads
-	if n := r.Backlog(); n != 0 || clk.reads != before {
-		t.Fatalf("Backlog = %d and read the clock %d times, want 0 and 0", n, clk.reads-before)
-	}
-}
