@@ -63,7 +63,7 @@ type Entry struct {
 	Data    string        `json:"data,omitempty"`    // the command's extended data
 	Push    *events.Push  `json:"push,omitempty"`    // the command's push settings
 	HostID  bool          `json:"host_id,omitempty"` // Invite: CallID was chosen by the host, not made by NewID
-	Admit   []string      `json:"admit,omitempty"`   // H7: per invitee, "" if Options.Admit admitted it, else its error
+	Admit   []string      `json:"admit,omitempty"`   // H7: per invitee, "" if Options.Admit admitted it, else its error's message ("refused" for an empty one, which "" would make an admission)
 }
 
 // String gives the entry as its JSON text, for logs.

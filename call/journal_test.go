@@ -626,6 +626,41 @@ func TestHistorySurvivesRestore(t *testing.T) {
 	}
 }
 
+// TestHistoryLimits: H8 — a page holds at most 100 calls (count <= 0 or
+// over 100 means 100); a Registry restored with a smaller History keeps
+// each user's newest, and with History 0 none, restored ones included.
+func TestHistoryLimits(t *testing.T) {
+	clk := clock.NewManual(t0)
+	a, _ := call.NewRegistry(call.Options{Clock: clk, History: 150, NewID: counterIDs()})
+	for range 130 {
+		if _, err := a.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	for _, count := range []int{0, -1, 100, 500} {
+		page, next, err := a.History("bob", count, "")
+		if err != nil || len(page) != 100 || next == "" || page[0].CallID != "c130" {
+			t.Fatalf("History(count %d): %d calls, next %q, %v; want the newest 100 and a next page", count, len(page), next, err)
+		}
+		rest, last, err := a.History("bob", count, next)
+		if err != nil || len(rest) != 30 || last != "" || rest[29].CallID != "c1" {
+			t.Fatalf("History(count %d), second page: %d calls, next %q, %v; want the other 30", count, len(rest), last, err)
+		}
+	}
+	snap, _ := a.Snapshot()
+	for _, n := range []int{2, 0} {
+		b, err := call.Restore(snap, call.Options{Clock: clock.NewManual(clk.Now()), History: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := b.History("bob", 0, "")
+		if err != nil || len(page) != n || (n > 0 && (page[0].CallID != "c130" || page[n-1].CallID != "c129")) {
+			t.Fatalf("restored with History %d: %d calls (%v), want the newest %d", n, len(page), err, n)
+		}
+	}
+}
+
 // TestRestoreStartsHeartbeats: D2 with H5. A snapshot taken without
 // HeartbeatTimeout, restored with it, gives every online device a
 // heartbeat deadline counted from the snapshot's last clock reading: the

@@ -201,18 +201,16 @@ func (r *Registry) load(b []byte) error {
 			}
 		}
 	}
+	seenHist := make(map[string]bool, len(s.History))
 	for _, h := range s.History {
 		if !validID(h.User) || len(h.Entries) == 0 {
 			return badSnapshot("history of %s: invalid", quoteID(h.User))
 		}
-		u := r.users[h.User]
-		if u == nil {
-			u = &user{id: h.User}
-			r.users[h.User] = u
-		}
-		if u.history != nil {
+		if seenHist[h.User] {
 			return badSnapshot("history of %s: repeated", quoteID(h.User))
 		}
+		seenHist[h.User] = true
+		hist := make([]histEntry, 0, len(h.Entries))
 		prev := uint64(0)
 		for _, e := range h.Entries {
 			if e.Seq <= prev || e.Seq > h.Seq || !validID(e.Call.CallID) || e.Call.EndedAt.IsZero() {
@@ -223,12 +221,21 @@ func (r *Registry) load(b []byte) error {
 			for i := range e.Call.Members {
 				e.Call.Members[i].Deadline = e.Call.Members[i].Deadline.Round(0).UTC()
 			}
-			u.history = append(u.history, histEntry{seq: e.Seq, info: e.Call})
+			hist = append(hist, histEntry{seq: e.Seq, info: e.Call})
 		}
-		if n := r.s.history; n > 0 && len(u.history) > n {
-			u.history = u.history[len(u.history)-n:] // a smaller History option keeps the newest
+		n := r.s.history
+		if n <= 0 {
+			continue // History 0 keeps none (H8), restored ones included
 		}
-		u.histSeq = h.Seq
+		if len(hist) > n {
+			hist = hist[len(hist)-n:] // a smaller History option keeps the newest
+		}
+		u := r.users[h.User]
+		if u == nil {
+			u = &user{id: h.User}
+			r.users[h.User] = u
+		}
+		u.history, u.histSeq = hist, h.Seq
 	}
 	lastOrder := uint64(0)
 	for i := range s.Calls {
