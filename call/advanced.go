@@ -100,6 +100,7 @@ func (c *callState) cancelAdvanced(now time.Time, list []string, cfg *CancelConf
 	if done == nil {
 		return failed
 	}
+	c.setData(0, cfg.ExtendedData) // a Cancel that cancels someone is the caller's last action
 	c.tell(now, events.Event{From: c.callerID(), Data: cfg.ExtendedData, Members: c.changed(done, out), Reason: events.ReasonCancelled}, 0, memberSet{}, out)
 	for _, i := range done {
 		u := c.members()[i].User
@@ -301,6 +302,7 @@ func (c *callState) end(now time.Time, user string, cfg *EndConfig, maxData int,
 	if !c.over(cmdEnd, now) {
 		return newErr(op, c.id, user, ErrCallNotFound, "")
 	}
+	c.setData(i, cfg.ExtendedData) // End is the ender's last action
 	for j := range c.members() {
 		c.move(j, cmdCancel) // only the pending move
 	}

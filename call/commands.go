@@ -186,6 +186,11 @@ func (r *Registry) lookup(op, user, callID string) (*callState, error) {
 // those of its users still pending and returns the others in failed, in
 // list order. Each cancelled invitee gets InvitationCancelled with the
 // config's Data and Push, also when offline, so a push can stop the ring.
+// A Cancel that cancels someone is the caller's last action: the caller's
+// Member.Data becomes its data (Info.ExtendedData stays the Invite's). The
+// first such Cancel of a call whose data differs from the Invite's costs
+// that call one allocation, to keep the Invite's; otherwise Cancel
+// allocates nothing (B2).
 func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelConfig) (failed []string, err error) {
 	o, err := r.input(Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push})
 	return o.failed, err

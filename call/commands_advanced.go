@@ -86,6 +86,7 @@ func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) err
 // (Accepted) may, else ErrNotAccepted. Every member pending or Accepted gets
 // InvitationEnded with ReasonEnded; pending members end as Cancelled, the
 // others keep their states; the call is over and no timeout fires after.
+// The ender's Member.Data becomes the End's data (its last action).
 func (r *Registry) End(user, callID string, cfg EndConfig) error {
 	_, err := r.input(Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err

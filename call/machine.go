@@ -496,16 +496,22 @@ func (c *callState) cancel(now time.Time, user string, list []string, cfg *Cance
 	if c.mode == events.Advanced {
 		return c.cancelAdvanced(now, list, cfg, out), nil
 	}
+	cancelled := false
 	if len(list) == 0 {
 		for i := 1; i < len(c.members()); i++ {
-			c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out)
+			cancelled = c.cancelOne(now, i, events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out) || cancelled
 		}
 	} else {
 		for _, u := range list {
-			if !c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out) {
+			if c.cancelOne(now, c.index(u), events.ReasonCancelled, cfg.ExtendedData, cfg.Push, out) {
+				cancelled = true
+			} else {
 				failed = append(failed, u)
 			}
 		}
+	}
+	if cancelled {
+		c.setData(0, cfg.ExtendedData) // a Cancel that cancels someone is the caller's last action
 	}
 	c.settle(now)
 	return failed, nil

@@ -712,6 +712,9 @@ func (m *Model) Cancel(inviter, callID string, invitees []string, cfg call.Cance
 	if c.mode == events.Advanced {
 		return failed, m.cancelAdvanced(c, targets, cfg, before), nil
 	}
+	if len(targets) > 0 {
+		c.members[0].Data = cfg.ExtendedData // a Cancel that cancels someone is the caller's last action
+	}
 	for _, i := range targets {
 		// G4: InvitationCancelled with the cancel's Data and Push, also to
 		// an offline invitee; the invitee's own Data stays as it was.

@@ -221,6 +221,7 @@ func (m *Model) End(user, callID string, cfg call.EndConfig) ([]events.Event, er
 	// call is over), the others keep their states. Reason Ended, From,
 	// Device and Data the ender's, Members every member after the change.
 	who := c.active()
+	c.members[i].Data = cfg.ExtendedData // End is the ender's last action
 	for j := range c.members {
 		if c.members[j].State.Pending() {
 			c.members[j].State, c.members[j].Deadline = events.Cancelled, time.Time{}
@@ -242,6 +243,7 @@ func (m *Model) cancelAdvanced(c *modelCall, targets []int, cfg call.CancelConfi
 	for _, i := range targets {
 		c.members[i].State, c.members[i].Deadline = events.Cancelled, time.Time{}
 	}
+	c.members[0].Data = cfg.ExtendedData // a Cancel that cancels someone is the caller's last action
 	var out []events.Event
 	// A1: the members pending or Accepted after the change, and the caller
 	// (the actor, even if it quit), hear of the cancelled invitees (From the
