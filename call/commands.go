@@ -101,6 +101,9 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 			}
 			return fail(ErrCallExists, "")
 		}
+		if res, ok := r.retriedMerge(inviter, id, invitees); ok {
+			return res, nil // H4 after H3: the first answer, a merge, again
+		}
 	}
 	asked := invitees
 	invitees, failed := r.admitted(invitees) // H7

@@ -597,6 +597,48 @@ func TestGlareMergeIsJournaled(t *testing.T) {
 	}
 }
 
+// TestMergedRetrySurvivesRestore: H4 after H3 with D1 and D2 — what a
+// retry of a merged invite needs is rebuilt by a replay and kept by a
+// snapshot: the retry gets the first result, a merge, and no events.
+func TestMergedRetrySurvivesRestore(t *testing.T) {
+	j := &memJournal{}
+	o := call.Options{Clock: clock.NewManual(t0), Journal: j, NewID: counterIDs(), Glare: call.GlareMerge}
+	a, err := call.NewRegistry(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Invite("bob", []string{"alice"}, call.InviteConfig{CallID: "back"})
+	if err != nil || !first.Merged {
+		t.Fatalf("merge: %+v, %v", first, err)
+	}
+	snap, err := a.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recR, recS := &events.Recorder{}, &events.Recorder{}
+	replayed, err := call.Recover(nil, j.entries(t), call.Options{Clock: clock.NewManual(t0), Sink: recR, Glare: call.GlareMerge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := call.Restore(snap, call.Options{Clock: clock.NewManual(t0), Sink: recS, Glare: call.GlareMerge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recR.Take() // the replay's own events
+	for name, g := range map[string]struct {
+		r   *call.Registry
+		rec *events.Recorder
+	}{"replayed": {replayed, recR}, "restored": {restored, recS}} {
+		again, err := g.r.Invite("bob", []string{"alice"}, call.InviteConfig{CallID: "back"})
+		if evs := g.rec.Take(); err != nil || !reflect.DeepEqual(again, first) || len(evs) != 0 || g.r.Len() != 1 {
+			t.Fatalf("%s: the retry got %+v, %v, %d events (Len %d), want %+v and none", name, again, err, len(evs), g.r.Len(), first)
+		}
+	}
+}
+
 // TestHistorySurvivesRestore: H8 with D2 — history and its cursors survive
 // Snapshot/Restore.
 func TestHistorySurvivesRestore(t *testing.T) {

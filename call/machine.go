@@ -52,6 +52,7 @@ type callExtras struct {
 	dataPinned bool           // data is set
 	push       *events.Push   // the Invite's push settings
 	retry      *retry         // H4: set for a host-chosen CallID
+	merged     []mergedRetry  // H4: invites with a host-chosen CallID that H3 merged into this call
 	pushes     []*events.Push // advanced mode: per member, the push of the CallingInvite that rang it last; nil: push
 	checks     []time.Time    // H6: per member, when its not-received check runs (zero: none)
 }

@@ -125,6 +125,37 @@ func (c *callState) retried(inviter string, invitees []string) (InviteResult, bo
 	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.createdAt().Add(c.timeout), Failed: c.x.retry.failed}, true
 }
 
+// mergedRetry is what H4 needs to answer again an invite with a
+// host-chosen CallID that H3 merged into a live call, which opened no call
+// of that ID: the ID, who invited whom, and the deadline the merged
+// invitation had (the first result's).
+type mergedRetry struct {
+	id, inviter, invitee string
+	deadline             time.Time
+}
+
+// retriedMerge returns the first result of an invite by inviter of the one
+// invitee with host-chosen callID that H3 merged into one of inviter's live
+// calls, the oldest first, if it is repeated while that call is live (H4):
+// a retry must not ring the other user again in a call of its own.
+func (r *Registry) retriedMerge(inviter, callID string, invitees []string) (InviteResult, bool) {
+	u := r.users[inviter]
+	if u == nil || len(invitees) != 1 {
+		return InviteResult{}, false
+	}
+	for l := u.head; l != nil; l = l.next {
+		if l.c.x == nil {
+			continue
+		}
+		for _, m := range l.c.x.merged {
+			if m.id == callID && m.inviter == inviter && m.invitee == invitees[0] {
+				return InviteResult{CallID: l.c.id, Timeout: l.c.timeout, Deadline: m.deadline, Merged: true}, true
+			}
+		}
+	}
+	return InviteResult{}, false
+}
+
 // GlarePolicy says what happens when two users call each other at once (H3).
 type GlarePolicy uint8
 
@@ -134,7 +165,9 @@ const (
 	GlareOff GlarePolicy = iota
 	// GlareMerge turns Invite(a, [b]), made while a's phone rings with a call
 	// from b, into a accepting that call (Matrix VoIP's glare resolution,
-	// SIP's 491 avoided): no second call is opened.
+	// SIP's 491 avoided): no second call is opened. Retried with the same
+	// host-chosen CallID and invitee while that call is live, such an
+	// invite gets its first result again, and rings nobody (H4).
 	GlareMerge
 )
 
@@ -173,12 +206,17 @@ func (r *Registry) mayMerge(a string, invitees []string) bool {
 // the invite's extended data is the accept's; the result names c, Merged,
 // with the deadline inviter's invitation had.
 func (r *Registry) merge(now time.Time, c *callState, inviter string, cfg *InviteConfig) (InviteResult, error) {
-	deadline := c.members()[c.index(inviter)].Deadline
+	m := c.members()[c.index(inviter)]
+	deadline := m.Deadline
 	if !r.entry.HostID {
 		r.entry.CallID = c.id // the journal names the call merged into
 	}
 	if err := c.answer(now, "invite", inviter, cmdAccept, cfg.ExtendedData, "", r.s.maxDataLen, r, &r.out); err != nil {
 		return InviteResult{}, err
+	}
+	if cfg.CallID != "" { // H4: a retry gets this result again
+		x := c.extras()
+		x.merged = append(x.merged, mergedRetry{id: cfg.CallID, inviter: inviter, invitee: m.Inviter, deadline: deadline})
 	}
 	r.update(c)
 	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: deadline, Merged: true}, nil

@@ -52,12 +52,21 @@ type snapCall struct {
 	Members []events.Member `json:"members"`
 	Pushes  []snapPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
 	Retry   *snapRetry      `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
+	Merged  []snapMerged    `json:"merged,omitempty"` // H4: invites with a host-chosen CallID that H3 merged into this call
 	Checks  []time.Time     `json:"checks,omitempty"` // H6: per member, when its not-received check runs (zero: none)
 }
 
 type snapRetry struct {
 	Invitees []string      `json:"invitees"`
 	Failed   []snapFailure `json:"failed,omitempty"`
+}
+
+// snapMerged is a mergedRetry.
+type snapMerged struct {
+	ID       string    `json:"id"`
+	Inviter  string    `json:"inviter"`
+	Invitee  string    `json:"invitee"`
+	Deadline time.Time `json:"deadline"`
 }
 
 // snapFailure keeps a Failure's error as its message (D2).
@@ -100,6 +109,9 @@ func (r *Registry) Snapshot() ([]byte, error) {
 		if x := c.x; x != nil {
 			sc := &s.Calls[len(s.Calls)-1]
 			sc.Push, sc.Pushes, sc.Retry = x.push, snapPushes(x.pushes), snapRetryOf(x.retry)
+			for _, m := range x.merged {
+				sc.Merged = append(sc.Merged, snapMerged{ID: m.id, Inviter: m.inviter, Invitee: m.invitee, Deadline: m.deadline})
+			}
 		}
 	})
 	for id, u := range r.users {
@@ -302,6 +314,13 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 			return bad("invalid retry record")
 		}
 	}
+	var merged []mergedRetry
+	for _, m := range sc.Merged {
+		if !validID(m.ID) || !validID(m.Inviter) || !validID(m.Invitee) || m.Inviter == m.Invitee {
+			return bad("invalid merged invite")
+		}
+		merged = append(merged, mergedRetry{id: m.ID, inviter: m.Inviter, invitee: m.Invitee, deadline: m.Deadline.Round(0).UTC()})
+	}
 	if len(sc.Checks) > len(sc.Members) {
 		return bad("%d checks for %d members", len(sc.Checks), len(sc.Members))
 	}
@@ -315,8 +334,8 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	copy(c.members(), sc.Members)
 	c.id, c.mode, c.timeout, c.order, c.seq, c.dueHandle = sc.ID, sc.Mode, sc.Timeout, sc.Order, sc.Seq, noSlot
 	c.setCreated(sc.Created.Round(0).UTC())
-	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil || sc.Data != sc.Members[0].Data {
-		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks}
+	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil || merged != nil || sc.Data != sc.Members[0].Data {
+		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks, merged: merged}
 		if sc.Data != sc.Members[0].Data {
 			c.x.data, c.x.dataPinned = sc.Data, true
 		}

@@ -114,7 +114,15 @@ type modelCall struct {
 	hostID  bool                    // H4: the host chose the CallID
 	asked   []string                // H4: the invitees as the Invite listed them
 	first   call.InviteResult       // H4: what the Invite returned
+	merged  []modelMerge            // H4: invites with a host-chosen CallID that H3 merged into this call
 	lastAt  time.Time               // H8: the time of the call's last event (G7: the logout's)
+}
+
+// modelMerge is an invite with a host-chosen CallID that H3 merged into a
+// call: who invited whom under which ID, and the result it got.
+type modelMerge struct {
+	id, inviter, invitee string
+	res                  call.InviteResult
 }
 
 // The defaults of call.Options, restated from SPEC §2 "Options".
@@ -466,6 +474,9 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 		if err != nil {
 			panic("calltest: a merge's accept failed: " + err.Error())
 		}
+		if id != "" {
+			c.merged = append(c.merged, modelMerge{id: id, inviter: inviter, invitee: invitees[0], res: res})
+		}
 		return res, evs, nil
 	}
 	if id != "" {
@@ -477,6 +488,20 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 				return c.first, nil, nil
 			}
 			return call.InviteResult{}, nil, call.ErrCallExists
+		}
+		// H4 after H3: an invite with this CallID that was merged into a
+		// live call the inviter is a member of (the oldest such call) is
+		// answered again with its first result, a merge, and no events:
+		// a retry must not ring the other user in a call of its own.
+		for _, c := range m.calls {
+			if c.index(inviter) < 0 {
+				continue
+			}
+			for _, mg := range c.merged {
+				if mg.id == id && mg.inviter == inviter && len(invitees) == 1 && mg.invitee == invitees[0] {
+					return mg.res, nil, nil
+				}
+			}
 		}
 	}
 	// H7: Admit refuses single invitees: they are listed in Failed and get
