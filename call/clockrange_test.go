@@ -68,3 +68,51 @@ func TestClockFarFromNow(t *testing.T) {
 		})
 	}
 }
+
+// Deadlines centuries apart stay exact and in order: a call pending from
+// the first second keeps the deadline heap's base there while another is
+// made half a year later with a timeout of 292 years (the longest a
+// time.Duration holds), past what a key counted from that base can say.
+// The long one must time out at its deadline, not before, and the Registry
+// must not spin on a deadline it cannot reach (both happened once).
+func TestDeadlinesCenturiesApart(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec := &events.Recorder{}
+	r, err := call.NewRegistry(call.Options{Clock: clk, Sink: rec, MaxTimeout: 292 * year})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Invite("a", []string{"b"}, call.InviteConfig{Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Invite("c", []string{"d"}, call.InviteConfig{Timeout: year}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(year / 2)
+	long, err := r.Invite("e", []string{"f"}, call.InviteConfig{Timeout: 292 * year})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Take()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		clk.Set(long.Deadline.Add(-time.Nanosecond))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Set did not return: the Registry spins on a deadline it cannot reach")
+	}
+	for _, e := range rec.Take() {
+		if e.CallID == long.CallID {
+			t.Fatalf("%v at %v, before the deadline %v", e.Kind, e.At, long.Deadline)
+		}
+	}
+	clk.Advance(time.Nanosecond)
+	evs := rec.Take()
+	if len(evs) != 2 || evs[0].CallID != long.CallID || evs[0].Kind != events.InviteesAnsweredTimeout || !evs[0].At.Equal(long.Deadline) {
+		t.Fatalf("at the long deadline: %v", evs)
+	}
+}

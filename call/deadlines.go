@@ -46,11 +46,46 @@ const (
 	heapArity = 4
 )
 
-// key is t as a heap key: nanoseconds after base. Keys are exact for
-// deadlines within 292 years of the earliest one in the heap, whatever the
-// clock reads (Unix nanoseconds would overflow before 1678 and after 2262,
-// and a test clock may start at the zero time).
-func (h *deadlineHeap) key(t time.Time) int64 { return int64(t.Sub(h.base)) }
+// keyRange bounds how far from base a key may be: within it, keys are
+// exact and the difference of two keys fits in an int64.
+const keyRange = 1 << 62 // about 146 years
+
+// key is t as a heap key: nanoseconds after base. base is the first
+// deadline of a heap that was empty, and stays while calls are pending, so
+// with long timeouts, or a clock that runs for centuries with some call
+// always pending, a deadline may lie further from it than a key can say
+// exactly (t.Sub saturates at 292 years, and a saturated key would fall due
+// before its deadline, again and again). Such a deadline first moves base
+// to the earliest instant in the heap (rebase): keys are then exact for
+// every deadline within 292 years of the earliest one pending, whatever
+// the clock reads (Unix nanoseconds would overflow before 1678 and after
+// 2262, and a test clock may start at the zero time).
+func (h *deadlineHeap) key(t time.Time) int64 {
+	if d := t.Sub(h.base); d > -keyRange && d < keyRange {
+		return int64(d)
+	}
+	h.rebase(t)
+	return int64(t.Sub(h.base))
+}
+
+// rebase makes the earlier of t and the heap's earliest instant the new
+// base, shifting every key by the same amount, which keeps their order.
+func (h *deadlineHeap) rebase(t time.Time) {
+	base := t
+	if m := h.min(); m != nil {
+		if at := h.when(m); at.Before(t) {
+			base = at
+		}
+	}
+	shift := int64(base.Sub(h.base))
+	for i := range h.slots {
+		h.slots[i].at -= shift
+	}
+	for i := range h.recent {
+		h.recent[i].at -= shift
+	}
+	h.base = base
+}
 
 // before reports whether slot a falls due before slot b.
 func before(a, b *heapSlot) bool {
