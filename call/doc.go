@@ -100,19 +100,19 @@
 //
 // # Memory
 //
-// A call is two allocations for up to 9 invitees: its record, with the
-// links of its members to the users' lists inside it, and its members'
-// array (385 bytes for one invitee, about 1.4 KB for nine, heap and index
-// included; BENCHMARKS.md). The deadlines of all calls share one heap and
-// one clock timer. Accept, Reject and Cancel allocate nothing (B2): the
-// Members of their events share the call's own array, which is safe
-// because a general-mode member that is no longer pending never changes
-// again; treat Event.Members as read-only. So that array is left to the
-// collector once the call is over, while the record is reused for a later
-// call (up to 1024 per size kept free). A user who holds nothing any more
-// (no device, no call, no history) keeps its record for a while in case it
-// comes back, as users of a signaling server do; at most 4096 such records
-// are kept, the oldest dropped first.
+// A call is one allocation: its record, with its members and their links to
+// the users' lists inside it for up to 9 invitees (385 bytes for one
+// invitee, about 1.3 KB for nine, heap and index included;
+// BENCHMARKS.md). The deadlines of all calls share one heap and one clock
+// timer. Accept, Reject and Cancel allocate nothing (B2): the Members of
+// their events share the call's own members' array, which is safe because
+// a general-mode member that is no longer pending never changes again;
+// treat Event.Members as read-only. Once a call is over its record is
+// reused for a later call (up to 1024 per size kept free), but not that
+// array: the reused record takes a new one, of 160 bytes for one invitee.
+// A user who holds nothing any more (no device, no call, no history) keeps
+// its record for a while in case it comes back, as users of a signaling
+// server do; at most 4096 such records are kept, the oldest dropped first.
 //
 // With Options.TransientMembers, Event.Members is valid only until Emit
 // returns, and the Registry reuses what the collector would otherwise take

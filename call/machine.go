@@ -41,7 +41,7 @@ type callState struct {
 	mode      events.Mode
 	status    callStatus // the call lifecycle
 	// No field may be added here without moving a pending one-invitee call
-	// into a bigger size class: callOf2 is 160 bytes, the top of its class
+	// into a bigger size class: callOf2 is 320 bytes, the top of its class
 	// (TestCallRecordSize, B3).
 }
 
@@ -57,32 +57,34 @@ type callExtras struct {
 	checks     []time.Time    // H6: per member, when its not-received check runs (zero: none)
 }
 
-// A call of up to 9 invitees, the most an Invite may ring, keeps its links
-// in the same allocation as the call, and its members in one array beside
-// it, both sized by tier so that a one-invitee call, the common case, does
-// not pay for nine. Only an advanced call that grows past its tier moves
-// them out (see relink).
+// A call of up to 9 invitees, the most an Invite may ring, keeps its
+// members and links in the same allocation as the call: one allocation per
+// call, sized by tier so that a one-invitee call, the common case, does not
+// pay for nine, and with its members beside its header, which an answer at
+// a million live calls reads from one place in memory (B2, B4). Only an
+// advanced call that grows past its tier moves them out (see relink).
 //
-// Members and record are two allocations because they live differently: in
-// general mode the events of answers and timeouts hand the Sink slices of
-// the members' array (see one), which by default it may keep, so the array
-// goes to the collector with the call, while the record (its links
-// included) is reused for a later call once the events that told of the
-// call's end are emitted (recycle.go). Two allocations of 160 bytes cost a
-// pending one-invitee call what one of 320 did (B3), and a lifecycle leaves
-// the collector 160 bytes fewer.
+// A record is reused for a later call once the events that told of its
+// end are emitted (recycle.go), in both modes. In general mode the events
+// of answers and timeouts hand the Sink slices of the members' array (see
+// one), which by default it may keep: a reused record then leaves its own
+// array alone for good and takes a new one beside it (newMembers), so a
+// lifecycle leaves the collector the members' array, not the whole record.
 type (
 	callOf2 struct {
 		callState
-		links [2]memberLink
+		members [2]events.Member
+		links   [2]memberLink
 	}
 	callOf4 struct {
 		callState
-		links [4]memberLink
+		members [4]events.Member
+		links   [4]memberLink
 	}
 	callOf10 struct {
 		callState
-		links [10]memberLink
+		members [10]events.Member
+		links   [10]memberLink
 	}
 )
 
@@ -104,27 +106,23 @@ func tierFor(n int) int {
 // allocCall returns a call record with n members (n <= maxMembers).
 func allocCall(n int) *callState {
 	var c *callState
-	t := tierFor(n)
-	switch t {
+	switch tierFor(n) {
 	case 0:
 		s := &callOf2{}
 		c = &s.callState
-		c.lk = &s.links[0]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	case 1:
 		s := &callOf4{}
 		c = &s.callState
-		c.lk = &s.links[0]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	case 2:
 		s := &callOf10{}
 		c = &s.callState
-		c.lk = &s.links[0]
+		c.mem, c.lk, c.room = &s.members[0], &s.links[0], uint8(len(s.members))
 	default:
 		c = &callState{}
 		c.place(n)
-		c.n = uint8(n)
-		return c
 	}
-	c.mem, c.room = newMembers(t), uint8(tierRooms[t])
 	c.n = uint8(n)
 	return c
 }

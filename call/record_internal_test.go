@@ -12,10 +12,11 @@ import (
 )
 
 // B3 is a matter of size classes: a pending one-invitee call is one
-// allocation of callOf2 and one of its two members, and the allocator
-// rounds each up to its class. Both fill the 160-byte class exactly, so a
-// field added anywhere moves every such call to the 176-byte class. A
-// nine-invitee call must stay within its classes too (416 and 896 bytes).
+// allocation of callOf2, and the allocator rounds it up to its class. The
+// record is laid out to fill the 320-byte class exactly, so a field added
+// anywhere moves every such call to the 352-byte class (B3 ≤ 400 B per call
+// would then fail). A nine-invitee call must stay within its class too, and
+// the members' array a reused record takes by default within 160 bytes.
 func TestCallRecordSize(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -23,9 +24,8 @@ func TestCallRecordSize(t *testing.T) {
 	}{
 		{"callState", unsafe.Sizeof(callState{}), 96},
 		{"memberLink", unsafe.Sizeof(memberLink{}), 32},
-		{"callOf2", unsafe.Sizeof(callOf2{}), 160},
-		{"callOf4", unsafe.Sizeof(callOf4{}), 224},
-		{"callOf10", unsafe.Sizeof(callOf10{}), 416},
+		{"callOf2", unsafe.Sizeof(callOf2{}), 320},
+		{"callOf10", unsafe.Sizeof(callOf10{}), 1280},
 		{"two members", 2 * unsafe.Sizeof(events.Member{}), 160},
 	} {
 		if c.size > c.max {

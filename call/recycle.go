@@ -7,14 +7,17 @@ import (
 )
 
 // The Registry reuses the records of calls that are over, kept on a free
-// list per tier, in both modes: no event points into a record. With
-// Options.TransientMembers, a Sink may not keep Event.Members past Emit,
-// so it also reuses two kinds of memory that would otherwise go to the
-// collector, call after call:
+// list per tier, in both modes. By default it leaves a record's members'
+// array alone (one(i) and expire hand the Sink members inside it, and a
+// Sink may keep them): the reused record takes a new array, and the old
+// one is never written again; once it is no longer the record's own, it is
+// the collector's. (A record's own array stays with it, holding its first
+// call's members: at most maxFree records a tier.) With
+// Options.TransientMembers a Sink may not keep Event.Members past Emit, so
+// the Registry also reuses two kinds of memory that would otherwise go to
+// the collector, call after call:
 //
-//   - the members' arrays of those records (one(i) and expire hand the
-//     Sink members inside them), which stay with their record; by default
-//     a reused record gets a new array, and the old one is the collector's;
+//   - the members' arrays of those records, which stay with their record;
 //   - the members lists of events (a new call's snapshot, the copies of
 //     advanced mode, replays on login), cut from chunks of an arena.
 //
@@ -47,9 +50,11 @@ const (
 	maxSpare   = 16   // chunks kept
 )
 
-// linksOffset is where a tiered record's own links array starts: the same
-// in every tier, right after the callState.
-const linksOffset = unsafe.Offsetof(callOf2{}.links)
+// linksOffsets are where a tiered record's own links array starts, by
+// tier.
+var linksOffsets = [len(tierRooms)]uintptr{
+	unsafe.Offsetof(callOf2{}.links), unsafe.Offsetof(callOf4{}.links), unsafe.Offsetof(callOf10{}.links),
+}
 
 // alloc returns a record for a new call of n members: a reused one when
 // one of its tier is free, with a new members' array unless
@@ -154,10 +159,10 @@ func (r *Registry) recycle() {
 		// Only a record that still holds its own links (not one an
 		// advanced call grew out of, see place) goes back on a list: its
 		// room is then exactly its tier's.
-		if uintptr(unsafe.Pointer(c.lk)) != uintptr(unsafe.Pointer(c))+linksOffset {
+		t := tierFor(int(c.room))
+		if t < 0 || uintptr(unsafe.Pointer(c.lk)) != uintptr(unsafe.Pointer(c))+linksOffsets[t] {
 			continue
 		}
-		t := tierFor(int(c.room))
 		if len(rc.free[t]) >= maxFree {
 			continue
 		}
@@ -165,7 +170,7 @@ func (r *Registry) recycle() {
 		if r.s.transient {
 			clear(unsafe.Slice(mem, room)) // drop the users' and data strings; forget left the links zero
 		} else {
-			mem = nil // a Sink may keep events that point into it: the collector's
+			mem = nil // a Sink may keep events that point into it: never written again (alloc gives a new one)
 		}
 		*c = callState{mem: mem, lk: lk, room: room}
 		rc.free[t] = append(rc.free[t], c)
