@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -190,7 +191,7 @@ func runJournalMachine(t *rapid.T, transient bool) {
 	if d := diffStreams(emitted, recB.Take()); d != "" {
 		t.Fatalf("replaying the journal: %s", d)
 	}
-	sameState(t, "replayed Registry", a, b, callIDs)
+	sameState(t, "replayed Registry", a, b, callIDs, true)
 
 	// Resume: A's snapshot at step snapAt, restored into C, and the inputs
 	// from that step on.
@@ -208,7 +209,7 @@ func runJournalMachine(t *rapid.T, transient bool) {
 	if d := diffStreams(emitted[snapEvs:], recC.Take()); d != "" {
 		t.Fatalf("restored at step %d and driven on: %s", snapAt, d)
 	}
-	sameState(t, fmt.Sprintf("Registry restored at step %d", snapAt), a, c, callIDs)
+	sameState(t, fmt.Sprintf("Registry restored at step %d", snapAt), a, c, callIDs, false)
 	if m := misuse(); m != "" { // C asks Admit afresh
 		t.Fatal(m)
 	}
@@ -233,9 +234,13 @@ func diffStreams(want, got []events.Event) string {
 }
 
 // sameState fails unless got shows want's state: Len, Call for every ID of
-// ids, and the Snapshot, byte for byte: the last clock reading too (D2),
-// which only inputs that take effect move (D3), so a replay rebuilds it.
-func sameState(t *rapid.T, what string, want, got *call.Registry, ids []string) {
+// ids, and the Snapshot, byte for byte. A replay (exactLast) rebuilds the
+// last clock reading too (D2), which only inputs that take effect move
+// (D3). A Registry restored and then driven live has timers of its own,
+// armed at the restore: when they fire late, the passing of time they
+// bring is taken at other readings than the original's (its events carry
+// the due instants, the same in both), so its last reading is left out.
+func sameState(t *rapid.T, what string, want, got *call.Registry, ids []string, exactLast bool) {
 	t.Helper()
 	if w, g := want.Len(), got.Len(); w != g {
 		t.Fatalf("%s: Len() = %d, want %d", what, g, w)
@@ -257,6 +262,9 @@ func sameState(t *rapid.T, what string, want, got *call.Registry, ids []string) 
 	gs, err := got.Snapshot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !exactLast {
+		ws, gs = withoutLast(ws), withoutLast(gs)
 	}
 	if !bytes.Equal(ws, gs) {
 		t.Fatalf("%s: snapshot differs:\ngot  %s\nwant %s", what, gs, ws)
@@ -329,4 +337,9 @@ func TestCallingInvitePush(t *testing.T) {
 			})
 		}
 	}
+}
+
+// withoutLast drops a snapshot's last clock reading.
+func withoutLast(snap []byte) []byte {
+	return regexp.MustCompile(`"last":"[^"]*",`).ReplaceAll(snap, nil)
 }
