@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,5 +206,66 @@ func TestSnapshotFromInsideEmit(t *testing.T) {
 	}
 	if evs := rec.Take(); len(evs) != 2 || evs[0].Seq != 3 || evs[1].Seq != 4 {
 		t.Fatalf("after the restore, Seq must continue at 3: %v", evs)
+	}
+}
+
+// stepClock is a Manual whose reading can be stepped away from its timers'
+// time, as a wall clock that an operator or NTP sets back.
+type stepClock struct {
+	*clock.Manual
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Manual.Now().Add(c.skew)
+}
+
+func (c *stepClock) step(d time.Duration) {
+	c.mu.Lock()
+	c.skew = d
+	c.mu.Unlock()
+}
+
+// D3 with timers: a refused input at a later reading does not move the
+// Registry's time, so after the clock steps back a new call's deadline
+// may lie before that reading. The timer must wait for the deadline,
+// counted from the clock's reading now, not fire at once, find nothing due
+// and arm again for as long as the clock is behind (it did once).
+func TestTimerAfterTheClockStepsBack(t *testing.T) {
+	clk := &stepClock{Manual: clock.NewManual(t0)}
+	rec := &events.Recorder{}
+	r, err := call.NewRegistry(call.Options{Clock: clk, Sink: rec, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.step(time.Minute)
+	if err := r.Accept("x", "nope", call.AcceptConfig{}); !errors.Is(err, call.ErrCallNotFound) {
+		t.Fatal(err)
+	}
+	clk.step(0) // back to t0
+	res, err := r.Invite("a", []string{"b"}, call.InviteConfig{Timeout: 30 * time.Second})
+	if err != nil || !res.Deadline.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("Invite: %+v, %v", res, err)
+	}
+	rec.Take()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		clk.Advance(30*time.Second - time.Nanosecond)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Advance did not return: the timer fires and arms again without end")
+	}
+	if evs := rec.Take(); len(evs) != 0 {
+		t.Fatalf("before the deadline: %v", evs)
+	}
+	clk.Advance(time.Nanosecond)
+	if evs := rec.Take(); len(evs) != 2 || !evs[0].At.Equal(res.Deadline) {
+		t.Fatalf("at the deadline: %v", evs)
 	}
 }

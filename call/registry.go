@@ -42,6 +42,7 @@ type Registry struct {
 	beatSeq uint64    // H5: heartbeats so far, for their order
 	last    time.Time // the latest clock reading an input took effect at (D3; see commit)
 	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
+	read    time.Time // the clock's reading at the input under way, not clamped (D3)
 	order   uint64    // calls created so far: the creation order of the Time rule
 
 	timer    clock.Timer // the clock timer, once made (nil before)
@@ -105,7 +106,7 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcom
 	now, err := r.advance(r.s.clock.Now())
 	var o outcome
 	if err != nil {
-		r.retryAt = now.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
+		r.retryAt = r.read.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
@@ -221,11 +222,12 @@ func (r *Registry) takeOut() []events.Event {
 // its own (D1); if the Journal refuses it, nothing changes.
 func (r *Registry) advance(now time.Time) (time.Time, error) {
 	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
-	if now.Before(r.last) {
-		now = r.last
-	}
+	r.read = now
 	if now.After(r.seen) {
 		r.seen = now
+	}
+	if now.Before(r.last) {
+		now = r.last
 	}
 	if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
 		if r.s.journal != nil && !r.replaying {
@@ -318,15 +320,24 @@ func (r *Registry) arm(now time.Time) {
 	if r.armed && !r.timerAt.After(at) {
 		return
 	}
+	d := at.Sub(now)
+	if d <= 0 && !r.read.IsZero() && r.read.Before(now) {
+		// A deadline before the latest reading, not yet processed: the
+		// clock stepped back, and the input under way took effect at a
+		// reading before it (D3). Counting from the latest reading would
+		// fire at once, find nothing due and arm again, for as long as the
+		// clock is behind; count from the clock's reading now instead.
+		d = at.Sub(r.read)
+	}
 	if t, ok := r.timer.(clock.Resetter); ok {
-		t.Reset(at.Sub(now))
+		t.Reset(d)
 	} else {
 		if r.armed {
 			r.timer.Stop()
 		}
 		r.timerGen++
 		gen := r.timerGen
-		r.timer = r.s.clock.AfterFunc(at.Sub(now), func() { r.fire(gen) })
+		r.timer = r.s.clock.AfterFunc(d, func() { r.fire(gen) })
 	}
 	r.armed, r.timerAt = true, at
 }
@@ -342,6 +353,7 @@ func (r *Registry) fire(gen uint64) {
 	}
 	now := r.s.clock.Now()
 	if at := now.Round(0).UTC(); at.Before(r.retryAt) { // D1: a timer armed before a refusal waits for the retry
+		r.read = at
 		if at.After(r.seen) {
 			r.seen = at
 		}
