@@ -102,22 +102,19 @@
 //
 // A call is one allocation: its record, with its members and their links to
 // the users' lists inside it for up to 9 invitees (385 bytes for one
-// invitee, about 1.3 KB for nine, heap and index included;
-// BENCHMARKS.md). The deadlines of all calls share one heap and one clock
-// timer. Accept, Reject and Cancel allocate nothing (B2): the Members of
-// their events share the call's own members' array, which is safe because
-// a general-mode member that is no longer pending never changes again;
-// treat Event.Members as read-only. Once a call is over its record is
-// reused for a later call (up to 1024 per size kept free), but not that
-// array: the reused record takes a new one, of 160 bytes for one invitee.
-// A user who holds nothing any more (no device, no call, no history) keeps
-// its record for a while in case it comes back, as users of a signaling
-// server do; at most 4096 such records are kept, the oldest dropped first.
+// invitee, about 1.3 KB for nine, heap and index included; BENCHMARKS.md). The
+// deadlines of all calls share one heap and one clock timer. Accept, Reject
+// and Cancel allocate nothing (B2): the Members of their events share the
+// call's own array, which is safe because a general-mode member that is no
+// longer pending never changes again; treat Event.Members as read-only. A
+// user who holds nothing any more (no device, no call, no history) keeps its
+// record for a while in case it comes back, as users of a signaling server
+// do; at most 4096 such records are kept, the oldest dropped first.
 //
 // With Options.TransientMembers, Event.Members is valid only until Emit
 // returns, and the Registry reuses what the collector would otherwise take
-// call after call: the members' arrays of ended calls, with their records,
-// and the members lists of events (cut from 40 KiB chunks). Memory
+// call after call: the records of ended calls (up to 1024 per size kept
+// free) and the members lists of events (cut from 40 KiB chunks). Memory
 // is reused only once every event that points into it has been emitted,
 // commands called from inside Emit included. A general call's invite and
 // answers then allocate nothing; a Sink that keeps events keeps

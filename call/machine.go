@@ -60,16 +60,15 @@ type callExtras struct {
 // A call of up to 9 invitees, the most an Invite may ring, keeps its
 // members and links in the same allocation as the call: one allocation per
 // call, sized by tier so that a one-invitee call, the common case, does not
-// pay for nine, and with its members beside its header, which an answer at
-// a million live calls reads from one place in memory (B2, B4). Only an
-// advanced call that grows past its tier moves them out (see relink).
+// pay for nine. Only an advanced call that grows past its tier moves them
+// out (see relink).
 //
-// A record is reused for a later call once the events that told of its
-// end are emitted (recycle.go), in both modes. In general mode the events
-// of answers and timeouts hand the Sink slices of the members' array (see
-// one), which by default it may keep: a reused record then leaves its own
-// array alone for good and takes a new one beside it (newMembers), so a
-// lifecycle leaves the collector the members' array, not the whole record.
+// By default the record goes to the collector with the call: the events of
+// answers and timeouts hand the Sink slices of its members (see one), which
+// the Sink may keep, and the members are best kept inside the record, where
+// an answer at a million live calls reads them from one place in memory.
+// (Reusing the record with a new members' array beside it was measured, and
+// dropped: see BENCHMARKS.md.) With TransientMembers the record is reused.
 type (
 	callOf2 struct {
 		callState
@@ -126,9 +125,6 @@ func allocCall(n int) *callState {
 	c.n = uint8(n)
 	return c
 }
-
-// newMembers returns a zero members' array for a record of tier t.
-func newMembers(t int) *events.Member { return &make([]events.Member, tierRooms[t])[0] }
 
 // maxMembers is the most members a call can have: the caller and
 // maxMaxInvitees invitees.

@@ -25,11 +25,10 @@ type Options struct {
 	// the members lists it handed out, instead of leaving them to the
 	// collector. A Sink that keeps an event past Emit must keep
 	// e.Detach(), as events.Recorder does. A lifecycle then allocates
-	// nothing (by default 336 bytes): it takes about a quarter to a third
-	// less time, and with a million calls live costs 1.4–1.5× what it
-	// costs with a thousand, against 2.0× (B4; see BENCHMARKS.md). Off by
-	// default: Members are shared and read-only, and a Sink may keep them
-	// as they are.
+	// nothing: it takes about a third less time, and with a million calls
+	// live costs 1.4× what it costs with a thousand, against 1.9× (B4; see
+	// BENCHMARKS.md). Off by default: Members are shared and read-only,
+	// and a Sink may keep them as they are.
 	TransientMembers bool
 
 	// Host policies (SPEC §5), each off by default.

@@ -1,7 +1,6 @@
 package call
 
 import (
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -15,8 +14,7 @@ import (
 // allocation of callOf2, and the allocator rounds it up to its class. The
 // record is laid out to fill the 320-byte class exactly, so a field added
 // anywhere moves every such call to the 352-byte class (B3 ≤ 400 B per call
-// would then fail). A nine-invitee call must stay within its class too, and
-// the members' array a reused record takes by default within 160 bytes.
+// would then fail). A nine-invitee call must stay within its class too.
 func TestCallRecordSize(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -26,7 +24,6 @@ func TestCallRecordSize(t *testing.T) {
 		{"memberLink", unsafe.Sizeof(memberLink{}), 32},
 		{"callOf2", unsafe.Sizeof(callOf2{}), 320},
 		{"callOf10", unsafe.Sizeof(callOf10{}), 1280},
-		{"two members", 2 * unsafe.Sizeof(events.Member{}), 160},
 	} {
 		if c.size > c.max {
 			t.Errorf("%s is %d bytes, at most %d (B3)", c.name, c.size, c.max)
@@ -101,23 +98,14 @@ func TestCallGrowsPastItsRoom(t *testing.T) {
 	}
 }
 
-// The Registry keeps ended calls' records for reuse in both modes, and
-// with TransientMembers their members' arrays and arena chunks too
-// (recycle.go), but a bounded number, and holding nothing of the calls
-// they served (G6): after 3000 calls of each tier end at one instant, at
-// most maxFree records per tier (and maxSpare chunks) are kept, each record
-// cleared but for its own arrays, which are zero; by default a record
-// keeps no members' array, since a Sink may keep the events that point
-// into it.
+// With TransientMembers the Registry keeps ended calls' records and arena
+// chunks for reuse (recycle.go), but a bounded number, and holding nothing
+// of the calls they served (G6): after 3000 calls of each tier end at one
+// instant, at most maxFree records per tier and maxSpare chunks are kept,
+// each record cleared but for its own arrays, which are zero.
 func TestRecycledMemoryBounded(t *testing.T) {
-	for _, transient := range []bool{false, true} {
-		t.Run(fmt.Sprintf("transient=%v", transient), func(t *testing.T) { testRecycledMemoryBounded(t, transient) })
-	}
-}
-
-func testRecycledMemoryBounded(t *testing.T, transient bool) {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r, err := NewRegistry(Options{Clock: clk, TransientMembers: transient})
+	r, err := NewRegistry(Options{Clock: clk, TransientMembers: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,26 +135,15 @@ func testRecycledMemoryBounded(t *testing.T, transient bool) {
 			if int(room) != tierRooms[tier] || *c != (callState{mem: mem, lk: lk, room: room}) {
 				t.Fatalf("tier %d: a free record holds %+v", tier, *c)
 			}
-			if (mem == nil) == transient {
-				t.Fatalf("tier %d: a free record's members' array is %p", tier, mem)
-			}
 			for i := range int(room) {
-				if transient {
-					if m := unsafe.Slice(mem, room)[i]; m != (events.Member{}) {
-						t.Fatalf("tier %d: a free record keeps member %+v", tier, m)
-					}
+				if m := unsafe.Slice(mem, room)[i]; m != (events.Member{}) {
+					t.Fatalf("tier %d: a free record keeps member %+v", tier, m)
 				}
 				if l := unsafe.Slice(lk, room)[i]; l != (memberLink{}) {
 					t.Fatalf("tier %d: a free record keeps a link", tier)
 				}
 			}
 		}
-	}
-	if !transient {
-		if len(r.rc.spare) != 0 {
-			t.Errorf("%d spare chunks kept without TransientMembers", len(r.rc.spare))
-		}
-		return
 	}
 	if n := len(r.rc.spare); n == 0 || n > maxSpare {
 		t.Errorf("%d spare chunks kept, want 1 to %d", n, maxSpare)

@@ -6,18 +6,12 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// The Registry reuses the records of calls that are over, kept on a free
-// list per tier, in both modes. By default it leaves a record's members'
-// array alone (one(i) and expire hand the Sink members inside it, and a
-// Sink may keep them): the reused record takes a new array, and the old
-// one is never written again; once it is no longer the record's own, it is
-// the collector's. (A record's own array stays with it, holding its first
-// call's members: at most maxFree records a tier.) With
-// Options.TransientMembers a Sink may not keep Event.Members past Emit, so
-// the Registry also reuses two kinds of memory that would otherwise go to
-// the collector, call after call:
+// With Options.TransientMembers, a Sink may not keep Event.Members past
+// Emit, so the Registry reuses two kinds of memory that would otherwise go
+// to the collector, call after call:
 //
-//   - the members' arrays of those records, which stay with their record;
+//   - the records of calls that are over (one(i) and expire hand the Sink
+//     members inside the record), kept on a free list per tier;
 //   - the members lists of events (a new call's snapshot, the copies of
 //     advanced mode, replays on login), cut from chunks of an arena.
 //
@@ -30,9 +24,7 @@ import (
 // and what was cut since the last one to the batch's side (endedB,
 // sealedB), and the deliverer recycles it after Emit has returned for the
 // whole batch. A command called from inside Emit queues into the next
-// batch, which the same rule covers. (A record alone could be reused
-// sooner, but a walk over a user's calls may still hold an ended call's
-// record until its input is done: waiting for the batch covers that too.)
+// batch, which the same rule covers.
 type recycler struct {
 	ended   []*callState                 // calls over since the queue was last taken
 	endedB  []*callState                 // calls over that the batch being delivered told of
@@ -50,24 +42,19 @@ const (
 	maxSpare   = 16   // chunks kept
 )
 
-// linksOffsets are where a tiered record's own links array starts, by
-// tier.
-var linksOffsets = [len(tierRooms)]uintptr{
-	unsafe.Offsetof(callOf2{}.links), unsafe.Offsetof(callOf4{}.links), unsafe.Offsetof(callOf10{}.links),
-}
+// membersOffset is where a tiered record's own members array starts: the
+// same in every tier, right after the callState.
+const membersOffset = unsafe.Offsetof(callOf2{}.members)
 
-// alloc returns a record for a new call of n members: a reused one when
-// one of its tier is free, with a new members' array unless
-// TransientMembers kept its own, else a new one (allocCall).
+// alloc returns a record for a new call of n members: a reused one with
+// TransientMembers, when one of its tier is free, else a new one
+// (allocCall).
 func (r *Registry) alloc(n int) *callState {
-	if t := tierFor(n); t >= 0 && len(r.rc.free[t]) > 0 {
+	if t := tierFor(n); r.s.transient && t >= 0 && len(r.rc.free[t]) > 0 {
 		free := r.rc.free[t]
 		c := free[len(free)-1]
 		free[len(free)-1] = nil
 		r.rc.free[t] = free[:len(free)-1]
-		if c.mem == nil {
-			c.mem = newMembers(t)
-		}
 		c.n = uint8(n)
 		return c
 	}
@@ -114,10 +101,12 @@ func (rc *recycler) list(n int) []events.Member {
 	return l
 }
 
-// retire notes that c is over and forgotten: its record is reused once
-// the events that told of it are emitted.
+// retire notes that c is over and forgotten: with TransientMembers, its
+// record is reused once the events that told of it are emitted.
 func (r *Registry) retire(c *callState) {
-	r.rc.ended = append(r.rc.ended, c)
+	if r.s.transient {
+		r.rc.ended = append(r.rc.ended, c)
+	}
 }
 
 // seal moves what ended and what was cut since the queue was last taken to
@@ -156,22 +145,18 @@ func (rc *recycler) drop() {
 func (r *Registry) recycle() {
 	rc := &r.rc
 	for _, c := range rc.endedB {
-		// Only a record that still holds its own links (not one an
+		// Only a record that still holds its own arrays (not one an
 		// advanced call grew out of, see place) goes back on a list: its
 		// room is then exactly its tier's.
-		t := tierFor(int(c.room))
-		if t < 0 || uintptr(unsafe.Pointer(c.lk)) != uintptr(unsafe.Pointer(c))+linksOffsets[t] {
+		if uintptr(unsafe.Pointer(c.mem)) != uintptr(unsafe.Pointer(c))+membersOffset {
 			continue
 		}
+		t := tierFor(int(c.room))
 		if len(rc.free[t]) >= maxFree {
 			continue
 		}
 		mem, lk, room := c.mem, c.lk, c.room
-		if r.s.transient {
-			clear(unsafe.Slice(mem, room)) // drop the users' and data strings; forget left the links zero
-		} else {
-			mem = nil // a Sink may keep events that point into it: never written again (alloc gives a new one)
-		}
+		clear(unsafe.Slice(mem, room)) // drop the users' and data strings; forget left the links zero
 		*c = callState{mem: mem, lk: lk, room: room}
 		rc.free[t] = append(rc.free[t], c)
 	}
