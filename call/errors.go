@@ -9,25 +9,26 @@ import (
 // them with errors.Is, and its message names the command, the call (where one
 // exists) and the user concerned.
 var (
-	ErrInvalidOption    = errors.New("invalid option")                  // NewRegistry / Restore: an option out of range or unknown
-	ErrInvalidUser      = errors.New("invalid user ID")                 // empty, over 128 bytes, not UTF-8, or with a Cc or Cf character
-	ErrInvalidCallID    = errors.New("invalid call ID")                 // a host-chosen CallID that breaks the user-ID rules
-	ErrInvalidArgument  = errors.New("invalid argument")                // an unknown Mode, a bad Device ID, Push fields over MaxDataLen together
-	ErrNoInvitees       = errors.New("no invitees")                     // the invitee list is empty
-	ErrTooManyInvitees  = errors.New("too many invitees")               // more than MaxInvitees
-	ErrDuplicateInvitee = errors.New("duplicate invitee")               // a list names a user twice
-	ErrSelfInvite       = errors.New("cannot invite oneself")           // the inviter is in its own list
-	ErrInvalidTimeout   = errors.New("invalid timeout")                 // outside [1s, MaxTimeout]
-	ErrDataTooLarge     = errors.New("extended data too large")         // over MaxDataLen bytes
-	ErrCallExists       = errors.New("call ID already in use")          // InviteConfig.CallID names a live call
-	ErrCallNotFound     = errors.New("call not found")                  // no such call, it is over, or the user is no member of it (G10)
-	ErrNotInviter       = errors.New("not the inviter")                 // a member other than the caller tried to cancel
-	ErrNotInvitee       = errors.New("not an invitee")                  // the caller answered its own call, or a cancel list names a non-invitee
-	ErrNotPending       = errors.New("invitation not pending")          // already accepted, rejected, cancelled or timed out
-	ErrAlreadyAccepted  = errors.New("an invitee has already accepted") // cancel-all after an invitee accepted
-	ErrWrongMode        = errors.New("wrong call mode")                 // an advanced-mode command on a general-mode call
-	ErrJournal          = errors.New("journal refused the input")       // the Journal's Append failed
-	ErrNotAccepted      = errors.New("user not in the call")            // the command needs the user to be Accepted
+	ErrInvalidOption    = errors.New("invalid option")                   // NewRegistry / Restore: an option out of range or unknown
+	ErrInvalidUser      = errors.New("invalid user ID")                  // empty, over 128 bytes, not UTF-8, or with a Cc or Cf character
+	ErrInvalidCallID    = errors.New("invalid call ID")                  // a host-chosen CallID that breaks the user-ID rules
+	ErrInvalidArgument  = errors.New("invalid argument")                 // an unknown Mode, a bad Device ID, Push fields over MaxDataLen together
+	ErrNoInvitees       = errors.New("no invitees")                      // the invitee list is empty
+	ErrTooManyInvitees  = errors.New("too many invitees")                // more than MaxInvitees
+	ErrDuplicateInvitee = errors.New("duplicate invitee")                // a list names a user twice
+	ErrSelfInvite       = errors.New("cannot invite oneself")            // the inviter is in its own list
+	ErrInvalidTimeout   = errors.New("invalid timeout")                  // outside [1s, MaxTimeout]
+	ErrDataTooLarge     = errors.New("extended data too large")          // over MaxDataLen bytes
+	ErrCallExists       = errors.New("call ID already in use")           // InviteConfig.CallID names a live call
+	ErrCallNotFound     = errors.New("call not found")                   // no such call, it is over, or the user is no member of it (G10)
+	ErrNotInviter       = errors.New("not the inviter")                  // a member other than the caller tried to cancel
+	ErrNotInvitee       = errors.New("not an invitee")                   // the caller answered its own call, or a cancel list names a non-invitee
+	ErrNotPending       = errors.New("invitation not pending")           // already accepted, rejected, cancelled or timed out
+	ErrAlreadyAccepted  = errors.New("an invitee has already accepted")  // cancel-all after an invitee accepted
+	ErrWrongMode        = errors.New("wrong call mode")                  // an advanced-mode command on a general-mode call
+	ErrJournal          = errors.New("journal refused the input")        // the Journal's Append failed
+	ErrNotAccepted      = errors.New("user not in the call")             // the command needs the user to be Accepted
+	ErrOverloaded       = errors.New("overloaded: too many events wait") // C5: Backlog is at Options.MaxBacklog; nothing changed, retry later
 )
 
 // Error is the error every command returns. It matches its sentinel (and,

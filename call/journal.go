@@ -101,15 +101,26 @@ func (r *Registry) Apply(e Entry) error {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
 	r.mu.Lock()
-	r.replaying = true
-	now, _ := r.advance(e.At) // replaying: journals nothing, so cannot fail
+	locked := true
+	defer r.guard(&locked)
+	produced := r.produced()
+	now, _ := r.advance(e.At, false, &locked) // replaying: journals nothing, so cannot fail
 	e.At = now
-	r.entry = e
+	r.replaying, r.entry = true, e
 	_, err := r.run(&r.entry)
-	r.entry = Entry{}
-	r.replaying = false
-	r.finish()
+	r.replaying, r.entry = false, Entry{}
+	r.finish(produced, &locked)
 	return err
+}
+
+// isCommand reports whether op is a command: an input that C5 refuses under
+// overload, unlike presence changes and the passing of time.
+func (op Op) isCommand() bool {
+	switch op {
+	case OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd:
+		return true
+	}
+	return false
 }
 
 // known reports whether op is one Apply can replay.
@@ -143,8 +154,8 @@ func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 		}
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.recovering = false
 	r.arm(r.s.clock.Now())
-	r.mu.Unlock()
 	return r, nil
 }

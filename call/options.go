@@ -20,6 +20,16 @@ type Options struct {
 	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
 	Journal        Journal       // nil: none (D1)
 
+	// MaxBacklog bounds the events produced and not yet handed to the Sink
+	// (Registry.Backlog): while that many or more wait, every command is
+	// refused with ErrOverloaded before anything else is checked, changes
+	// nothing and is not journaled (C5). Login, Logout, Heartbeat, the
+	// passing of time and Apply are never refused for load, so the backlog
+	// can pass the limit by the events of one such input, or of one slice
+	// of a burst of deadlines, and no more. 0: DefaultMaxBacklog; < 0: no
+	// limit.
+	MaxBacklog int
+
 	// TransientMembers makes Event.Members valid only until Emit returns:
 	// the Registry then reuses the memory of the calls that ended and of
 	// the members lists it handed out, instead of leaving them to the
@@ -46,6 +56,7 @@ const (
 	DefaultMaxDataLen  = 2048
 	DefaultTimeout     = 90 * time.Second
 	DefaultMaxTimeout  = 600 * time.Second
+	DefaultMaxBacklog  = 65536
 	MinTimeout         = time.Second
 	maxMaxInvitees     = 100
 )
@@ -67,6 +78,7 @@ type settings struct {
 	heartbeat      time.Duration
 	admit          func(inviter, invitee string) error
 	transient      bool
+	maxBacklog     int // C5: 0 means no limit
 }
 
 // resolve checks o and fills in its defaults. All bounds are inclusive.
@@ -112,6 +124,13 @@ func (o Options) resolve() (settings, error) {
 		heartbeat:      o.HeartbeatTimeout,
 		admit:          o.Admit,
 		transient:      o.TransientMembers,
+		maxBacklog:     o.MaxBacklog,
+	}
+	switch {
+	case s.maxBacklog == 0:
+		s.maxBacklog = DefaultMaxBacklog
+	case s.maxBacklog < 0:
+		s.maxBacklog = 0
 	}
 	if s.clock == nil {
 		s.clock = clock.Real()

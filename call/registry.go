@@ -1,6 +1,7 @@
 package call
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -61,11 +62,17 @@ type Registry struct {
 	spareUsers []*user      // records of users who left, for reuse
 	linkBuf    []membership // scratch for walking a user's calls
 
-	rc         recycler       // Options.TransientMembers: memory to reuse (recycle.go)
+	rc recycler // Options.TransientMembers: memory to reuse (recycle.go)
+
+	// Delivery (delivery.go).
 	out        outbox         // events produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
-	delivering bool           // a goroutine is draining out
+	delivering bool           // a goroutine delivers: an input's, or the drain goroutine
 	inFlight   int            // events of the batch being delivered (Backlog)
+	taken      uint64         // events ever taken out of out for delivery
+	target     uint64         // the delivering input stops once taken reaches it (C3)
+	waiters    int            // inputs waiting in passSlice
+	sliceDone  sync.Cond      // on mu: a batch went out (passSlice waits for it)
 }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
@@ -81,6 +88,7 @@ func NewRegistry(o Options) (*Registry, error) {
 		users:      make(map[string]*user),
 		spareUsers: make([]*user, 0, 256),
 	}
+	r.sliceDone.L = &r.mu
 	if s.transient {
 		r.out.rc = &r.rc
 	}
@@ -101,10 +109,23 @@ func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, n
 
 // inputAdmitted is input for a command that may have asked Options.Admit
 // first (asked says whether it did).
-func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcome, error) {
+func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outcome, err error) {
 	r.mu.Lock()
-	now, err := r.advance(r.s.clock.Now())
-	var o outcome
+	locked := true
+	defer r.guard(&locked)
+	produced := r.produced()
+	if e.Op.isCommand() && r.s.maxBacklog > 0 {
+		if n := len(r.out.events) + r.inFlight; n >= r.s.maxBacklog {
+			// C5: refused before anything else is checked; nothing is
+			// read, processed or journaled.
+			err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrOverloaded,
+				Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
+			locked = false
+			r.mu.Unlock()
+			return o, err
+		}
+	}
+	now, err := r.advance(r.s.clock.Now(), true, &locked)
 	if err != nil {
 		r.retryAt = r.read.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
@@ -114,8 +135,48 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (outcom
 		o, err = r.run(&r.entry)
 	}
 	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's
-	r.finish()
+	r.finish(produced, &locked)
 	return o, err
+}
+
+// guard is deferred by every input once it holds the lock. A panic in host
+// code called under the lock (the Clock, NewID, Journal.Append) leaves the
+// Registry usable (C6): the input under way is forgotten, which changes
+// nothing, since every callback that can refuse an input runs before the
+// input's first change; the timer is armed again (see rearm); events
+// already queued (by the passing of time, or by the input itself when the
+// Clock's AfterFunc panicked after it took effect) go to a drain goroutine;
+// the lock is released; and the panic goes on up the caller's goroutine.
+// locked says whether the lock is still held: a panic in the Sink is
+// handled by the deliverer (deliverRun), without it.
+func (r *Registry) guard(locked *bool) {
+	if !*locked {
+		return
+	}
+	p := recover()
+	r.entry, r.admitErrs, r.admitAsked, r.replaying = Entry{}, nil, false, false
+	r.rearm()
+	if !r.delivering {
+		r.handOff()
+	}
+	r.mu.Unlock()
+	if p != nil { // nil: runtime.Goexit, which goes on by itself
+		panic(p)
+	}
+}
+
+// rearm arms the timer again after a panic, as after a refusal (D1): not
+// before a second has passed, so that a callback that panics every time
+// (a Journal that panics on the passing of time, say) cannot make the timer
+// fire without pause. If the Clock panics again here, the next input arms
+// it.
+func (r *Registry) rearm() {
+	defer func() { _ = recover() }()
+	r.armed = false
+	if later := r.seen.Add(time.Second); r.retryAt.Before(later) {
+		r.retryAt = later
+	}
+	r.arm(r.seen)
 }
 
 // run dispatches one input to its command. The entry is complete but for
@@ -190,37 +251,16 @@ func (r *Registry) newID() string {
 	return r.s.newID()
 }
 
-// finish ends an input: it arms the timer for the next deadline, releases the
-// lock and, unless another goroutine (or an outer call on this one) is
-// already delivering, delivers every queued event.
-func (r *Registry) finish() {
-	r.arm(r.seen)
-	if r.delivering || len(r.out.events) == 0 {
-		r.mu.Unlock()
-		return
-	}
-	r.delivering = true
-	batch := r.takeOut()
-	r.mu.Unlock()
-	r.deliver(batch)
-}
-
-// takeOut returns the queued events and starts a new queue. It is called
-// with the lock held.
-func (r *Registry) takeOut() []events.Event {
-	r.seal()
-	batch := r.out.events
-	r.out.events, r.spare = r.spare[:0], nil
-	r.inFlight = len(batch)
-	return batch
-}
-
 // advance brings the Registry's time to now (never backwards, D3), first
 // processing every deadline due at or before it, one instant at a time:
 // calls due at the same instant go in the order they were created. If
-// anything is due, that passing of time is journaled first, as an input of
-// its own (D1); if the Journal refuses it, nothing changes.
-func (r *Registry) advance(now time.Time) (time.Time, error) {
+// anything is due, that passing of time is journaled first (unless journal
+// is false: a replay), as an input of its own (D1); if the Journal refuses
+// it, nothing changes. A burst is processed in slices, and the events of
+// each go out before the next is made (passSlice), which may release the
+// lock in between: another input may then process part of what is due, in
+// the same order, as the Time rule has every input do.
+func (r *Registry) advance(now time.Time, journal bool, locked *bool) (time.Time, error) {
 	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
 	r.read = now
 	if now.After(r.seen) {
@@ -230,7 +270,7 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 		now = r.last
 	}
 	if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
-		if r.s.journal != nil && !r.replaying {
+		if journal && r.s.journal != nil {
 			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
 				return now, err
 			}
@@ -238,11 +278,20 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 		r.last = now // the passing of time takes effect, as an input of its own (see commit)
 	}
 	r.retryAt = time.Time{}
-	for {
+	for r.processDue(now) {
+		r.passSlice(locked)
+	}
+	return now, nil
+}
+
+// processDue processes what falls due at or before now, in due order,
+// until nothing is left (false) or a slice's worth of events waits (true).
+func (r *Registry) processDue(now time.Time) (more bool) {
+	for len(r.out.events) < sliceEvents {
 		c, b, at := r.firstDue()
 		switch {
 		case at.IsZero() || at.After(now):
-			return now, nil
+			return false
 		case c != nil:
 			call := c.c
 			call.expire(at, c.kind, &r.out)
@@ -253,6 +302,8 @@ func (r *Registry) advance(now time.Time) (time.Time, error) {
 			r.dropDevice(at, b.u, slices.Index(b.u.devices, b.device))
 		}
 	}
+	_, _, at := r.firstDue()
+	return !at.IsZero() && !at.After(now)
 }
 
 // firstDue returns what falls due first, and when: a call's slot in the
@@ -348,6 +399,9 @@ func (r *Registry) arm(now time.Time) {
 // simply resets it again.
 func (r *Registry) fire(gen uint64) {
 	r.mu.Lock()
+	locked := true
+	defer r.guard(&locked)
+	produced := r.produced()
 	if gen == r.timerGen {
 		r.armed = false
 	}
@@ -357,45 +411,13 @@ func (r *Registry) fire(gen uint64) {
 		if at.After(r.seen) {
 			r.seen = at
 		}
-		r.finish()
+		r.finish(produced, &locked)
 		return
 	}
-	if _, err := r.advance(now); err != nil {
+	if _, err := r.advance(now, true, &locked); err != nil {
 		r.retryAt = now.Round(0).UTC().Add(time.Second) // D1: everything stays due; try again later
 	}
-	r.finish()
-}
-
-// deliver hands batch, and the events queued meanwhile, to the Sink,
-// outside the lock, until none are left. Only one goroutine delivers at a
-// time (the one that set r.delivering), so the events of a call reach the
-// Sink in Seq order and Emit is never called concurrently for one call.
-func (r *Registry) deliver(batch []events.Event) {
-	done := false
-	defer func() {
-		if !done { // the Sink panicked: let the next input deliver what is left
-			r.mu.Lock()
-			r.delivering, r.inFlight = false, 0
-			r.mu.Unlock()
-		}
-	}()
-	for {
-		for i := range batch {
-			r.s.sink.Emit(batch[i])
-		}
-		clear(batch) // drop references to Members and Push
-		r.mu.Lock()
-		r.recycle()
-		r.spare, r.inFlight = batch[:0], 0
-		if len(r.out.events) == 0 {
-			break
-		}
-		batch = r.takeOut()
-		r.mu.Unlock()
-	}
-	r.delivering = false
-	r.mu.Unlock()
-	done = true
+	r.finish(produced, &locked)
 }
 
 // Call returns a copy of a live call's state, and false if there is no such
@@ -416,27 +438,4 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.calls.len()
-}
-
-// Backlog returns how many events the Registry has produced and not yet
-// handed to the Sink, counting the batch being delivered whole until its
-// last Emit returns. Used from one goroutine it is 0 between commands
-// (C3); from inside Emit it counts the rest of the batch and what nested
-// commands queued.
-//
-// Under concurrent use one goroutine at a time delivers for all, and the
-// other goroutines' commands return without waiting for it, so a Sink
-// slower than the commands that feed it lets the backlog grow without
-// bound, and the command whose goroutine is delivering returns only once
-// the backlog is empty. A host that must bound it can shed load the way a SIP server
-// answers 503: refuse the commands that start work (Invite, CallingInvite
-// and Join) while Backlog is over a limit it chooses, before calling them
-// or in Options.Admit. What is left (answers, cancellations, quits, ends
-// and timeouts) only winds down calls already made, each of which has a
-// bounded number of events left to make. Like the other queries, Backlog
-// reads no clock and processes nothing (D4).
-func (r *Registry) Backlog() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.out.events) + r.inFlight
 }

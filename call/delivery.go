@@ -1,0 +1,297 @@
+package call
+
+import (
+	"runtime"
+	"strings"
+
+	"github.com/callsig/callsig/events"
+)
+
+// Delivery: how the events the machines queue in r.out reach the Sink.
+//
+// One goroutine at a time delivers (r.delivering is set while one does), so
+// the events of a call reach the Sink in Seq order and Emit is never called
+// concurrently for one call (C2). It takes the queue whole, as a batch,
+// delivers it outside the lock, and comes back for more. The deliverer is
+// either an input's own goroutine or the Registry's drain goroutine:
+//
+//   - An input that finds nobody delivering becomes the deliverer, and
+//     delivers until the events queued before it and its own are out (its
+//     target), together with those of commands the Sink called from inside
+//     Emit on its goroutine, which raise the target (C3). Then it returns;
+//     if other goroutines' events still wait, it hands the queue to a drain
+//     goroutine rather than deliver them without end.
+//   - An input that finds another goroutine delivering returns at once: its
+//     events go out with the deliverer's next batch.
+//   - The drain goroutine delivers until the queue is empty, then ends, so
+//     nothing is left waiting once inputs stop and no goroutine outlives
+//     the work.
+//
+// The events are counted as they leave the queue (r.taken), so a target is
+// a position in the stream of every event the Registry has produced.
+
+// sliceEvents is how many events an input lets queue while it processes a
+// burst of deadlines (the Time rule) before it hands them to the Sink, and
+// the backlog it waits to fall under before it makes more when another
+// goroutine delivers. A burst of a million deadlines is then delivered as it
+// is processed, never held as one queue (B4, C5).
+const sliceEvents = 4096
+
+// finish ends an input: it arms the timer for the next deadline, releases
+// the lock and, unless another goroutine (or an outer call on this one) is
+// already delivering, delivers the events queued up to now. produced is
+// r.produced() when the input took the lock; *locked is cleared when the
+// lock is released (see guard).
+func (r *Registry) finish(produced uint64, locked *bool) {
+	r.arm(r.seen)
+	mark := r.produced()
+	if r.delivering {
+		if mark > produced && mark > r.target && r.inFlight > 0 && nestedInEmit() {
+			// A command the Sink called from inside Emit: the outermost
+			// command delivers its events before it returns (C3).
+			r.target = mark
+		}
+		*locked = false
+		r.mu.Unlock()
+		return
+	}
+	if len(r.out.events) == 0 {
+		*locked = false
+		r.mu.Unlock()
+		return
+	}
+	r.delivering, r.target = true, mark
+	batch := r.takeOut()
+	*locked = false
+	r.mu.Unlock()
+	r.deliverRun(batch)
+}
+
+// produced returns how many events the Registry has queued in all: those
+// taken out for delivery and those waiting.
+func (r *Registry) produced() uint64 { return r.taken + uint64(len(r.out.events)) }
+
+// takeOut returns the queued events and starts a new queue. It is called
+// with the lock held, by the deliverer.
+func (r *Registry) takeOut() []events.Event {
+	r.seal()
+	batch := r.out.events
+	r.out.events, r.spare = r.spare[:0], nil
+	r.inFlight = len(batch)
+	r.taken += uint64(len(batch))
+	return batch
+}
+
+// deliverRun hands batch to the Sink, outside the lock, and takes more
+// batches until the deliverer's target is reached; then it gives up the
+// role, or hands it to a drain goroutine if events still wait. It is called
+// without the lock, by the goroutine that set r.delivering, and returns
+// without it.
+//
+// If Emit panics, the event it panicked on is lost and nothing else (C6):
+// the rest of the batch goes back to the front of the queue, a drain
+// goroutine delivers it and whatever else waits, and the panic goes on up
+// the goroutine whose input called the Sink.
+func (r *Registry) deliverRun(batch []events.Event) {
+	i := 0
+	defer func() {
+		if batch == nil {
+			return
+		}
+		p := recover()
+		r.mu.Lock()
+		r.requeue(batch, i+1)
+		r.handOff()
+		r.mu.Unlock()
+		if p != nil { // nil: runtime.Goexit, which goes on by itself
+			panic(p)
+		}
+	}()
+	for {
+		for i = 0; i < len(batch); i++ {
+			r.emitOne(&batch[i])
+		}
+		clear(batch) // drop references to Members and Push
+		r.mu.Lock()
+		r.recycle()
+		r.spare, r.inFlight = batch[:0], 0
+		batch = nil
+		r.wakeWaiters()
+		if len(r.out.events) == 0 {
+			r.delivering = false
+			r.mu.Unlock()
+			return
+		}
+		if r.taken >= r.target {
+			r.handOff() // its own events are out: the rest is not this input's to wait for (C3)
+			r.mu.Unlock()
+			return
+		}
+		batch = r.takeOut()
+		r.mu.Unlock()
+	}
+}
+
+// requeue puts the events of batch from index from on back at the front of
+// the queue, after a panic in Emit cut its delivery short. Called with the
+// lock held. The memory of the batch is left to the collector, not reused
+// (see seal), since requeued events still refer to it.
+func (r *Registry) requeue(batch []events.Event, from int) {
+	rest := batch[min(from, len(batch)):]
+	if len(rest) > 0 {
+		q := make([]events.Event, 0, len(rest)+len(r.out.events))
+		q = append(q, rest...)
+		r.out.events = append(q, r.out.events...)
+		r.taken -= uint64(len(rest))
+	}
+	clear(batch)
+	r.inFlight = 0
+	r.wakeWaiters()
+}
+
+// handOff ends the current deliverer's turn: a drain goroutine takes over
+// while events wait, else nobody delivers. Called with the lock held.
+func (r *Registry) handOff() {
+	if len(r.out.events) == 0 {
+		r.delivering = false
+		return
+	}
+	r.delivering = true
+	go r.drain()
+}
+
+// drain is the Registry's own deliverer: it delivers until the queue is
+// empty, then ends. A Sink that panics on its goroutine has no input to
+// report to: the event is lost (C6), the panic recovered, and delivery goes
+// on.
+func (r *Registry) drain() {
+	r.mu.Lock()
+	for len(r.out.events) > 0 {
+		batch := r.takeOut()
+		r.mu.Unlock()
+		for i := range batch {
+			r.emitRecovering(&batch[i])
+		}
+		clear(batch)
+		r.mu.Lock()
+		r.recycle()
+		r.spare, r.inFlight = batch[:0], 0
+		r.wakeWaiters()
+	}
+	r.delivering = false
+	r.mu.Unlock()
+}
+
+// emitOne passes one event to the Sink. It is the only place an input's
+// goroutine calls Emit, so that nestedInEmit can find it on a stack.
+//
+//go:noinline
+func (r *Registry) emitOne(e *events.Event) { r.s.sink.Emit(*e) }
+
+// emitRecovering is emitOne for the drain goroutine: a panic in Emit loses
+// that event only.
+func (r *Registry) emitRecovering(e *events.Event) {
+	defer func() { _ = recover() }()
+	r.emitOne(e)
+}
+
+// emitReturnPC is the return address of the Emit call in emitOne: a stack
+// that holds it is inside a Sink's Emit called by a Registry.
+var emitReturnPC = func() uintptr {
+	var pc uintptr
+	r := &Registry{}
+	r.s.sink = events.SinkFunc(func(events.Event) {
+		var pcs [8]uintptr
+		n := runtime.Callers(1, pcs[:])
+		frames := runtime.CallersFrames(pcs[:n])
+		for {
+			f, more := frames.Next()
+			if strings.HasSuffix(f.Function, ".(*Registry).emitOne") {
+				pc = f.PC + 1 // Frame.PC is the return address less one
+				return
+			}
+			if !more {
+				return
+			}
+		}
+	})
+	r.emitOne(&events.Event{})
+	return pc
+}()
+
+// nestedInEmit reports whether the calling goroutine is inside a Sink's
+// Emit called by a Registry's deliverer: whether the input under way is a
+// command the Sink made from inside Emit. Go gives a goroutine no identity
+// to compare, so it looks for emitOne's frame on the stack, which costs a
+// stack walk; it is asked only of an input that finds another delivery in
+// progress. A stack inside another Registry's Emit answers true too: a
+// Registry that serves another's Sink then delivers that input's events
+// before its own command returns, which the command's own events bound.
+func nestedInEmit() bool {
+	var pcs [64]uintptr
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		for _, pc := range pcs[:n] {
+			if pc == emitReturnPC {
+				return true
+			}
+		}
+		if n < len(pcs) {
+			return false
+		}
+	}
+}
+
+// passSlice lets the events of one slice of a burst go out before the input
+// processes the next (B4): it delivers them itself when nobody delivers,
+// and otherwise waits until the backlog falls under sliceEvents. A command
+// the Sink made from inside Emit cannot wait for the deliverer it runs
+// under, and goes on. Called with the lock held; returns with it held.
+func (r *Registry) passSlice(locked *bool) {
+	if !r.delivering {
+		if len(r.out.events) == 0 {
+			return
+		}
+		r.delivering, r.target = true, r.produced()
+		batch := r.takeOut()
+		*locked = false
+		r.mu.Unlock()
+		r.deliverRun(batch)
+		r.mu.Lock()
+		*locked = true
+		return
+	}
+	if nestedInEmit() {
+		return
+	}
+	r.waiters++
+	for r.delivering && len(r.out.events)+r.inFlight >= sliceEvents {
+		r.sliceDone.Wait()
+	}
+	r.waiters--
+}
+
+// wakeWaiters wakes the inputs passSlice holds, after a batch went out.
+func (r *Registry) wakeWaiters() {
+	if r.waiters > 0 {
+		r.sliceDone.Broadcast()
+	}
+}
+
+// Backlog returns how many events the Registry has produced and not yet
+// handed to the Sink, counting the batch being delivered whole until its
+// last Emit returns. Used from one goroutine it is 0 between commands
+// (C3); from inside Emit it counts the rest of the batch and what nested
+// commands queued.
+//
+// Under concurrent use one goroutine at a time delivers for all, and the
+// other goroutines' commands return without waiting for it, so a Sink
+// slower than the commands that feed it lets the backlog grow, up to
+// Options.MaxBacklog, past which commands are refused with ErrOverloaded
+// (C5). Like the other queries, Backlog reads no clock and processes
+// nothing (D4).
+func (r *Registry) Backlog() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.out.events) + r.inFlight
+}
