@@ -35,24 +35,59 @@ type Resetter interface {
 	Reset(d time.Duration) bool
 }
 
-// realClock is the Clock returned by Real. It is zero-sized, so converting
-// it to a Clock does not allocate.
-type realClock struct{}
+// realClock is the Clock returned by Real. It reads the wall clock once, at
+// its origin, and the monotonic clock after that: every reading is the
+// origin plus the monotonic time elapsed since, so a step of the system's
+// wall clock (NTP, an administrator setting the date) does not move it.
+type realClock struct {
+	origin time.Time                     // the wall clock's reading when the clock was made, with its monotonic reading
+	since  func(time.Time) time.Duration // the monotonic time elapsed since a reading: time.Since
+}
 
-// Now returns time.Now().
-func (realClock) Now() time.Time { return time.Now() }
+// newRealClock returns a realClock whose origin is now() and whose readings
+// advance by since(origin). Real passes time.Now and time.Since; tests pass
+// a simulated system clock.
+func newRealClock(now func() time.Time, since func(time.Time) time.Duration) *realClock {
+	return &realClock{origin: now(), since: since}
+}
 
-// AfterFunc calls time.AfterFunc; the returned *time.Timer is the Timer.
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
+// Now returns the origin plus the monotonic time elapsed since it. The
+// result keeps a monotonic reading (the origin's, advanced by the same
+// amount), so Sub, Before and the like between it and another reading that
+// has one, [time.Now]'s included, measure monotonic time.
+func (c *realClock) Now() time.Time { return c.origin.Add(c.since(c.origin)) }
+
+// AfterFunc calls time.AfterFunc, whose delay is monotonic time already; the
+// returned *time.Timer is the Timer, and a Resetter.
+func (*realClock) AfterFunc(d time.Duration, f func()) Timer {
 	return time.AfterFunc(d, f)
 }
 
-// realShared is the single value returned by Real.
-var realShared Clock = realClock{}
+// realShared is the single value returned by Real; its origin is the wall
+// clock's reading when the package was initialised.
+var realShared Clock = newRealClock(time.Now, time.Since)
 
-// Real returns the Clock backed by the time package: Now calls [time.Now]
-// and AfterFunc calls [time.AfterFunc], whose callback runs on its own
-// goroutine and whose *[time.Timer] serves as the [Timer]. Every call
-// returns the same shared value, and the clock adds no allocation of its
-// own to those made by the time package.
+// Real returns the Clock backed by the time package and the system's
+// monotonic clock. Every call returns the same shared value, and the clock
+// adds no allocation of its own to those made by the time package.
+//
+// Now reads the wall clock once, when the package is initialised, and from
+// then on returns that reading plus the monotonic time elapsed since
+// ([time.Since]): its readings never go backwards and a step of the system's
+// wall clock does not move them, so a clock set a year ahead by mistake and
+// set right again neither times out every pending invitation nor gives every
+// later one a deadline a year away. AfterFunc calls [time.AfterFunc], whose
+// delay is monotonic time too; its callback runs on its own goroutine and
+// its *[time.Timer] serves as the [Timer] (a [Resetter]).
+//
+// The price is drift: a reading differs from the system's wall clock by
+// every step the system made to its wall clock since the package was
+// initialised; by its slewing too where the monotonic clock is not slewed
+// with it (on Linux it is); and by the time the machine spent suspended
+// where the monotonic clock stops meanwhile (on Linux it does). The
+// readings, and the times a Registry built on this clock puts in its events
+// (an event's At, member deadlines), are for ordering and deadlines, not for
+// display: a host that shows wall time should take it from [time.Now] when
+// it shows it, or restart the process to bring the origin back to the wall
+// clock.
 func Real() Clock { return realShared }

@@ -13,8 +13,12 @@
 //
 // # Real and Manual
 //
-// [Real] returns a Clock backed by [time.Now] and [time.AfterFunc]. Its
-// callbacks run on their own goroutines, as with the time package.
+// [Real] returns a Clock backed by the system's monotonic clock and
+// [time.AfterFunc]: it reads the wall clock once, at start, and advances from
+// there with the monotonic clock, so a step of the system's wall clock does
+// not move it (and its readings drift from the wall clock by every such step
+// since). Its callbacks run on their own goroutines, as with the time
+// package.
 //
 // [Manual] is a deterministic clock. It starts at the time given to
 // [NewManual] and moves only through [Manual.Advance] and [Manual.Set].
