@@ -7,6 +7,25 @@ import "time"
 // Code that needs time should accept a Clock rather than call the time
 // package directly, so that tests and simulations can substitute a [Manual]
 // clock for [Real].
+//
+// A callsig Registry reads its Clock once per input (a command, or its timer
+// firing) and keeps the latest reading at which an input took effect. A
+// custom clock that jumps does this to it:
+//
+//   - A reading earlier than that last one counts as the last one: time
+//     never runs backwards inside a Registry (D3).
+//   - A jump forward to T makes everything due at or before T fall due at
+//     once, at the Registry's next input: each deadline is processed before
+//     that input, in due order, its events carrying the deadline itself as
+//     their time (the Time rule). The input takes effect at T and counts its
+//     deadlines from T.
+//   - After a jump back, until the clock reads past the last reading again,
+//     every input takes effect at the last reading and nothing falls due: a
+//     call made meanwhile counts its deadlines from the last reading, so it
+//     rings longer, by as much as the clock was behind when it was made.
+//
+// The Registry's timer is an AfterFunc: after a jump forward it runs when
+// the Clock runs it ([Manual] does, inside the Set or Advance that jumps).
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
