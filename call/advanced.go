@@ -146,43 +146,10 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 	if c.members()[c.index(user)].State != events.Accepted {
 		return fail(ErrNotAccepted, "only a member in the call may invite more")
 	}
-	if len(list) == 0 {
-		return fail(ErrNoInvitees, "")
-	}
-	for _, u := range list {
-		if !validID(u) {
-			return fail(ErrInvalidUser, "invalid invitee ID "+quoteID(u))
-		}
-	}
-	if slices.Contains(list, user) {
-		return fail(ErrSelfInvite, "")
-	}
-	if u, ok := firstDuplicate(list); ok {
-		return fail(ErrDuplicateInvitee, quoteID(u)+" is listed twice")
-	}
-	added := 0
-	for _, u := range list {
-		switch i := c.index(u); {
-		case i == 0:
-			return fail(ErrDuplicateInvitee, quoteID(u)+" is the caller (who comes back with Join)")
-		case i < 0:
-			added++
-		case c.members()[i].State == events.Accepted || c.members()[i].State.Pending():
-			return fail(ErrDuplicateInvitee, quoteID(u)+" is already "+c.members()[i].State.String())
-		}
-	}
-	if len(c.members())+added > s.maxInvitees+1 {
-		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(c.members())-1+added, s.maxInvitees))
-	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = c.timeout
-	}
-	if timeout < MinTimeout || timeout > s.maxTimeout {
-		return fail(ErrInvalidTimeout, fmt.Sprintf("%v is outside [%v, %v]", cfg.Timeout, MinTimeout, s.maxTimeout))
-	}
-	if !validPush(cfg.Push, s.maxDataLen) {
-		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", s.maxDataLen))
+	a := cfg.inviteArgs(user, c.id, list, c.timeout)
+	timeout, err := s.checkInvite(&a, c)
+	if err != nil {
+		return InviteResult{}, err
 	}
 	list, failed := h.admitted(list) // H7
 	if len(list) == 0 {
@@ -238,6 +205,25 @@ func (c *callState) callingInvite(now time.Time, user string, list []string, cfg
 		}
 	}
 	return InviteResult{CallID: c.id, Timeout: timeout, Deadline: deadline, Failed: failed}, nil
+}
+
+// listed checks a CallingInvite's list against the members of c, at its
+// place in the order of checkInvite: naming the caller, or a member who is
+// pending or Accepted, is ErrDuplicateInvitee (A2); a member who rejected,
+// timed out, quit or was cancelled is invited again in place. It returns
+// how many listed users are new to the call.
+func (c *callState) listed(op, user string, list []string) (added int, err error) {
+	for _, u := range list {
+		switch i := c.index(u); {
+		case i == 0:
+			return 0, newErr(op, c.id, user, ErrDuplicateInvitee, quoteID(u)+" is the caller (who comes back with Join)")
+		case i < 0:
+			added++
+		case c.members()[i].State == events.Accepted || c.members()[i].State.Pending():
+			return 0, newErr(op, c.id, user, ErrDuplicateInvitee, quoteID(u)+" is already "+c.members()[i].State.String())
+		}
+	}
+	return added, nil
 }
 
 // join is Join (A3): a member not in the call enters it as Accepted. Joining

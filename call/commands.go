@@ -1,7 +1,6 @@
 package call
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -19,14 +18,22 @@ import (
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
 	for {
-		// H3: an invite that will merge into a ringing call asks Admit
-		// nothing. Whether it will is known only under the lock, and Admit
-		// is not called under it: peek first, and should the state change
-		// before the invite runs, start again.
 		var admitErrs []error
-		asked := !r.mayMerge(inviter, invitees)
-		if asked {
-			admitErrs = r.admit(inviter, invitees)
+		asked := true // Admit was asked, or need not be
+		if r.s.admit != nil {
+			// H7: an invite that fails a check needing no state asks Admit
+			// nothing; the command, run under the lock, returns the error
+			// that wins. H3: nor does an invite that will merge into a
+			// ringing call. Whether it will is known only under the lock,
+			// and Admit is not called under it: peek first, and should the
+			// state change before the invite runs, start again.
+			a := cfg.inviteArgs(inviter, invitees, &r.s)
+			if _, err := r.s.checkInvite(&a, nil); err == nil {
+				asked = !r.mayMerge(inviter, invitees)
+				if asked {
+					admitErrs = r.admit(inviter, invitees)
+				}
+			}
 		}
 		o, err := r.inputAdmitted(Entry{
 			Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
@@ -44,50 +51,12 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	fail := func(sentinel error, detail string) (InviteResult, error) {
 		return InviteResult{}, newErr(op, cfg.CallID, inviter, sentinel, detail)
 	}
-	if !validID(inviter) {
-		return fail(ErrInvalidUser, "")
-	}
-	if len(invitees) == 0 {
-		return fail(ErrNoInvitees, "")
-	}
-	for _, u := range invitees {
-		if !validID(u) {
-			return fail(ErrInvalidUser, "invalid invitee ID "+quoteID(u))
-		}
-	}
-	for _, u := range invitees {
-		if u == inviter {
-			return fail(ErrSelfInvite, "")
-		}
-	}
-	if u, ok := firstDuplicate(invitees); ok {
-		return fail(ErrDuplicateInvitee, quoteID(u)+" is listed twice")
-	}
-	if len(invitees) > r.s.maxInvitees {
-		return fail(ErrTooManyInvitees, fmt.Sprintf("%d invitees, at most %d", len(invitees), r.s.maxInvitees))
-	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = r.s.defaultTimeout
-	}
-	if timeout < MinTimeout || timeout > r.s.maxTimeout {
-		return fail(ErrInvalidTimeout, fmt.Sprintf("%v is outside [%v, %v]", cfg.Timeout, MinTimeout, r.s.maxTimeout))
-	}
-	if len(cfg.ExtendedData) > r.s.maxDataLen {
-		return fail(ErrDataTooLarge, fmt.Sprintf("%d bytes, at most %d", len(cfg.ExtendedData), r.s.maxDataLen))
-	}
-	if !validPush(cfg.Push, r.s.maxDataLen) {
-		return fail(ErrInvalidArgument, fmt.Sprintf("push fields over %d bytes together", r.s.maxDataLen))
-	}
-	if cfg.Mode != events.General && cfg.Mode != events.Advanced {
-		return fail(ErrInvalidArgument, "unknown mode "+cfg.Mode.String())
+	a := cfg.inviteArgs(inviter, invitees, &r.s)
+	timeout, err := r.s.checkInvite(&a, nil)
+	if err != nil {
+		return InviteResult{}, err
 	}
 	id := cfg.CallID
-	if id != "" {
-		if !validID(id) {
-			return fail(ErrInvalidCallID, "")
-		}
-	}
 	if c := r.glareCall(inviter, invitees); c != nil { // H3, before H4 and ErrCallExists
 		return r.merge(now, c, inviter, cfg)
 	}

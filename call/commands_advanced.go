@@ -28,7 +28,18 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
 // pending or Accepted, is ErrDuplicateInvitee; the members ever listed may
 // not pass MaxInvitees+1 (ErrTooManyInvitees).
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
-	admitErrs := r.admit(user, invitees)
+	var admitErrs []error
+	if r.s.admit != nil {
+		// H7: a request that fails a check needing no state asks Admit
+		// nothing; the command, run under the lock, returns the error that
+		// wins, which may be one of the call's (ErrCallNotFound for an
+		// invalid ID, which names no call). The call's timeout is not
+		// known here: a zero timeout passes.
+		a := cfg.inviteArgs(user, callID, invitees, 0)
+		if _, err := r.s.checkInvite(&a, nil); err == nil && validID(callID) {
+			admitErrs = r.admit(user, invitees)
+		}
+	}
 	o, err := r.inputAdmitted(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
 		Push: cfg.Push, Admit: admitAnswers(admitErrs)}, admitErrs, true)
 	return o.invite, err

@@ -42,21 +42,10 @@ func (r *Registry) busy(id string, c *callState) bool {
 
 // admit asks Options.Admit about each invitee (H7), outside the Registry's
 // lock: Admit is the host's code. It returns nil when every invitee is
-// admitted, or one error per invitee (nil: admitted). The list is asked
-// about only if it could pass the checks that need no state, so that a
+// admitted, or one error per invitee (nil: admitted). Callers ask only
+// about an invite that passes checkInvite without the state, so that a
 // malformed invite costs the host nothing.
 func (r *Registry) admit(inviter string, invitees []string) []error {
-	if r.s.admit == nil || !validID(inviter) || len(invitees) == 0 {
-		return nil
-	}
-	for _, u := range invitees {
-		if !validID(u) || u == inviter {
-			return nil
-		}
-	}
-	if _, dup := firstDuplicate(invitees); dup {
-		return nil
-	}
 	var errs []error
 	for i, u := range invitees {
 		if err := r.s.admit(inviter, u); err != nil {
