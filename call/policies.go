@@ -118,6 +118,13 @@ func (c *callState) retried(inviter string, invitees []string) (InviteResult, bo
 // host-chosen CallID that H3 merged into a live call, which opened no call
 // of that ID: the ID, who invited whom, and the deadline the merged
 // invitation had (the first result's).
+//
+// A call keeps one for each member's latest merge only, if that merge had
+// a host-chosen CallID: a member merges into a call again only after it
+// quit and was invited again, so it has acted on the earlier result, and a
+// retry of the earlier invite is no longer to be expected.
+// An advanced call that loops quit, invite again, merge thus keeps at
+// most one per invitee (MaxInvitees), however long it lives.
 type mergedRetry struct {
 	id, inviter, invitee string
 	deadline             time.Time
@@ -156,7 +163,11 @@ const (
 	// from b, into a accepting that call (Matrix VoIP's glare resolution,
 	// SIP's 491 avoided): no second call is opened. Retried with the same
 	// host-chosen CallID and invitee while that call is live, such an
-	// invite gets its first result again, and rings nobody (H4).
+	// invite gets its first result again, and rings nobody (H4), until a
+	// merges into that call again (after quitting it and being invited
+	// again in advanced mode): then only the later merge is retried so,
+	// and a retry of the earlier one is a new invite. So a call keeps at
+	// most one such result per invitee.
 	GlareMerge
 )
 
@@ -203,10 +214,26 @@ func (r *Registry) merge(now time.Time, c *callState, inviter string, cfg *Invit
 	if err := c.answer(now, "invite", inviter, cmdAccept, cfg.ExtendedData, "", r.s.maxDataLen, r, &r.out); err != nil {
 		return InviteResult{}, err
 	}
-	if cfg.CallID != "" { // H4: a retry gets this result again
-		x := c.extras()
-		x.merged = append(x.merged, mergedRetry{id: cfg.CallID, inviter: inviter, invitee: m.Inviter, deadline: deadline})
-	}
+	c.keepMerged(mergedRetry{id: cfg.CallID, inviter: inviter, invitee: m.Inviter, deadline: deadline}) // H4: a retry gets this result again
 	r.update(c)
 	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: deadline, Merged: true}, nil
+}
+
+// keepMerged records m, a merge of m.inviter into c, for H4 retries in
+// place of what the member's earlier merge left, if any; a merge without a
+// host-chosen CallID leaves nothing to retry (see mergedRetry).
+func (c *callState) keepMerged(m mergedRetry) {
+	k := -1
+	if c.x != nil {
+		k = slices.IndexFunc(c.x.merged, func(e mergedRetry) bool { return e.inviter == m.inviter })
+	}
+	switch {
+	case m.id != "" && k >= 0:
+		c.x.merged[k] = m
+	case m.id != "":
+		x := c.extras()
+		x.merged = append(x.merged, m)
+	case k >= 0:
+		c.x.merged = slices.Delete(c.x.merged, k, k+1)
+	}
 }
