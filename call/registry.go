@@ -234,7 +234,14 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 func (r *Registry) commit() error {
 	if j := r.s.journal; j != nil && !r.replaying {
 		e := r.entry
-		e.Users = slices.Clone(e.Users) // the Journal may keep the entry; the caller may reuse its slice (Push is the Registry's copy, see run)
+		// The Journal gets an entry of its own, which it may keep and
+		// change: the caller may reuse its slice, and the Push the call
+		// and its events keep is the Registry's copy (see run).
+		e.Users = slices.Clone(e.Users)
+		if e.Push != nil {
+			p := *e.Push
+			e.Push = &p
+		}
 		if err := j.Append(e); err != nil {
 			return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 		}
