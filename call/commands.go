@@ -21,6 +21,9 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 		var admitErrs []error
 		asked := true // Admit was asked, or need not be
 		if r.s.admit != nil {
+			if err := r.overloaded(OpInvite, inviter, cfg.CallID); err != nil {
+				return InviteResult{}, err // C5: asks Admit nothing either
+			}
 			// H7: an invite that fails a check needing no state asks Admit
 			// nothing; the command, run under the lock, returns the error
 			// that wins. H3: nor does an invite that will merge into a

@@ -30,6 +30,9 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
 	var admitErrs []error
 	if r.s.admit != nil {
+		if err := r.overloaded(OpCallingInvite, user, callID); err != nil {
+			return InviteResult{}, err // C5: asks Admit nothing either
+		}
 		// H7: a request that fails a check needing no state asks Admit
 		// nothing; the command, run under the lock, returns the error that
 		// wins, which may be one of the call's (ErrCallNotFound for an

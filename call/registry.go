@@ -114,12 +114,10 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outc
 	locked := true
 	defer r.guard(&locked)
 	produced := r.produced()
-	if e.Op.isCommand() && r.s.maxBacklog > 0 {
-		if n := len(r.out.events) + r.inFlight; n >= r.s.maxBacklog {
+	if e.Op.isCommand() {
+		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
-			err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrOverloaded,
-				Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
 			locked = false
 			r.mu.Unlock()
 			return o, err
@@ -137,6 +135,24 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outc
 	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's
 	r.finish(produced, &locked)
 	return o, err
+}
+
+// overloaded returns ErrOverloaded while Options.MaxBacklog events or more
+// wait for the Sink (C5): the check a command that asks Options.Admit makes
+// before it does, so that a refused command costs the host nothing.
+func (r *Registry) overloaded(op Op, user, callID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.overloadedLocked(op, user, callID)
+}
+
+// overloadedLocked is overloaded, called with the lock held.
+func (r *Registry) overloadedLocked(op Op, user, callID string) error {
+	if n := len(r.out.events) + r.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
+		return &Error{Op: op.name(), CallID: callID, User: user, Err: ErrOverloaded,
+			Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
+	}
+	return nil
 }
 
 // guard is deferred by every input once it holds the lock. A panic in host
