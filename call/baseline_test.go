@@ -2,8 +2,11 @@ package call_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/callsig/callsig/clock"
@@ -14,14 +17,15 @@ import (
 // baseline is the same general-mode lifecycle built the plain way, as a
 // developer would write it in an afternoon on looplab/fsm: one fsm.FSM per
 // member, a map of calls under one mutex, one clock timer per call, events
-// to the same Sink. The benchmarks run it beside the Registry (B1) and
-// report the ratio; it is not used anywhere else.
+// to the same Sink, and call IDs that cannot be guessed, made as the
+// Registry's default NewID makes them (G10 holds for it too). The
+// benchmarks run it beside the Registry (B1) and report the ratio; it is
+// not used anywhere else.
 type baseline struct {
 	mu    sync.Mutex
 	clk   clock.Clock
 	sink  events.Sink
 	calls map[string]*baseCall
-	ids   func() string
 }
 
 type baseCall struct {
@@ -40,8 +44,17 @@ var baseEvents = fsm.Events{
 	{Name: "timeout", Src: []string{"Inviting", "Received"}, Dst: "Timeout"},
 }
 
-func newBaseline(clk clock.Clock, sink events.Sink, ids func() string) *baseline {
-	return &baseline{clk: clk, sink: sink, calls: map[string]*baseCall{}, ids: ids}
+func newBaseline(clk clock.Clock, sink events.Sink) *baseline {
+	return &baseline{clk: clk, sink: sink, calls: map[string]*baseCall{}}
+}
+
+// baseRandomID returns 128 random bits from crypto/rand as 22 URL-safe
+// characters, the way call/id.go makes the Registry's default IDs, so that
+// both pay the same for an ID that G10 allows.
+func baseRandomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func (b *baseline) emit(c *baseCall, e events.Event) {
@@ -53,7 +66,7 @@ func (b *baseline) emit(c *baseCall, e events.Event) {
 func (b *baseline) Invite(caller string, invitees []string, timeout time.Duration) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	id := b.ids()
+	id := baseRandomID()
 	now := b.clk.Now()
 	c := &baseCall{id: id, caller: caller, invitees: invitees, members: map[string]*fsm.FSM{}, deadline: now.Add(timeout)}
 	c.members[caller] = fsm.NewFSM("Accepted", baseEvents, fsm.Callbacks{}) // one FSM per member, the caller too
@@ -152,3 +165,21 @@ func (b *baseline) settle(c *baseCall) {
 }
 
 func stateByName(s string) (events.State, bool) { return events.ParseState(s) }
+
+// The baseline's call IDs are as hard to guess as the Registry's (G10):
+// 128 bits from crypto/rand, all distinct.
+func TestBaselineIDsAreRandom(t *testing.T) {
+	base := newBaseline(clock.NewManual(t0), events.Discard)
+	seen := map[string]bool{}
+	for i := range 1000 {
+		id, err := base.Invite(users[i%2048], []string{users[2048+i%2048]}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		if err != nil || len(raw) != 16 || seen[id] {
+			t.Fatalf("call ID %q: want 16 random bytes, URL-safe, never repeated (decoded %d bytes, %v)", id, len(raw), err)
+		}
+		seen[id] = true
+	}
+}

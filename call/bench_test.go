@@ -103,17 +103,16 @@ func BenchmarkLifecycle(b *testing.B) {
 		})
 	}
 	b.Run("impl=baseline", func(b *testing.B) {
-		clk := clock.NewManual(t0)
-		ids, newID := ringIDs(4096)
-		base := newBaseline(clk, events.Discard, newID)
+		base := newBaseline(clock.NewManual(t0), events.Discard)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
 			caller, callee := users[i%2048], users[2048+i%2048]
-			if _, err := base.Invite(caller, []string{callee}, 30*time.Second); err != nil {
+			id, err := base.Invite(caller, []string{callee}, 30*time.Second)
+			if err != nil {
 				b.Fatal(err)
 			}
-			if err := base.Accept(callee, ids[i%4096]); err != nil {
+			if err := base.Accept(callee, id); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -182,7 +181,7 @@ func BenchmarkTimeout9(b *testing.B) {
 	})
 	b.Run("impl=baseline", func(b *testing.B) {
 		clk := clock.NewManual(t0)
-		base := newBaseline(clk, events.Discard, seqIDs())
+		base := newBaseline(clk, events.Discard)
 		b.ReportAllocs()
 		for range b.N {
 			if _, err := base.Invite(users[0], invitees, time.Second); err != nil {
