@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -426,46 +427,74 @@ func runRounds(b *testing.B, per int, op func(u []string) error) {
 	}
 }
 
-// B5: the lifecycle from every core at once.
+// B5: one Registry driven by one goroutine, and by two at once, with
+// GOMAXPROCS the same for both (run without -cpu, on at least two cores).
+// Throughput is 1/ns-per-op: B5 holds when goroutines=2's ns/op is at most
+// goroutines=1's / 0.9. Both get the whole machine, the collector's
+// workers included, so the ratio is what the second goroutine changes,
+// and nothing else.
 func BenchmarkLifecycleParallel(b *testing.B) {
 	for _, m := range benchModes {
-		b.Run("impl="+m.name, func(b *testing.B) {
-			r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
-				NewID: concurrentIDs()})
-			runParallelLifecycles(b, func() func() *call.Registry { return func() *call.Registry { return r } })
-		})
+		for _, g := range []int{1, 2} {
+			b.Run(fmt.Sprintf("impl=%s/goroutines=%d", m.name, g), func(b *testing.B) {
+				r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient})
+				runGoroutines(b, g, func(int) func() *call.Registry { return func() *call.Registry { return r } })
+			})
+		}
 	}
 }
 
-// runParallelLifecycles runs invite + accept lifecycles from every P, with
-// its own callers and callees: each goroutine calls picker once, and runs
-// each lifecycle on the Registry the function it got returns.
-func runParallelLifecycles(b *testing.B, picker func() func() *call.Registry) {
+// runGoroutines times b.N invite + accept lifecycles, each between two
+// users never seen before, run by g goroutines at once, each its share of
+// every round of roundPairs lifecycles (made with the timer stopped). ns/op
+// is the wall time over all the lifecycles. Goroutine k calls pick(k) once,
+// and runs each lifecycle on the Registry the function it got returns.
+func runGoroutines(b *testing.B, g int, pick func(k int) func() *call.Registry) {
+	if runtime.GOMAXPROCS(0) < g {
+		b.Skipf("%d goroutines need GOMAXPROCS >= %d", g, g)
+	}
+	pickers := make([]func() *call.Registry, g)
+	for k := range pickers {
+		pickers[k] = pick(k)
+	}
 	cfg := call.InviteConfig{Timeout: 30 * time.Second}
-	var worker atomic.Int64
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		w, pick := int(worker.Add(1)), picker()
-		for i := 1; pb.Next(); i++ {
-			r := pick()
-			caller, callee := users[(w*97+i)%2048], users[2048+(w*31+i)%2048]
-			invitees := [1]string{callee}
-			res, err := r.Invite(caller, invitees[:], cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := r.Accept(callee, res.CallID, call.AcceptConfig{}); err != nil {
-				b.Fatal(err)
-			}
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(roundPairs, b.N-done)
+		b.StopTimer()
+		u := freshUsers(2 * n)
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for k := range g {
+			wg.Go(func() {
+				for i := k * n / g; i < (k+1)*n/g; i++ {
+					r, caller, callee := pickers[k](), u[2*i], u[2*i+1]
+					invitees := [1]string{callee}
+					res, err := r.Invite(caller, invitees[:], cfg)
+					if err == nil {
+						err = r.Accept(callee, res.CallID, call.AcceptConfig{})
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		}
-	})
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+		done += n
+	}
 }
 
-// B5's ceiling: the parallel lifecycle with a Registry per goroutine, so
-// that nothing is shared but the process (allocator, collector, memory
-// bus). Run with -cpu 1,2; what it gains from the second core is what a
-// host gets by running a Registry per partition of its users, each on its
-// own goroutines (see the package doc, "Cores").
+// B5's ceiling: the same with a Registry per goroutine, so that nothing is
+// shared but the process (allocator, collector, memory bus). What
+// goroutines=2 gains over goroutines=1 is what a host gets by running a
+// Registry per partition of its users, each on its own goroutines (see the
+// package doc, "Cores").
 func BenchmarkLifecycleParallelCeiling(b *testing.B) { registryPerGoroutine(b, false) }
 
 // The ceiling's layout with one clock.Manual shared by the Registries:
@@ -473,44 +502,45 @@ func BenchmarkLifecycleParallelCeiling(b *testing.B) { registryPerGoroutine(b, f
 // and each lifecycle arms and stops its Registry's timer.
 func BenchmarkLifecycleParallelSharedManual(b *testing.B) { registryPerGoroutine(b, true) }
 
-// registryPerGoroutine runs the parallel lifecycle in both modes with a
-// Registry per goroutine, each on a clock of its own or all on one.
+// registryPerGoroutine runs the lifecycle from one and from two goroutines
+// in both modes with a Registry per goroutine, each on a clock of its own
+// or all on one.
 func registryPerGoroutine(b *testing.B, oneClock bool) {
 	for _, m := range benchModes {
-		b.Run("impl="+m.name, func(b *testing.B) {
-			shared := clock.NewManual(t0)
-			runParallelLifecycles(b, func() func() *call.Registry {
-				clk := shared
-				if !oneClock {
-					clk = clock.NewManual(t0)
-				}
-				r := newBenchRegistryOpts(b, call.Options{Clock: clk, TransientMembers: m.transient, NewID: concurrentIDs()})
-				return func() *call.Registry { return r }
+		for _, g := range []int{1, 2} {
+			b.Run(fmt.Sprintf("impl=%s/goroutines=%d", m.name, g), func(b *testing.B) {
+				shared := clock.NewManual(t0)
+				runGoroutines(b, g, func(int) func() *call.Registry {
+					clk := shared
+					if !oneClock {
+						clk = clock.NewManual(t0)
+					}
+					r := newBenchRegistryOpts(b, call.Options{Clock: clk, TransientMembers: m.transient})
+					return func() *call.Registry { return r }
+				})
 			})
-		})
+		}
 	}
 }
 
-// B5's ceiling for sharding by call: the parallel lifecycle over n
-// Registries that share nothing (each its own lock, clock, tables and user
-// records), each lifecycle on one picked at random, as a hash of its call
-// ID would pick it. Nothing a sharded Registry would have to share (the
-// presence table, the journal's order, the clock's timer, the delivery
-// queue) is in it; each shard does keep records of the users it has seen,
-// as BENCHMARKS.md's design would. Run with -cpu 1,2.
+// B5's ceiling for sharding by call: the lifecycle from two goroutines over
+// n Registries that share nothing (each its own lock, clock, tables and
+// user records), each lifecycle on one picked at random, as a hash of its
+// call ID would pick it. Nothing a sharded Registry would have to share
+// (the presence table, the journal's order, the clock's timer, the
+// delivery queue) is in it; each shard does keep records of the users it
+// has seen, as BENCHMARKS.md's design would. Compare with
+// BenchmarkLifecycleParallel's goroutines=1.
 func BenchmarkLifecycleParallelShards(b *testing.B) {
 	for _, m := range benchModes {
 		for _, n := range []int{2, 16, 64} {
 			b.Run("impl="+m.name+"/shards="+strconv.Itoa(n), func(b *testing.B) {
-				newID := concurrentIDs()
 				shards := make([]*call.Registry, n)
 				for k := range shards {
-					shards[k] = newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient,
-						NewID: newID})
+					shards[k] = newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0), TransientMembers: m.transient})
 				}
-				var seed atomic.Uint32
-				runParallelLifecycles(b, func() func() *call.Registry {
-					x := seed.Add(0x9e3779b9) // xorshift32, one per goroutine
+				runGoroutines(b, 2, func(k int) func() *call.Registry {
+					x := uint32(k+1) * 0x9e3779b9 // xorshift32, one per goroutine
 					return func() *call.Registry {
 						x ^= x << 13
 						x ^= x >> 17
