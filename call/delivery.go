@@ -34,8 +34,9 @@ import (
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
 // the backlog it waits to fall under before it makes more when another
 // goroutine delivers. A burst of a million deadlines is then delivered as it
-// is processed, never held as one queue (B4, C5).
-const sliceEvents = 4096
+// is processed, never held as one queue (B4, C5). A variable only so that
+// tests can make slices of one event.
+var sliceEvents = 4096
 
 // finish ends an input: it arms the timer for the next deadline, releases
 // the lock and, unless another goroutine (or an outer call on this one) is

@@ -308,9 +308,10 @@ func (r *Registry) advance(now time.Time, journal bool, locked *bool) (time.Time
 }
 
 // processDue processes what falls due at or before now, in due order,
-// until nothing is left (false) or a slice's worth of events waits (true).
+// until nothing is left (false) or it has queued a slice's worth of events
+// (true).
 func (r *Registry) processDue(now time.Time) (more bool) {
-	for len(r.out.events) < sliceEvents {
+	for start := len(r.out.events); len(r.out.events)-start < sliceEvents; {
 		c, b, at := r.firstDue()
 		switch {
 		case at.IsZero() || at.After(now):
