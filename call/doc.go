@@ -36,7 +36,13 @@
 // events are queued, the lock is released, and the queue is drained into the
 // Sink (C2). A Sink may call the Registry from inside Emit: the nested
 // command's events join the queue and are delivered, in Seq order, before the
-// outermost call returns (C3).
+// outermost call returns (C3). Under concurrent use a command returns once
+// the events queued before it and its own are out; what other goroutines
+// queued meanwhile goes to the Registry's own delivery goroutine, which ends
+// when the queue is empty. While Options.MaxBacklog events wait for the
+// Sink, commands are refused with ErrOverloaded (C5). A panic in host code
+// (the Sink, Journal, NewID, Admit or the Clock) goes up the goroutine whose
+// input called it and leaves the Registry usable (C6).
 //
 // # Which error wins
 //
@@ -123,17 +129,15 @@
 // # Cores
 //
 // A Registry runs one input at a time (one lock) and delivers with one
-// goroutine at a time, so many goroutines get no more done on one Registry
-// than one goroutine does; on the 2-vCPU machine of BENCHMARKS.md two got
-// 0.6–1.1× as much. To use more cores, run a Registry per partition of
-// users whose calls never cross (an app ID, a tenant) and keep each
-// partition's commands on its own goroutines: Registries share nothing but
-// what the host gives them. There that gets 1.3–1.8× from the second core
-// by default and 1.9–2.3× with TransientMembers. A Clock may be shared:
-// clock.Real's timers are the runtime's; a shared clock.Manual keeps every
-// Registry's timer in one heap under one lock, which took the whole gain
-// in a measurement. Splitting one Registry by call ID does not scale: a call's
-// commands come from whichever goroutine the host has, so each input
-// fetches its shard's data from the other core, and two goroutines got
-// less done than one (BENCHMARKS.md, "B5").
+// goroutine at a time: one Registry is one core's worth of work by design,
+// and two goroutines on it get about as much done as one (B5). To use more
+// cores, run a Registry per partition of users whose calls never cross (an
+// app ID, a tenant) and keep each partition's commands on its own
+// goroutines: Registries share nothing but what the host gives them. A
+// Clock may be shared: clock.Real's timers are the runtime's; a shared
+// clock.Manual keeps every Registry's timer in one heap under one lock,
+// which serialises them. Splitting one Registry by call ID does not scale:
+// a call's commands come from whichever goroutine the host has, so each
+// input would fetch its shard's data from the other core (BENCHMARKS.md,
+// "B5").
 package call

@@ -178,6 +178,10 @@ func (t *manualTimer) Reset(d time.Duration) bool {
 //
 // Advance waits for any other Advance or Set to finish. It must not be
 // called from a timer's callback: that call would never return.
+//
+// If a callback panics, the panic goes up through Advance, which stops
+// there: Now stays at that timer's deadline, the timers after it stay
+// pending, and the Manual stays usable: the next Advance or Set runs them.
 func (m *Manual) Advance(d time.Duration) {
 	if d < 0 {
 		return

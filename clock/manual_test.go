@@ -756,3 +756,32 @@ func TestManualNowIsNeverTorn(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// A callback that panics stops Advance at its timer; the Manual stays
+// usable and the next Advance runs the timers after it.
+func TestManualCallbackPanic(t *testing.T) {
+	start := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	m := NewManual(start)
+	var ran []int
+	m.AfterFunc(1*time.Second, func() { ran = append(ran, 1) })
+	m.AfterFunc(2*time.Second, func() { panic("callback panicked") })
+	m.AfterFunc(3*time.Second, func() { ran = append(ran, 3) })
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Advance did not pass the callback's panic on")
+			}
+		}()
+		m.Advance(5 * time.Second)
+	}()
+	if got := m.Now(); !got.Equal(start.Add(2 * time.Second)) {
+		t.Fatalf("after the panic Now = %v, want the panicking timer's deadline", got)
+	}
+	if m.Pending() != 1 || len(ran) != 1 {
+		t.Fatalf("after the panic: %d pending, ran %v; want 1 pending, ran [1]", m.Pending(), ran)
+	}
+	m.Advance(3 * time.Second)
+	if len(ran) != 2 || m.Pending() != 0 || !m.Now().Equal(start.Add(5*time.Second)) {
+		t.Fatalf("the next Advance: ran %v, %d pending, Now %v", ran, m.Pending(), m.Now())
+	}
+}

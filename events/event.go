@@ -46,18 +46,12 @@ type Event struct {
 // the Registry that produced the event.
 //
 // Keep Emit short: hand the event to the recipient connection's own writer
-// (a buffered channel, say) and return, rather than write to the network
-// inside it. Under concurrent use one goroutine at a time delivers every
-// goroutine's events, and the others' commands return without waiting for
-// it. So events wait in memory while delivery is behind, without bound
-// while Emit is slower than the commands that feed it, and the command
-// whose goroutine is delivering does not return until the queue is empty.
-// On the machine of BENCHMARKS.md, with two goroutines of invites and
-// accepts and a Sink that spends 2 µs an event, 1.2 million events waited
-// after four seconds and one invite + accept took seven seconds; with a
-// Sink that does nothing, 25,000 and 46 ms (BenchmarkQueueUnderSlowSink in
-// package call). Registry.Backlog in package call tells how many wait,
-// and how a host can bound them.
+// (a bounded channel, say) and return, rather than write to the network
+// inside it. One goroutine at a time delivers a Registry's events, so a slow
+// Emit holds every other call's events back; under concurrent use events
+// wait in memory while delivery is behind, and past the Registry's
+// MaxBacklog its commands are refused (package call, C5). A panic in Emit
+// loses that event only; the others are still delivered (C6).
 type Sink interface{ Emit(Event) }
 
 // SinkFunc adapts a function to a Sink.
