@@ -53,6 +53,7 @@ func TestOverloadUnderASlowSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	var made, refused, worstBacklog, slowest atomic.Int64
+	goroutines := runtime.NumGoroutine()
 	stop := time.Now().Add(run)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -102,6 +103,12 @@ func TestOverloadUnderASlowSink(t *testing.T) {
 	}
 	wg.Wait()
 	waitIdle(t, reg)
+	// The drain goroutine ends once the queue is empty: none outlives the work.
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines once inputs stopped, %d before", runtime.NumGoroutine(), goroutines)
+		}
+	}
 	if v := bad.Load(); v != nil {
 		t.Fatalf("out of Seq order: %v", v)
 	}
