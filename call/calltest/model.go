@@ -41,8 +41,9 @@ import (
 //   - A1, UserStateChanged: Members are the changed members; From is the
 //     actor ("" for timeouts), Device and Data the actor's; Reason is
 //     Rejected, Cancelled, Timeout or None.
-//   - A5: End changes no member's Data (nor do Cancel and CallingInvite
-//     the actor's: only a member's own answer, join or quit does).
+//   - A5: End makes the ender's Data the End's, and a Cancel that cancels
+//     someone makes the caller's the Cancel's (a member's Data is its last
+//     action's); CallingInvite leaves the actor's Data as it was.
 //   - A7: the calls of a user whose device logs in are walked oldest first;
 //     a member that is not pending (the caller included) gets
 //     UserStateChanged with no From and Reason None.
