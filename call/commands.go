@@ -223,7 +223,7 @@ func (r *Registry) login(now time.Time, id, device string) {
 	if !validID(id) || !validDevice(device) {
 		return
 	}
-	if u := r.users[id]; u != nil && slices.Contains(u.devices, device) {
+	if u := r.users.get(id); u != nil && slices.Contains(u.devices, device) {
 		r.heartbeat(now, id, device) // H5: a Login of a device already in counts as a heartbeat
 		return
 	}
@@ -255,7 +255,7 @@ func (r *Registry) Logout(user, device string) {
 }
 
 func (r *Registry) logout(now time.Time, id, device string) {
-	u := r.users[id]
+	u := r.users.get(id)
 	if u == nil {
 		return
 	}

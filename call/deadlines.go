@@ -206,7 +206,6 @@ func (h *deadlineHeap) remove(c *callState) {
 	}
 	id := uint32(c.dueHandle)
 	p := h.pos[id]
-	h.pos[id], h.free = -h.free, int32(id)+1 // freed handles form a list through pos: no allocation
 	c.dueHandle = noSlot
 	if p&inRecent != 0 {
 		i, last := int(p&^inRecent), len(h.recent)-1
@@ -219,17 +218,21 @@ func (h *deadlineHeap) remove(c *callState) {
 		if h.recentMin == i || h.recentMin == last {
 			h.findRecentMin()
 		}
-		return
+	} else {
+		i, last := int(p), len(h.slots)-1
+		if i != last {
+			h.swap(i, last) // writes pos[id]: the handle is freed only after
+		}
+		h.slots[last] = heapSlot{}
+		h.slots = h.slots[:last]
+		if i != last && !h.down(i) {
+			h.up(i)
+		}
 	}
-	i, last := int(p), len(h.slots)-1
-	if i != last {
-		h.swap(i, last)
-	}
-	h.slots[last] = heapSlot{}
-	h.slots = h.slots[:last]
-	if i != last && !h.down(i) {
-		h.up(i)
-	}
+	// Freed handles form a list through pos, with no allocation. The link
+	// is written last: nothing may write pos[id] once it holds the link, or
+	// the rest of the list is lost and pos grows with every call.
+	h.pos[id], h.free = -h.free, int32(id)+1
 }
 
 func (h *deadlineHeap) up(i int) {

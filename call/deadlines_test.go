@@ -100,3 +100,42 @@ func orderOf(c *callState) any {
 	}
 	return c.order
 }
+
+// Handles of removed calls are reused: calls added and removed again and
+// again, through the heap (more than recentCap at once, so most are sifted
+// in before they leave) and through recent, never need more handles than
+// are live at once, and every free handle is on the free list.
+func TestDeadlineHeapReusesHandles(t *testing.T) {
+	var h deadlineHeap
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const live = 4 * recentCap
+	var order uint64
+	calls := make([]*callState, live)
+	for round := range 100 {
+		for i := range calls {
+			order++
+			calls[i] = &callState{order: order, dueHandle: noSlot}
+			h.set(calls[i], base.Add(time.Duration((i*7+round)%live)*time.Second), dueDeadline)
+		}
+		// Remove in an order other than the heap's, so that removals move
+		// slots about (swap) as well as take the last one.
+		for k := range calls {
+			h.remove(calls[(k*5)%live])
+		}
+		if len(h.slots)+len(h.recent) != 0 {
+			t.Fatalf("round %d: %d slots left", round, len(h.slots)+len(h.recent))
+		}
+		if len(h.pos) > live {
+			t.Fatalf("round %d: %d handles for at most %d calls live at once", round, len(h.pos), live)
+		}
+		free := 0
+		for f := h.free; f > 0; f = -h.pos[f-1] {
+			if free++; free > len(h.pos) {
+				t.Fatalf("round %d: the free list loops", round)
+			}
+		}
+		if free != len(h.pos) {
+			t.Fatalf("round %d: %d handles on the free list, want all %d", round, free, len(h.pos))
+		}
+	}
+}

@@ -114,7 +114,7 @@ func (r *Registry) Heartbeat(user, device string) {
 
 // heartbeat refreshes the device's deadline, if it has one.
 func (r *Registry) heartbeat(now time.Time, id, device string) {
-	u := r.users[id]
+	u := r.users.get(id)
 	if r.s.heartbeat <= 0 || u == nil {
 		return
 	}

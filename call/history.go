@@ -72,7 +72,7 @@ func (r *Registry) History(user string, count int, cursor string) (calls []Info,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	u := r.users[user]
+	u := r.users.get(user)
 	if u == nil {
 		return []Info{}, "", nil
 	}

@@ -28,7 +28,7 @@ func (r *Registry) busy(id string, c *callState) bool {
 	if r.s.busy != BusyInCall {
 		return false
 	}
-	u := r.users[id]
+	u := r.users.get(id)
 	if u == nil {
 		return false
 	}
@@ -135,7 +135,7 @@ type mergedRetry struct {
 // calls, the oldest first, if it is repeated while that call is live (H4):
 // a retry must not ring the other user again in a call of its own.
 func (r *Registry) retriedMerge(inviter, callID string, invitees []string) (InviteResult, bool) {
-	u := r.users[inviter]
+	u := r.users.get(inviter)
 	if u == nil || len(invitees) != 1 {
 		return InviteResult{}, false
 	}
@@ -180,7 +180,7 @@ func (r *Registry) glareCall(a string, invitees []string) *callState {
 	if r.s.glare != GlareMerge || len(invitees) != 1 {
 		return nil
 	}
-	u := r.users[a]
+	u := r.users.get(a)
 	if u == nil {
 		return nil
 	}

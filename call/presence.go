@@ -58,7 +58,7 @@ const maxIdleUsers = 4096
 
 // userFor returns the record of id, making it if need be.
 func (r *Registry) userFor(id string) *user {
-	u := r.users[id]
+	u := r.users.get(id)
 	if u == nil {
 		if n := len(r.spareUsers); n > 0 {
 			u, r.spareUsers = r.spareUsers[n-1], r.spareUsers[:n-1]
@@ -66,7 +66,7 @@ func (r *Registry) userFor(id string) *user {
 			u = &user{}
 		}
 		u.id = id
-		r.users[id] = u
+		r.users.put(u)
 	} else if u.isIdle {
 		r.idle.remove(u)
 	}
@@ -84,7 +84,7 @@ func (r *Registry) forgetIfIdle(u *user) {
 	for r.idle.n > maxIdleUsers {
 		old := r.idle.head
 		r.idle.remove(old)
-		delete(r.users, old.id)
+		r.users.del(old.id)
 		if len(r.spareUsers) < cap(r.spareUsers) {
 			*old = user{devices: old.devices[:0], beats: old.beats[:0]}
 			r.spareUsers = append(r.spareUsers, old)

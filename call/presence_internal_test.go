@@ -30,27 +30,27 @@ func TestIdleUsersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := len(r.users); got != maxIdleUsers+1 {
+	if got := r.users.len(); got != maxIdleUsers+1 {
 		t.Fatalf("%d user records, want %d idle + 1 online", got, maxIdleUsers)
 	}
 	if r.idle.n != maxIdleUsers {
 		t.Fatalf("idle list holds %d, want %d", r.idle.n, maxIdleUsers)
 	}
-	if r.users["u0"] != nil || r.users["u499"] != nil || r.users["u500"] == nil {
+	if r.users.get("u0") != nil || r.users.get("u499") != nil || r.users.get("u500") == nil {
 		t.Fatal("the oldest idle records should be the ones dropped")
 	}
-	if u := r.users["online"]; u == nil || u.isIdle {
+	if u := r.users.get("online"); u == nil || u.isIdle {
 		t.Fatal("an online user must not be idle")
 	}
 	// u500 returns: off the idle list, and on it again once it holds nothing.
 	if _, err := r.Invite("online", []string{"u500"}, InviteConfig{Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if u := r.users["u500"]; u.isIdle || r.idle.n != maxIdleUsers-1 {
+	if u := r.users.get("u500"); u.isIdle || r.idle.n != maxIdleUsers-1 {
 		t.Fatalf("u500 in a call: idle %v, idle list %d", u.isIdle, r.idle.n)
 	}
 	clk.Advance(time.Minute)
-	if u := r.users["u500"]; !u.isIdle || r.idle.tail != u {
+	if u := r.users.get("u500"); !u.isIdle || r.idle.tail != u {
 		t.Fatal("u500 after its call timed out: want it newest on the idle list")
 	}
 }

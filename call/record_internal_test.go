@@ -91,11 +91,11 @@ func TestCallGrowsPastItsRoom(t *testing.T) {
 	if r.Len() != 0 {
 		t.Fatalf("after End: %d calls live", r.Len())
 	}
-	for id, u := range r.users { // every link undone, through every move
+	r.users.each(func(u *user) { // every link undone, through every move
 		if u.head != nil || u.tail != nil || u.idle() != !u.online() || u.isIdle != u.idle() {
-			t.Fatalf("after End: user %s still lists a call, or is filed wrong (idle %v, on the idle list %v)", id, u.idle(), u.isIdle)
+			t.Fatalf("after End: user %s still lists a call, or is filed wrong (idle %v, on the idle list %v)", u.id, u.idle(), u.isIdle)
 		}
-	}
+	})
 }
 
 // With TransientMembers the Registry keeps ended calls' records and arena

@@ -37,7 +37,7 @@ type Registry struct {
 
 	mu      sync.Mutex
 	calls   callTable
-	users   map[string]*user
+	users   userTable
 	due     deadlineHeap
 	beats   beatHeap  // H5: online devices by heartbeat deadline
 	beatSeq uint64    // H5: heartbeats so far, for their order
@@ -85,7 +85,7 @@ func NewRegistry(o Options) (*Registry, error) {
 	r := &Registry{
 		s:          s,
 		calls:      newCallTable(),
-		users:      make(map[string]*user),
+		users:      newUserTable(),
 		spareUsers: make([]*user, 0, 256),
 	}
 	r.sliceDone.L = &r.mu

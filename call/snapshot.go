@@ -114,7 +114,8 @@ func (r *Registry) Snapshot() ([]byte, error) {
 			}
 		}
 	})
-	for id, u := range r.users {
+	r.users.each(func(u *user) {
+		id := u.id
 		if len(u.devices) > 0 {
 			sd := snapDevice{User: id, Devices: slices.Clone(u.devices)}
 			for _, b := range u.beats {
@@ -129,7 +130,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 			}
 			s.History = append(s.History, h)
 		}
-	}
+	})
 	r.mu.Unlock()
 	sort.Slice(s.History, func(i, j int) bool { return s.History[i].User < s.History[j].User })
 	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Order < s.Calls[j].Order })
@@ -190,7 +191,7 @@ func (r *Registry) load(b []byte) error {
 	}
 	r.last, r.order, r.beatSeq = s.Last.Round(0).UTC(), s.Order, s.BeatSeq
 	for _, sd := range s.Users {
-		if !validID(sd.User) || r.users[sd.User] != nil || len(sd.Devices) == 0 {
+		if !validID(sd.User) || r.users.get(sd.User) != nil || len(sd.Devices) == 0 {
 			return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.User))
 		}
 		for i, d := range sd.Devices {
@@ -199,7 +200,7 @@ func (r *Registry) load(b []byte) error {
 			}
 		}
 		u := &user{id: sd.User, devices: sd.Devices}
-		r.users[sd.User] = u
+		r.users.put(u)
 		if len(sd.Beats) != 0 && len(sd.Beats) != len(sd.Devices) {
 			return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.User), len(sd.Beats), len(sd.Devices))
 		}
@@ -242,10 +243,10 @@ func (r *Registry) load(b []byte) error {
 		if len(hist) > n {
 			hist = hist[len(hist)-n:] // a smaller History option keeps the newest
 		}
-		u := r.users[h.User]
+		u := r.users.get(h.User)
 		if u == nil {
 			u = &user{id: h.User}
-			r.users[h.User] = u
+			r.users.put(u)
 		}
 		u.history, u.histSeq = hist, h.Seq
 	}
