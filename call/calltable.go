@@ -1,6 +1,9 @@
 package call
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"unsafe"
+)
 
 // callTable maps live call IDs to their records. It is an open-addressing
 // table with linear probing: a slot is a pointer to the record, whose own
@@ -111,17 +114,22 @@ func (t *callTable) each(f func(c *callState)) {
 	}
 }
 
-// userTable maps user IDs to their records, the same way callTable maps
-// call IDs (and for the same reasons). It replaces a map[string]*user,
-// which, with users coming and going, grew without bound: a built-in map
-// leaves a tombstone for every deleted key and grows, rather than reuses
-// them, when they fill it, so a Registry that had seen millions of
-// distinct users held a table sized for all of them. Deleting by shifting
-// entries back leaves none.
+// userTable finds users by ID, the way callTable finds calls (and for the
+// same reasons), with one difference: most users have no record (see
+// user), and the table then keeps the user's oldest live call and its
+// index there, from which the member's ID and the user's list of calls
+// are read. A user in a call costs its entry here and nothing else (B3).
+//
+// It replaces a map[string]*user, which, with users coming and going,
+// grew without bound: a built-in map leaves a tombstone for every deleted
+// key and grows, rather than reuses them, when they fill it, so a
+// Registry that had seen millions of distinct users held a table sized
+// for all of them. Deleting by shifting entries back leaves none.
 type userTable struct {
 	seed   maphash.Seed
-	slots  []*user  // len is a power of two, or 0
-	hashes []uint32 // hashes[i]: the low bits of the hash of slots[i].id
+	slots  []unsafe.Pointer // a *user, or (kinds[i] > 0) a *callState; len is a power of two, or 0
+	kinds  []uint8          // 0: slots[i] is the user's record; k > 0: it has none, and is member k-1 of slots[i]
+	hashes []uint32         // hashes[i]: the low bits of the hash of the user's ID
 	n      int
 }
 
@@ -129,86 +137,119 @@ func newUserTable() userTable { return userTable{seed: maphash.MakeSeed()} }
 
 func (t *userTable) hash(id string) uint32 { return uint32(maphash.String(t.seed, id)) }
 
-// get returns the record of id, or nil.
-func (t *userTable) get(id string) *user {
-	if t.n == 0 {
-		return nil
+// key returns the ID of the user in slot i.
+func (t *userTable) key(i int) string {
+	if k := t.kinds[i]; k > 0 {
+		return (*callState)(t.slots[i]).members()[k-1].User
 	}
-	h, mask := t.hash(id), len(t.slots)-1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		u := t.slots[i]
-		if u == nil || t.hashes[i] == h && u.id == id {
-			return u
-		}
-	}
+	return (*user)(t.slots[i]).id
 }
 
-// put adds u, whose id is not in the table.
-func (t *userTable) put(u *user) {
+// find returns the slot of id and true, or false and the slot where id
+// would go, with id's hash.
+func (t *userTable) find(id string) (i int, h uint32, ok bool) {
+	h = t.hash(id)
+	if len(t.slots) == 0 {
+		return 0, h, false
+	}
+	mask := len(t.slots) - 1
+	for i = int(h) & mask; t.slots[i] != nil; i = (i + 1) & mask {
+		if t.hashes[i] == h && t.key(i) == id {
+			return i, h, true
+		}
+	}
+	return i, h, false
+}
+
+// rec returns the record in slot i, or nil when the user has none.
+func (t *userTable) rec(i int) *user {
+	if t.kinds[i] > 0 {
+		return nil
+	}
+	return (*user)(t.slots[i])
+}
+
+// head returns the link of the oldest live call of the user in slot i, or
+// nil.
+func (t *userTable) head(i int) *memberLink {
+	if k := t.kinds[i]; k > 0 {
+		return &(*callState)(t.slots[i]).links()[k-1]
+	}
+	return (*user)(t.slots[i]).head
+}
+
+// setRecord makes u the entry of slot i.
+func (t *userTable) setRecord(i int, u *user) { t.slots[i], t.kinds[i] = unsafe.Pointer(u), 0 }
+
+// setCall makes member m of c the entry of slot i: the user has no record,
+// and c is its oldest live call.
+func (t *userTable) setCall(i int, c *callState, m int) {
+	t.slots[i], t.kinds[i] = unsafe.Pointer(c), uint8(m+1)
+}
+
+// addRecord adds u at slot i, which find returned with h for u.id.
+func (t *userTable) addRecord(i int, h uint32, u *user) { t.add(i, h, unsafe.Pointer(u), 0) }
+
+// addCall adds the user that is member m of c, and has no record, at slot
+// i, which find returned with h for its ID.
+func (t *userTable) addCall(i int, h uint32, c *callState, m int) {
+	t.add(i, h, unsafe.Pointer(c), uint8(m+1))
+}
+
+func (t *userTable) add(i int, h uint32, p unsafe.Pointer, kind uint8) {
 	if (t.n+1)*4 > len(t.slots)*3 { // keep the load at most 3/4
 		t.grow()
+		i = t.free(h)
 	}
-	t.place(u, t.hash(u.id))
+	t.slots[i], t.kinds[i], t.hashes[i] = p, kind, h
 	t.n++
 }
 
-func (t *userTable) place(u *user, h uint32) {
+// free returns the first empty slot of the probe sequence of h.
+func (t *userTable) free(h uint32) int {
 	mask := len(t.slots) - 1
 	i := int(h) & mask
 	for t.slots[i] != nil {
 		i = (i + 1) & mask
 	}
-	t.slots[i], t.hashes[i] = u, h
+	return i
 }
 
-// del removes the record of id, if present.
-func (t *userTable) del(id string) {
-	if t.n == 0 {
-		return
-	}
-	h, mask := t.hash(id), len(t.slots)-1
-	i := int(h) & mask
-	for {
-		u := t.slots[i]
-		if u == nil {
-			return
-		}
-		if t.hashes[i] == h && u.id == id {
-			break
-		}
-		i = (i + 1) & mask
-	}
+// del empties slot i.
+func (t *userTable) del(i int) {
+	mask := len(t.slots) - 1
 	for j := (i + 1) & mask; t.slots[j] != nil; j = (j + 1) & mask { // as in callTable.del
 		home := int(t.hashes[j]) & mask
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.slots[i], t.hashes[i] = t.slots[j], t.hashes[j]
+			t.slots[i], t.kinds[i], t.hashes[i] = t.slots[j], t.kinds[j], t.hashes[j]
 			i = j
 		}
 	}
-	t.slots[i], t.hashes[i] = nil, 0
+	t.slots[i], t.kinds[i], t.hashes[i] = nil, 0, 0
 	t.n--
 }
 
 func (t *userTable) grow() {
-	old, oldHashes := t.slots, t.hashes
+	old, oldKinds, oldHashes := t.slots, t.kinds, t.hashes
 	size := max(minTableSlots, 2*len(old))
-	t.slots, t.hashes = make([]*user, size), make([]uint32, size)
-	for i, u := range old {
-		if u != nil {
-			t.place(u, oldHashes[i])
+	t.slots, t.kinds, t.hashes = make([]unsafe.Pointer, size), make([]uint8, size), make([]uint32, size)
+	for i, p := range old {
+		if p != nil {
+			j := t.free(oldHashes[i])
+			t.slots[j], t.kinds[j], t.hashes[j] = p, oldKinds[i], oldHashes[i]
 		}
 	}
 }
 
-// len returns the number of records in the table.
+// len returns the number of users in the table, with a record or not.
 func (t *userTable) len() int { return t.n }
 
-// each calls f for every record, in no particular order: callers that need
-// one sort.
+// each calls f for every user record, in no particular order: callers that
+// need one sort.
 func (t *userTable) each(f func(u *user)) {
-	for _, u := range t.slots {
-		if u != nil {
-			f(u)
+	for i, p := range t.slots {
+		if p != nil && t.kinds[i] == 0 {
+			f((*user)(p))
 		}
 	}
 }

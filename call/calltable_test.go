@@ -55,46 +55,98 @@ func TestCallTableRapid(t *testing.T) {
 	})
 }
 
-// The user table against a plain map, as TestCallTableRapid.
+// The user table against a plain map: users with a record and users
+// found through a call (as member 1 or 2 of it), added, switched from one
+// kind to the other, and deleted, with IDs from a small pool as in
+// TestCallTableRapid.
 func TestUserTableRapid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		tab := newUserTable()
-		ref := map[string]*user{}
+		type entry struct {
+			u *user
+			c *callState
+			m int
+		}
+		ref := map[string]entry{}
 		id := rapid.Custom(func(t *rapid.T) string { return "u" + strconv.Itoa(rapid.IntRange(0, 60).Draw(t, "n")) })
+		draw := func(t *rapid.T, k string) entry {
+			if rapid.Bool().Draw(t, "record") {
+				return entry{u: &user{id: k}}
+			}
+			c, m := allocCall(3), rapid.IntRange(1, 2).Draw(t, "member")
+			c.members()[0].User, c.members()[3-m].User, c.members()[m].User = "caller", "other", k
+			return entry{c: c, m: m}
+		}
 		t.Repeat(map[string]func(*rapid.T){
-			"put": func(t *rapid.T) {
+			"add": func(t *rapid.T) {
 				k := id.Draw(t, "id")
-				if ref[k] != nil {
+				i, h, ok := tab.find(k)
+				if ok != (ref[k] != entry{}) {
+					t.Fatalf("find(%s): %v", k, ok)
+				}
+				if ok {
 					t.Skip("present")
 				}
-				u := &user{id: k}
-				tab.put(u)
-				ref[k] = u
+				e := draw(t, k)
+				if e.u != nil {
+					tab.addRecord(i, h, e.u)
+				} else {
+					tab.addCall(i, h, e.c, e.m)
+				}
+				ref[k] = e
+			},
+			"set": func(t *rapid.T) {
+				k := id.Draw(t, "id")
+				i, _, ok := tab.find(k)
+				if !ok {
+					t.Skip("absent")
+				}
+				e := draw(t, k)
+				if e.u != nil {
+					tab.setRecord(i, e.u)
+				} else {
+					tab.setCall(i, e.c, e.m)
+				}
+				ref[k] = e
 			},
 			"del": func(t *rapid.T) {
 				k := id.Draw(t, "id")
-				tab.del(k)
+				if i, _, ok := tab.find(k); ok {
+					tab.del(i)
+				}
 				delete(ref, k)
 			},
 			"": func(t *rapid.T) {
 				if tab.len() != len(ref) {
 					t.Fatalf("len %d, want %d", tab.len(), len(ref))
 				}
+				records := 0
 				for n := 0; n <= 60; n++ {
 					k := "u" + strconv.Itoa(n)
-					if got := tab.get(k); got != ref[k] {
-						t.Fatalf("get(%s) = %p, want %p", k, got, ref[k])
+					e, present := ref[k]
+					i, _, ok := tab.find(k)
+					if ok != present {
+						t.Fatalf("find(%s): %v, want %v", k, ok, present)
+					}
+					if !ok {
+						continue
+					}
+					if e.u != nil {
+						records++
+					}
+					if tab.key(i) != k || tab.rec(i) != e.u || e.c != nil && tab.head(i) != &e.c.links()[e.m] {
+						t.Fatalf("slot of %s holds another entry", k)
 					}
 				}
 				seen := 0
 				tab.each(func(u *user) {
-					if ref[u.id] != u {
-						t.Fatalf("each gave %s, not in the map", u.id)
+					if ref[u.id].u != u {
+						t.Fatalf("each gave %s, not a record in the map", u.id)
 					}
 					seen++
 				})
-				if seen != len(ref) {
-					t.Fatalf("each gave %d users, want %d", seen, len(ref))
+				if seen != records {
+					t.Fatalf("each gave %d records, want %d", seen, records)
 				}
 			},
 		})

@@ -223,14 +223,14 @@ func (r *Registry) login(now time.Time, id, device string) {
 	if !validID(id) || !validDevice(device) {
 		return
 	}
-	if u := r.users.get(id); u != nil && slices.Contains(u.devices, device) {
+	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
 		r.heartbeat(now, id, device) // H5: a Login of a device already in counts as a heartbeat
 		return
 	}
 	if r.commit() != nil {
 		return // D1: a refused presence change is dropped
 	}
-	u := r.userFor(id)
+	u := r.recordFor(id)
 	u.devices = append(u.devices, device)
 	r.startBeat(now, u, device)
 	for l := u.head; l != nil; l = l.next {
@@ -255,7 +255,7 @@ func (r *Registry) Logout(user, device string) {
 }
 
 func (r *Registry) logout(now time.Time, id, device string) {
-	u := r.users.get(id)
+	u := r.record(id)
 	if u == nil {
 		return
 	}
@@ -283,5 +283,5 @@ func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 		}
 	}
 	clear(r.linkBuf)
-	r.forgetIfIdle(u)
+	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
 }

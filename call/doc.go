@@ -113,9 +113,10 @@
 // and Cancel allocate nothing (B2): the Members of their events share the
 // call's own array, which is safe because a general-mode member that is no
 // longer pending never changes again; treat Event.Members as read-only. A
-// user who holds nothing any more (no device, no call, no history) keeps its
-// record for a while in case it comes back, as users of a signaling server
-// do; at most 4096 such records are kept, the oldest dropped first.
+// user whose only state is its live calls has no record of its own: the
+// user table finds it through its oldest call. Only a user with an online
+// device or a history has a record, and one that comes to hold nothing is
+// dropped at once.
 //
 // With Options.TransientMembers, Event.Members is valid only until Emit
 // returns, and the Registry reuses what the collector would otherwise take

@@ -114,7 +114,7 @@ func (r *Registry) Heartbeat(user, device string) {
 
 // heartbeat refreshes the device's deadline, if it has one.
 func (r *Registry) heartbeat(now time.Time, id, device string) {
-	u := r.users.get(id)
+	u := r.record(id)
 	if r.s.heartbeat <= 0 || u == nil {
 		return
 	}
@@ -123,7 +123,7 @@ func (r *Registry) heartbeat(now time.Time, id, device string) {
 		return
 	}
 	r.beatSeq++
-	b := u.beats[i]
+	b := u.x.beats[i]
 	b.at, b.order = now.Add(r.s.heartbeat), r.beatSeq
 	r.beats.fix(b)
 }
@@ -141,14 +141,15 @@ func (r *Registry) startBeat(now time.Time, u *user, device string) {
 // given order among last heartbeats.
 func (r *Registry) addBeat(u *user, device string, at time.Time, order uint64) {
 	b := &beat{u: u, device: device, at: at, order: order}
-	u.beats = append(u.beats, b)
+	x := u.extras()
+	x.beats = append(x.beats, b)
 	r.beats.push(b)
 }
 
 // stopBeat forgets the heartbeat of the device at index i of u.
 func (r *Registry) stopBeat(u *user, i int) {
-	if i < len(u.beats) {
-		r.beats.remove(u.beats[i])
-		u.beats = slices.Delete(u.beats, i, i+1)
+	if beats := u.beats(); i < len(beats) {
+		r.beats.remove(beats[i])
+		u.x.beats = slices.Delete(beats, i, i+1)
 	}
 }

@@ -30,19 +30,23 @@ func (r *Registry) remember(c *callState) {
 	info := c.info()
 	info.EndedAt = c.createdAt().Add(c.endedAt)
 	for i := range c.links() {
-		u := c.links()[i].u
-		if u == nil {
+		if c.links()[i].c == nil {
 			continue
 		}
-		u.histSeq++
-		if len(u.history) >= n {
+		u := c.links()[i].u
+		if u == nil {
+			u = r.recordFor(c.members()[i].User)
+		}
+		x := u.extras()
+		x.histSeq++
+		if len(x.history) >= n {
 			// Evict the oldest in place (no allocation per ended call), and
 			// clear the slots left behind so the evicted Info is freed.
-			kept := copy(u.history, u.history[len(u.history)-n+1:])
-			clear(u.history[kept:])
-			u.history = u.history[:kept]
+			kept := copy(x.history, x.history[len(x.history)-n+1:])
+			clear(x.history[kept:])
+			x.history = x.history[:kept]
 		}
-		u.history = append(u.history, histEntry{seq: u.histSeq, info: info})
+		x.history = append(x.history, histEntry{seq: x.histSeq, info: info})
 	}
 }
 
@@ -72,19 +76,19 @@ func (r *Registry) History(user string, count int, cursor string) (calls []Info,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	u := r.users.get(user)
-	if u == nil {
-		return []Info{}, "", nil
+	var hist []histEntry
+	if u := r.record(user); u != nil {
+		hist = u.history()
 	}
 	calls = []Info{}
-	i := len(u.history) - 1
-	for ; i >= 0 && u.history[i].seq >= before; i-- {
+	i := len(hist) - 1
+	for ; i >= 0 && hist[i].seq >= before; i-- {
 	}
 	for ; i >= 0 && len(calls) < count; i-- {
-		info := u.history[i].info
+		info := hist[i].info
 		info.Members = append([]events.Member(nil), info.Members...)
 		calls = append(calls, info)
-		before = u.history[i].seq
+		before = hist[i].seq
 	}
 	if i >= 0 {
 		next = makeCursor(user, before)

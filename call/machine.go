@@ -146,12 +146,13 @@ func (c *callState) links() []memberLink { return unsafe.Slice(c.lk, c.n) }
 // writes any more.
 func (c *callState) place(n int) {
 	ms, ls := make([]events.Member, n), make([]memberLink, n)
+	old := c.links()
 	if c.n > 0 {
 		copy(ms, c.members())
-		copy(ls, c.links())
+		copy(ls, old)
 	}
 	c.mem, c.lk, c.room = &ms[0], &ls[0], uint8(n)
-	relink(c)
+	relink(c, old)
 }
 
 // addMember appends m to the members, with an empty link, and returns its

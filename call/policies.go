@@ -28,11 +28,7 @@ func (r *Registry) busy(id string, c *callState) bool {
 	if r.s.busy != BusyInCall {
 		return false
 	}
-	u := r.users.get(id)
-	if u == nil {
-		return false
-	}
-	for l := u.head; l != nil; l = l.next {
+	for l := r.callsOf(id); l != nil; l = l.next {
 		if l.c != c && l.c.members()[l.index()].State == events.Accepted {
 			return true
 		}
@@ -135,11 +131,10 @@ type mergedRetry struct {
 // calls, the oldest first, if it is repeated while that call is live (H4):
 // a retry must not ring the other user again in a call of its own.
 func (r *Registry) retriedMerge(inviter, callID string, invitees []string) (InviteResult, bool) {
-	u := r.users.get(inviter)
-	if u == nil || len(invitees) != 1 {
+	if len(invitees) != 1 {
 		return InviteResult{}, false
 	}
-	for l := u.head; l != nil; l = l.next {
+	for l := r.callsOf(inviter); l != nil; l = l.next {
 		if l.c.x == nil {
 			continue
 		}
@@ -180,11 +175,7 @@ func (r *Registry) glareCall(a string, invitees []string) *callState {
 	if r.s.glare != GlareMerge || len(invitees) != 1 {
 		return nil
 	}
-	u := r.users.get(a)
-	if u == nil {
-		return nil
-	}
-	for l := u.head; l != nil; l = l.next {
+	for l := r.callsOf(a); l != nil; l = l.next {
 		if i := l.index(); i > 0 && l.c.members()[i].State.Pending() && l.c.members()[i].Inviter == invitees[0] {
 			return l.c
 		}

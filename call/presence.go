@@ -2,27 +2,35 @@ package call
 
 import "unsafe"
 
-// user is what the Registry knows of one user: its online devices (a set, in
-// login order; H1) and the live calls it is a member of, as a list through
-// the calls' member links, oldest call first (G7, G8 and A7 walk it in that
-// order). A user with neither is idle: its record stays in the Registry's
-// table for a while, on the idle list, in case it comes back, as users of a
-// signaling server do, call after call (see forgetIfIdle).
+// user is the record of a user that has more than live calls: an online
+// device (H1, with its heartbeat, H5) or a history (H8). A user whose only
+// state is its live calls has no record: the user table finds it through
+// its oldest call (see userTable), and the links of its calls have u ==
+// nil, so a million pending calls between users in no other call cost no
+// user record at all (B3). A record that comes to hold nothing is dropped
+// (see settle), and kept a while for reuse.
 type user struct {
-	id         string
-	devices    []string
-	head, tail *memberLink
-	beats      []*beat     // H5: per device (parallel to devices), with HeartbeatTimeout set
-	history    []histEntry // H8: ended calls, oldest first, at most Options.History
-	histSeq    uint64      // H8: the number of the last entry added
-
-	idlePrev, idleNext *user // on the Registry's idle list, oldest first
-	isIdle             bool
+	id      string
+	head    *memberLink // the live calls, oldest first (see memberLink); nil: none
+	devices []string    // online devices, in login order (H1)
+	x       *userExtras // nil until needed
 }
 
-// memberLink ties one member of a call to its user's record: the user's
-// list of calls runs through these links, so joining and leaving a call
-// costs no allocation and no search.
+// userExtras holds what only some users need, so that a record of an
+// online user is small.
+type userExtras struct {
+	beats   []*beat     // H5: per device (parallel to devices), with HeartbeatTimeout set
+	history []histEntry // H8: ended calls, oldest first, at most Options.History
+	histSeq uint64      // H8: the number of the last entry added
+}
+
+// memberLink ties one member of a call to its user: the user's list of
+// calls runs through these links, oldest call first (G7, G8 and A7 walk it
+// in that order), so joining and leaving a call costs no allocation and no
+// search. next ends the list with nil; prev of the first link points to
+// the last, so that a call, usually the newest, is filed from the end
+// without a tail pointer in the user's record, which most users do not
+// have. u is the user's record, or nil.
 //
 // A link does not keep the member's index: it is the link's place in
 // c.links(), which its address gives (index). Eight bytes less per member is
@@ -39,6 +47,10 @@ func (l *memberLink) index() int {
 	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(l.c.lk))) / unsafe.Sizeof(*l))
 }
 
+// first reports whether l is the first link of its list: the last link's
+// next is nil, never l.
+func (l *memberLink) first() bool { return l.prev.next != l }
+
 // membership is one of a user's calls and the user's index in it: what a
 // walk over a user's calls works on when the walk may end calls.
 type membership struct {
@@ -48,144 +60,228 @@ type membership struct {
 
 func (u *user) online() bool { return len(u.devices) > 0 }
 
-func (u *user) idle() bool { return len(u.devices) == 0 && u.head == nil && len(u.history) == 0 }
-
-// maxIdleUsers is how many idle user records the Registry keeps. Keeping a
-// record spares a user who comes back a removal from and an insertion into
-// the user table (B1); the bound keeps the memory of users who do not come
-// back small.
-const maxIdleUsers = 4096
-
-// userFor returns the record of id, making it if need be.
-func (r *Registry) userFor(id string) *user {
-	u := r.users.get(id)
-	if u == nil {
-		if n := len(r.spareUsers); n > 0 {
-			u, r.spareUsers = r.spareUsers[n-1], r.spareUsers[:n-1]
-		} else {
-			u = &user{}
-		}
-		u.id = id
-		r.users.put(u)
-	} else if u.isIdle {
-		r.idle.remove(u)
+// extras returns u's extras, making them if need be.
+func (u *user) extras() *userExtras {
+	if u.x == nil {
+		u.x = &userExtras{}
 	}
+	return u.x
+}
+
+// beats returns the heartbeats of u's devices (H5), or nil.
+func (u *user) beats() []*beat {
+	if u.x == nil {
+		return nil
+	}
+	return u.x.beats
+}
+
+// history returns u's ended calls (H8), oldest first, or nil.
+func (u *user) history() []histEntry {
+	if u.x == nil {
+		return nil
+	}
+	return u.x.history
+}
+
+// maxSpareUsers is how many dropped records the Registry keeps for reuse,
+// so that users logging in and out, or ending calls with History set, do
+// not cost an allocation each.
+const maxSpareUsers = 256
+
+// record returns the record of id, or nil if it has none.
+func (r *Registry) record(id string) *user {
+	if i, _, ok := r.users.find(id); ok {
+		return r.users.rec(i)
+	}
+	return nil
+}
+
+// callsOf returns the link of the oldest live call of id, or nil; the
+// others follow through next.
+func (r *Registry) callsOf(id string) *memberLink {
+	if i, _, ok := r.users.find(id); ok {
+		return r.users.head(i)
+	}
+	return nil
+}
+
+// recordFor returns the record of id, making it if need be: for a user in
+// live calls, the links of its calls are given the record.
+func (r *Registry) recordFor(id string) *user {
+	i, h, ok := r.users.find(id)
+	if ok {
+		if u := r.users.rec(i); u != nil {
+			return u
+		}
+	}
+	var u *user
+	if n := len(r.spareUsers); n > 0 {
+		u, r.spareUsers = r.spareUsers[n-1], r.spareUsers[:n-1]
+	} else {
+		u = &user{}
+	}
+	u.id = id
+	if !ok {
+		r.users.addRecord(i, h, u)
+		return u
+	}
+	u.head = r.users.head(i)
+	for l := u.head; l != nil; l = l.next {
+		l.u = u
+	}
+	r.users.setRecord(i, u)
 	return u
 }
 
-// forgetIfIdle puts u on the idle list once it holds nothing. The oldest
-// idle records beyond maxIdleUsers are dropped from the table, and a few of
-// them kept for reuse.
-func (r *Registry) forgetIfIdle(u *user) {
-	if u.isIdle || !u.idle() { // already idle, or busy
+// settle drops u's record once it holds nothing: no device, no live call
+// and no history. It may be called on any record at any time, one dropped
+// already included (its id is then empty).
+func (r *Registry) settle(u *user) {
+	if u.id == "" || u.head != nil || len(u.devices) > 0 || len(u.history()) > 0 {
 		return
 	}
-	r.idle.push(u)
-	for r.idle.n > maxIdleUsers {
-		old := r.idle.head
-		r.idle.remove(old)
-		r.users.del(old.id)
-		if len(r.spareUsers) < cap(r.spareUsers) {
-			*old = user{devices: old.devices[:0], beats: old.beats[:0]}
-			r.spareUsers = append(r.spareUsers, old)
-		}
+	if i, _, ok := r.users.find(u.id); ok {
+		r.users.del(i)
 	}
-}
-
-// idleList is the list of idle user records, oldest first.
-type idleList struct {
-	head, tail *user
-	n          int
-}
-
-func (l *idleList) push(u *user) {
-	u.isIdle, u.idlePrev, u.idleNext = true, l.tail, nil
-	if l.tail == nil {
-		l.head = u
-	} else {
-		l.tail.idleNext = u
+	if len(r.spareUsers) == maxSpareUsers {
+		return
 	}
-	l.tail = u
-	l.n++
-}
-
-func (l *idleList) remove(u *user) {
-	if u.idlePrev == nil {
-		l.head = u.idleNext
-	} else {
-		u.idlePrev.idleNext = u.idleNext
+	// Keep the arrays for reuse, holding nothing of this user.
+	clear(u.devices[:cap(u.devices)])
+	if x := u.x; x != nil {
+		clear(x.beats[:cap(x.beats)])
+		clear(x.history[:cap(x.history)])
+		*x = userExtras{beats: x.beats[:0], history: x.history[:0]}
 	}
-	if u.idleNext == nil {
-		l.tail = u.idlePrev
-	} else {
-		u.idleNext.idlePrev = u.idlePrev
-	}
-	u.isIdle, u.idlePrev, u.idleNext = false, nil, nil
-	l.n--
+	*u = user{devices: u.devices[:0], x: u.x}
+	r.spareUsers = append(r.spareUsers, u)
 }
 
 // link records that member i of c is one of its user's calls, keeping the
 // user's list oldest call first: a user that CallingInvite adds to an old
 // call files it before newer calls it joined earlier.
 func (r *Registry) link(c *callState, i int) {
-	u := r.userFor(c.members()[i].User)
 	l := &c.links()[i]
-	*l = memberLink{u: u, c: c}
-	after := u.tail
-	for after != nil && after.c.order > c.order {
+	*l = memberLink{c: c}
+	s, h, ok := r.users.find(c.members()[i].User)
+	if !ok { // a user seen nowhere else: no record, the table keeps c
+		l.prev = l
+		r.users.addCall(s, h, c, i)
+		return
+	}
+	u := r.users.rec(s)
+	head := r.users.head(s)
+	l.u = u
+	if head == nil { // a record, with no call
+		l.prev, u.head = l, l
+		return
+	}
+	tail := head.prev
+	after := tail
+	for after.c.order > c.order {
+		if after == head {
+			after = nil
+			break
+		}
 		after = after.prev
 	}
-	l.prev = after
-	if after == nil {
-		l.next, u.head = u.head, l
-	} else {
-		l.next, after.next = after.next, l
+	if after == nil { // c is the user's oldest call
+		l.prev, l.next, head.prev = tail, head, l
+		if u != nil {
+			u.head = l
+		} else {
+			r.users.setCall(s, c, i)
+		}
+		return
 	}
-	if l.next == nil {
-		u.tail = l
+	l.prev, l.next = after, after.next
+	if after.next == nil {
+		head.prev = l
 	} else {
-		l.next.prev = l
+		after.next.prev = l
 	}
+	after.next = l
 }
 
 // unlink forgets that member i of c is one of its user's calls.
 func (r *Registry) unlink(c *callState, i int) {
 	l := &c.links()[i]
-	u := l.u
-	if u == nil {
+	if l.c == nil {
 		return
 	}
-	if l.prev == nil {
-		u.head = l.next
-	} else {
-		l.prev.next = l.next
+	u, first, last := l.u, l.first(), l.next == nil
+	if !first && !last { // in the middle of the list
+		l.prev.next, l.next.prev = l.next, l.prev
+		*l = memberLink{}
+		return
 	}
-	if l.next == nil {
-		u.tail = l.prev
-	} else {
-		l.next.prev = l.prev
+	s := -1 // the user's slot in the table, when it has no record
+	if u == nil {
+		s, _, _ = r.users.find(c.members()[i].User)
+	}
+	switch {
+	case first && last: // the user's only call
+		*l = memberLink{}
+		if u == nil {
+			r.users.del(s)
+		} else {
+			u.head = nil
+			r.settle(u)
+		}
+		return
+	case first:
+		next := l.next
+		next.prev = l.prev
+		if u == nil {
+			r.users.setCall(s, next.c, next.index())
+		} else {
+			u.head = next
+		}
+	default: // the last
+		var head *memberLink
+		if u == nil {
+			head = r.users.head(s)
+		} else {
+			head = u.head
+		}
+		head.prev, l.prev.next = l.prev, nil
 	}
 	*l = memberLink{}
-	r.forgetIfIdle(u)
 }
 
-// relink repairs the user lists after c.links() moved to a new array.
-func relink(c *callState) {
+// relink repairs the user lists after c.links() moved from old to a new
+// array. The neighbours of a link are other calls' links, which did not
+// move, and still point to its old place.
+func relink(c *callState, old []memberLink) {
 	for i := range c.links() {
-		l := &c.links()[i]
-		if l.u == nil {
+		l, o := &c.links()[i], &old[i]
+		if l.c == nil {
 			continue
 		}
-		if l.prev == nil {
-			l.u.head = l
+		if l.prev == o { // its user's only call
+			l.prev = l
+			if l.u != nil {
+				l.u.head = l
+			}
+			continue
+		}
+		if first := l.prev.next != o; first {
+			if l.u != nil {
+				l.u.head = l
+			}
 		} else {
 			l.prev.next = l
 		}
-		if l.next == nil {
-			l.u.tail = l
-		} else {
+		if l.next != nil {
 			l.next.prev = l
+			continue
 		}
+		head := l.prev // l is the last: the first link's prev must follow
+		for head.prev.next == head {
+			head = head.prev
+		}
+		head.prev = l
 	}
 }
 

@@ -24,6 +24,7 @@ func TestCallRecordSize(t *testing.T) {
 		{"memberLink", unsafe.Sizeof(memberLink{}), 32},
 		{"callOf2", unsafe.Sizeof(callOf2{}), 320},
 		{"callOf10", unsafe.Sizeof(callOf10{}), 1280},
+		{"user", unsafe.Sizeof(user{}), 64}, // the record of an online user
 	} {
 		if c.size > c.max {
 			t.Errorf("%s is %d bytes, at most %d (B3)", c.name, c.size, c.max)
@@ -91,11 +92,17 @@ func TestCallGrowsPastItsRoom(t *testing.T) {
 	if r.Len() != 0 {
 		t.Fatalf("after End: %d calls live", r.Len())
 	}
-	r.users.each(func(u *user) { // every link undone, through every move
-		if u.head != nil || u.tail != nil || u.idle() != !u.online() || u.isIdle != u.idle() {
-			t.Fatalf("after End: user %s still lists a call, or is filed wrong (idle %v, on the idle list %v)", u.id, u.idle(), u.isIdle)
+	// Every link undone, through every move: only the three users online
+	// keep a record, listing no call, and nobody else is in the table.
+	checkUsers(t, r)
+	r.users.each(func(u *user) {
+		if u.head != nil || !u.online() {
+			t.Fatalf("after End: user %s still lists a call, or is kept offline", u.id)
 		}
 	})
+	if n := r.users.len(); n != 3 {
+		t.Fatalf("after End: %d users in the table, want the 3 online", n)
+	}
 }
 
 // With TransientMembers the Registry keeps ended calls' records and arena

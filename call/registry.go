@@ -58,8 +58,7 @@ type Registry struct {
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
-	idle       idleList     // user records that hold nothing, kept a while for their return
-	spareUsers []*user      // records of users who left, for reuse
+	spareUsers []*user      // dropped user records, for reuse (see settle)
 	linkBuf    []membership // scratch for walking a user's calls
 
 	rc recycler // Options.TransientMembers: memory to reuse (recycle.go)
@@ -86,7 +85,7 @@ func NewRegistry(o Options) (*Registry, error) {
 		s:          s,
 		calls:      newCallTable(),
 		users:      newUserTable(),
-		spareUsers: make([]*user, 0, 256),
+		spareUsers: make([]*user, 0, maxSpareUsers),
 	}
 	r.sliceDone.L = &r.mu
 	if s.transient {

@@ -118,14 +118,14 @@ func (r *Registry) Snapshot() ([]byte, error) {
 		id := u.id
 		if len(u.devices) > 0 {
 			sd := snapDevice{User: id, Devices: slices.Clone(u.devices)}
-			for _, b := range u.beats {
+			for _, b := range u.beats() {
 				sd.Beats = append(sd.Beats, snapBeat{At: b.at, Order: b.order})
 			}
 			s.Users = append(s.Users, sd)
 		}
-		if len(u.history) > 0 {
-			h := snapHist{User: id, Seq: u.histSeq}
-			for _, e := range u.history {
+		if len(u.history()) > 0 {
+			h := snapHist{User: id, Seq: u.x.histSeq}
+			for _, e := range u.history() {
 				h.Entries = append(h.Entries, snapHistEntry{Seq: e.seq, Call: e.info})
 			}
 			s.History = append(s.History, h)
@@ -191,7 +191,7 @@ func (r *Registry) load(b []byte) error {
 	}
 	r.last, r.order, r.beatSeq = s.Last.Round(0).UTC(), s.Order, s.BeatSeq
 	for _, sd := range s.Users {
-		if !validID(sd.User) || r.users.get(sd.User) != nil || len(sd.Devices) == 0 {
+		if !validID(sd.User) || r.record(sd.User) != nil || len(sd.Devices) == 0 {
 			return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.User))
 		}
 		for i, d := range sd.Devices {
@@ -199,8 +199,8 @@ func (r *Registry) load(b []byte) error {
 				return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.User), quoteID(d))
 			}
 		}
-		u := &user{id: sd.User, devices: sd.Devices}
-		r.users.put(u)
+		u := r.recordFor(sd.User)
+		u.devices = sd.Devices
 		if len(sd.Beats) != 0 && len(sd.Beats) != len(sd.Devices) {
 			return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.User), len(sd.Beats), len(sd.Devices))
 		}
@@ -243,12 +243,8 @@ func (r *Registry) load(b []byte) error {
 		if len(hist) > n {
 			hist = hist[len(hist)-n:] // a smaller History option keeps the newest
 		}
-		u := r.users.get(h.User)
-		if u == nil {
-			u = &user{id: h.User}
-			r.users.put(u)
-		}
-		u.history, u.histSeq = hist, h.Seq
+		x := r.recordFor(h.User).extras()
+		x.history, x.histSeq = hist, h.Seq
 	}
 	lastOrder := uint64(0)
 	for i := range s.Calls {
