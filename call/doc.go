@@ -116,7 +116,8 @@
 // user whose only state is its live calls has no record of its own: the
 // user table finds it through its oldest call. Only a user with an online
 // device or a history has a record, and one that comes to hold nothing is
-// dropped at once.
+// dropped at once; those kept only for their history are bounded (H8, see
+// Registry.History).
 //
 // With Options.TransientMembers, Event.Members is valid only until Emit
 // returns, and the Registry reuses what the collector would otherwise take

@@ -59,6 +59,15 @@ func (r *Registry) remember(c *callState) {
 // user, is ErrInvalidArgument; an invalid user ID ErrInvalidUser; a user
 // with no history gets an empty list and nil. History reads no clock and
 // processes nothing (D4).
+//
+// A user with a history but no online device and no live call is idle,
+// kept only for its history. At most 100,000 idle users are kept: once
+// more are, the one idle longest (whose last device or call went first)
+// is dropped, its history with it, so that memory does not grow with
+// every user who ever had a call. A user that logs in or joins a call
+// before then keeps its history and is idle no longer; a History query
+// does not count. Snapshot and Restore keep the idle order, so a restored
+// Registry drops the same users (D2).
 func (r *Registry) History(user string, count int, cursor string) (calls []Info, next string, err error) {
 	if !validID(user) {
 		return nil, "", newErr("history", "", user, ErrInvalidUser, "")
@@ -117,4 +126,44 @@ func parseCursor(user, cursor string) (uint64, bool) {
 	}
 	seq, err := strconv.ParseUint(num, 10, 64)
 	return seq, err == nil && seq > 0
+}
+
+// snapHistOf returns u's history as a snapshot keeps it, with its place
+// among the idle users (0: not idle).
+func snapHistOf(u *user, idle int) snapHist {
+	h := snapHist{User: u.id, Seq: u.x.histSeq, Idle: idle}
+	for _, e := range u.history() {
+		h.Entries = append(h.Entries, snapHistEntry{Seq: e.seq, Call: e.info})
+	}
+	return h
+}
+
+// restoreIdle files the users a snapshot lists as idle, in its idle order
+// (idle[k] the (k+1)-th longest idle), once the calls and devices are
+// restored: they must be exactly the users with a history and neither a
+// device nor a live call (H8). Beyond maxIdleUsers, the longest idle are
+// dropped, as a live Registry would have.
+func (r *Registry) restoreIdle(idle []*user) error {
+	for k, u := range idle {
+		switch {
+		case u == nil:
+			return badSnapshot("idle place %d missing", k+1)
+		case u.head != nil || len(u.devices) > 0:
+			return badSnapshot("history of %s: idle, with a device or a live call", quoteID(u.id))
+		}
+		r.idle.push(u)
+	}
+	var err error
+	r.users.each(func(u *user) {
+		if err == nil && !u.isIdle() && u.head == nil && len(u.devices) == 0 {
+			err = badSnapshot("history of %s: neither idle nor in a call or online", quoteID(u.id))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for r.idle.n > r.idle.bound() {
+		r.drop(r.idle.head)
+	}
+	return nil
 }

@@ -13,8 +13,9 @@ import (
 
 // Memory must not grow with the number of calls that ever were: every
 // structure the Registry reuses (the deadline heap's handles, the
-// heartbeat heap, the call table, the idle users and their spares, the
-// records and event lists TransientMembers recycles) is run through
+// heartbeat heap, the call and user tables, the spare user records, the
+// users kept for their history (H8), the records and event lists
+// TransientMembers recycles) is run through
 // millions of calls between distinct users, the default NewID, and the
 // heap after an early round is compared with the heap after the last. The
 // early round comes once every structure has reached its size for the
@@ -32,6 +33,9 @@ func TestMemoryFlatUnderChurn(t *testing.T) {
 		{"timeouts", call.Options{}, 6, timeoutRound},
 		{"mixed", call.Options{HeartbeatTimeout: 15 * time.Second}, 5, mixedRound},
 		{"mixed-transient", call.Options{HeartbeatTimeout: 15 * time.Second, TransientMembers: true}, 5, mixedRound},
+		// H8: every user has a history, and more users go idle each round
+		// than the Registry keeps for their history.
+		{"mixed-history", call.Options{HeartbeatTimeout: 15 * time.Second, History: 2}, 5, mixedRound},
 	} {
 		t.Run(w.name, func(t *testing.T) {
 			const n = 150_000 // calls a round

@@ -45,7 +45,7 @@ type Options struct {
 	Busy             BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
 	Glare            GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
 	Admit            func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
-	History          int                                 // H8: ended calls kept per user; 0: none
+	History          int                                 // H8: ended calls kept per user; 0: none. Users kept only for it: at most 100,000, see Registry.History
 	NotReceivedAfter time.Duration                       // H6: 0: no check
 	HeartbeatTimeout time.Duration                       // H5: 0: no heartbeats
 }

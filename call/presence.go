@@ -8,7 +8,8 @@ import "unsafe"
 // its oldest call (see userTable), and the links of its calls have u ==
 // nil, so a million pending calls between users in no other call cost no
 // user record at all (B3). A record that comes to hold nothing is dropped
-// (see settle), and kept a while for reuse.
+// (see settle), and kept a while for reuse; one that holds nothing but a
+// history is idle, and bounded (maxIdleUsers).
 type user struct {
 	id      string
 	head    *memberLink // the live calls, oldest first (see memberLink); nil: none
@@ -22,6 +23,9 @@ type userExtras struct {
 	beats   []*beat     // H5: per device (parallel to devices), with HeartbeatTimeout set
 	history []histEntry // H8: ended calls, oldest first, at most Options.History
 	histSeq uint64      // H8: the number of the last entry added
+
+	idlePrev, idleNext *user // on the idle list, longest idle first (H8)
+	idle               bool  // on the idle list
 }
 
 // memberLink ties one member of a call to its user: the user's list of
@@ -84,6 +88,70 @@ func (u *user) history() []histEntry {
 	return u.x.history
 }
 
+// isIdle reports whether u is on the idle list: it holds nothing but its
+// history (H8).
+func (u *user) isIdle() bool { return u.x != nil && u.x.idle }
+
+// maxIdleUsers is how many users the Registry keeps only for their history
+// (H8): a user with a history but no online device and no live call is
+// idle, and once more than this many are, the one idle longest (whose last
+// device or call went first) is dropped, history and all, so that memory
+// does not grow with every user who ever had a call. A user that comes back
+// before it is dropped (a Login, a call) keeps its history and is no longer
+// idle. Queries do not count as coming back (D4). A user with no history
+// that holds nothing is dropped at once.
+const maxIdleUsers = 100_000
+
+// idleList is the list of idle users, longest idle first (H8).
+type idleList struct {
+	head, tail *user
+	n          int
+	max        int // the bound; 0: maxIdleUsers (tests lower it)
+}
+
+func (l *idleList) bound() int {
+	if l.max > 0 {
+		return l.max
+	}
+	return maxIdleUsers
+}
+
+func (l *idleList) push(u *user) {
+	x := u.x
+	x.idle, x.idlePrev, x.idleNext = true, l.tail, nil
+	if l.tail == nil {
+		l.head = u
+	} else {
+		l.tail.x.idleNext = u
+	}
+	l.tail = u
+	l.n++
+}
+
+func (l *idleList) remove(u *user) {
+	x := u.x
+	if x.idlePrev == nil {
+		l.head = x.idleNext
+	} else {
+		x.idlePrev.x.idleNext = x.idleNext
+	}
+	if x.idleNext == nil {
+		l.tail = x.idlePrev
+	} else {
+		x.idleNext.x.idlePrev = x.idlePrev
+	}
+	x.idle, x.idlePrev, x.idleNext = false, nil, nil
+	l.n--
+}
+
+// wake takes u off the idle list, if it is on it: it has a device or a
+// call again.
+func (r *Registry) wake(u *user) {
+	if u.isIdle() {
+		r.idle.remove(u)
+	}
+}
+
 // maxSpareUsers is how many dropped records the Registry keeps for reuse,
 // so that users logging in and out, or ending calls with History set, do
 // not cost an allocation each.
@@ -107,11 +175,13 @@ func (r *Registry) callsOf(id string) *memberLink {
 }
 
 // recordFor returns the record of id, making it if need be: for a user in
-// live calls, the links of its calls are given the record.
+// live calls, the links of its calls are given the record. A user that was
+// idle is so no longer: the caller gives it a device or a call.
 func (r *Registry) recordFor(id string) *user {
 	i, h, ok := r.users.find(id)
 	if ok {
 		if u := r.users.rec(i); u != nil {
+			r.wake(u)
 			return u
 		}
 	}
@@ -134,27 +204,43 @@ func (r *Registry) recordFor(id string) *user {
 	return u
 }
 
-// settle drops u's record once it holds nothing: no device, no live call
-// and no history. It may be called on any record at any time, one dropped
-// already included (its id is then empty).
+// settle files u once it has no device and no live call: idle if it has a
+// history (H8), the longest idle users dropped beyond maxIdleUsers, else
+// dropped at once. It may be called on any record at any time, one
+// dropped already included (its id is then empty).
 func (r *Registry) settle(u *user) {
-	if u.id == "" || u.head != nil || len(u.devices) > 0 || len(u.history()) > 0 {
+	if u.id == "" || u.head != nil || len(u.devices) > 0 || u.isIdle() {
 		return
 	}
+	if len(u.history()) == 0 {
+		r.drop(u)
+		return
+	}
+	u.devices, u.x.beats = nil, nil // empty: an idle user keeps nothing but its history
+	r.idle.push(u)
+	for r.idle.n > r.idle.bound() {
+		r.drop(r.idle.head)
+	}
+}
+
+// drop forgets u, which has no device and no live call, history and all,
+// and keeps its record for reuse.
+func (r *Registry) drop(u *user) {
+	r.wake(u)
 	if i, _, ok := r.users.find(u.id); ok {
 		r.users.del(i)
 	}
 	if len(r.spareUsers) == maxSpareUsers {
+		*u = user{} // its id empty: settle leaves it alone
 		return
 	}
-	// Keep the arrays for reuse, holding nothing of this user.
-	clear(u.devices[:cap(u.devices)])
-	if x := u.x; x != nil {
-		clear(x.beats[:cap(x.beats)])
-		clear(x.history[:cap(x.history)])
-		*x = userExtras{beats: x.beats[:0], history: x.history[:0]}
+	// Keep the record and its extras, not its arrays: a record that goes
+	// round the spare list keeps nothing of the users it served.
+	x := u.x
+	if x != nil {
+		*x = userExtras{}
 	}
-	*u = user{devices: u.devices[:0], x: u.x}
+	*u = user{x: x}
 	r.spareUsers = append(r.spareUsers, u)
 }
 
@@ -173,6 +259,9 @@ func (r *Registry) link(c *callState, i int) {
 	u := r.users.rec(s)
 	head := r.users.head(s)
 	l.u = u
+	if u != nil {
+		r.wake(u)
+	}
 	if head == nil { // a record, with no call
 		l.prev, u.head = l, l
 		return

@@ -1,6 +1,8 @@
 package call
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -22,8 +24,9 @@ type fataler interface {
 // list holds exactly its live calls, oldest first, with prev of the first
 // link pointing to the last; a user with a record is reached through it
 // (and every link of its carries it), one without through its oldest
-// call; a record holds something (a device, a call or a history); and
-// nobody else is in the table.
+// call; a record holds something (a device, a call or a history); the
+// idle list holds exactly the records with nothing but a history, at most
+// its bound of them (H8); and nobody else is in the table.
 func checkUsers(t fataler, r *Registry) {
 	t.Helper()
 	want := map[string][]*memberLink{}
@@ -50,6 +53,9 @@ func checkUsers(t fataler, r *Registry) {
 		u := r.users.rec(i)
 		if u != nil && (u.id != id || u.head == nil && !u.online() && len(u.history()) == 0) {
 			t.Fatalf("user %s: record of %q, holding nothing", id, u.id)
+		}
+		if u != nil && u.isIdle() != (u.head == nil && !u.online()) {
+			t.Fatalf("user %s: on the idle list %v, with %d devices and calls %v", id, u.isIdle(), len(u.devices), u.head != nil)
 		}
 		head := r.users.head(i)
 		if u == nil && head == nil {
@@ -81,6 +87,18 @@ func checkUsers(t fataler, r *Registry) {
 	if n != r.users.len() {
 		t.Fatalf("%d users in the table, it counts %d", n, r.users.len())
 	}
+	idle := 0
+	for u := r.idle.head; u != nil; u = u.x.idleNext {
+		if idle++; !u.isIdle() || r.record(u.id) != u || idle > r.idle.n {
+			t.Fatalf("idle user %s: not in the table, or the idle list is broken", u.id)
+		}
+		if next := u.x.idleNext; next == nil && r.idle.tail != u || next != nil && next.x.idlePrev != u {
+			t.Fatalf("idle user %s: the idle list is broken", u.id)
+		}
+	}
+	if idle != r.idle.n || idle > r.idle.bound() {
+		t.Fatalf("%d users on the idle list, it counts %d, bound %d", idle, r.idle.n, r.idle.bound())
+	}
 	for _, u := range r.spareUsers {
 		if u.id != "" || u.head != nil || len(u.devices) > 0 || len(u.history()) > 0 {
 			t.Fatalf("a spare user record holds something")
@@ -105,6 +123,7 @@ func TestUserListsRapid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.idle.max = rapid.IntRange(1, 4).Draw(t, "idle bound")
 		pool := make([]string, 14)
 		for i := range pool {
 			pool[i] = fmt.Sprintf("u%d", i)
@@ -113,7 +132,7 @@ func TestUserListsRapid(t *testing.T) {
 		var ids []string
 		callID := func(t *rapid.T) string {
 			if len(ids) == 0 {
-				t.Skip("no calls")
+				return "none"
 			}
 			return rapid.SampledFrom(ids).Draw(t, "call")
 		}
@@ -159,4 +178,215 @@ func TestUserListsRapid(t *testing.T) {
 			"": func(t *rapid.T) { checkUsers(t, r) },
 		})
 	})
+}
+
+// H8: users kept only for their history count toward a bound, the longest
+// idle dropped first, history and all; a user that comes back before it is
+// dropped keeps its history; and a Registry restored from a snapshot drops
+// the same users as the one it was taken from (D2, C4).
+func TestIdleUsersBounded(t *testing.T) {
+	const bound = 50
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r, err := NewRegistry(Options{Clock: clk, Sink: events.Discard, History: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.idle.max = bound
+	n := 0
+	// call makes a call between two new users and rejects it: both are
+	// idle from then on, caller first. Its ID is n's, so that a restored
+	// Registry given the same calls has the same history.
+	call := func(r *Registry) (caller, callee string) {
+		n++
+		caller, callee = fmt.Sprintf("a%d", n), fmt.Sprintf("b%d", n)
+		res, err := r.Invite(caller, []string{callee}, InviteConfig{CallID: fmt.Sprintf("c%d", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Reject(callee, res.CallID, RejectConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		return caller, callee
+	}
+	hasHistory := func(r *Registry, u string) bool {
+		calls, _, err := r.History(u, 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(calls) > 0
+	}
+	for range 3 * bound {
+		call(r)
+	}
+	checkUsers(t, r)
+	if r.idle.n != bound || r.users.len() != bound {
+		t.Fatalf("%d idle users, %d in the table, want %d of each", r.idle.n, r.users.len(), bound)
+	}
+	// The last bound/2 calls' users are kept, the longest idle first.
+	if r.idle.head.id != fmt.Sprintf("a%d", n-bound/2+1) || r.idle.tail.id != fmt.Sprintf("b%d", n) {
+		t.Fatalf("idle from %s to %s, want a%d to b%d", r.idle.head.id, r.idle.tail.id, n-bound/2+1, n)
+	}
+	if hasHistory(r, fmt.Sprintf("b%d", n-bound/2)) || !hasHistory(r, fmt.Sprintf("a%d", n-bound/2+1)) {
+		t.Fatal("the users dropped are not the longest idle")
+	}
+	// Two more idle users drop the two longest idle ones only.
+	first := r.idle.head
+	oldest, second, third := first.id, first.x.idleNext.id, first.x.idleNext.x.idleNext.id
+	c, _ := call(r)
+	if hasHistory(r, oldest) || hasHistory(r, second) || !hasHistory(r, third) || !hasHistory(r, c) || r.idle.n != bound {
+		t.Fatalf("after one more call: %s kept %v, %s kept %v, %s kept %v, %s has history %v, %d idle",
+			oldest, hasHistory(r, oldest), second, hasHistory(r, second), third, hasHistory(r, third), c, hasHistory(r, c), r.idle.n)
+	}
+	// A user that comes back (Login) before it is dropped is no longer
+	// idle: it outlives any churn, history kept, and is idle again, the
+	// newest, once it logs out.
+	back := r.idle.head.id
+	r.Login(back, "")
+	for range bound {
+		call(r)
+	}
+	if !hasHistory(r, back) || r.record(back).isIdle() {
+		t.Fatalf("%s came back: history %v, idle %v", back, hasHistory(r, back), r.record(back).isIdle())
+	}
+	r.Logout(back, "")
+	if r.idle.tail.id != back || r.idle.n != bound {
+		t.Fatalf("%s logged out: the newest idle is %s (%d idle)", back, r.idle.tail.id, r.idle.n)
+	}
+	// So does a user that comes back with a call.
+	again := r.idle.head.id
+	res, err := r.Invite("host", []string{again}, InviteConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range bound {
+		call(r)
+	}
+	if _, ok := r.Call(res.CallID); !ok || !hasHistory(r, again) {
+		t.Fatalf("%s, in a call, lost its history", again)
+	}
+	checkUsers(t, r)
+
+	// A restored Registry drops the same users, in the same order.
+	snap, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Restore(snap, Options{Clock: clk, Sink: events.Discard, History: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.idle.max = bound
+	checkUsers(t, r2)
+	for range bound / 3 {
+		n0 := n
+		call(r)
+		n = n0
+		call(r2)
+	}
+	if _, err := r.Cancel("host", res.CallID, nil, CancelConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Cancel("host", res.CallID, nil, CancelConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	var order, order2 []string
+	for u := r.idle.head; u != nil; u = u.x.idleNext {
+		order = append(order, u.id)
+	}
+	for u := r2.idle.head; u != nil; u = u.x.idleNext {
+		order2 = append(order2, u.id)
+	}
+	if !slices.Equal(order, order2) {
+		t.Fatalf("idle order after the same inputs:\n live     %v\n restored %v", order, order2)
+	}
+	a, _ := r.Snapshot()
+	b, _ := r2.Snapshot()
+	if string(a) != string(b) {
+		t.Fatal("the live and the restored Registry differ after the same inputs")
+	}
+}
+
+// H8 with the real bound: churning far more users than maxIdleUsers keeps
+// exactly maxIdleUsers of them, and no record of anyone else.
+func TestIdleUsersBoundedDefault(t *testing.T) {
+	if maxIdleUsers != 100_000 {
+		t.Fatalf("maxIdleUsers is %d: the godoc of Registry.History and Options.History says 100,000", maxIdleUsers)
+	}
+	if testing.Short() {
+		t.Skip("more than maxIdleUsers users")
+	}
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r, err := NewRegistry(Options{Clock: clk, Sink: events.Discard, History: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxIdleUsers * 3 / 4 {
+		res, err := r.Invite(fmt.Sprintf("a%d", i), []string{fmt.Sprintf("b%d", i)}, InviteConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Cancel(fmt.Sprintf("a%d", i), res.CallID, nil, CancelConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.idle.n != maxIdleUsers || r.users.len() != maxIdleUsers {
+		t.Fatalf("%d idle users, %d in the table, want %d", r.idle.n, r.users.len(), maxIdleUsers)
+	}
+	if want := fmt.Sprintf("a%d", maxIdleUsers/4); r.idle.head.id != want {
+		t.Fatalf("the longest idle is %s, want %s", r.idle.head.id, want)
+	}
+}
+
+// D2 for H8's idle order: a snapshot's idle places must be exactly those of
+// the users with nothing but a history, 1 to n; anything else is a state
+// the rules cannot reach, and refused.
+func TestRestoreRefusesBadIdleOrder(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o := Options{Clock: clk, Sink: events.Discard, History: 2}
+	r, err := NewRegistry(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"a", "b"}, {"c", "d"}} {
+		res, err := r.Invite(pair[0], []string{pair[1]}, InviteConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Reject(pair[1], res.CallID, RejectConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(b, o); err != nil {
+		t.Fatalf("the snapshot as taken: %v", err)
+	}
+	for name, edit := range map[string]func(s *snapshot){
+		"not idle":  func(s *snapshot) { s.History[0].Idle = 0 },
+		"repeated":  func(s *snapshot) { s.History[0].Idle = s.History[1].Idle },
+		"gap":       func(s *snapshot) { s.History[0].Idle = len(s.History) },
+		"too large": func(s *snapshot) { s.History[0].Idle = len(s.History) + 1 },
+		"negative":  func(s *snapshot) { s.History[0].Idle = -1 },
+		"online": func(s *snapshot) {
+			s.Users = append(s.Users, snapDevice{User: s.History[0].User, Devices: []string{""}})
+		},
+	} {
+		var s snapshot
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.History) != 4 {
+			t.Fatalf("%d users with history in the snapshot, want 4", len(s.History))
+		}
+		edit(&s)
+		bad, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Restore(bad, o); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: Restore gave %v, want ErrInvalidArgument", name, err)
+		}
+	}
 }

@@ -58,6 +58,7 @@ type Registry struct {
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
+	idle       idleList     // users kept only for their history, longest idle first (H8)
 	spareUsers []*user      // dropped user records, for reuse (see settle)
 	linkBuf    []membership // scratch for walking a user's calls
 

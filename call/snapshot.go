@@ -30,7 +30,8 @@ type snapshot struct {
 
 type snapHist struct {
 	User    string          `json:"user"`
-	Seq     uint64          `json:"seq"` // the number of the user's last entry
+	Seq     uint64          `json:"seq"`            // the number of the user's last entry
+	Idle    int             `json:"idle,omitempty"` // its place among the idle users, 1 the longest idle; 0: not idle
 	Entries []snapHistEntry `json:"entries"`
 }
 
@@ -123,14 +124,13 @@ func (r *Registry) Snapshot() ([]byte, error) {
 			}
 			s.Users = append(s.Users, sd)
 		}
-		if len(u.history()) > 0 {
-			h := snapHist{User: id, Seq: u.x.histSeq}
-			for _, e := range u.history() {
-				h.Entries = append(h.Entries, snapHistEntry{Seq: e.seq, Call: e.info})
-			}
-			s.History = append(s.History, h)
+		if len(u.history()) > 0 && !u.isIdle() {
+			s.History = append(s.History, snapHistOf(u, 0))
 		}
 	})
+	for u, k := r.idle.head, 1; u != nil; u, k = u.x.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
+		s.History = append(s.History, snapHistOf(u, k))
+	}
 	r.mu.Unlock()
 	sort.Slice(s.History, func(i, j int) bool { return s.History[i].User < s.History[j].User })
 	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Order < s.Calls[j].Order })
@@ -215,6 +215,7 @@ func (r *Registry) load(b []byte) error {
 		}
 	}
 	seenHist := make(map[string]bool, len(s.History))
+	var idle []*user // H8: by place in the idle order
 	for _, h := range s.History {
 		if !validID(h.User) || len(h.Entries) == 0 {
 			return badSnapshot("history of %s: invalid", quoteID(h.User))
@@ -243,8 +244,18 @@ func (r *Registry) load(b []byte) error {
 		if len(hist) > n {
 			hist = hist[len(hist)-n:] // a smaller History option keeps the newest
 		}
-		x := r.recordFor(h.User).extras()
-		x.history, x.histSeq = hist, h.Seq
+		u := r.recordFor(h.User)
+		u.extras().history, u.x.histSeq = hist, h.Seq
+		if h.Idle < 0 || h.Idle > len(s.History) {
+			return badSnapshot("history of %s: idle place %d out of range", quoteID(h.User), h.Idle)
+		}
+		if h.Idle > 0 {
+			idle = append(idle, make([]*user, max(0, h.Idle-len(idle)))...)
+			if idle[h.Idle-1] != nil {
+				return badSnapshot("history of %s: idle place %d repeated", quoteID(h.User), h.Idle)
+			}
+			idle[h.Idle-1] = u
+		}
 	}
 	lastOrder := uint64(0)
 	for i := range s.Calls {
@@ -264,7 +275,7 @@ func (r *Registry) load(b []byte) error {
 		next, kind := c.nextDeadline()
 		r.due.set(c, next, kind)
 	}
-	return nil
+	return r.restoreIdle(idle)
 }
 
 // loadCall rebuilds one call and checks that it is one the rules can reach.
