@@ -38,34 +38,91 @@ import (
 // tests can make slices of one event.
 var sliceEvents = 4096
 
+// inputRun is what an input notes as it runs, for finish and guard.
+type inputRun struct {
+	locked   bool   // the input holds the lock
+	produced uint64 // r.produced() when it took the lock
+	emits    uint64 // r.emits when it began (see nested)
+	waited   bool   // finish waited for the backlog to shrink
+}
+
+// begin starts an input: it counts it as under way (see handOff), notes
+// where delivery stands, and takes the lock.
+func (r *Registry) begin(in *inputRun) {
+	r.underway.Add(1)
+	in.emits = r.emits.Load()
+	r.mu.Lock()
+	in.locked, in.produced = true, r.produced()
+}
+
+// leave ends an input that does not deliver (one refused for load, or one
+// that panicked): events it finds waiting with nobody delivering are left
+// to another input under way, or to a drain goroutine. It releases the
+// lock.
+func (r *Registry) leave(in *inputRun) {
+	r.underway.Add(-1)
+	if !r.delivering {
+		r.handOff()
+	}
+	in.locked = false
+	r.mu.Unlock()
+}
+
 // finish ends an input: it arms the timer for the next deadline, releases
 // the lock and, unless another goroutine (or an outer call on this one) is
-// already delivering, delivers the events queued up to now. produced is
-// r.produced() when the input took the lock; *locked is cleared when the
-// lock is released (see guard).
-func (r *Registry) finish(produced uint64, locked *bool) {
+// already delivering, delivers the events queued up to now.
+//
+// An input that finds another goroutine delivering returns without waiting
+// for its events, unless more than sliceEvents wait: then it waits until the
+// deliverer has brought the backlog under half that. Producers that never
+// deliver would otherwise outrun the one goroutine that does, which also
+// has to win the lock back from them between batches; waiting makes them
+// pay for delivery instead, and keeps the backlog of a fast Sink small.
+func (r *Registry) finish(in *inputRun) {
 	r.arm(r.seen)
+	r.underway.Add(-1)
 	mark := r.produced()
-	if r.delivering {
-		if mark > produced && mark > r.target && r.inFlight > 0 && nestedInEmit() {
+	for r.delivering {
+		if mark > in.produced && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
 			// command delivers its events before it returns (C3).
-			r.target = mark
+			r.target = max(r.target, mark)
+			break
 		}
-		*locked = false
+		if len(r.out.events)+r.inFlight <= sliceEvents/2 || (!in.waited && len(r.out.events)+r.inFlight <= sliceEvents) {
+			break
+		}
+		in.waited = true
+		r.waiters++
+		r.sliceDone.Wait()
+		r.waiters--
+	}
+	if r.delivering || len(r.out.events) == 0 {
+		in.locked = false
 		r.mu.Unlock()
 		return
 	}
-	if len(r.out.events) == 0 {
-		*locked = false
+	if r.taken >= mark { // its own events are out: the rest is others'
+		r.handOff()
+		in.locked = false
 		r.mu.Unlock()
 		return
 	}
 	r.delivering, r.target = true, mark
 	batch := r.takeOut()
-	*locked = false
+	in.locked = false
 	r.mu.Unlock()
 	r.deliverRun(batch)
+}
+
+// nested reports whether the input under way is a command the Sink made
+// from inside Emit, on the deliverer's goroutine. Such a command runs
+// inside one Emit call, which the deliverer cannot leave meanwhile: unless
+// r.emits says the same Emit call is under way as when the input began,
+// the input is another goroutine's, and the stack need not be searched.
+func (r *Registry) nested(in *inputRun) bool {
+	e := r.emits.Load()
+	return e == in.emits && e%2 == 1 && nestedInEmit()
 }
 
 // produced returns how many events the Registry has queued in all: those
@@ -150,15 +207,21 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 	r.wakeWaiters()
 }
 
-// handOff ends the current deliverer's turn: a drain goroutine takes over
-// while events wait, else nobody delivers. Called with the lock held.
+// handOff ends the current deliverer's turn: while events wait, the next
+// input under way delivers them when it finishes (it finds nobody
+// delivering), or, with none under way, a drain goroutine. Called with the
+// lock held.
 func (r *Registry) handOff() {
-	if len(r.out.events) == 0 {
+	switch {
+	case len(r.out.events) == 0:
 		r.delivering = false
-		return
+	case r.underway.Load() > 0:
+		r.delivering = false
+		r.wakeWaiters() // an input waiting in passSlice may be that input
+	default:
+		r.delivering = true
+		go r.drain()
 	}
-	r.delivering = true
-	go r.drain()
 }
 
 // drain is the Registry's own deliverer: it delivers until the queue is
@@ -186,8 +249,15 @@ func (r *Registry) drain() {
 // emitOne passes one event to the Sink. It is the only place an input's
 // goroutine calls Emit, so that nestedInEmit can find it on a stack.
 //
+// It counts in r.emits each Emit call's start and end, so that r.emits is
+// odd while one is under way (see finish).
+//
 //go:noinline
-func (r *Registry) emitOne(e *events.Event) { r.s.sink.Emit(*e) }
+func (r *Registry) emitOne(e *events.Event) {
+	r.emits.Add(1)
+	defer r.emits.Add(1)
+	r.s.sink.Emit(*e)
+}
 
 // emitRecovering is emitOne for the drain goroutine: a panic in Emit loses
 // that event only.
@@ -248,21 +318,21 @@ func nestedInEmit() bool {
 // and otherwise waits until the backlog falls under sliceEvents. A command
 // the Sink made from inside Emit cannot wait for the deliverer it runs
 // under, and goes on. Called with the lock held; returns with it held.
-func (r *Registry) passSlice(locked *bool) {
+func (r *Registry) passSlice(in *inputRun) {
 	if !r.delivering {
 		if len(r.out.events) == 0 {
 			return
 		}
 		r.delivering, r.target = true, r.produced()
 		batch := r.takeOut()
-		*locked = false
+		in.locked = false
 		r.mu.Unlock()
 		r.deliverRun(batch)
 		r.mu.Lock()
-		*locked = true
+		in.locked = true
 		return
 	}
-	if nestedInEmit() {
+	if r.nested(in) {
 		return
 	}
 	r.waiters++

@@ -100,16 +100,15 @@ func (r *Registry) Apply(e Entry) error {
 	if e.Op == OpInvite && !e.HostID && !validID(e.CallID) {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
-	r.mu.Lock()
-	locked := true
-	defer r.guard(&locked)
-	produced := r.produced()
-	now, _ := r.advance(e.At, false, &locked) // replaying: journals nothing, so cannot fail
+	var in inputRun
+	r.begin(&in)
+	defer r.guard(&in)
+	now, _ := r.advance(e.At, false, &in) // replaying: journals nothing, so cannot fail
 	e.At = now
 	r.replaying, r.entry = true, e
 	_, err := r.run(&r.entry)
 	r.replaying, r.entry = false, Entry{}
-	r.finish(produced, &locked)
+	r.finish(&in)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callsig/callsig/clock"
@@ -73,6 +74,14 @@ type Registry struct {
 	target     uint64         // the delivering input stops once taken reaches it (C3)
 	waiters    int            // inputs waiting in passSlice
 	sliceDone  sync.Cond      // on mu: a batch went out (passSlice waits for it)
+
+	// Written outside the lock, by one goroutine while another holds it:
+	// each on a cache line of its own, so that neither slows the holder.
+	_        [64]byte
+	underway atomic.Int64 // inputs begun and not yet at finish (handOff)
+	_        [56]byte
+	emits    atomic.Uint64 // Emit calls started and ended: odd while one is under way (finish)
+	_        [56]byte
 }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
@@ -110,20 +119,18 @@ func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, n
 // inputAdmitted is input for a command that may have asked Options.Admit
 // first (asked says whether it did).
 func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outcome, err error) {
-	r.mu.Lock()
-	locked := true
-	defer r.guard(&locked)
-	produced := r.produced()
+	var in inputRun
+	r.begin(&in)
+	defer r.guard(&in)
 	if e.Op.isCommand() {
 		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
-			locked = false
-			r.mu.Unlock()
+			r.leave(&in)
 			return o, err
 		}
 	}
-	now, err := r.advance(r.s.clock.Now(), true, &locked)
+	now, err := r.advance(r.s.clock.Now(), true, &in)
 	if err != nil {
 		r.retryAt = r.read.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
@@ -133,7 +140,7 @@ func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outc
 		o, err = r.run(&r.entry)
 	}
 	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's
-	r.finish(produced, &locked)
+	r.finish(&in)
 	return o, err
 }
 
@@ -155,27 +162,24 @@ func (r *Registry) overloadedLocked(op Op, user, callID string) error {
 	return nil
 }
 
-// guard is deferred by every input once it holds the lock. A panic in host
-// code called under the lock (the Clock, NewID, Journal.Append) leaves the
+// guard is deferred by every input once it has begun. A panic in host code
+// called under the lock (the Clock, NewID, Journal.Append) leaves the
 // Registry usable (C6): the input under way is forgotten, which changes
 // nothing, since every callback that can refuse an input runs before the
 // input's first change; the timer is armed again (see rearm); events
 // already queued (by the passing of time, or by the input itself when the
-// Clock's AfterFunc panicked after it took effect) go to a drain goroutine;
-// the lock is released; and the panic goes on up the caller's goroutine.
-// locked says whether the lock is still held: a panic in the Sink is
-// handled by the deliverer (deliverRun), without it.
-func (r *Registry) guard(locked *bool) {
-	if !*locked {
+// Clock's AfterFunc panicked after it took effect) are left to another
+// input or a drain goroutine; the lock is released; and the panic goes on
+// up the caller's goroutine. A panic in the Sink is handled by the
+// deliverer (deliverRun), without the lock.
+func (r *Registry) guard(in *inputRun) {
+	if !in.locked {
 		return
 	}
 	p := recover()
 	r.entry, r.admitErrs, r.admitAsked, r.replaying = Entry{}, nil, false, false
 	r.rearm()
-	if !r.delivering {
-		r.handOff()
-	}
-	r.mu.Unlock()
+	r.leave(in)
 	if p != nil { // nil: runtime.Goexit, which goes on by itself
 		panic(p)
 	}
@@ -283,7 +287,7 @@ func (r *Registry) newID() string {
 // each go out before the next is made (passSlice), which may release the
 // lock in between: another input may then process part of what is due, in
 // the same order, as the Time rule has every input do.
-func (r *Registry) advance(now time.Time, journal bool, locked *bool) (time.Time, error) {
+func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time, error) {
 	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
 	r.read = now
 	if now.After(r.seen) {
@@ -302,7 +306,7 @@ func (r *Registry) advance(now time.Time, journal bool, locked *bool) (time.Time
 	}
 	r.retryAt = time.Time{}
 	for r.processDue(now) {
-		r.passSlice(locked)
+		r.passSlice(in)
 	}
 	return now, nil
 }
@@ -422,10 +426,9 @@ func (r *Registry) arm(now time.Time) {
 // generation, and if it fires late for an arming since replaced, arm
 // simply resets it again.
 func (r *Registry) fire(gen uint64) {
-	r.mu.Lock()
-	locked := true
-	defer r.guard(&locked)
-	produced := r.produced()
+	var in inputRun
+	r.begin(&in)
+	defer r.guard(&in)
 	if gen == r.timerGen {
 		r.armed = false
 	}
@@ -435,13 +438,13 @@ func (r *Registry) fire(gen uint64) {
 		if at.After(r.seen) {
 			r.seen = at
 		}
-		r.finish(produced, &locked)
+		r.finish(&in)
 		return
 	}
-	if _, err := r.advance(now, true, &locked); err != nil {
+	if _, err := r.advance(now, true, &in); err != nil {
 		r.retryAt = now.Round(0).UTC().Add(time.Second) // D1: everything stays due; try again later
 	}
-	r.finish(produced, &locked)
+	r.finish(&in)
 }
 
 // Call returns a copy of a live call's state, and false if there is no such
