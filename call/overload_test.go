@@ -228,3 +228,40 @@ func TestMaxBacklogOption(t *testing.T) {
 		}
 	}
 }
+
+// TestProducersPayForDelivery: two goroutines on one Registry with a Sink
+// that does nothing never find it overloaded. An input that finds another
+// goroutine delivering and a large backlog waits for it to shrink;
+// without that, the goroutine that never delivered outran the one that
+// did, and tens of thousands of events piled up behind a Sink that costs
+// nothing.
+func TestProducersPayForDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few seconds of lifecycles")
+	}
+	for _, transient := range []bool{false, true} {
+		reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), MaxBacklog: 10000, TransientMembers: transient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const perGoroutine = 60000
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Go(func() {
+				for i := range perGoroutine {
+					caller, callee := "a"+strconv.Itoa(w)+"-"+strconv.Itoa(i), "b"+strconv.Itoa(w)+"-"+strconv.Itoa(i)
+					res, err := reg.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
+					if err == nil {
+						err = reg.Accept(callee, res.CallID, call.AcceptConfig{})
+					}
+					if err != nil {
+						t.Errorf("TransientMembers %v: %v", transient, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		waitIdle(t, reg)
+	}
+}
