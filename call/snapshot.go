@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/callsig/callsig/events"
@@ -177,17 +178,12 @@ func badSnapshot(format string, a ...any) error {
 // bytes, and that the state is one the rules can reach, under the Options
 // given (D2).
 func (r *Registry) load(b []byte) error {
-	var head struct {
-		Version *int `json:"callsig_snapshot"`
+	version, err := readVersion(b)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return badSnapshot("not a snapshot: %v", err)
-	}
-	if head.Version == nil {
-		return badSnapshot("no callsig_snapshot version")
-	}
-	if *head.Version != snapshotVersion {
-		return badSnapshot("format version %d, this build reads %d", *head.Version, snapshotVersion)
+	if version != snapshotVersion {
+		return badSnapshot("format version %d, this build reads %d", version, snapshotVersion)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -197,6 +193,9 @@ func (r *Registry) load(b []byte) error {
 	}
 	if dec.More() {
 		return badSnapshot("trailing data")
+	}
+	if s.Version != version {
+		return badSnapshot("callsig_snapshot repeated")
 	}
 	r.last, r.order, r.beatSeq = s.Last.Round(0).UTC(), s.Order, s.BeatSeq
 	switch {
@@ -278,6 +277,30 @@ func (r *Registry) load(b []byte) error {
 		r.due.set(c, next, kind)
 	}
 	return r.restoreIdle(idle)
+}
+
+// readVersion returns the format version, the value of the snapshot's
+// first member, which must be "callsig_snapshot" (D2): a reader tells the
+// format before anything else.
+func readVersion(b []byte) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return 0, badSnapshot("not a snapshot: not a JSON object")
+	}
+	if tok, err := dec.Token(); err != nil || tok != "callsig_snapshot" {
+		return 0, badSnapshot("not a snapshot: the first member is not callsig_snapshot")
+	}
+	tok, err := dec.Token()
+	n, ok := tok.(json.Number)
+	if err != nil || !ok {
+		return 0, badSnapshot("not a snapshot: callsig_snapshot is not a number")
+	}
+	v, err := strconv.Atoi(string(n))
+	if err != nil {
+		return 0, badSnapshot("not a snapshot: callsig_snapshot %s is not a version", n)
+	}
+	return v, nil
 }
 
 // loadDevices restores one user's online devices and their heartbeats.

@@ -301,3 +301,36 @@ func TestRestoreAcceptsReachableStates(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreNeedsTheVersionFirst: D2 — a snapshot is a JSON object whose
+// first member is "callsig_snapshot"; one with the version elsewhere is
+// refused. Whitespace is no member: an indented snapshot restores.
+func TestRestoreNeedsTheVersionFirst(t *testing.T) {
+	snap := stateSnapshot(t, "general")
+	moved := strings.Replace(string(snap), `"callsig_snapshot":1,`, ``, 1)
+	moved = strings.Replace(moved, `"order":1,`, `"order":1,"callsig_snapshot":1,`, 1)
+	if moved == string(snap) || !strings.Contains(moved, `"callsig_snapshot":1`) {
+		t.Fatalf("edit failed: %s", moved)
+	}
+	for name, b := range map[string]string{
+		"version after order":  moved,
+		"version in an array":  "[" + string(snap) + "]",
+		"repeated, later 2":    strings.Replace(string(snap), `"order":1,`, `"order":1,"callsig_snapshot":2,`, 1),
+		"version not a number": strings.Replace(string(snap), `"callsig_snapshot":1`, `"callsig_snapshot":"1"`, 1),
+	} {
+		if _, err := call.Restore([]byte(b), restoreOpts("general")); !errors.Is(err, call.ErrInvalidArgument) {
+			t.Errorf("%s: Restore: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, snap, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := call.Restore(indented.Bytes(), restoreOpts("general"))
+	if err != nil {
+		t.Fatalf("indented: %v", err)
+	}
+	if again, _ := r.Snapshot(); !bytes.Equal(again, snap) {
+		t.Fatalf("indented: snapshot again:\n%s\nwant\n%s", again, snap)
+	}
+}
