@@ -140,3 +140,41 @@ func TestBurstInSlicesKeepsTheRules(t *testing.T) {
 		t.Fatalf("the replay's state differs:\n%s\nwant\n%s", b, a)
 	}
 }
+
+// TestNestedInputNeverWaits: a command the Sink makes from inside Emit,
+// while more events wait than an input lets wait before it holds back, does
+// not wait for the deliverer it runs under, whether it makes events or not.
+func TestNestedInputNeverWaits(t *testing.T) {
+	defer call.SetSliceEvents(4)()
+	var reg *call.Registry
+	var errs []error
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Kind != events.InvitationCreated || e.Caller != "alice" {
+			return
+		}
+		errs = append(errs, reg.Accept("bob", "no-such-call", call.AcceptConfig{})) // refused: no events
+		_, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{})      // two events
+		errs = append(errs, err)
+	})
+	var err error
+	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		invitees := []string{"b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"} // ten events in one batch
+		if _, err := reg.Invite("alice", invitees, call.InviteConfig{}); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("deadlock: a command from inside Emit waits for the deliverer it runs under")
+	}
+	if len(errs) != 2 || errs[1] != nil {
+		t.Fatalf("nested commands: %v", errs)
+	}
+}

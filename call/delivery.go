@@ -83,13 +83,16 @@ func (r *Registry) finish(in *inputRun) {
 	r.underway.Add(-1)
 	mark := r.produced()
 	for r.delivering {
-		if mark > in.produced && r.nested(in) {
+		backlog := len(r.out.events) + r.inFlight
+		small := backlog <= sliceEvents/2 || (!in.waited && backlog <= sliceEvents)
+		if (mark > in.produced || !small) && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
-			// command delivers its events before it returns (C3).
+			// command delivers its events before it returns (C3), and it
+			// cannot wait for the deliverer it runs under.
 			r.target = max(r.target, mark)
 			break
 		}
-		if len(r.out.events)+r.inFlight <= sliceEvents/2 || (!in.waited && len(r.out.events)+r.inFlight <= sliceEvents) {
+		if small {
 			break
 		}
 		in.waited = true
