@@ -153,7 +153,7 @@ func TestNestedInputNeverWaits(t *testing.T) {
 			return
 		}
 		errs = append(errs, reg.Accept("bob", "no-such-call", call.AcceptConfig{})) // refused: no events
-		_, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{})      // two events
+		_, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{})        // two events
 		errs = append(errs, err)
 	})
 	var err error
