@@ -110,22 +110,22 @@ func TestBacklogBoundsTheQueueWhenHostsShed(t *testing.T) {
 }
 
 // How many events wait for the Sink under concurrent use, and how long a
-// command takes, when Emit is slower than the commands that feed it: one
-// goroutine delivers for all, and the others' commands return without
-// waiting (C3). Reported as max-queued, the longest Backlog seen (sampled
+// command takes, when Emit is slower than the commands that feed it (C3,
+// C5), with the default MaxBacklog: four goroutines (two per P) of invites
+// and accepts. Reported as max-queued, the longest Backlog seen (sampled
 // after every 16th lifecycle, since Backlog takes the lock the commands
-// take), and max-lifecycle-ms, the longest invite + accept, which is long
-// when its goroutine happened to become the one that delivers and the
-// other kept feeding it. Run with -cpu 1,2 and -benchtime in seconds; the
-// Sink's godoc quotes it.
+// take), max-lifecycle-ms, the longest invite + accept, and refused, the
+// commands refused with ErrOverloaded (retried at once, as a client
+// would). Run with -benchtime in seconds.
 func BenchmarkQueueUnderSlowSink(b *testing.B) {
-	for _, spin := range []time.Duration{0, 500 * time.Nanosecond, 2 * time.Microsecond} {
+	for _, spin := range []time.Duration{0, 500 * time.Nanosecond, 2 * time.Microsecond, 5 * time.Microsecond} {
 		b.Run("emit="+spin.String(), func(b *testing.B) {
 			r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: slowSink(spin, nil), NewID: concurrentIDs()})
 			if err != nil {
 				b.Fatal(err)
 			}
-			var worker, longest, slowest atomic.Int64
+			var worker, longest, slowest, refused atomic.Int64
+			b.SetParallelism(2)
 			b.RunParallel(func(pb *testing.PB) {
 				w := int(worker.Add(1))
 				for i := 0; pb.Next(); i++ {
@@ -133,6 +133,7 @@ func BenchmarkQueueUnderSlowSink(b *testing.B) {
 					start := time.Now()
 					res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
 					for errors.Is(err, call.ErrOverloaded) { // C5: a client would retry later
+						refused.Add(1)
 						runtime.Gosched()
 						res, err = r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
 					}
@@ -141,6 +142,7 @@ func BenchmarkQueueUnderSlowSink(b *testing.B) {
 					}
 					err = r.Accept(callee, res.CallID, call.AcceptConfig{})
 					for errors.Is(err, call.ErrOverloaded) {
+						refused.Add(1)
 						runtime.Gosched()
 						err = r.Accept(callee, res.CallID, call.AcceptConfig{})
 					}
@@ -155,6 +157,7 @@ func BenchmarkQueueUnderSlowSink(b *testing.B) {
 			})
 			b.ReportMetric(float64(longest.Load()), "max-queued")
 			b.ReportMetric(float64(slowest.Load())/1e6, "max-lifecycle-ms")
+			b.ReportMetric(float64(refused.Load()), "refused")
 		})
 	}
 }
