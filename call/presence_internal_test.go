@@ -42,7 +42,7 @@ func checkUsers(t fataler, r *Registry) {
 	})
 	n := 0
 	for i, p := range r.users.slots {
-		if p == nil {
+		if p.p == nil {
 			continue
 		}
 		n++
