@@ -41,6 +41,7 @@ var sliceEvents = 4096
 // inputRun is what an input notes as it runs, for finish and guard.
 type inputRun struct {
 	locked   bool   // the input holds the lock
+	counted  bool   // the input counts in r.underway (from begin to leave or finish)
 	produced uint64 // r.produced() when it took the lock
 	emits    uint64 // r.emits when it began (see nested)
 	waited   bool   // finish waited for the backlog to shrink
@@ -50,6 +51,7 @@ type inputRun struct {
 // where delivery stands, and takes the lock.
 func (r *Registry) begin(in *inputRun) {
 	r.underway.Add(1)
+	in.counted = true
 	in.emits = r.emits.Load()
 	r.mu.Lock()
 	in.locked, in.produced = true, r.produced()
@@ -61,6 +63,7 @@ func (r *Registry) begin(in *inputRun) {
 // lock.
 func (r *Registry) leave(in *inputRun) {
 	r.underway.Add(-1)
+	in.counted = false
 	if !r.delivering {
 		r.handOff()
 	}
@@ -81,6 +84,7 @@ func (r *Registry) leave(in *inputRun) {
 func (r *Registry) finish(in *inputRun) {
 	r.arm(r.seen)
 	r.underway.Add(-1)
+	in.counted = false
 	mark := r.produced()
 	for r.delivering {
 		backlog := len(r.out.events) + r.inFlight
@@ -150,9 +154,11 @@ func (r *Registry) takeOut() []events.Event {
 // without it.
 //
 // If Emit panics, the event it panicked on is lost and nothing else (C6):
-// the rest of the batch goes back to the front of the queue, a drain
-// goroutine delivers it and whatever else waits, and the panic goes on up
-// the goroutine whose input called the Sink.
+// the rest of the batch goes back to the front of the queue, another input
+// under way or a drain goroutine delivers it and whatever else waits (an
+// input whose slice of a burst this was counts as under way until guard
+// ends it), and the panic goes on up the goroutine whose input called the
+// Sink.
 func (r *Registry) deliverRun(batch []events.Event) {
 	i := 0
 	defer func() {

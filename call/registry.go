@@ -171,12 +171,20 @@ func (r *Registry) overloadedLocked(op Op, user, callID string) error {
 // Clock's AfterFunc panicked after it took effect) are left to another
 // input or a drain goroutine; the lock is released; and the panic goes on
 // up the caller's goroutine. A panic in the Sink is handled by the
-// deliverer (deliverRun), without the lock.
+// deliverer (deliverRun), without the lock; if the input delivered a slice
+// of a burst (passSlice), it has not finished, and still counts as under
+// way: guard takes the lock again and ends it the same way, so that the
+// rest of the burst stays due with the timer armed, and the events put back
+// are left to another input or a drain goroutine, not to this one.
 func (r *Registry) guard(in *inputRun) {
-	if !in.locked {
-		return
+	if !in.locked && !in.counted {
+		return // it finished: a panic in the Sink that its delivery met goes on up
 	}
 	p := recover()
+	if !in.locked {
+		r.mu.Lock()
+		in.locked = true
+	}
 	r.entry, r.admitErrs, r.admitAsked, r.replaying = Entry{}, nil, false, false
 	r.rearm()
 	r.leave(in)

@@ -1,0 +1,103 @@
+package call_test
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// Faults in the Sink while a burst is delivered in slices (C3, C6).
+
+// eventually fails the test unless cond holds within two seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after two seconds: %s", what)
+		}
+	}
+}
+
+// callSeqs is a Sink's log of (CallID, Seq), safe for concurrent use.
+type callSeqs struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *callSeqs) add(e events.Event) {
+	c.mu.Lock()
+	c.got = append(c.got, fmt.Sprintf("%s %d", e.CallID, e.Seq))
+	c.mu.Unlock()
+}
+
+func (c *callSeqs) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.got
+	c.got = nil
+	return got
+}
+
+// A Sink that panics, or leaves its goroutine with runtime.Goexit, while
+// the timer's input delivers a slice of a burst loses that event only: the
+// rest of the slice still reaches the Sink with no further input, and what
+// is still due times out when the timer fires again, as after any panic
+// (C6).
+func TestSinkPanicBetweenSlicesStrandsNothing(t *testing.T) {
+	for _, goexit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Goexit=%v", goexit), func(t *testing.T) { sinkPanicBetweenSlices(t, goexit) })
+	}
+}
+
+func sinkPanicBetweenSlices(t *testing.T, goexit bool) {
+	defer call.SetSliceEvents(2)() // one call's timeout (2 events) per slice
+	clk := clock.NewManual(t0)
+	var log callSeqs
+	var panicked atomic.Bool
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Kind == events.InviteesAnsweredTimeout && panicked.CompareAndSwap(false, true) {
+			if goexit {
+				runtime.Goexit()
+			}
+			panic("host Sink panicked")
+		}
+		log.add(e)
+	})
+	reg, err := call.NewRegistry(call.Options{Clock: clk, Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.take()
+	if goexit {
+		done := make(chan struct{})
+		go func() { defer close(done); clk.Advance(31 * time.Second) }()
+		<-done
+	} else {
+		mustPanic(t, "Advance whose burst's Sink panicked", func() { clk.Advance(31 * time.Second) })
+	}
+	answers(t, reg)
+	eventually(t, "the rest of the slice still waits for the Sink with no input under way",
+		func() bool { return reg.Backlog() == 0 })
+	clk.Advance(time.Second) // the timer was armed again, a second on
+	eventually(t, "events wait", func() bool { return reg.Backlog() == 0 })
+	want := []string{"c1 4", "c2 3", "c2 4", "c3 3", "c3 4"}
+	if got := log.take(); !slices.Equal(got, want) {
+		t.Fatalf("the Sink got %v, want %v", got, want)
+	}
+	if reg.Len() != 0 {
+		t.Fatalf("Len %d after the burst's deadline and the timer's retry, want 0", reg.Len())
+	}
+}
