@@ -236,19 +236,32 @@ func (r *Registry) handOff() {
 // drain is the Registry's own deliverer: it delivers until the queue is
 // empty, then ends. A Sink that panics on its goroutine has no input to
 // report to: the event is lost (C6), the panic recovered, and delivery goes
-// on.
+// on. A Sink that ends the goroutine (runtime.Goexit) loses that event
+// too: the rest of the batch goes back to the front of the queue, for
+// another input under way or a new drain goroutine.
 func (r *Registry) drain() {
+	var batch []events.Event
+	i := 0
+	defer func() {
+		if batch != nil { // runtime.Goexit in Emit
+			r.mu.Lock()
+			r.requeue(batch, i+1)
+			r.handOff()
+			r.mu.Unlock()
+		}
+	}()
 	r.mu.Lock()
 	for len(r.out.events) > 0 {
-		batch := r.takeOut()
+		batch = r.takeOut()
 		r.mu.Unlock()
-		for i := range batch {
+		for i = 0; i < len(batch); i++ {
 			r.emitRecovering(&batch[i])
 		}
 		clear(batch)
 		r.mu.Lock()
 		r.recycle()
 		r.spare, r.inFlight = batch[:0], 0
+		batch = nil
 		r.wakeWaiters()
 	}
 	r.delivering = false

@@ -14,7 +14,8 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Faults in the Sink while a burst is delivered in slices (C3, C6).
+// Faults in the Sink while a burst is delivered in slices, or while the
+// Registry's own goroutine delivers (C3, C6).
 
 // eventually fails the test unless cond holds within two seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -99,5 +100,68 @@ func sinkPanicBetweenSlices(t *testing.T, goexit bool) {
 	}
 	if reg.Len() != 0 {
 		t.Fatalf("Len %d after the burst's deadline and the timer's retry, want 0", reg.Len())
+	}
+}
+
+// A Sink that leaves its goroutine with runtime.Goexit (t.FailNow, say)
+// while the Registry's own goroutine delivers loses that event only: the
+// rest is still delivered, and the next command delivers its own events
+// before it returns (C3, C6).
+func TestSinkGoexitOnTheDrainGoroutine(t *testing.T) {
+	var log callSeqs
+	sink := events.SinkFunc(func(e events.Event) {
+		switch {
+		case e.To == "b1" && e.Kind == events.InvitationReceived:
+			panic("host Sink panicked") // the rest goes to the drain goroutine
+		case e.To == "b2" && e.Kind == events.InvitationReceived:
+			runtime.Goexit() // on the drain goroutine
+		}
+		log.add(e)
+	})
+	reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPanic(t, "Invite whose Sink panicked", func() {
+		_, _ = reg.Invite("alice", []string{"b1", "b2", "b3", "b4"}, call.InviteConfig{})
+	})
+	eventually(t, "events wait for the Sink after it left the drain goroutine",
+		func() bool { return reg.Backlog() == 0 })
+	if _, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"c1 1", "c1 4", "c1 5", "c2 1", "c2 2"}
+	if got := log.take(); !slices.Equal(got, want) {
+		t.Fatalf("the Sink got %v, want %v", got, want)
+	}
+}
+
+// The same on the goroutine of the command that delivers: the command's
+// goroutine ends, and the rest of its events is still delivered.
+func TestSinkGoexitOnTheCommandsGoroutine(t *testing.T) {
+	var log callSeqs
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.To == "b1" && e.Kind == events.InvitationReceived {
+			runtime.Goexit()
+		}
+		log.add(e)
+	})
+	reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink, NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = reg.Invite("alice", []string{"b1", "b2"}, call.InviteConfig{})
+	}()
+	<-done
+	eventually(t, "events wait for the Sink", func() bool { return reg.Backlog() == 0 })
+	if _, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"c1 1", "c1 3", "c2 1", "c2 2"}
+	if got := log.take(); !slices.Equal(got, want) {
+		t.Fatalf("the Sink got %v, want %v", got, want)
 	}
 }
