@@ -15,7 +15,8 @@ import (
 )
 
 // Faults in the Sink while a burst is delivered in slices, or while the
-// Registry's own goroutine delivers (C3, C6).
+// Registry's own goroutine delivers, and a command whose reading the
+// passing of time overtook while its burst was sliced (C3, C6, D3).
 
 // eventually fails the test unless cond holds within two seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -163,5 +164,80 @@ func TestSinkGoexitOnTheCommandsGoroutine(t *testing.T) {
 	want := []string{"c1 1", "c1 3", "c2 1", "c2 2"}
 	if got := log.take(); !slices.Equal(got, want) {
 		t.Fatalf("the Sink got %v, want %v", got, want)
+	}
+}
+
+// setClock is a Clock whose reading the test sets; its timers never fire.
+type setClock struct {
+	*clock.Manual
+	at atomic.Int64 // nanoseconds since t0
+}
+
+func newSetClock() *setClock            { return &setClock{Manual: clock.NewManual(t0)} }
+func (c *setClock) Now() time.Time      { return t0.Add(time.Duration(c.at.Load())) }
+func (c *setClock) set(d time.Duration) { c.at.Store(int64(d)) }
+
+// An input whose burst is delivered in slices gives up the lock between
+// them, and another input — here one the Sink makes from inside Emit — may
+// take effect meanwhile at a later reading. The first input's own change
+// then takes effect at that later reading, never before it (D3): time
+// does not run backwards in the journal or the events, and a replay of the
+// journal rebuilds the same state (D1).
+func TestSlicedInputNeverTakesEffectBeforeTheLast(t *testing.T) {
+	defer call.SetSliceEvents(2)()
+	clk := newSetClock()
+	var reg *call.Registry
+	var journal []call.Entry
+	var created []events.Event
+	var once sync.Once
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Kind == events.InvitationCreated {
+			created = append(created, e)
+		}
+		if e.Kind == events.InviteesAnsweredTimeout {
+			once.Do(func() {
+				clk.set(40 * time.Second)
+				if _, err := reg.Invite("n", []string{"m"}, call.InviteConfig{Timeout: time.Minute}); err != nil {
+					t.Errorf("Invite from inside Emit: %v", err)
+				}
+			})
+		}
+	})
+	o := call.Options{Clock: clk, Sink: sink, NewID: counterIDs(),
+		Journal: call.JournalFunc(func(e call.Entry) error { journal = append(journal, e); return nil })}
+	var err error
+	if reg, err = call.NewRegistry(o); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.set(31 * time.Second)
+	res, err := reg.Invite("x", []string{"y"}, call.InviteConfig{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(100 * time.Second); !res.Deadline.Equal(want) {
+		t.Errorf("the Invite took effect with deadline %v, want %v: at the nested Invite's later reading (D3)", res.Deadline, want)
+	}
+	for i := 1; i < len(journal); i++ {
+		if journal[i].At.Before(journal[i-1].At) {
+			t.Errorf("journal entry %d (%s) at %v, before entry %d at %v", i, journal[i].Op, journal[i].At, i-1, journal[i-1].At)
+		}
+	}
+	for i := 1; i < len(created); i++ {
+		if created[i].At.Before(created[i-1].At) {
+			t.Errorf("%s created at %v, after %s created at %v", created[i].CallID, created[i].At, created[i-1].CallID, created[i-1].At)
+		}
+	}
+	o.Journal, o.Sink = nil, nil
+	rec, err := call.Recover(nil, journal, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := snapshotOf(t, reg), snapshotOf(t, rec); a != b {
+		t.Fatalf("the replay's state differs:\n%s\nwant\n%s", b, a)
 	}
 }

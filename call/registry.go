@@ -294,7 +294,8 @@ func (r *Registry) newID() string {
 // it, nothing changes. A burst is processed in slices, and the events of
 // each go out before the next is made (passSlice), which may release the
 // lock in between: another input may then process part of what is due, in
-// the same order, as the Time rule has every input do.
+// the same order, as the Time rule has every input do; if such an input
+// took effect at a later reading, advance returns that one (D3).
 func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time, error) {
 	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
 	r.read = now
@@ -313,8 +314,16 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 		r.last = now // the passing of time takes effect, as an input of its own (see commit)
 	}
 	r.retryAt = time.Time{}
+	read := r.read
 	for r.processDue(now) {
 		r.passSlice(in)
+	}
+	// passSlice may have released the lock, and another input taken effect
+	// meanwhile at a later reading: this one then takes effect at that
+	// reading, not before it (D3), as a replay of the journal has it do.
+	r.read = read
+	if now.Before(r.last) {
+		now = r.last
 	}
 	return now, nil
 }
