@@ -241,3 +241,64 @@ func TestSlicedInputNeverTakesEffectBeforeTheLast(t *testing.T) {
 		t.Fatalf("the replay's state differs:\n%s\nwant\n%s", b, a)
 	}
 }
+
+// An input that gives up the lock between the slices of a burst may find,
+// when it takes it back, that another input took effect at a later reading
+// and still has part of what fell due up to it to process (it gave up the
+// lock between its own slices). The first input then takes effect at that
+// later reading only once what fell due up to it is processed (D3, the
+// Time rule): here the caller's Logout, read before the call's deadline
+// but taking effect after it, finds the call timed out instead of
+// cancelling it (G7). Which of the two inputs takes the lock back first is
+// the scheduler's choice, so the test tries a few times.
+func TestSlicedInputProcessesWhatFellDueUpToTheLast(t *testing.T) {
+	defer call.SetSliceEvents(2)() // one call's timeout (2 events) per slice
+	for attempt := range 20 {
+		clk := newSetClock()
+		inSink, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		var mu sync.Mutex
+		var x []events.Event // the events of the caller's call
+		sink := events.SinkFunc(func(e events.Event) {
+			if e.Kind == events.InviteesAnsweredTimeout {
+				once.Do(func() { close(inSink); <-release })
+			}
+			if e.Caller == "xc" {
+				mu.Lock()
+				x = append(x, e)
+				mu.Unlock()
+			}
+		})
+		reg, err := call.NewRegistry(call.Options{Clock: clk, Sink: sink, NewID: counterIDs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Login("xc", "")
+		for i := range 2 {
+			if _, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := reg.Invite("xc", []string{"xe"}, call.InviteConfig{Timeout: 35 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		clk.set(31 * time.Second)
+		var wg sync.WaitGroup
+		wg.Go(func() { reg.Logout("xc", "") }) // delivers the first slice, and waits in the Sink
+		<-inSink
+		clk.set(40 * time.Second)
+		wg.Go(func() { reg.Login("g2", "") }) // takes effect at 40 s, and waits for the backlog between slices
+		eventually(t, "the second input did not queue the second slice",
+			func() bool { return reg.Backlog() == 4 }) // the first slice in flight, the second queued
+		close(release)
+		wg.Wait()
+		waitIdle(t, reg)
+		var kinds []events.Kind
+		for _, e := range x[2:] {
+			kinds = append(kinds, e.Kind)
+		}
+		if want := []events.Kind{events.InviteesAnsweredTimeout, events.InvitationTimeout}; !slices.Equal(kinds, want) {
+			t.Fatalf("attempt %d: the caller's call ended with %v, want %v: the Logout took effect at 40 s before the call's deadline at 35 s was processed", attempt, kinds, want)
+		}
+	}
+}

@@ -317,14 +317,16 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 	read := r.read
 	for r.processDue(now) {
 		r.passSlice(in)
+		// passSlice may have released the lock, and another input taken
+		// effect meanwhile at a later reading, with part of what fell due
+		// up to it still to process: this input then takes effect at that
+		// reading (D3), once that part is processed (the Time rule), as a
+		// replay of the journal has it do.
+		if now.Before(r.last) {
+			now = r.last
+		}
 	}
-	// passSlice may have released the lock, and another input taken effect
-	// meanwhile at a later reading: this one then takes effect at that
-	// reading, not before it (D3), as a replay of the journal has it do.
 	r.read = read
-	if now.Before(r.last) {
-		now = r.last
-	}
 	return now, nil
 }
 
