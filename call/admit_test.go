@@ -51,7 +51,7 @@ func admitRig(t *testing.T) (*call.Registry, *events.Recorder, *int) {
 // Invite or CallingInvite that passes every check needing no state (the
 // acting user's ID; the list: empty, IDs, self, duplicates, count; the
 // timeout, data, push, mode and CallID). Each malformed request below is
-// refused with the error SPEC §2's order makes win — the message is the
+// refused with the error RULES.md §2's order makes win — the message is the
 // one it had before Admit was kept out of it — changes nothing, emits
 // nothing and asks Admit nothing. For CallingInvite the checks of the call
 // (it exists, the user is a member, the call is advanced, the user is
@@ -83,7 +83,7 @@ func TestAdmitOnlyAfterStatelessChecks(t *testing.T) {
 		{"push", "alice", []string{"bob"}, call.InviteConfig{Push: &events.Push{Title: big}}, call.ErrInvalidArgument, `callsig: invite by "alice": invalid argument: push fields over 16 bytes together`},
 		{"mode", "alice", []string{"bob"}, call.InviteConfig{Mode: 7}, call.ErrInvalidArgument, `callsig: invite by "alice": invalid argument: unknown mode Mode(7)`},
 		{"call ID", "alice", []string{"bob"}, call.InviteConfig{CallID: "c\x00"}, call.ErrInvalidCallID, "callsig: invite call \"c\\x00\" by \"alice\": invalid call ID"},
-		// Two faults: the earlier check in SPEC §2's order wins.
+		// Two faults: the earlier check in RULES.md §2's order wins.
 		{"invalid inviter before the list", "", nil, call.InviteConfig{Timeout: time.Millisecond}, call.ErrInvalidUser, `callsig: invite by "": invalid user ID`},
 		{"duplicate before timeout", "alice", []string{"bob", "bob"}, call.InviteConfig{Timeout: time.Millisecond}, call.ErrDuplicateInvitee, `callsig: invite by "alice": duplicate invitee: "bob" is listed twice`},
 		{"count before data", "alice", many(4), call.InviteConfig{ExtendedData: big}, call.ErrTooManyInvitees, `callsig: invite by "alice": too many invitees: 4 invitees, at most 3`},

@@ -8,7 +8,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Advanced mode (SPEC §4). An advanced call lives until a member ends it, or
+// Advanced mode (RULES.md §4). An advanced call lives until a member ends it, or
 // until nobody is in it and nobody is rung (A4). Instead of the caller's
 // InvitationAccepted, InvitationRejected and InviteesAnsweredTimeout, every
 // member that is pending or Accepted after a change, and the member whose

@@ -21,9 +21,9 @@ const burstTimeout = time.Minute
 // B4's bursts: 1,000,000 pending 1-invitee calls, each between two users in
 // no other call, made with the default NewID at one clock reading with one
 // timeout, so that all fall due at one instant. ns/op is the one clock
-// advance that times them all out, events delivered included (SPEC: ≤ 2 s);
+// advance that times them all out, events delivered included (RULES.md §7: ≤ 2 s);
 // peakMB the most heap in use beyond what was in use before it (the calls'
-// own) at any sample (SPEC: ≤ 256 MiB); heapWatch says how it samples, and
+// own) at any sample (RULES.md §7: ≤ 256 MiB); heapWatch says how it samples, and
 // what liveMB and allocMB add.
 //
 //   - from=live: the calls are made on the Registry, and one Advance moves

@@ -14,7 +14,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// The benchmarks of SPEC §7. The figures of record (B1, B2, B4, B5) are
+// The benchmarks of RULES.md §7. The figures of record (B1, B2, B4, B5) are
 // measured on the workload a signaling server has: every call between users
 // who are in no other call (freshUsers), the default NewID, the Registry's
 // user table growing and churning as users come and go. Ratios within one

@@ -9,7 +9,7 @@ import (
 
 // Invite creates a call from inviter to invitees and rings them (G2). The
 // caller need not be online. Every argument is checked first, in the order
-// SPEC §2 gives ("Which error wins"); on an error nothing changes and
+// RULES.md §2 gives ("Which error wins"); on an error nothing changes and
 // nothing is emitted (G1).
 //
 // Events: InvitationCreated to the caller (Seq 1), then InvitationReceived to

@@ -13,7 +13,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Rules of SPEC §6 that the journal, replay and restore tests reach only
+// Rules of RULES.md §6 that the journal, replay and restore tests reach only
 // in passing: each is pinned here on its own.
 
 // armCounter is a Clock that counts the timers made and reset through it.

@@ -50,7 +50,7 @@ func deliverAdvanced(e events.Event) {
 	fmt.Println(b.String())
 }
 
-// An advanced call (SPEC §4) lives until it is ended: members in it invite
+// An advanced call (RULES.md §4) lives until it is ended: members in it invite
 // more users while talking (A2), leave and come back (A3, A4), and every
 // member ringing or in the call hears of each change with UserStateChanged
 // (A1) instead of the caller alone hearing InvitationAccepted.

@@ -279,7 +279,7 @@ func sameState(t *rapid.T, what string, want, got *call.Registry, ids []string, 
 
 // TestCallingInvitePush: an invitee rung by a CallingInvite keeps that
 // command's push settings — none, an empty Push and a set one apart — for
-// the events that follow its ring (its InvitationTimeout here; SPEC §3:
+// the events that follow its ring (its InvitationTimeout here; RULES.md §3:
 // the invite's push), whatever the Invite's, live and across Snapshot and
 // Restore (D2). TestRegistryRapid and TestJournalRapid draw these cases;
 // this test names them.

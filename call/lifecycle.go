@@ -43,7 +43,7 @@ var memberCmdNames = [numMemberCmds]string{
 
 func (c memberCmd) String() string { return memberCmdNames[c] }
 
-// pendingStates are the states rule "Pending" of SPEC §2 names.
+// pendingStates are the states rule "Pending" of RULES.md §2 names.
 var pendingStates = []string{
 	events.Inviting.String(), events.Received.String(), events.NotYetReceived.String(),
 }

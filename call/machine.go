@@ -454,7 +454,7 @@ var answerTarget = [numMemberCmds]events.State{
 }
 
 // cancel is Cancel (G4). The list checks each run over the whole list before
-// the next, in SPEC §2's order.
+// the next, in RULES.md §2's order.
 func (c *callState) cancel(now time.Time, user string, list []string, cfg *CancelConfig,
 	maxData int, h driver, out *outbox) (failed []string, err error) {
 	const op = "cancel"

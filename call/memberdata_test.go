@@ -8,7 +8,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Member.Data is the extended data of that member's last action (SPEC §2):
+// Member.Data is the extended data of that member's last action (RULES.md §2):
 // End is the ender's action, and a Cancel that cancels someone the
 // caller's, in both modes. (The golden scenarios print a member's Data
 // only where it differs from the event's, so they cannot show an ender's.)

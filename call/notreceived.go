@@ -13,7 +13,7 @@ import (
 // it. If it then logs in before its deadline, G8 applies and the same
 // members learn it is now Received.
 //
-// Where SPEC leaves a choice, callsig decides (and calltest.Model follows):
+// Where the rules leave a choice, callsig decides (and calltest.Model follows):
 //   - "The same members" are those the rule names at the login, not those
 //     told at the check: a member that has since rejected or quit is not
 //     told of the receipt.

@@ -41,7 +41,7 @@ type Options struct {
 	// and a Sink may keep them as they are.
 	TransientMembers bool
 
-	// Host policies (SPEC §5), each off by default.
+	// Host policies (RULES.md §5), each off by default.
 	Busy             BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
 	Glare            GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
 	Admit            func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock

@@ -18,7 +18,7 @@ import (
 //
 // Every input — a command, Login, Logout, or the clock's timer firing — reads
 // the clock once and first processes everything that fell due up to that
-// reading (the Time rule of SPEC §2), so an answer that arrives after its
+// reading (the Time rule of RULES.md §2), so an answer that arrives after its
 // deadline finds the invitation timed out however late the timer fired. A
 // reading earlier than the last one counts as the last one (D3), where the
 // last one is that of the latest input that took effect: a refused command,

@@ -110,7 +110,7 @@ func drawOptions(t *rapid.T) call.Options {
 // errRefused is what the drawn Admit answers for the users it refuses (H7).
 var errRefused = errors.New("refused by the host")
 
-// drawPolicies draws the host policies of SPEC §5 that calltest.Model
+// drawPolicies draws the host policies of RULES.md §5 that calltest.Model
 // follows: Busy (H2), Glare (H3), HeartbeatTimeout (H5), NotReceivedAfter
 // (H6), Admit (H7) and History (H8), each off in some runs. The durations
 // run from a nanosecond (a device lapses, an invitee is found not received,
@@ -148,7 +148,7 @@ func drawPolicies(t *rapid.T, o *call.Options) (misuse func() string) {
 	return func() string { return note }
 }
 
-// plainID is the ID rule of SPEC §2: not empty, at most 128 bytes, UTF-8,
+// plainID is the ID rule of RULES.md §2: not empty, at most 128 bytes, UTF-8,
 // no Cc or Cf character.
 func plainID(s string) bool {
 	if s == "" || len(s) > 128 || !utf8.ValidString(s) {
@@ -251,7 +251,7 @@ func runRegistryMachine(t *rapid.T, transient bool) {
 }
 
 // keptSink is a Sink that keeps every event as Emit received it, Members
-// not copied, as the default contract allows (SPEC §2: "shared and
+// not copied, as the default contract allows (RULES.md §2: "shared and
 // read-only"; see Options.TransientMembers), beside a copy made at Emit.
 // check fails if the Registry has since written into a list it handed out:
 // by default it must never reuse that memory, though it reuses the records

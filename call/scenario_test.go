@@ -1,7 +1,7 @@
 package call_test
 
 // The golden scenarios in testdata/scenarios tell the seed's flows (and the
-// rules of SPEC.md that govern them) as short stories: a command, then what
+// rules of RULES.md that govern them) as short stories: a command, then what
 // the Registry answered and every event it produced. Run
 //
 //	go test ./call -run TestScenarios -rewrite

@@ -7,7 +7,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// The exhaustive table for advanced mode (SPEC §4): the same cast as the
+// The exhaustive table for advanced mode (RULES.md §4): the same cast as the
 // general table (alice calls, bob is the subject, carol stays offline and
 // pending), every member state an advanced call can hold crossed with every
 // command, general and advanced. An advanced call lives while anyone is

@@ -94,7 +94,7 @@ func (cfg *CallingInviteConfig) inviteArgs(user, callID string, invitees []strin
 }
 
 // checkInvite runs the checks of an Invite or a CallingInvite on a, in the
-// order of SPEC §2 ("Which error wins"), and returns the timeout the
+// order of RULES.md §2 ("Which error wins"), and returns the timeout the
 // invitations get. It is the one place these rules are written: the
 // command runs it under the lock, and the same call without the state
 // decides beforehand whether Options.Admit is to be asked at all (H7).

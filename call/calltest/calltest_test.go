@@ -201,7 +201,7 @@ func TestModelTimeRule(t *testing.T) {
 	}
 }
 
-// TestCheckerAdvanced: an advanced call's stream (SPEC §4) keeps the
+// TestCheckerAdvanced: an advanced call's stream (RULES.md §4) keeps the
 // checks the Checker makes of it.
 func TestCheckerAdvanced(t *testing.T) {
 	var c calltest.Checker

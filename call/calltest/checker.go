@@ -25,7 +25,7 @@ import (
 //     call ID is used again only once its call is over (G11);
 //   - an event for one device only (ToDevice) is not Offline (G8).
 //
-// The rules on ending hold for general calls. Of an advanced call (SPEC §4),
+// The rules on ending hold for general calls. Of an advanced call (RULES.md §4),
 // whose members answer, join, quit and are invited again, so that nobody
 // ends once and for all, the Checker checks Seq, caller, mode and
 // membership (a member joins the call with its first InvitationReceived,

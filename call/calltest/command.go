@@ -25,7 +25,7 @@ type Server interface {
 	Login(user, device string)
 	Logout(user, device string)
 
-	// Advanced mode (SPEC §4). A host without it draws none of its ops
+	// Advanced mode (RULES.md §4). A host without it draws none of its ops
 	// (see [Commands]) and may implement these as stubs that panic.
 	CallingInvite(user, callID string, invitees []string, c call.CallingInviteConfig) (call.InviteResult, error)
 	Join(user, callID string, c call.JoinConfig) (call.Info, error)
@@ -53,7 +53,7 @@ const (
 	OpLogout                // Logout(User, Device)
 	OpAdvance               // the clock moves forward by Advance
 
-	// Advanced mode (SPEC §4).
+	// Advanced mode (RULES.md §4).
 	OpCallingInvite // CallingInvite(User, CallID, Users, {Timeout, Push})
 	OpJoin          // Join(User, CallID, {Data, Device})
 	OpQuit          // Quit(User, CallID, {Data, Device})

@@ -1,5 +1,5 @@
 // Package calltest is test support for callsig and for the hosts built on
-// it, in the manner of net/http/httptest: the rules of SPEC.md as a plain
+// it, in the manner of net/http/httptest: the rules of RULES.md as a plain
 // reference model, rapid generators of commands, and invariant checks over
 // a stream of delivered events. A host's property-based suite can drive its
 // own server with the same generators and check what it delivers against
@@ -20,7 +20,7 @@
 //   - [Checker] checks a stream of delivered events without a model: Seq
 //     1, 2, 3, … per call, no event to a non-member, each invitee of a
 //     general call ending exactly once, nothing after a call is over, and
-//     in advanced calls only the kinds and InvitationEnded SPEC §4 allows.
+//     in advanced calls only the kinds and InvitationEnded RULES.md §4 allows.
 //   - [Harness] ties them together: each step performs one command on the
 //     server and the model, and fails unless the results, the events
 //     (compared field by field, see [DiffEvents]) and, for a server that
@@ -57,7 +57,7 @@
 //
 // # Scope
 //
-// The model covers general mode (SPEC §3), advanced mode (SPEC §4),
+// The model covers general mode (RULES.md §3), advanced mode (RULES.md §4),
 // presence and time, and the host policies of call.Options that change
 // answers and events: H2 Busy, H3 Glare, H4 retries, H5 heartbeats (the
 // Server must then be a [Heartbeater]), H6 not-received checks, H7 Admit

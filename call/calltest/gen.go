@@ -15,7 +15,7 @@ import (
 // Commands returns a generator of commands over the users of the pool,
 // aimed at the state of m. Most commands are well formed and name live calls
 // and their members; the rest break one rule or several (so that the order
-// of SPEC §2 "Which error wins" is exercised): malformed IDs, strangers,
+// of RULES.md §2 "Which error wins" is exercised): malformed IDs, strangers,
 // calls that are over or unknown, empty, duplicate or oversized lists,
 // timeouts, extended data and push just outside their limits, unknown
 // modes, call IDs in use. Well-formed values sit on the limits too:
@@ -27,7 +27,7 @@ import (
 // heartbeat lapse (H5) — and a nanosecond before it, logouts of a user's
 // last device, and logins and heartbeats (H5) of devices already online.
 //
-// Calls are of both modes. Advanced commands (SPEC §4) mostly name a live
+// Calls are of both modes. Advanced commands (RULES.md §4) mostly name a live
 // advanced call and a member whose state allows them (CallingInvite, Quit
 // and End an Accepted member, Join one that is not), with lists of users
 // new to the call and of members to invite again in place; the rest name a
@@ -89,7 +89,7 @@ func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
 // Devices are the device names the generators use; "" is the default device.
 var Devices = []string{"", "phone", "web"}
 
-// badIDs break the user-ID rules of SPEC §2 one way each: empty, a control
+// badIDs break the user-ID rules of RULES.md §2 one way each: empty, a control
 // character, a format (Cf) character, invalid UTF-8, over 128 bytes.
 var badIDs = []string{"", "bad\x00id", "zero\u200bwidth", "\xff\xfe", strings.Repeat("x", 129)}
 
@@ -148,7 +148,7 @@ func defects(t *rapid.T, n int) []bool {
 	return set
 }
 
-// The defects of an invite, in SPEC §2's order.
+// The defects of an invite, in RULES.md §2's order.
 const (
 	invBadCaller = iota
 	invNoInvitees
@@ -393,7 +393,7 @@ func (g *gen) stranger(t *rapid.T, c *modelCall) string {
 	return pick(t, strangers)
 }
 
-// The defects of a cancel, in SPEC §2's order.
+// The defects of a cancel, in RULES.md §2's order.
 const (
 	canBadUser = iota
 	canGone
@@ -455,7 +455,7 @@ func (g *gen) cancel(t *rapid.T) Command {
 	return cmd
 }
 
-// The defects of an answer, in SPEC §2's order.
+// The defects of an answer, in RULES.md §2's order.
 const (
 	ansBadUser = iota
 	ansGone
@@ -617,7 +617,7 @@ func membersWhere(c *modelCall, keep func(i int, mb events.Member) bool) []strin
 func accepted(_ int, mb events.Member) bool  { return mb.State == events.Accepted }
 func notInCall(_ int, mb events.Member) bool { return mb.State != events.Accepted }
 
-// The defects of a calling invite, in SPEC §2's order.
+// The defects of a calling invite, in RULES.md §2's order.
 const (
 	ciBadUser = iota
 	ciGone
@@ -730,7 +730,7 @@ func (g *gen) callingInvite(t *rapid.T) Command {
 	return cmd
 }
 
-// The defects of a join, quit or end, in SPEC §2's order.
+// The defects of a join, quit or end, in RULES.md §2's order.
 const (
 	mbBadUser = iota
 	mbGone

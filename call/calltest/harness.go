@@ -59,7 +59,7 @@ type Harness struct {
 	// OpAdvance may then be delivered in a later step, but in order and
 	// before anything else: at the latest by the next command, login,
 	// logout or heartbeat, which must first process everything due at or
-	// before its reading (the Time rule of SPEC §2). Until then, once
+	// before its reading (the Time rule of RULES.md §2). Until then, once
 	// anything fell due, Check compares nothing: the server's queries may
 	// lag (D4), also where what fell due told nobody (an H6 check in an
 	// advanced call with nobody else in it, an H5 lapse of a device).

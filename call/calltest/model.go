@@ -11,7 +11,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Model is the plain reference model of the rules of SPEC.md: what a
+// Model is the plain reference model of the rules of RULES.md: what a
 // Registry with the same Options, clock readings and inputs must answer and
 // emit. It is written from the specification alone, with maps and slices and
 // no cleverness, so that it can serve as an independent oracle; every rule it
@@ -23,7 +23,7 @@ import (
 // clock and call Advance with the same reading, then give both the same
 // command.
 //
-// The Model covers general mode (SPEC §3), advanced mode (SPEC §4, A1–A7),
+// The Model covers general mode (RULES.md §3), advanced mode (RULES.md §4, A1–A7),
 // presence and the Time rule, and the host policies H2 (Busy), H3 (Glare),
 // H4 (retries), H5 (heartbeats), H6 (not-received checks), H7 (Admit) and
 // H8 (History) as call.Options sets them (no Journal). A Model is not safe
@@ -50,7 +50,7 @@ import (
 //   - G7 holds in advanced mode exactly as in general mode: the call is
 //     over even when nobody was pending, and nobody gets UserStateChanged
 //     or InvitationEnded.
-//   - SPEC §3, "the invite's" Push: for each invitee, that of the
+//   - RULES.md §3, "the invite's" Push: for each invitee, that of the
 //     invitation that rang it last — the Invite's, or that of the
 //     CallingInvite that rang it (none if it gave none; an empty Push is
 //     not none). Its InvitationTimeout, its G7 InvitationCancelled and its
@@ -103,7 +103,7 @@ type modelBeat struct {
 type modelCall struct {
 	id      string
 	caller  string
-	mode    events.Mode // General or Advanced: the rules of SPEC §4 branch on it
+	mode    events.Mode // General or Advanced: the rules of RULES.md §4 branch on it
 	created time.Time
 	timeout time.Duration
 	data    string
@@ -126,7 +126,7 @@ type modelMerge struct {
 	res                  call.InviteResult
 }
 
-// The defaults of call.Options, restated from SPEC §2 "Options".
+// The defaults of call.Options, restated from RULES.md §2 "Options".
 const (
 	defaultMaxInvitees = 9
 	defaultTimeout     = 90 * time.Second
@@ -138,7 +138,7 @@ const (
 
 // NewModel returns an empty Model whose time is start. It reads the limits
 // of o (MaxInvitees, DefaultTimeout, MaxTimeout, MaxDataLen, with the
-// defaults of SPEC §2) and o.NewID, which must be deterministic: give the
+// defaults of RULES.md §2) and o.NewID, which must be deterministic: give the
 // Model and the server under test each their own copy of the same sequence
 // (see [IDs]): both call it once per invite that passes every check and
 // names no CallID (and refuse the invite if the ID it makes is malformed or
@@ -309,7 +309,7 @@ func (m *Model) Advance(to time.Time) []events.Event {
 	return out
 }
 
-// advance is the Time rule of SPEC §2: everything due at or before to is
+// advance is the Time rule of RULES.md §2: everything due at or before to is
 // processed one instant at a time, in due order. At one instant: member
 // deadlines (G5), then not-received checks (H6), then heartbeat lapses
 // (H5); calls in the order they were created, devices in the order of
@@ -378,7 +378,7 @@ func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
 		mb := &c.members[i]
 		if mb.State.Pending() && !mb.Deadline.After(instant) {
 			mb.State = events.Timeout
-			mb.Deadline = time.Time{} // SPEC §3: zero once not pending
+			mb.Deadline = time.Time{} // RULES.md §3: zero once not pending
 			// An invitee's Data stays what it was ("" before any action of its own).
 			timedOut = append(timedOut, i)
 		}
@@ -400,7 +400,7 @@ func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
 		Kind: events.InviteesAnsweredTimeout, To: c.caller, At: instant,
 		Members: list, Reason: events.ReasonTimeout,
 	})
-	// G5: then each of them; SPEC §3 table: Push is the invite's (that of
+	// G5: then each of them; RULES.md §3 table: Push is the invite's (that of
 	// the invitation that rang it).
 	for _, i := range timedOut {
 		m.emit(c, out, events.Event{
@@ -414,7 +414,7 @@ func (m *Model) expire(c *modelCall, instant time.Time, out *[]events.Event) {
 // Invite is Registry.Invite at the Model's time: the result, the error (a
 // call.ErrXxx sentinel) and the events it must produce.
 func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, []events.Event, error) {
-	// SPEC §2 "Which error wins": the acting user's ID first.
+	// RULES.md §2 "Which error wins": the acting user's ID first.
 	if !validID(inviter) {
 		return call.InviteResult{}, nil, call.ErrInvalidUser
 	}
@@ -556,7 +556,7 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 	m.ids = append(m.ids, id)
 
 	var out []events.Event
-	// G2: InvitationCreated to the caller (Seq 1); SPEC §3 table: From the
+	// G2: InvitationCreated to the caller (Seq 1); RULES.md §3 table: From the
 	// caller, the invite's Data, no Push, the latest invitee deadline, all
 	// members.
 	m.emit(c, &out, events.Event{
@@ -809,7 +809,7 @@ func (m *Model) answer(user, callID string, to events.State, data, device string
 	before := c.active()
 	mb := &c.members[i]
 	mb.State = to
-	mb.Deadline = time.Time{} // SPEC §3: zero once not pending
+	mb.Deadline = time.Time{} // RULES.md §3: zero once not pending
 	mb.Data = data            // a member's Data is its last action's
 	kind, reason := events.InvitationAccepted, events.ReasonNone
 	if to == events.Rejected {
@@ -839,7 +839,7 @@ func (m *Model) answer(user, callID string, to events.State, data, device string
 	return out, nil
 }
 
-// Login is Registry.Login at the Model's time (SPEC §2 "Presence", G8).
+// Login is Registry.Login at the Model's time (RULES.md §2 "Presence", G8).
 func (m *Model) Login(user, device string) []events.Event {
 	// An invalid user or device ID does nothing; so does a device that is
 	// already logged in, but for H5: that Login counts as a heartbeat.
@@ -909,7 +909,7 @@ func (m *Model) forgetBeat(user, device string) {
 	m.beats = slices.DeleteFunc(m.beats, func(b modelBeat) bool { return b.user == user && b.device == device })
 }
 
-// Logout is Registry.Logout at the Model's time (SPEC §2 "Presence", G7).
+// Logout is Registry.Logout at the Model's time (RULES.md §2 "Presence", G7).
 func (m *Model) Logout(user, device string) []events.Event {
 	var out []events.Event
 	m.logout(user, device, m.now, &out)
@@ -952,7 +952,7 @@ func (m *Model) logout(user, device string, at time.Time, out *[]events.Event) {
 }
 
 // emit numbers e in its call (G9), fills the fields every event of the call
-// shares, and sets Offline: the recipient has no online device now (SPEC §3).
+// shares, and sets Offline: the recipient has no online device now (RULES.md §3).
 func (m *Model) emit(c *modelCall, out *[]events.Event, e events.Event) {
 	c.seq++
 	e.CallID = c.id
@@ -1013,7 +1013,7 @@ func (m *Model) live(id string) *modelCall {
 // online reports whether user has an online device (H1).
 func (m *Model) online(user string) bool { return len(m.devices[user]) > 0 }
 
-// validPush: a Push's fields fit in MaxDataLen bytes together (SPEC §2,
+// validPush: a Push's fields fit in MaxDataLen bytes together (RULES.md §2,
 // ErrInvalidArgument).
 func (m *Model) validPush(p *events.Push) bool {
 	return p == nil || len(p.Title)+len(p.Content)+len(p.Payload) <= m.maxDataLen
@@ -1050,7 +1050,7 @@ func (c *modelCall) anyAccepted() bool {
 	return false
 }
 
-// validID is the user-ID rule of SPEC §2 (ErrInvalidUser), which call and
+// validID is the user-ID rule of RULES.md §2 (ErrInvalidUser), which call and
 // device IDs share: not empty, at most 128 bytes, UTF-8, and no Cc or Cf
 // character.
 func validID(s string) bool {

@@ -8,7 +8,7 @@ import (
 	"github.com/callsig/callsig/events"
 )
 
-// Advanced mode (SPEC §4): CallingInvite, Join, Quit, End, and the
+// Advanced mode (RULES.md §4): CallingInvite, Join, Quit, End, and the
 // branches of Cancel, the answers, the timeouts and Login for advanced
 // calls (A1–A7). The choices the specification leaves open are listed on
 // Model.
