@@ -128,16 +128,6 @@ func parseCursor(user, cursor string) (uint64, bool) {
 	return seq, err == nil && seq > 0
 }
 
-// snapHistOf returns u's history as a snapshot keeps it, with its place
-// among the idle users (0: not idle).
-func snapHistOf(u *user, idle int) snapHist {
-	h := snapHist{User: u.id, Seq: u.x.histSeq, Idle: idle}
-	for _, e := range u.history() {
-		h.Entries = append(h.Entries, snapHistEntry{Seq: e.seq, Call: e.info})
-	}
-	return h
-}
-
 // restoreIdle files the users a snapshot lists as idle, in its idle order
 // (idle[k] the (k+1)-th longest idle), once the calls and devices are
 // restored: they must be exactly the users with a history and neither a

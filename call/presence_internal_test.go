@@ -363,17 +363,17 @@ func TestRestoreRefusesBadIdleOrder(t *testing.T) {
 	if _, err := Restore(b, o); err != nil {
 		t.Fatalf("the snapshot as taken: %v", err)
 	}
-	for name, edit := range map[string]func(s *snapshot){
-		"not idle":  func(s *snapshot) { s.History[0].Idle = 0 },
-		"repeated":  func(s *snapshot) { s.History[0].Idle = s.History[1].Idle },
-		"gap":       func(s *snapshot) { s.History[0].Idle = len(s.History) },
-		"too large": func(s *snapshot) { s.History[0].Idle = len(s.History) + 1 },
-		"negative":  func(s *snapshot) { s.History[0].Idle = -1 },
-		"online": func(s *snapshot) {
-			s.Users = append(s.Users, snapDevice{User: s.History[0].User, Devices: []string{""}})
+	for name, edit := range map[string]func(s *legacySnap){
+		"not idle":  func(s *legacySnap) { s.History[0].Idle = 0 },
+		"repeated":  func(s *legacySnap) { s.History[0].Idle = s.History[1].Idle },
+		"gap":       func(s *legacySnap) { s.History[0].Idle = len(s.History) },
+		"too large": func(s *legacySnap) { s.History[0].Idle = len(s.History) + 1 },
+		"negative":  func(s *legacySnap) { s.History[0].Idle = -1 },
+		"online": func(s *legacySnap) {
+			s.Users = append(s.Users, legacyDevice{User: s.History[0].User, Devices: []string{""}})
 		},
 	} {
-		var s snapshot
+		var s legacySnap
 		if err := json.Unmarshal(b, &s); err != nil {
 			t.Fatal(err)
 		}

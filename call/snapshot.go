@@ -1,15 +1,10 @@
 package call
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
-	"strconv"
-	"time"
 
 	"github.com/callsig/callsig/events"
 )
@@ -17,127 +12,61 @@ import (
 // snapshotVersion is the format Snapshot writes and Restore reads (D2).
 const snapshotVersion = 1
 
-// snapshot is the whole state of a Registry, as JSON. Its first member is
-// the format version, so that a reader can tell the format before anything
-// else.
-type snapshot struct {
-	Version int          `json:"callsig_snapshot"`
-	Last    time.Time    `json:"last"`               // the latest clock reading (D3)
-	Order   uint64       `json:"order"`              // calls created so far
-	BeatSeq uint64       `json:"beat_seq,omitempty"` // H5: heartbeats so far
-	Calls   []snapCall   `json:"calls"`              // live calls, oldest first
-	Users   []snapDevice `json:"users"`              // online devices, by user ID
-	History []snapHist   `json:"history,omitempty"`  // H8: ended calls per user, by user ID
-}
-
-type snapHist struct {
-	User    string          `json:"user"`
-	Seq     uint64          `json:"seq"`            // the number of the user's last entry
-	Idle    int             `json:"idle,omitempty"` // its place among the idle users, 1 the longest idle; 0: not idle
-	Entries []snapHistEntry `json:"entries"`
-}
-
-type snapHistEntry struct {
-	Seq  uint64 `json:"seq"`
-	Call Info   `json:"call"`
-}
-
-type snapCall struct {
-	ID      string          `json:"id"`
-	Caller  string          `json:"caller"`
-	Mode    events.Mode     `json:"mode"`
-	Created time.Time       `json:"created"`
-	Timeout time.Duration   `json:"timeout"`
-	Data    string          `json:"data,omitempty"`
-	Push    *events.Push    `json:"push,omitempty"`
-	Order   uint64          `json:"order"` // creation order (the Time rule)
-	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
-	Members []events.Member `json:"members"`
-	Pushes  []snapPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
-	Retry   *snapRetry      `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
-	Merged  []snapMerged    `json:"merged,omitempty"` // H4: invites with a host-chosen CallID that H3 merged into this call
-	Checks  []time.Time     `json:"checks,omitempty"` // H6: per member, when its not-received check runs (zero: none)
-}
-
-type snapRetry struct {
-	Invitees []string      `json:"invitees"`
-	Failed   []snapFailure `json:"failed,omitempty"`
-}
-
-// snapMerged is a mergedRetry.
-type snapMerged struct {
-	ID       string    `json:"id"`
-	Inviter  string    `json:"inviter"`
-	Invitee  string    `json:"invitee"`
-	Deadline time.Time `json:"deadline"`
-}
-
-// snapFailure keeps a Failure's error as its message (D2).
-type snapFailure struct {
-	User string `json:"user"`
-	Err  string `json:"err"`
-}
-
-// snapPush is one member's push settings: {} the Invite's, {"none":true}
-// none (a CallingInvite without push), else the CallingInvite's.
-type snapPush struct {
-	Push *events.Push `json:"push,omitempty"`
-	None bool         `json:"none,omitempty"`
-}
-
-type snapDevice struct {
-	User    string     `json:"user"`
-	Devices []string   `json:"devices"`         // in login order
-	Beats   []snapBeat `json:"beats,omitempty"` // H5: per device, its heartbeat deadline
-}
-
-type snapBeat struct {
-	At    time.Time `json:"at"`
-	Order uint64    `json:"order"` // the order of its last heartbeat
-}
+// The snapshot format, version 1, is a JSON object with these members, in
+// this order (members marked * are left out when empty or zero):
+//
+//	"callsig_snapshot": 1   the format version: always the first member
+//	"last": time            the latest clock reading an input took effect at (D3)
+//	"order": n              calls created so far (the Time rule)
+//	"beat_seq": n *         H5: heartbeats so far
+//	"calls": [call]         the live calls, oldest first
+//	"users": [user]         the users with an online device, by user ID
+//	"history": [history] *  H8: ended calls per user, by user ID
+//
+//	call:    {"id", "caller", "mode", "created": time, "timeout": ns,
+//	          "data" *, "push": push *, "order", "seq" (the last Seq handed out, G9),
+//	          "members": [member], "pushes" *, "retry" *, "merged" *, "checks" *}
+//	member:  {"User", "State", "Inviter", "Deadline": time, "Data"} (events.Member)
+//	push:    {"Title", "Content", "Payload"} (events.Push)
+//	pushes:  per member, how a CallingInvite rang it (A2): {} with the
+//	         Invite's push, {"none": true} with none, {"push": push} with its own
+//	retry:   H4, for a host-chosen CallID: {"invitees": [id], "failed" *: [{"user", "err"}]}
+//	merged:  H4 after H3: [{"id", "inviter", "invitee", "deadline": time}]
+//	checks:  H6: per member, when its not-received check runs: [time] (zero: none)
+//	user:    {"user", "devices": [id] (in login order), "beats" *: [{"at": time, "order"}]}
+//	history: {"user", "seq" (its last entry's), "idle" * (its place among the idle
+//	         users, 1 the longest idle, H8), "entries": [{"seq", "call": info}]}
+//	info:    {"CallID", "Caller", "Mode", "CreatedAt": time, "Timeout": ns,
+//	          "ExtendedData", "Members": [member], "EndedAt": time} (Info)
+//	time:    RFC 3339 in UTC, nanoseconds with trailing zeros cut, as
+//	         time.Time's MarshalJSON writes it
+//
+// These are the bytes encoding/json gives for the same values
+// (TestSnapshotFormat holds Snapshot to it). Snapshot writes them, and
+// Restore reads them, by hand (snapwrite.go, snapread.go, snapjson.go), as
+// fast as B6 asks, which encoding/json's reflection is not.
 
 // Snapshot returns the Registry's whole state as versioned, self-describing
 // JSON (D2): every live call with its members, absolute deadlines and Seq
 // counter, every online device, and the last clock reading. It reads no
 // clock and processes nothing (D4). Taken from inside Emit, it holds the
 // state after the command; events not yet delivered are not in it.
+//
+// It holds the Registry's lock only while it copies the state, and encodes
+// the copy once the lock is released, so that inputs wait for the copy
+// alone (B6). The same state always gives the same bytes.
 func (r *Registry) Snapshot() ([]byte, error) {
+	// The copy's memory is made, and written once so that the system has
+	// mapped it, before the lock is taken for the copy: a glance under the
+	// lock sizes it. Should the state grow in between, the copy grows.
 	r.mu.Lock()
-	s := snapshot{Version: snapshotVersion, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []snapCall{}, Users: []snapDevice{}}
-	r.calls.each(func(c *callState) {
-		s.Calls = append(s.Calls, snapCall{
-			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
-			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members()), Checks: slices.Clone(c.checks()),
-		})
-		if x := c.x; x != nil {
-			sc := &s.Calls[len(s.Calls)-1]
-			sc.Push, sc.Pushes, sc.Retry = x.push, snapPushes(x.pushes), snapRetryOf(x.retry)
-			for _, m := range x.merged {
-				sc.Merged = append(sc.Merged, snapMerged{ID: m.id, Inviter: m.inviter, Invitee: m.invitee, Deadline: m.deadline})
-			}
-		}
-	})
-	r.users.each(func(u *user) {
-		id := u.id
-		if len(u.devices) > 0 {
-			sd := snapDevice{User: id, Devices: slices.Clone(u.devices)}
-			for _, b := range u.beats() {
-				sd.Beats = append(sd.Beats, snapBeat{At: b.at, Order: b.order})
-			}
-			s.Users = append(s.Users, sd)
-		}
-		if len(u.history()) > 0 && !u.isIdle() {
-			s.History = append(s.History, snapHistOf(u, 0))
-		}
-	})
-	for u, k := r.idle.head, 1; u != nil; u, k = u.x.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
-		s.History = append(s.History, snapHistOf(u, k))
-	}
+	calls := r.calls.len()
 	r.mu.Unlock()
-	sort.Slice(s.History, func(i, j int) bool { return s.History[i].User < s.History[j].User })
-	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Order < s.Calls[j].Order })
-	sort.Slice(s.Users, func(i, j int) bool { return s.Users[i].User < s.Users[j].User })
-	return json.Marshal(s)
+	s := newStateCopy(calls)
+	r.mu.Lock()
+	r.copyState(s)
+	r.mu.Unlock()
+	return s.encode()
 }
 
 // Restore returns a Registry holding the state a Snapshot took, driven by
@@ -176,165 +105,173 @@ func badSnapshot(format string, a ...any) error {
 
 // load reads a snapshot into an empty Registry, checking everything: the
 // bytes, and that the state is one the rules can reach, under the Options
-// given (D2).
+// given (D2). Calls are rebuilt as they are read, with nothing in between
+// (B6), once the last reading and the creation order they are checked
+// against are known: the members before them in what Snapshot writes.
 func (r *Registry) load(b []byte) error {
-	version, err := readVersion(b)
-	if err != nil {
-		return err
+	d := &jsonReader{b: b}
+	first, seen := true, uint64(0)
+	if k, ok := d.field(&first, topKeys, &seen); !ok || k != topVersion {
+		if d.err != nil {
+			return badSnapshot("not a snapshot: %v", d.err)
+		}
+		return badSnapshot("not a snapshot: the first member is not callsig_snapshot")
 	}
-	if version != snapshotVersion {
-		return badSnapshot("format version %d, this build reads %d", version, snapshotVersion)
+	if v := d.i64(); d.err != nil {
+		return badSnapshot("not a snapshot: callsig_snapshot: %v", d.err)
+	} else if v != snapshotVersion {
+		return badSnapshot("format version %d, this build reads %d", v, snapshotVersion)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var s snapshot
-	if err := dec.Decode(&s); err != nil {
-		return badSnapshot("%v", err)
+	var users []snapDevice
+	var hist []snapHist
+	callsAt, userHint := -1, -1
+	for {
+		k, ok := d.field(&first, topKeys, &seen)
+		if !ok {
+			break
+		}
+		switch k {
+		case topVersion: // repeated: field refuses it
+		case topLast:
+			r.last = d.time()
+		case topOrder:
+			r.order = d.u64()
+		case topBeatSeq:
+			r.beatSeq = d.u64()
+		case topCalls:
+			if seen&(1<<topLast|1<<topOrder) == 1<<topLast|1<<topOrder {
+				userHint = r.readCalls(d)
+			} else {
+				callsAt = d.i // read once the rest is
+				d.skip(0)
+			}
+		case topUsers:
+			users = readDevices(d)
+		case topHistory:
+			hist = readHistory(d)
+		}
 	}
-	if dec.More() {
-		return badSnapshot("trailing data")
+	d.end()
+	if callsAt >= 0 && d.err == nil {
+		d.i = callsAt
+		userHint = r.readCalls(d)
 	}
-	if s.Version != version {
-		return badSnapshot("callsig_snapshot repeated")
+	if d.err != nil {
+		var e *Error
+		if errors.As(d.err, &e) {
+			return d.err
+		}
+		return badSnapshot("%v", d.err)
 	}
-	r.last, r.order, r.beatSeq = s.Last.Round(0).UTC(), s.Order, s.BeatSeq
 	switch {
 	case r.order == math.MaxUint64:
 		return badSnapshot("order: the count of calls created is at its limit")
 	case r.beatSeq == math.MaxUint64:
 		return badSnapshot("beat_seq: the count of heartbeats is at its limit")
 	}
-	for _, sd := range s.Users {
-		if err := r.loadDevices(&sd); err != nil {
+	for i := range users {
+		if err := r.loadDevices(&users[i]); err != nil {
 			return err
 		}
 	}
-	seenHist := make(map[string]bool, len(s.History))
-	var idle []*user // H8: by place in the idle order
-	for _, h := range s.History {
-		if !validID(h.User) || len(h.Entries) == 0 {
-			return badSnapshot("history of %s: invalid", quoteID(h.User))
-		}
-		if seenHist[h.User] {
-			return badSnapshot("history of %s: repeated", quoteID(h.User))
-		}
-		seenHist[h.User] = true
-		if h.Seq == math.MaxUint64 {
-			return badSnapshot("history of %s: seq at its limit", quoteID(h.User))
-		}
-		hist := make([]histEntry, 0, len(h.Entries))
-		prev := uint64(0)
-		for _, e := range h.Entries {
-			if e.Seq <= prev || e.Seq > h.Seq {
-				return badSnapshot("history of %s: entry %d out of order", quoteID(h.User), e.Seq)
-			}
-			prev = e.Seq
-			e.Call.CreatedAt, e.Call.EndedAt = e.Call.CreatedAt.Round(0).UTC(), e.Call.EndedAt.Round(0).UTC()
-			for i := range e.Call.Members {
-				e.Call.Members[i].Deadline = e.Call.Members[i].Deadline.Round(0).UTC()
-			}
-			if err := r.checkEnded(h.User, e.Seq, &e.Call); err != nil {
-				return err
-			}
-			hist = append(hist, histEntry{seq: e.Seq, info: e.Call})
-		}
-		n := r.s.history
-		if n <= 0 {
-			continue // History 0 keeps none (H8), restored ones included
-		}
-		if len(hist) > n {
-			hist = hist[len(hist)-n:] // a smaller History option keeps the newest
-		}
-		u := r.recordFor(h.User)
-		u.extras().history, u.x.histSeq = hist, h.Seq
-		if h.Idle < 0 || h.Idle > len(s.History) {
-			return badSnapshot("history of %s: idle place %d out of range", quoteID(h.User), h.Idle)
-		}
-		if h.Idle > 0 {
-			idle = append(idle, make([]*user, max(0, h.Idle-len(idle)))...)
-			if idle[h.Idle-1] != nil {
-				return badSnapshot("history of %s: idle place %d repeated", quoteID(h.User), h.Idle)
-			}
-			idle[h.Idle-1] = u
-		}
-	}
-	lastOrder := uint64(0)
-	for i := range s.Calls {
-		sc := &s.Calls[i]
-		c, err := r.loadCall(sc)
-		if err != nil {
-			return err
-		}
-		if sc.Order <= lastOrder || sc.Order > r.order {
-			return badSnapshot("call %s: creation order %d out of sequence", quoteID(sc.ID), sc.Order)
-		}
-		lastOrder = sc.Order
-		r.calls.put(c)
-		for j := range c.members() {
-			r.link(c, j)
-		}
-		next, kind := c.nextDeadline()
-		r.due.set(c, next, kind)
-	}
-	return r.restoreIdle(idle)
-}
-
-// readVersion returns the format version, the value of the snapshot's
-// first member, which must be "callsig_snapshot" (D2): a reader tells the
-// format before anything else.
-func readVersion(b []byte) (int, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return 0, badSnapshot("not a snapshot: not a JSON object")
-	}
-	if tok, err := dec.Token(); err != nil || tok != "callsig_snapshot" {
-		return 0, badSnapshot("not a snapshot: the first member is not callsig_snapshot")
-	}
-	tok, err := dec.Token()
-	n, ok := tok.(json.Number)
-	if err != nil || !ok {
-		return 0, badSnapshot("not a snapshot: callsig_snapshot is not a number")
-	}
-	v, err := strconv.Atoi(string(n))
+	idle, err := r.loadHistory(hist)
 	if err != nil {
-		return 0, badSnapshot("not a snapshot: callsig_snapshot %s is not a version", n)
+		return err
 	}
-	return v, nil
+	if err := r.restoreIdle(idle); err != nil {
+		return err
+	}
+	if n := r.users.len(); userHint > 4*n+1024 {
+		// Users in many calls each: the table was made far too large.
+		r.users.resize(n)
+	}
+	return nil
 }
 
 // loadDevices restores one user's online devices and their heartbeats.
 func (r *Registry) loadDevices(sd *snapDevice) error {
-	if !validID(sd.User) || r.record(sd.User) != nil || len(sd.Devices) == 0 {
-		return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.User))
+	// The calls are filed already, and made no record: a user with one
+	// has come before.
+	if !validID(sd.user) || r.record(sd.user) != nil || len(sd.devices) == 0 {
+		return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.user))
 	}
-	for i, d := range sd.Devices {
-		if !validDevice(d) || slices.Contains(sd.Devices[:i], d) {
-			return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.User), quoteID(d))
+	for i, d := range sd.devices {
+		if !validDevice(d) || slices.Contains(sd.devices[:i], d) {
+			return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.user), quoteID(d))
 		}
 	}
-	if len(sd.Beats) != 0 && len(sd.Beats) != len(sd.Devices) {
-		return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.User), len(sd.Beats), len(sd.Devices))
+	if len(sd.beats) != 0 && len(sd.beats) != len(sd.devices) {
+		return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.user), len(sd.beats), len(sd.devices))
 	}
-	for i, b := range sd.Beats {
-		if b.Order == 0 || b.Order > r.beatSeq {
+	for i, b := range sd.beats {
+		if b.order == 0 || b.order > r.beatSeq {
 			// Every heartbeat takes the next number (H5): a later one must
 			// come after it at one instant, as it did in the original.
-			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", quoteID(sd.User), quoteID(sd.Devices[i]), b.Order, r.beatSeq)
+			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", quoteID(sd.user), quoteID(sd.devices[i]), b.order, r.beatSeq)
 		}
 	}
-	u := r.recordFor(sd.User)
-	u.devices = sd.Devices
+	u := r.recordFor(sd.user)
+	u.devices = sd.devices
 	if r.s.heartbeat > 0 { // H5: restored as they were; a device without one starts now
-		for i, d := range sd.Devices {
-			if i < len(sd.Beats) {
-				r.addBeat(u, d, sd.Beats[i].At.Round(0).UTC(), sd.Beats[i].Order)
+		for i, d := range sd.devices {
+			if i < len(sd.beats) {
+				r.addBeat(u, d, sd.beats[i].at, sd.beats[i].order)
 			} else {
 				r.startBeat(r.last, u, d) // ordered after every restored heartbeat
 			}
 		}
 	}
 	return nil
+}
+
+// loadHistory restores the users' histories (H8), and returns the idle
+// users by their place in the idle order, for restoreIdle.
+func (r *Registry) loadHistory(hist []snapHist) ([]*user, error) {
+	seen := make(map[string]bool, len(hist))
+	var idle []*user
+	for _, h := range hist {
+		if !validID(h.user) || len(h.entries) == 0 {
+			return nil, badSnapshot("history of %s: invalid", quoteID(h.user))
+		}
+		if seen[h.user] {
+			return nil, badSnapshot("history of %s: repeated", quoteID(h.user))
+		}
+		seen[h.user] = true
+		if h.seq == math.MaxUint64 {
+			return nil, badSnapshot("history of %s: seq at its limit", quoteID(h.user))
+		}
+		prev := uint64(0)
+		for i := range h.entries {
+			e := &h.entries[i]
+			if e.seq <= prev || e.seq > h.seq {
+				return nil, badSnapshot("history of %s: entry %d out of order", quoteID(h.user), e.seq)
+			}
+			prev = e.seq
+			if err := r.checkEnded(h.user, e.seq, &e.info); err != nil {
+				return nil, err
+			}
+		}
+		n := r.s.history
+		if n <= 0 {
+			continue // History 0 keeps none (H8), restored ones included
+		}
+		if len(h.entries) > n {
+			h.entries = h.entries[len(h.entries)-n:] // a smaller History option keeps the newest
+		}
+		u := r.recordFor(h.user)
+		u.extras().history, u.x.histSeq = h.entries, h.seq
+		if h.idle < 0 || h.idle > int64(len(hist)) {
+			return nil, badSnapshot("history of %s: idle place %d out of range", quoteID(h.user), h.idle)
+		}
+		if k := int(h.idle); k > 0 {
+			idle = append(idle, make([]*user, max(0, k-len(idle)))...)
+			if idle[k-1] != nil {
+				return nil, badSnapshot("history of %s: idle place %d repeated", quoteID(h.user), k)
+			}
+			idle[k-1] = u
+		}
+	}
+	return idle, nil
 }
 
 // checkEnded checks one entry of user's history: a call the rules can have
@@ -381,25 +318,27 @@ func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 func checkMembers(ms []events.Member, mode events.Mode, maxData int) error {
 	for i := range ms {
 		m := &ms[i]
-		who := fmt.Sprintf("member %d (%s)", i, quoteID(m.User))
+		bad := func(format string, a ...any) error {
+			return fmt.Errorf("member %d (%s): %s", i, quoteID(m.User), fmt.Sprintf(format, a...))
+		}
 		switch {
 		case !validID(m.User) || slices.ContainsFunc(ms[:i], func(o events.Member) bool { return o.User == m.User }):
-			return fmt.Errorf("%s: invalid or repeated user", who)
+			return bad("invalid or repeated user")
 		case m.State > events.NotYetReceived:
-			return fmt.Errorf("%s: unknown state", who)
+			return bad("unknown state")
 		case len(m.Data) > maxData:
-			return fmt.Errorf("%s: data of %d bytes, over %d", who, len(m.Data), maxData)
+			return bad("data of %d bytes, over %d", len(m.Data), maxData)
 		case mode == events.General && m.State == events.Quit:
-			return fmt.Errorf("%s: Quit in a general call", who)
+			return bad("Quit in a general call")
 		case i == 0 && m.Inviter != "":
-			return fmt.Errorf("%s: the caller has an inviter", who)
+			return bad("the caller has an inviter")
 		case i == 0 && m.State != events.Accepted && m.State != events.Quit:
 			// The caller starts Accepted and only Quit and Join move it.
-			return fmt.Errorf("%s: the caller is %v", who, m.State)
+			return bad("the caller is %v", m.State)
 		case i > 0 && (m.Inviter == m.User || !slices.ContainsFunc(ms, func(o events.Member) bool { return o.User == m.Inviter })):
-			return fmt.Errorf("%s: inviter %s is no other member", who, quoteID(m.Inviter))
+			return bad("inviter %s is no other member", quoteID(m.Inviter))
 		case i > 0 && mode == events.General && m.Inviter != ms[0].User:
-			return fmt.Errorf("%s: inviter %s is not the caller of a general call", who, quoteID(m.Inviter))
+			return bad("inviter %s is not the caller of a general call", quoteID(m.Inviter))
 		}
 	}
 	return nil
@@ -408,58 +347,35 @@ func checkMembers(ms []events.Member, mode events.Mode, maxData int) error {
 // loadCall rebuilds one call and checks that it is one the rules can reach.
 func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 	bad := func(format string, a ...any) (*callState, error) {
-		return nil, badSnapshot("call %s: %s", quoteID(sc.ID), fmt.Sprintf(format, a...))
+		return nil, badSnapshot("call %s: %s", quoteID(sc.id), fmt.Sprintf(format, a...))
 	}
 	switch {
-	case len(sc.Members) < 2 || len(sc.Members) > r.s.maxInvitees+1:
-		return bad("%d members, want 2 to %d", len(sc.Members), r.s.maxInvitees+1)
-	case sc.Members[0].User != sc.Caller:
-		return bad("the first member %s is not the caller %s", quoteID(sc.Members[0].User), quoteID(sc.Caller))
+	case len(sc.members) < 2 || len(sc.members) > r.s.maxInvitees+1:
+		return bad("%d members, want 2 to %d", len(sc.members), r.s.maxInvitees+1)
+	case sc.members[0].User != sc.caller:
+		return bad("the first member %s is not the caller %s", quoteID(sc.members[0].User), quoteID(sc.caller))
+	case len(sc.pushes) > len(sc.members) || sc.mode == events.General && len(sc.pushes) > 0:
+		return bad("%d pushes for %d members", len(sc.pushes), len(sc.members))
+	case len(sc.checks) > len(sc.members):
+		return bad("%d checks for %d members", len(sc.checks), len(sc.members))
 	}
-	if len(sc.Pushes) > len(sc.Members) || sc.Mode == events.General && len(sc.Pushes) > 0 {
-		return bad("%d pushes for %d members", len(sc.Pushes), len(sc.Members))
-	}
-	var pushes []*events.Push
-	for i, p := range sc.Pushes {
-		if !validPush(p.Push, r.s.maxDataLen) || p.None && p.Push != nil || i == 0 && (p.None || p.Push != nil) {
+	for i, p := range sc.pushes {
+		if !validPush(p, r.s.maxDataLen) || i == 0 && p != nil {
 			return bad("invalid push for member %d", i)
 		}
-		if p.None {
-			p.Push = noPush // rung without push settings
-		}
-		pushes = append(pushes, p.Push)
 	}
-	var rt *retry
-	if sc.Retry != nil {
-		rt = &retry{invitees: sc.Retry.Invitees}
-		for _, f := range sc.Retry.Failed {
-			rt.failed = append(rt.failed, Failure{User: f.User, Err: errors.New(f.Err)})
-		}
-	}
-	var merged []mergedRetry
-	for _, m := range sc.Merged {
-		merged = append(merged, mergedRetry{id: m.ID, inviter: m.Inviter, invitee: m.Invitee, deadline: m.Deadline.Round(0).UTC()})
-	}
-	if len(sc.Checks) > len(sc.Members) {
-		return bad("%d checks for %d members", len(sc.Checks), len(sc.Members))
-	}
-	for i, at := range sc.Checks {
-		sc.Checks[i] = at.Round(0).UTC()
-	}
-	c := allocCall(len(sc.Members))
-	copy(c.members(), sc.Members)
-	c.id, c.mode, c.timeout, c.order, c.seq, c.dueHandle = sc.ID, sc.Mode, sc.Timeout, sc.Order, sc.Seq, noSlot
-	c.setCreated(sc.Created.Round(0).UTC())
-	if sc.Push != nil || rt != nil || pushes != nil || sc.Checks != nil || merged != nil || sc.Data != sc.Members[0].Data {
-		c.x = &callExtras{push: sc.Push, retry: rt, pushes: pushes, checks: sc.Checks, merged: merged}
-		if sc.Data != sc.Members[0].Data {
-			c.x.data, c.x.dataPinned = sc.Data, true
+	c := allocCall(len(sc.members))
+	copy(c.members(), sc.members)
+	c.id, c.mode, c.timeout, c.order, c.seq, c.dueHandle = sc.id, sc.mode, sc.timeout, sc.order, sc.seq, noSlot
+	c.setCreated(sc.created)
+	if sc.push != nil || sc.retry != nil || sc.pushes != nil || sc.checks != nil || sc.merged != nil || sc.data != sc.members[0].Data {
+		c.x = &callExtras{push: sc.push, retry: sc.retry, pushes: sc.pushes, checks: sc.checks, merged: sc.merged}
+		if sc.data != sc.members[0].Data {
+			c.x.data, c.x.dataPinned = sc.data, true
 		}
 	}
 	for i := range c.members() {
-		m := &c.members()[i]
-		m.Deadline = m.Deadline.Round(0).UTC()
-		if i > 0 {
+		if m := &c.members()[i]; i > 0 {
 			c.pending += b2i(m.State.Pending())
 			c.accepted += b2i(m.State == events.Accepted)
 		}
@@ -475,8 +391,8 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 func (r *Registry) checkCall(c *callState) error {
 	ms, created := c.members(), c.createdAt()
 	switch {
-	case !validID(c.id) || r.calls.get(c.id) != nil:
-		return errors.New("invalid or repeated ID")
+	case !validID(c.id):
+		return errors.New("invalid ID")
 	case c.mode != events.General && c.mode != events.Advanced:
 		return errors.New("unknown mode")
 	case c.timeout < MinTimeout || c.timeout > r.s.maxTimeout:
@@ -567,30 +483,4 @@ func (r *Registry) checkCall(c *callState) error {
 		}
 	}
 	return nil
-}
-
-func snapPushes(ps []*events.Push) []snapPush {
-	if ps == nil {
-		return nil
-	}
-	out := make([]snapPush, len(ps))
-	for i, p := range ps {
-		if p == noPush {
-			out[i].None = true
-		} else {
-			out[i].Push = p
-		}
-	}
-	return out
-}
-
-func snapRetryOf(rt *retry) *snapRetry {
-	if rt == nil {
-		return nil
-	}
-	s := &snapRetry{Invitees: rt.invitees}
-	for _, f := range rt.failed {
-		s.Failed = append(s.Failed, snapFailure{User: f.User, Err: f.Err.Error()})
-	}
-	return s
 }
