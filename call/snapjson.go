@@ -1,7 +1,6 @@
 package call
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -135,29 +134,71 @@ func decimalLen(n uint64) int {
 // are.
 const zeroTimeJSON = `"0001-01-01T00:00:00Z"`
 
-// errYearRange is the error for a time whose year RFC 3339 cannot write.
-var errYearRange = errors.New("year outside of range [0,9999]")
-
 // appendJSONTime appends t as time.Time's MarshalJSON does, for the UTC
 // times the Registry keeps: RFC 3339 with nanoseconds, trailing zeros cut.
-func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+// RFC 3339 has four digits for the year, and MarshalJSON fails outside
+// years 0 to 9999, which a clock may read, or a deadline reach after a
+// reading near the end of 9999: such a time has ISO 8601's expanded year
+// instead, its sign then its digits, at least four ("+10000-01-01T…",
+// "-0001-12-31T…"), so that Snapshot never fails.
+func appendJSONTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return append(b, zeroTimeJSON...), nil
+		return append(b, zeroTimeJSON...)
 	}
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, errYearRange
-	}
+	t = t.UTC()
 	// Formatted aside, then appended: AppendFormat writes nine digits of
 	// nanoseconds before it cuts the trailing zeros, which would spill
 	// past the end of a buffer sized for the result (see encode).
-	var buf [len(`"9999-12-31T23:59:59.999999999Z"`)]byte
-	f := append(t.UTC().AppendFormat(append(buf[:0], '"'), time.RFC3339Nano), '"')
-	return append(b, f...), nil
+	var buf [64]byte
+	f := append(buf[:0], '"')
+	if y := t.Year(); y >= 0 && y <= 9999 {
+		f = t.AppendFormat(f, time.RFC3339Nano)
+	} else {
+		if y < 0 {
+			f = append(f, '-')
+			f = appendPadded(f, -int64(y), 4)
+		} else {
+			f = append(f, '+')
+			f = strconv.AppendInt(f, int64(y), 10)
+		}
+		_, month, day := t.Date()
+		hour, minute, sec := t.Clock()
+		f = appendPadded(append(f, '-'), int64(month), 2)
+		f = appendPadded(append(f, '-'), int64(day), 2)
+		f = appendPadded(append(f, 'T'), int64(hour), 2)
+		f = appendPadded(append(f, ':'), int64(minute), 2)
+		f = appendPadded(append(f, ':'), int64(sec), 2)
+		if ns := t.Nanosecond(); ns != 0 {
+			digits := 9
+			for ; ns%10 == 0; ns /= 10 {
+				digits--
+			}
+			f = appendPadded(append(f, '.'), int64(ns), digits)
+		}
+		f = append(f, 'Z')
+	}
+	return append(b, append(f, '"')...)
+}
+
+// appendPadded appends n, not negative, in at least width digits.
+func appendPadded(b []byte, n int64, width int) []byte {
+	for d := decimalLen(uint64(n)); d < width; d++ {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, n, 10)
 }
 
 // jsonTimeLen is the length of what appendJSONTime appends.
 func jsonTimeLen(t time.Time) int {
 	n := len(zeroTimeJSON)
+	if t.IsZero() {
+		return n
+	}
+	if y := t.Year(); y < 0 {
+		n += 1 + max(4, decimalLen(uint64(-int64(y)))) - 4 // a sign, and the digits
+	} else if y > 9999 {
+		n += 1 + decimalLen(uint64(y)) - 4
+	}
 	if ns := t.Nanosecond(); ns != 0 {
 		n += 10 // a point and nine digits, less the trailing zeros
 		for ; ns%10 == 0; ns /= 10 {
@@ -610,6 +651,9 @@ func (d *jsonReader) time() time.Time {
 	if t, ok := parseTime(v); ok {
 		return t
 	}
+	if t, ok := parseExpandedTime(v); ok {
+		return t
+	}
 	var t time.Time
 	if err := t.UnmarshalText(v); err != nil && d.err == nil {
 		d.fail("%v", err)
@@ -657,6 +701,49 @@ func parseTime(b []byte) (t time.Time, ok bool) {
 	doy := (153*((month+9)%12)+2)/5 + day - 1
 	days := era*146097 + yoe*365 + yoe/4 - yoe/100 + doy - 719468
 	return time.Unix(int64(days)*86400+int64(hour*3600+minute*60+sec), int64(ns)).UTC(), true
+}
+
+// parseExpandedTime parses a time with an expanded year, as
+// appendJSONTime writes one: "+YYYYY…" for a year after 9999, "-YYYY…" for
+// one before 0, the year's digits without leading zeros but to make four,
+// then "-MM-DDTHH:MM:SS[.F]Z" as parseTime reads it.
+func parseExpandedTime(b []byte) (time.Time, bool) {
+	if len(b) < 2 || b[0] != '+' && b[0] != '-' {
+		return time.Time{}, false
+	}
+	n := 1
+	for n < len(b) && '0' <= b[n] && b[n] <= '9' {
+		n++
+	}
+	digits := b[1:n]
+	switch {
+	case len(digits) > 12: // time.Time ends in year 292277026596
+		return time.Time{}, false
+	case b[0] == '+' && (len(digits) < 5 || digits[0] == '0'):
+		return time.Time{}, false
+	case b[0] == '-' && (len(digits) < 4 || len(digits) > 4 && digits[0] == '0' || string(digits) == "0000"):
+		return time.Time{}, false
+	}
+	year := int64(0)
+	for _, c := range digits {
+		year = year*10 + int64(c-'0')
+	}
+	if b[0] == '-' {
+		year = -year
+	}
+	// The rest, after a year that parseTime reads: its date and time,
+	// checked and taken from there, in a leap year or not as this one is.
+	rest := append([]byte("2000"), b[n:]...)
+	if year%4 != 0 || year%100 == 0 && year%400 != 0 {
+		rest[3] = '1' // 2001: no 29 February
+	}
+	t, ok := parseTime(rest)
+	if !ok {
+		return time.Time{}, false
+	}
+	month, day := t.Month(), t.Day()
+	hour, minute, sec := t.Clock()
+	return time.Date(int(year), month, day, hour, minute, sec, t.Nanosecond(), time.UTC), true
 }
 
 // digits reads a run of decimal digits.

@@ -80,3 +80,48 @@ func TestJSONStringsAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONTimeAnyYear: every time a clock may read is written, and read
+// back the same (D2): RFC 3339 as time.Time's MarshalJSON writes it for
+// years 0 to 9999, an expanded year beyond.
+func TestJSONTimeAnyYear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ts := []time.Time{
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 9, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 5e8, time.UTC),
+		time.Date(-4, 2, 29, 0, 0, 0, 0, time.UTC), time.Date(10400, 2, 29, 0, 0, 0, 1, time.UTC),
+		time.Date(-10000, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC),
+		time.Date(-292277022399, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1e9, 6, 15, 12, 0, 0, 123, time.UTC),
+	}
+	for range 20_000 {
+		year := rng.IntN(2_000_000) - 1_000_000
+		if rng.IntN(2) == 0 {
+			year = rng.IntN(12_000) - 1000
+		}
+		ts = append(ts, time.Date(year, time.Month(1+rng.IntN(12)), 1+rng.IntN(31), rng.IntN(24), rng.IntN(60), rng.IntN(60),
+			[]int{0, rng.IntN(1e9), rng.IntN(1000) * 1e6}[rng.IntN(3)], time.UTC))
+	}
+	for _, at := range ts {
+		b := appendJSONTime(nil, at)
+		if len(b) != jsonTimeLen(at) {
+			t.Fatalf("%v: wrote %s, worked out %d bytes", at, b, jsonTimeLen(at))
+		}
+		if y := at.Year(); y >= 0 && y <= 9999 {
+			if want, _ := at.MarshalJSON(); string(b) != string(want) {
+				t.Fatalf("%v: wrote %s, MarshalJSON %s", at, b, want)
+			}
+		}
+		d := jsonReader{b: b}
+		if got := d.time(); d.err != nil || !got.Equal(at) || got.Location() != time.UTC {
+			t.Fatalf("%v: wrote %s, read %v, %v", at, b, got, d.err)
+		}
+	}
+	for _, bad := range []string{`"+9999-01-01T00:00:00Z"`, `"+09999-01-01T00:00:00Z"`, `"+010000-01-01T00:00:00Z"`,
+		`"-0000-01-01T00:00:00Z"`, `"-001-01-01T00:00:00Z"`, `"-00001-01-01T00:00:00Z"`, `"+10001-02-29T00:00:00Z"`,
+		`"+10000-13-01T00:00:00Z"`, `"+1234567890123-01-01T00:00:00Z"`, `"+10000-01-01T00:00:00"`, `"+"`, `"-"`} {
+		d := jsonReader{b: []byte(bad)}
+		if got := d.time(); d.err == nil {
+			t.Errorf("%s read as %v", bad, got)
+		}
+	}
+}

@@ -39,12 +39,18 @@ const snapshotVersion = 1
 //	info:    {"CallID", "Caller", "Mode", "CreatedAt": time, "Timeout": ns,
 //	          "ExtendedData", "Members": [member], "EndedAt": time} (Info)
 //	time:    RFC 3339 in UTC, nanoseconds with trailing zeros cut, as
-//	         time.Time's MarshalJSON writes it
+//	         time.Time's MarshalJSON writes it; for a year outside 0 to
+//	         9999, which RFC 3339 cannot write, ISO 8601's expanded year:
+//	         "+10000-01-01T00:09:00Z", "-0001-12-31T23:59:00Z"
 //
 // These are the bytes encoding/json gives for the same values
-// (TestSnapshotFormat holds Snapshot to it). Snapshot writes them, and
-// Restore reads them, by hand (snapwrite.go, snapread.go, snapjson.go), as
-// fast as B6 asks, which encoding/json's reflection is not.
+// (TestSnapshotFormat holds Snapshot to it), but for expanded years, for
+// which encoding/json fails. The format stays version 1: every snapshot
+// an earlier build could write reads as before, and one with an expanded
+// year, which it could not write, it refuses as corrupt. Snapshot writes
+// the bytes, and Restore reads them, by hand (snapwrite.go, snapread.go,
+// snapjson.go), as fast as B6 asks, which encoding/json's reflection is
+// not.
 
 // Snapshot returns the Registry's whole state as versioned, self-describing
 // JSON (D2): every live call with its members, absolute deadlines and Seq
@@ -290,7 +296,9 @@ func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 		return bad("timeout %v outside [%v, %v]", info.Timeout, MinTimeout, r.s.maxTimeout)
 	case len(info.ExtendedData) > r.s.maxDataLen:
 		return bad("extended data of %d bytes, over %d", len(info.ExtendedData), r.s.maxDataLen)
-	case info.EndedAt.IsZero() || info.EndedAt.Before(info.CreatedAt) || info.EndedAt.After(r.last):
+	// EndedAt may be the zero time: a clock that reads before year 1
+	// counts as reading it (D3).
+	case info.EndedAt.Before(info.CreatedAt) || info.EndedAt.After(r.last):
 		return bad("ended at %v, outside [created %v, last reading %v]", info.EndedAt, info.CreatedAt, r.last)
 	case len(ms) < 2 || len(ms) > r.s.maxInvitees+1:
 		return bad("%d members, want 2 to %d", len(ms), r.s.maxInvitees+1)

@@ -567,11 +567,7 @@ func (w *snapWriter) time(t time.Time) {
 		w.n += jsonTimeLen(t)
 		return
 	}
-	var err error
-	w.b, err = appendJSONTime(w.b, t)
-	if err != nil && w.err == nil {
-		w.err = fmt.Errorf("time %v: %w", t, err)
-	}
+	w.b = appendJSONTime(w.b, t)
 }
 
 func (w *snapWriter) fail(err error) {
