@@ -41,6 +41,12 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte(`{"callsig_snapshot":1}`))
+	{ // times past year 9999 (D2)
+		reg, _ := call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(9999, 12, 31, 23, 59, 0, 0, time.UTC)), NewID: counterIDs()})
+		_, _ = reg.Invite("ann", []string{"bob"}, call.InviteConfig{Timeout: call.DefaultMaxTimeout})
+		snap, _ := reg.Snapshot()
+		f.Add(snap)
+	}
 	f.Add([]byte(`{"callsig_snapshot":2,"calls":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		clk := clock.NewManual(t0)
