@@ -33,7 +33,7 @@ import (
 // sliceEvents is how many events an input lets queue while it processes a
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
 // the backlog it waits to fall under before it makes more when another
-// goroutine delivers. A burst of a million deadlines is then delivered as it
+// goroutine delivers (or MaxBacklog, if less: see holdBack). A burst of a million deadlines is then delivered as it
 // is processed, never held as one queue (B4, C5). A variable only so that
 // tests can make slices of one event.
 var sliceEvents = 4096
@@ -76,7 +76,7 @@ func (r *Registry) leave(in *inputRun) {
 // already delivering, delivers the events queued up to now.
 //
 // An input that finds another goroutine delivering returns without waiting
-// for its events, unless more than sliceEvents wait: then it waits until the
+// for its events, unless more than holdBack wait: then it waits until the
 // deliverer has brought the backlog under half that. Producers that never
 // deliver would otherwise outrun the one goroutine that does, which also
 // has to win the lock back from them between batches; waiting makes them
@@ -86,9 +86,10 @@ func (r *Registry) finish(in *inputRun) {
 	r.underway.Add(-1)
 	in.counted = false
 	mark := r.produced()
+	limit := r.holdBack()
 	for r.delivering {
 		backlog := len(r.out.events) + r.inFlight
-		small := backlog <= sliceEvents/2 || (!in.waited && backlog <= sliceEvents)
+		small := backlog <= limit/2 || (!in.waited && backlog <= limit)
 		if (mark > in.produced || !small) && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
 			// command delivers its events before it returns (C3), and it
@@ -337,7 +338,7 @@ func nestedInEmit() bool {
 
 // passSlice lets the events of one slice of a burst go out before the input
 // processes the next (B4): it delivers them itself when nobody delivers,
-// and otherwise waits until the backlog falls under sliceEvents. A command
+// and otherwise waits until the backlog falls under holdBack. A command
 // the Sink made from inside Emit cannot wait for the deliverer it runs
 // under, and goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
@@ -358,10 +359,22 @@ func (r *Registry) passSlice(in *inputRun) {
 		return
 	}
 	r.waiters++
-	for r.delivering && len(r.out.events)+r.inFlight >= sliceEvents {
+	for r.delivering && len(r.out.events)+r.inFlight >= r.holdBack() {
 		r.sliceDone.Wait()
 	}
 	r.waiters--
+}
+
+// holdBack is the backlog past which an input that finds another goroutine
+// delivering waits for it: sliceEvents, or Options.MaxBacklog if that is
+// less. Inputs that are never refused for load (presence, the passing of
+// time) then pass the limit by no more than the events each input under
+// way makes, or one slice of a burst (C5), however many follow each other.
+func (r *Registry) holdBack() int {
+	if m := r.s.maxBacklog; m > 0 && m < sliceEvents {
+		return m
+	}
+	return sliceEvents
 }
 
 // wakeWaiters wakes the inputs passSlice holds, after a batch went out.

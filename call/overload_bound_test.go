@@ -1,0 +1,65 @@
+package call_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// TestPresenceKeepsTheBacklogBound: presence inputs are never refused for
+// load, but they do not pile events up past MaxBacklog either: while
+// another goroutine delivers, a goroutine's Logouts (each cancelling one
+// invitation, G7) pass the limit by one input's events and no more (C5),
+// and every event is delivered once the Sink goes on.
+func TestPresenceKeepsTheBacklogBound(t *testing.T) {
+	const maxBacklog, callers = 8, 50
+	hold, inSink := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var emitted atomic.Int64
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Caller == "hold" {
+			once.Do(func() { close(inSink); <-hold }) // the deliverer is stuck in Emit
+		}
+		emitted.Add(1)
+	})
+	reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink, NewID: counterIDs(), MaxBacklog: maxBacklog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range callers {
+		reg.Login(fmt.Sprint("c", i), "")
+		if _, err := reg.Invite(fmt.Sprint("c", i), []string{fmt.Sprint("e", i)}, call.InviteConfig{Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := emitted.Load()
+	go func() { _, _ = reg.Invite("hold", []string{"x"}, call.InviteConfig{}) }() // 2 events, the first holds
+	<-inSink
+	var done atomic.Int64
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i := range callers {
+			reg.Logout(fmt.Sprint("c", i), "") // one InvitationCancelled
+			done.Add(1)
+		}
+	}()
+	for deadline := time.Now().Add(200 * time.Millisecond); done.Load() < callers && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if n := reg.Backlog(); n > maxBacklog+1 {
+		t.Errorf("%d Logouts queued %d events behind a Sink stuck in Emit, MaxBacklog %d: want at most %d", done.Load(), n, maxBacklog, maxBacklog+1)
+	}
+	close(hold)
+	<-finished
+	waitIdle(t, reg)
+	if got := emitted.Load() - before; got != 2+callers {
+		t.Fatalf("%d events reached the Sink, want %d", got, 2+callers)
+	}
+}
