@@ -289,10 +289,14 @@ func (r *Registry) emitRecovering(e *events.Event) {
 	r.emitOne(e)
 }
 
-// emitReturnPC is the return address of the Emit call in emitOne: a stack
-// that holds it is inside a Sink's Emit called by a Registry.
-var emitReturnPC = func() uintptr {
-	var pc uintptr
+// emitOneEntry is the entry address of emitOne: a stack with a frame of
+// emitOne in it is inside a Sink's Emit called by a Registry. The frame is
+// known by its function, not by the return address of the Emit call: a
+// build with profile-guided optimisation may turn that interface call into
+// a type switch with a direct call for the hottest Sink type, so that
+// Sinks of different types return to different addresses in emitOne.
+var emitOneEntry = func() uintptr {
+	var entry uintptr
 	r := &Registry{}
 	r.s.sink = events.SinkFunc(func(events.Event) {
 		var pcs [8]uintptr
@@ -301,7 +305,7 @@ var emitReturnPC = func() uintptr {
 		for {
 			f, more := frames.Next()
 			if strings.HasSuffix(f.Function, ".(*Registry).emitOne") {
-				pc = f.PC + 1 // Frame.PC is the return address less one
+				entry = f.Entry
 				return
 			}
 			if !more {
@@ -310,7 +314,23 @@ var emitReturnPC = func() uintptr {
 		}
 	})
 	r.emitOne(&events.Event{})
-	return pc
+	return entry
+}()
+
+// emitOneSpan is the length of emitOne's code: the addresses from
+// emitOneEntry on that the runtime attributes to it, found by bisection
+// (a function's code is one run of addresses).
+var emitOneSpan = func() uintptr {
+	lo, hi := uintptr(1), uintptr(1<<16)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if f := runtime.FuncForPC(emitOneEntry + mid); f != nil && f.Entry() == emitOneEntry {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }()
 
 // nestedInEmit reports whether the calling goroutine is inside a Sink's
@@ -326,7 +346,9 @@ func nestedInEmit() bool {
 	for skip := 2; ; skip += len(pcs) {
 		n := runtime.Callers(skip, pcs[:])
 		for _, pc := range pcs[:n] {
-			if pc == emitReturnPC {
+			// pc-1: a return address may be the first byte of the next
+			// function, when the call is the last instruction.
+			if pc-1-emitOneEntry < emitOneSpan {
 				return true
 			}
 		}
