@@ -63,3 +63,41 @@ func TestPresenceKeepsTheBacklogBound(t *testing.T) {
 		t.Fatalf("%d events reached the Sink, want %d", got, 2+callers)
 	}
 }
+
+// TestNestedInputDuringABurstKeepsSlices: a command the Sink makes from
+// inside Emit while a burst is delivered in slices must first process
+// everything due (the Time rule), and cannot deliver from inside Emit nor
+// wait for the deliverer it runs under: it queues the rest of the burst
+// whole, where B4 wants bounded slices. With a burst of a million calls
+// that is some 2,000,000 events queued at once.
+func TestNestedInputDuringABurstKeepsSlices(t *testing.T) {
+	t.Skip("known limitation: a nested input processes the rest of a burst unsliced (B4); see the test's comment")
+	const slice, burst = 4, 100
+	defer call.SetSliceEvents(slice)()
+	var reg *call.Registry
+	var once sync.Once
+	worst := 0
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Kind == events.InvitationTimeout {
+			once.Do(func() { reg.Login("z", "") })
+		}
+		worst = max(worst, reg.Backlog())
+	})
+	clk := clock.NewManual(t0)
+	var err error
+	if reg, err = call.NewRegistry(call.Options{Clock: clk, Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range burst {
+		if _, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(31 * time.Second)
+	if reg.Len() != 0 {
+		t.Fatalf("Len %d after the burst", reg.Len())
+	}
+	if worst > 3*slice {
+		t.Fatalf("%d events waited for the Sink during a burst in slices of %d", worst, slice)
+	}
+}
