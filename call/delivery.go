@@ -126,7 +126,7 @@ func (r *Registry) finish(in *inputRun) {
 // nested reports whether the input under way is a command the Sink made
 // from inside Emit, on the deliverer's goroutine. Such a command runs
 // inside one Emit call, which the deliverer cannot leave meanwhile: unless
-// r.emits says the same Emit call is under way as when the input began,
+// r.emits says the same batch is under way as when the input began,
 // the input is another goroutine's, and the stack need not be searched.
 func (r *Registry) nested(in *inputRun) bool {
 	e := r.emits.Load()
@@ -176,9 +176,7 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		}
 	}()
 	for {
-		for i = 0; i < len(batch); i++ {
-			r.emitOne(&batch[i])
-		}
+		r.emitBatch(batch, &i)
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
@@ -255,9 +253,7 @@ func (r *Registry) drain() {
 	for len(r.out.events) > 0 {
 		batch = r.takeOut()
 		r.mu.Unlock()
-		for i = 0; i < len(batch); i++ {
-			r.emitRecovering(&batch[i])
-		}
+		r.emitBatchRecovering(batch, &i)
 		clear(batch)
 		r.mu.Lock()
 		r.recycle()
@@ -269,18 +265,36 @@ func (r *Registry) drain() {
 	r.mu.Unlock()
 }
 
-// emitOne passes one event to the Sink. It is the only place an input's
-// goroutine calls Emit, so that nestedInEmit can find it on a stack.
-//
-// It counts in r.emits each Emit call's start and end, so that r.emits is
-// odd while one is under way (see finish).
-//
-//go:noinline
-func (r *Registry) emitOne(e *events.Event) {
+// emitBatch passes batch to the Sink in order; *i is the index of the
+// event being emitted, for a deliverer whose Sink panics. It counts in
+// r.emits the batch's start and end, so that r.emits is odd while a batch
+// is under way (see nested): once a batch rather than once an event, which
+// spares the atomic operations on every event and still tells a command
+// made from inside Emit (its batch is under way from its start to its
+// end) from most others.
+func (r *Registry) emitBatch(batch []events.Event, i *int) {
 	r.emits.Add(1)
 	defer r.emits.Add(1)
-	r.s.sink.Emit(*e)
+	for *i = 0; *i < len(batch); *i++ {
+		r.emitOne(&batch[*i])
+	}
 }
+
+// emitBatchRecovering is emitBatch for the drain goroutine: a panic in
+// Emit loses that event only.
+func (r *Registry) emitBatchRecovering(batch []events.Event, i *int) {
+	r.emits.Add(1)
+	defer r.emits.Add(1)
+	for *i = 0; *i < len(batch); *i++ {
+		r.emitRecovering(&batch[*i])
+	}
+}
+
+// emitOne passes one event to the Sink. It is the only place a Registry
+// calls Emit, so that nestedInEmit can find it on a stack.
+//
+//go:noinline
+func (r *Registry) emitOne(e *events.Event) { r.s.sink.Emit(*e) }
 
 // emitRecovering is emitOne for the drain goroutine: a panic in Emit loses
 // that event only.

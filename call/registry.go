@@ -80,7 +80,7 @@ type Registry struct {
 	_        [64]byte
 	underway atomic.Int64 // inputs begun and not yet at finish (handOff)
 	_        [56]byte
-	emits    atomic.Uint64 // Emit calls started and ended: odd while one is under way (finish)
+	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
 	_        [56]byte
 }
 
