@@ -107,8 +107,8 @@
 // # Memory
 //
 // A call is one allocation: its record, with its members and their links to
-// the users' lists inside it for up to 9 invitees (385 bytes for one
-// invitee, about 1.3 KB for nine, heap and index included; BENCHMARKS.md). The
+// the users' lists inside it for up to 9 invitees (B3; the figures are in
+// BENCHMARKS.md). The
 // deadlines of all calls share one heap and one clock timer. Accept, Reject
 // and Cancel allocate nothing (B2): the Members of their events share the
 // call's own array, which is safe because a general-mode member that is no

@@ -34,11 +34,10 @@ type Options struct {
 	// the Registry then reuses the memory of the calls that ended and of
 	// the members lists it handed out, instead of leaving them to the
 	// collector. A Sink that keeps an event past Emit must keep
-	// e.Detach(), as events.Recorder does. A lifecycle then allocates
-	// nothing: it takes about a third less time, and with a million calls
-	// live costs 1.4× what it costs with a thousand, against 1.9× (B4; see
-	// BENCHMARKS.md). Off by default: Members are shared and read-only,
-	// and a Sink may keep them as they are.
+	// e.Detach(), as events.Recorder does. A general call then allocates
+	// nothing but its ID, which spares the collector most of its work (B1,
+	// B4; BENCHMARKS.md has the figures). Off by default: Members are
+	// shared and read-only, and a Sink may keep them as they are.
 	TransientMembers bool
 
 	// Host policies (RULES.md §5), each off by default.
