@@ -67,8 +67,9 @@ type callExtras struct {
 // answers and timeouts hand the Sink slices of its members (see one), which
 // the Sink may keep, and the members are best kept inside the record, where
 // an answer at a million live calls reads them from one place in memory.
-// (Reusing the record with a new members' array beside it was measured, and
-// dropped: see BENCHMARKS.md.) With TransientMembers the record is reused.
+// A reused record would have to take a new members' array beside it and
+// keep the old one's strings alive with it. With TransientMembers the
+// record is reused.
 type (
 	callOf2 struct {
 		callState
