@@ -9,10 +9,10 @@ import (
 // table with linear probing: a slot is a pointer to the record, whose own
 // id is the key, and the low 32 bits of the key's hash: 16 bytes a slot,
 // where a map[string]*callState's slot holds a copy of the key's header
-// too (B3). The hashes let a probe pass a slot, and a deletion shift the following slots back (no
-// tombstones, so the table never degrades), without reading any other
-// call's record: with a million calls live, every such read is a cache
-// miss (B4). A slot keeps its pointer and hash side by side, so that a
+// too (B3). The hashes let a probe pass a slot, and a deletion shift the
+// following slots back (no tombstones, so the table never degrades),
+// without reading any other call's record: with a million calls live,
+// every such read is a cache miss (B4). A slot keeps its pointer and hash side by side, so that a
 // probe touches one cache line, not one in each of two arrays.
 type callTable struct {
 	seed  maphash.Seed
