@@ -290,63 +290,12 @@ func answerer(tb testing.TB, n int) func(op string, i int) error {
 	}
 }
 
-// B3: heap per pending call with 1,000,000 pending calls, indexes and timers
-// included, for 1 and 9 invitees.
-func BenchmarkPendingHeap(b *testing.B) {
-	for _, n := range []int{1, 9} {
-		b.Run(fmt.Sprintf("invitees=%d", n), func(b *testing.B) {
-			const calls = 1_000_000
-			for range b.N {
-				ids, newID := preIDs(calls)
-				_ = ids
-				clk := clock.NewManual(t0)
-				before := heapInUse()
-				r := newBenchRegistry(b, clk, newID)
-				for i := range calls {
-					off := (i * n) % (len(users) - n)
-					if _, err := r.Invite(users[len(users)-1], users[off:off+n], call.InviteConfig{Timeout: time.Minute}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				after := heapInUse()
-				b.ReportMetric(float64(after-before)/calls, "B/call")
-				runtime.KeepAlive(r)
-			}
-		})
-	}
-}
-
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-// 1,000,000 calls among 4,096 users, their deadlines spread over 60
-// instants, timing out in one clock advance. B4's figure of record is
-// BenchmarkBurstMillion: distinct users, one instant.
-func BenchmarkExpireMillion(b *testing.B) {
-	const calls = 1_000_000
-	for range b.N {
-		b.StopTimer()
-		_, newID := preIDs(calls)
-		clk := clock.NewManual(t0)
-		r := newBenchRegistry(b, clk, newID)
-		for i := range calls {
-			invitees := [1]string{users[2048+i%2048]}
-			if _, err := r.Invite(users[i%2048], invitees[:], call.InviteConfig{Timeout: time.Duration(1+i%60) * time.Second}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StartTimer()
-		clk.Advance(time.Minute)
-		b.StopTimer()
-		if r.Len() != 0 {
-			b.Fatalf("%d calls left", r.Len())
-		}
-	}
 }
 
 // B4: the lifecycle with 1,000 and with 1,000,000 other calls live, every
