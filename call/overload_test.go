@@ -265,3 +265,43 @@ func TestProducersPayForDelivery(t *testing.T) {
 		waitIdle(t, reg)
 	}
 }
+
+// TestOverloadAsksAdmitNothing: an Invite or CallingInvite refused for load
+// costs the host no Admit look-up (C5 before H7).
+func TestOverloadAsksAdmitNothing(t *testing.T) {
+	var reg *call.Registry
+	var asked int
+	var errs []error
+	nested := false
+	sink := events.SinkFunc(func(e events.Event) {
+		if nested || e.Kind != events.InvitationCreated {
+			return
+		}
+		nested = true // the rest of the batch waits: the backlog is at the limit
+		before := asked
+		_, err := reg.Invite("carol", []string{"dave"}, call.InviteConfig{})
+		errs = append(errs, err)
+		_, err = reg.CallingInvite("alice", e.CallID, []string{"erin"}, call.CallingInviteConfig{})
+		errs = append(errs, err)
+		if asked != before {
+			t.Errorf("Admit asked %d times for commands refused for load", asked-before)
+		}
+	})
+	var err error
+	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Sink: sink, NewID: counterIDs(), MaxBacklog: 1,
+		Admit: func(inviter, invitee string) error { asked++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Invite("alice", []string{"bob"}, call.InviteConfig{Mode: events.Advanced}); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, call.ErrOverloaded) {
+			t.Errorf("command %d under load: %v, want ErrOverloaded", i, err)
+		}
+	}
+	if len(errs) != 2 {
+		t.Fatalf("%d nested commands ran", len(errs))
+	}
+}
