@@ -11,7 +11,7 @@ import (
 	"github.com/looplab/fsm"
 )
 
-var updateDiagrams = flag.Bool("update-diagrams", false, "rewrite the lifecycle diagrams in README.md from the declarations")
+var updateDiagrams = flag.Bool("update-diagrams", false, "rewrite the lifecycle diagrams in docs/guide.md from the declarations")
 
 // lifecycleDiagrams draws each declared lifecycle with looplab/fsm.
 func lifecycleDiagrams(t *testing.T) map[string]string {
@@ -29,11 +29,11 @@ func lifecycleDiagrams(t *testing.T) map[string]string {
 	}
 }
 
-// TestLifecycleDiagramsInREADME fails when the diagrams in README.md and the
+// TestLifecycleDiagramsInGuide fails when the diagrams in docs/guide.md and the
 // declarations in lifecycle.go drift apart. Fix it with
 // go test ./call -run Diagrams -update-diagrams.
-func TestLifecycleDiagramsInREADME(t *testing.T) {
-	const path = "../README.md"
+func TestLifecycleDiagramsInGuide(t *testing.T) {
+	const path = "../docs/guide.md"
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestLifecycleDiagramsInREADME(t *testing.T) {
 		block := regexp.MustCompile("(?s)(<!-- lifecycle:" + name + " -->\n```mermaid\n)(.*?)(```\n<!-- /lifecycle:" + name + " -->)")
 		m := block.FindStringSubmatchIndex(readme)
 		if m == nil {
-			t.Errorf("README.md has no %s lifecycle block (<!-- lifecycle:%s --> … <!-- /lifecycle:%s -->)", name, name, name)
+			t.Errorf("docs/guide.md has no %s lifecycle block (<!-- lifecycle:%s --> … <!-- /lifecycle:%s -->)", name, name, name)
 			continue
 		}
 		if got := readme[m[4]:m[5]]; got != diagram {
@@ -51,7 +51,7 @@ func TestLifecycleDiagramsInREADME(t *testing.T) {
 				readme = readme[:m[4]] + diagram + readme[m[5]:]
 				continue
 			}
-			t.Errorf("README.md's %s lifecycle differs from lifecycle.go (rerun with -update-diagrams):\n--- README\n%s--- declared\n%s", name, got, diagram)
+			t.Errorf("docs/guide.md's %s lifecycle differs from lifecycle.go (rerun with -update-diagrams):\n--- guide\n%s--- declared\n%s", name, got, diagram)
 		}
 	}
 	if *updateDiagrams {
