@@ -5,7 +5,7 @@
 // invitees get theirs when they log in, and a caller that drops cancels its
 // unanswered call.
 //
-// callsig has no networking. A host — a chat, RTC or telephony server — feeds
+// callsig has no networking. A host (a chat, RTC or telephony server) feeds
 // it commands from its own transport and delivers the events it hands back.
 // Time comes from an injectable clock, so a test, a simulation or a replica
 // drives time exactly.
@@ -13,8 +13,7 @@
 // # Packages
 //
 //   - [github.com/callsig/callsig/call]: the Registry of live calls, its
-//     commands (Invite, Cancel, Accept, Reject, Login, Logout; CallingInvite,
-//     Join, Quit and End in advanced mode), options and errors. Start here.
+//     commands, options and errors. Start here.
 //   - [github.com/callsig/callsig/events]: the Event values the Registry
 //     produces and the Sink a host implements to deliver them.
 //   - [github.com/callsig/callsig/clock]: the Clock interface, the real clock,
@@ -23,6 +22,8 @@
 //     rules, rapid generators of commands and invariant checks over an event
 //     stream, for a host's own property-based tests.
 //
-// The rules the library follows are numbered (G1–G11, C1–C4, D3–D4, …) in
-// the project's specification; the godoc and the tests cite them.
+// The rules the library keeps are numbered (G1–G11, A1–A7, H1–H8, C1–C6,
+// D1–D4, B1–B6) and defined in the repository's RULES.md; the godoc and the
+// tests cite them by these codes. README.md has a quick start, docs/guide.md
+// the rest of what a host needs to know.
 package callsig

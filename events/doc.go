@@ -23,7 +23,10 @@
 //	InvitationEnded          member   who ended        end's       —           —                        all members          Ended / Empty
 //
 // When the caller's last device logs out (rule G7), InvitationCancelled
-// carries Reason CallerOffline, no Data and the invite's Push.
+// carries Reason CallerOffline, no Data and the invite's Push. Where the
+// table says "invite's" Push, an invitee that an advanced call's
+// CallingInvite rang gets that command's Push instead. RULES.md (§3) has
+// the full table and the rules behind it.
 //
 // Events are plain values: a Sink receives them by value and may keep them.
 // [Event.Members] and [Event.Push] are shared between the events of one
