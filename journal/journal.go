@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,8 @@ type Journal struct {
 
 	snapMu sync.Mutex // serializes WriteSnapshot, LatestSnapshot, Compact
 
-	fsyncs atomic.Uint64 // fsyncs of segment files, for tests and benchmarks
+	appended atomic.Uint64 // last, readable without mu
+	fsyncs   atomic.Uint64 // fsyncs of segment files, for tests and benchmarks
 }
 
 // Open opens the journal in dir, creating dir and a first segment if there
@@ -299,6 +301,7 @@ func (j *Journal) Append(e call.Entry) error {
 		return j.fail(err) // a partial record at most: a torn tail for Open
 	}
 	j.last = idx
+	j.appended.Store(idx)
 	if j.opts.SyncEachAppend {
 		err := cur.f.Sync()
 		j.fsyncs.Add(1)
@@ -382,6 +385,18 @@ func (j *Journal) SyncTo(index uint64) error {
 		}
 		j.syncing = true
 		j.smu.Unlock()
+		// The callers the last fsync released are about to append again,
+		// and would otherwise find this fsync already started and wait for
+		// the next: while entries keep arriving, yield to them, so that
+		// one fsync covers theirs too. At most 64 yields, and a lone caller
+		// pays one: the first yield that sees no new entry ends the wait.
+		for range 64 {
+			n := j.appended.Load()
+			runtime.Gosched()
+			if j.appended.Load() == n {
+				break
+			}
+		}
 		upto, err := j.syncOnce()
 		j.smu.Lock()
 		j.syncing = false
