@@ -72,6 +72,7 @@ type Journal struct {
 	scond   *sync.Cond // signalled when an fsync ends
 	durable uint64     // every entry up to this index is durable
 	syncing bool       // a syncer is fsyncing, outside smu
+	waiting int        // callers waiting on scond
 
 	snapMu sync.Mutex // serializes WriteSnapshot, LatestSnapshot, Compact
 
@@ -380,21 +381,26 @@ func (j *Journal) SyncTo(index uint64) error {
 	defer j.smu.Unlock()
 	for j.durable < index {
 		if j.syncing {
+			j.waiting++
 			j.scond.Wait() // for the fsync under way, which may cover index
+			j.waiting--
 			continue
 		}
 		j.syncing = true
+		others := j.waiting > 0
 		j.smu.Unlock()
-		// The callers the last fsync released are about to append again,
-		// and would otherwise find this fsync already started and wait for
-		// the next: while entries keep arriving, yield to them, so that
-		// one fsync covers theirs too. At most 64 yields, and a lone caller
-		// pays one: the first yield that sees no new entry ends the wait.
-		for range 64 {
-			n := j.appended.Load()
-			runtime.Gosched()
-			if j.appended.Load() == n {
-				break
+		if others {
+			// Callers are waiting, and those the last fsync released are
+			// about to append again: they would find this fsync already
+			// started and wait for the next. While entries keep arriving,
+			// yield to them, so that one fsync covers theirs too — at most
+			// 64 times, ending at the first yield that sees no new entry.
+			for range 64 {
+				n := j.appended.Load()
+				runtime.Gosched()
+				if j.appended.Load() == n {
+					break
+				}
 			}
 		}
 		upto, err := j.syncOnce()
