@@ -22,7 +22,7 @@ type beat struct {
 }
 
 // beatHeap orders devices by heartbeat deadline, then last-heartbeat order.
-// It repeats deadlineHeap's few lines of sifting on purpose: one generic heap
+// It repeats deadline.Heap's few lines of sifting on purpose: one generic heap
 // for both made a million expiries 1.6 s -> 2.6 s here (B4), measured.
 type beatHeap []*beat
 

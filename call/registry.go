@@ -9,6 +9,7 @@ import (
 
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/deadline"
 )
 
 // Registry holds every live call and drives their machines: it owns the lock,
@@ -39,7 +40,7 @@ type Registry struct {
 	mu      sync.Mutex
 	calls   callTable
 	users   userTable
-	due     deadlineHeap
+	due     deadline.Heap[*callState]
 	beats   beatHeap  // H5: online devices by heartbeat deadline
 	beatSeq uint64    // H5: heartbeats so far, for their order
 	last    time.Time // the latest clock reading an input took effect at (D3; see commit)
@@ -83,6 +84,9 @@ type Registry struct {
 	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
 	_        [56]byte
 }
+
+// noSlot is the dueHandle of a call that is not in the deadline heap.
+const noSlot = deadline.None
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
 // an option is out of range (see Options).
@@ -305,7 +309,7 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 	if now.Before(r.last) {
 		now = r.last
 	}
-	if _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
+	if _, _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
 		if journal && r.s.journal != nil {
 			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
 				return now, err
@@ -335,39 +339,37 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 // (true).
 func (r *Registry) processDue(now time.Time) (more bool) {
 	for start := len(r.out.events); len(r.out.events)-start < sliceEvents; {
-		c, b, at := r.firstDue()
+		c, kind, b, at := r.firstDue()
 		switch {
 		case at.IsZero() || at.After(now):
 			return false
 		case c != nil:
-			call := c.c
-			call.expire(at, c.kind, &r.out)
-			r.update(call)
+			c.expire(at, kind, &r.out)
+			r.update(c)
 		default:
 			// H5: the device missed its heartbeat; G7 applies. Part of the
 			// passing of time, journaled above: not an input of its own.
 			r.dropDevice(at, b.u, slices.Index(b.u.devices, b.device))
 		}
 	}
-	_, _, at := r.firstDue()
+	_, _, _, at := r.firstDue()
 	return !at.IsZero() && !at.After(now)
 }
 
-// firstDue returns what falls due first, and when: a call's slot in the
-// deadline heap, or else a device's heartbeat; both nil, and a zero time,
+// firstDue returns what falls due first, and when: a call and what falls
+// due for it, or else a device's heartbeat; both nil, and a zero time,
 // when nothing is pending. At one instant calls go first, their deadlines
 // and checks before any heartbeat (the Time rule).
-func (r *Registry) firstDue() (*heapSlot, *beat, time.Time) {
-	c, b := r.due.min(), r.beats.min()
-	if c != nil {
-		if at := r.due.when(c); b == nil || !at.After(b.at) {
-			return c, nil, at
-		}
+func (r *Registry) firstDue() (*callState, dueKind, *beat, time.Time) {
+	c, at, kind := r.due.Min()
+	b := r.beats.min()
+	if c != nil && (b == nil || !at.After(b.at)) {
+		return c, dueKind(kind), nil, at
 	}
 	if b != nil {
-		return nil, b, b.at
+		return nil, 0, b, b.at
 	}
-	return nil, nil, time.Time{}
+	return nil, 0, nil, time.Time{}
 }
 
 // update files c after a change: forgotten once over (G6), else moved in the
@@ -378,12 +380,12 @@ func (r *Registry) update(c *callState) {
 		return
 	}
 	next, kind := c.nextDeadline()
-	r.due.set(c, next, kind)
+	r.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
 }
 
 // forget drops every trace of a call that is over: no memory, no timer (G6).
 func (r *Registry) forget(c *callState) {
-	r.due.remove(c)
+	r.due.Remove(&c.dueHandle)
 	r.calls.del(c.id)
 	r.remember(c)
 	for i := range c.links() {
@@ -404,7 +406,7 @@ func (r *Registry) arm(now time.Time) {
 	if r.recovering {
 		return
 	}
-	_, _, at := r.firstDue()
+	_, _, _, at := r.firstDue()
 	if at.IsZero() {
 		if r.armed {
 			r.timer.Stop()

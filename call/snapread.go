@@ -92,7 +92,7 @@ func (r *Registry) readCalls(d *jsonReader) int {
 				r.link(c, j)
 			}
 			next, kind := c.nextDeadline()
-			r.due.set(c, next, kind)
+			r.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
 		}
 	}
 	return hint
