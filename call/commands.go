@@ -67,7 +67,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		return InviteResult{}, errAskAdmit // H3 peeked wrong: nothing has changed; ask Admit and run again
 	}
 	if id != "" {
-		if c := r.calls.get(id); c != nil {
+		if c := r.calls.Get(id); c != nil {
 			if res, ok := c.retried(inviter, invitees); ok {
 				return res, nil // H4: the same invite again: the first answer, nothing new
 			}
@@ -87,7 +87,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 		if !validID(id) {
 			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
-		if r.calls.get(id) != nil {
+		if r.calls.Get(id) != nil {
 			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
 		}
 	}
@@ -114,7 +114,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	if cfg.CallID != "" { // H4: keep what a retry needs
 		c.extras().retry = &retry{invitees: slices.Clone(asked), failed: failed}
 	}
-	r.calls.put(c)
+	r.calls.Put(c)
 	r.update(c)
 	return res, nil
 }
@@ -148,7 +148,7 @@ func (r *Registry) lookup(op, user, callID string) (*callState, error) {
 	if !validID(user) {
 		return nil, newErr(op, callID, user, ErrInvalidUser, "")
 	}
-	c := r.calls.get(callID)
+	c := r.calls.Get(callID)
 	if c == nil || c.index(user) < 0 {
 		return nil, newErr(op, callID, user, ErrCallNotFound, "")
 	}

@@ -30,7 +30,7 @@ type fataler interface {
 func checkUsers(t fataler, r *Registry) {
 	t.Helper()
 	want := map[string][]*memberLink{}
-	r.calls.each(func(c *callState) {
+	r.calls.Each(func(c *callState) {
 		for i := range c.links() {
 			l := &c.links()[i]
 			if l.c != c {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/calltable"
 	"github.com/callsig/callsig/internal/deadline"
 )
 
@@ -38,7 +39,7 @@ type Registry struct {
 	s settings
 
 	mu      sync.Mutex
-	calls   callTable
+	calls   calltable.Table[*callState]
 	users   userTable
 	due     deadline.Heap[*callState]
 	beats   beatHeap  // H5: online devices by heartbeat deadline
@@ -88,6 +89,9 @@ type Registry struct {
 // noSlot is the dueHandle of a call that is not in the deadline heap.
 const noSlot = deadline.None
 
+// Key returns the call's ID: its key in the Registry's call table.
+func (c *callState) Key() string { return c.id }
+
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
 // an option is out of range (see Options).
 func NewRegistry(o Options) (*Registry, error) {
@@ -97,7 +101,7 @@ func NewRegistry(o Options) (*Registry, error) {
 	}
 	r := &Registry{
 		s:          s,
-		calls:      newCallTable(),
+		calls:      calltable.New[*callState](),
 		users:      newUserTable(),
 		spareUsers: make([]*user, 0, maxSpareUsers),
 	}
@@ -386,7 +390,7 @@ func (r *Registry) update(c *callState) {
 // forget drops every trace of a call that is over: no memory, no timer (G6).
 func (r *Registry) forget(c *callState) {
 	r.due.Remove(&c.dueHandle)
-	r.calls.del(c.id)
+	r.calls.Del(c.id)
 	r.remember(c)
 	for i := range c.links() {
 		r.unlink(c, i)
@@ -474,7 +478,7 @@ func (r *Registry) fire(gen uint64) {
 func (r *Registry) Call(callID string) (Info, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.calls.get(callID)
+	c := r.calls.Get(callID)
 	if c == nil {
 		return Info{}, false
 	}
@@ -485,5 +489,5 @@ func (r *Registry) Call(callID string) (Info, bool) {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.calls.len()
+	return r.calls.Len()
 }

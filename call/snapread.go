@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/calltable"
 )
 
 // Restore's reading of a snapshot's JSON into calls, users and histories
@@ -131,7 +132,7 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 		case err != nil:
 		case sc.order <= lastOrder || sc.order > r.order:
 			err = badSnapshot("call %s: creation order %d out of sequence", quoteID(sc.id), sc.order)
-		case r.calls.get(c.id) != nil:
+		case r.calls.Get(c.id) != nil:
 			err = badSnapshot("call %s: repeated ID", quoteID(sc.id))
 		}
 		if err != nil {
@@ -139,7 +140,7 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 			break
 		}
 		lastOrder = sc.order
-		r.calls.put(c)
+		r.calls.Put(c)
 		if batch = append(batch, c); len(batch) == callBatchSize {
 			out <- callBatch{calls: batch}
 			batch = make([]*callState, 0, callBatchSize)
@@ -165,7 +166,7 @@ func (r *Registry) sizeUsers(b []byte) int {
 // 3/4 as add keeps it, and files the users it has in them. n is at least
 // t.len().
 func (t *userTable) resize(n int) {
-	size := minTableSlots
+	size := calltable.MinSlots
 	for size*3 < n*4 {
 		size *= 2
 	}

@@ -66,7 +66,7 @@ func (r *Registry) Snapshot() ([]byte, error) {
 	// mapped it, before the lock is taken for the copy: a glance under the
 	// lock sizes it. Should the state grow in between, the copy grows.
 	r.mu.Lock()
-	calls := r.calls.len()
+	calls := r.calls.Len()
 	r.mu.Unlock()
 	s := newStateCopy(calls)
 	r.mu.Lock()

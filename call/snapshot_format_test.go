@@ -103,7 +103,7 @@ type legacyBeat struct {
 func (r *Registry) legacySnapshot() ([]byte, error) {
 	r.mu.Lock()
 	s := legacySnap{Version: 1, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []legacyCall{}, Users: []legacyDevice{}}
-	r.calls.each(func(c *callState) {
+	r.calls.Each(func(c *callState) {
 		s.Calls = append(s.Calls, legacyCall{
 			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
 			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members()), Checks: slices.Clone(c.checks()),

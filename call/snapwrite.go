@@ -136,19 +136,23 @@ const copyAhead = 16
 // before it is released).
 func (r *Registry) copyState(s *stateCopy) {
 	s.last, s.order, s.beatSeq = r.last, r.order, r.beatSeq
-	slots := r.calls.slots
-	inParts(len(s.parts), len(slots), func(p, lo, hi int) {
+	calls := &r.calls
+	inParts(len(s.parts), calls.Slots(), func(p, lo, hi int) {
 		cp := s.parts[p]
 		var sink uint8
 		for i := lo; i < hi; i++ {
 			// Read ahead, in two steps: the record, then its members.
-			if j := i + copyAhead; j < hi && slots[j].c != nil {
-				sink += slots[j].c.n
+			if j := i + copyAhead; j < hi {
+				if c := calls.Slot(j); c != nil {
+					sink += c.n
+				}
 			}
-			if j := i + copyAhead/2; j < hi && slots[j].c != nil {
-				sink += uint8(slots[j].c.mem.State)
+			if j := i + copyAhead/2; j < hi {
+				if c := calls.Slot(j); c != nil {
+					sink += uint8(c.mem.State)
+				}
 			}
-			if c := slots[i].c; c != nil {
+			if c := calls.Slot(i); c != nil {
 				cp.copyCall(c, uint8(p))
 			}
 		}

@@ -3,133 +3,15 @@ package call
 import (
 	"hash/maphash"
 	"unsafe"
+
+	"github.com/callsig/callsig/internal/calltable"
 )
 
-// callTable maps live call IDs to their records. It is an open-addressing
-// table with linear probing: a slot is a pointer to the record, whose own
-// id is the key, and the low 32 bits of the key's hash: 16 bytes a slot,
-// where a map[string]*callState's slot holds a copy of the key's header
-// too (B3). The hashes let a probe pass a slot, and a deletion shift the
-// following slots back (no tombstones, so the table never degrades),
-// without reading any other call's record: with a million calls live,
-// every such read is a cache miss (B4). A slot keeps its pointer and hash side by side, so that a
-// probe touches one cache line, not one in each of two arrays.
-type callTable struct {
-	seed  maphash.Seed
-	slots []callSlot // len is a power of two, or 0
-	n     int
-}
-
-type callSlot struct {
-	c *callState
-	h uint32 // the low bits of the hash of c.id
-}
-
-// minTableSlots is the smallest table made.
-const minTableSlots = 16
-
-func newCallTable() callTable { return callTable{seed: maphash.MakeSeed()} }
-
-func (t *callTable) hash(id string) uint32 { return uint32(maphash.String(t.seed, id)) }
-
-// get returns the live call id, or nil.
-func (t *callTable) get(id string) *callState {
-	if t.n == 0 {
-		return nil
-	}
-	h, mask := t.hash(id), len(t.slots)-1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.c == nil || s.h == h && s.c.id == id {
-			return s.c
-		}
-	}
-}
-
-// put adds c, whose id is not in the table.
-func (t *callTable) put(c *callState) {
-	if (t.n+1)*4 > len(t.slots)*3 { // keep the load at most 3/4
-		t.grow()
-	}
-	t.place(c, t.hash(c.id))
-	t.n++
-}
-
-func (t *callTable) place(c *callState, h uint32) {
-	mask := len(t.slots) - 1
-	i := int(h) & mask
-	for t.slots[i].c != nil {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = callSlot{c, h}
-}
-
-// del removes the call id, if present.
-func (t *callTable) del(id string) {
-	if t.n == 0 {
-		return
-	}
-	h, mask := t.hash(id), len(t.slots)-1
-	i := int(h) & mask
-	for {
-		s := &t.slots[i]
-		if s.c == nil {
-			return
-		}
-		if s.h == h && s.c.id == id {
-			break
-		}
-		i = (i + 1) & mask
-	}
-	for j := (i + 1) & mask; t.slots[j].c != nil; j = (j + 1) & mask {
-		if mayFill(i, j, int(t.slots[j].h)&mask) {
-			t.slots[i] = t.slots[j]
-			i = j
-		}
-	}
-	t.slots[i] = callSlot{}
-	t.n--
-}
-
-// mayFill reports whether the entry in slot j, whose probe starts at slot
-// home, may move back into the hole at slot i when an entry is deleted
-// (linear probing without tombstones): it may unless home lies in the
-// cyclic range (i, j], where it would then be unreachable from home.
-func mayFill(i, j, home int) bool {
-	if j > i {
-		return home <= i || home > j
-	}
-	return home <= i && home > j
-}
-
-func (t *callTable) grow() {
-	old := t.slots
-	t.slots = make([]callSlot, max(minTableSlots, 2*len(old)))
-	for _, s := range old {
-		if s.c != nil {
-			t.place(s.c, s.h)
-		}
-	}
-}
-
-// len returns the number of calls in the table.
-func (t *callTable) len() int { return t.n }
-
-// each calls f for every call, in no particular order: callers that need
-// one sort.
-func (t *callTable) each(f func(c *callState)) {
-	for _, s := range t.slots {
-		if s.c != nil {
-			f(s.c)
-		}
-	}
-}
-
-// userTable finds users by ID, the way callTable finds calls (and for the
-// same reasons), with one difference: most users have no record (see
-// user), and the table then keeps the user's oldest live call and its
-// index there, from which the member's ID and the user's list of calls
-// are read. A user in a call costs its entry here and nothing else (B3).
+// userTable finds users by ID, the way calltable.Table finds calls (and
+// for the same reasons), with one difference: most users have no record
+// (see user), and the table then keeps the user's oldest live call and
+// its index there, from which the member's ID and the user's list of
+// calls are read. A user in a call costs its entry here and nothing else (B3).
 //
 // It replaces a map[string]*user, which, with users coming and going,
 // grew without bound: a built-in map leaves a tombstone for every deleted
@@ -138,7 +20,7 @@ func (t *callTable) each(f func(c *callState)) {
 // for all of them. Deleting by shifting entries back leaves none.
 type userTable struct {
 	seed  maphash.Seed
-	slots []userSlot // len is a power of two, or 0; one cache line a probe, as in callTable
+	slots []userSlot // len is a power of two, or 0; one cache line a probe, as in calltable.Table
 	n     int
 }
 
@@ -234,7 +116,7 @@ func (t *userTable) free(h uint32) int {
 func (t *userTable) del(i int) {
 	mask := len(t.slots) - 1
 	for j := (i + 1) & mask; t.slots[j].p != nil; j = (j + 1) & mask {
-		if mayFill(i, j, int(t.slots[j].h)&mask) {
+		if calltable.MayFill(i, j, int(t.slots[j].h)&mask) {
 			t.slots[i] = t.slots[j]
 			i = j
 		}
@@ -245,7 +127,7 @@ func (t *userTable) del(i int) {
 
 func (t *userTable) grow() {
 	old := t.slots
-	t.slots = make([]userSlot, max(minTableSlots, 2*len(old)))
+	t.slots = make([]userSlot, max(calltable.MinSlots, 2*len(old)))
 	for _, s := range old {
 		if s.p != nil {
 			t.slots[t.free(s.h)] = s
