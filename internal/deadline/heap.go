@@ -81,7 +81,11 @@ func (h *Heap[T]) key(t time.Time) int64 {
 }
 
 // rebase makes the earlier of t and the heap's earliest instant the new
-// base, shifting every key by the same amount, which keeps their order.
+// base, and every key the distance from it, which keeps their order. Each
+// key is computed afresh from its instant rather than shifted by the
+// distance between the bases: the old base stays after the elements that
+// set it leave, and may lie further from the new one than a Duration
+// reaches.
 func (h *Heap[T]) rebase(t time.Time) {
 	base := t
 	if m := h.min(); m != nil {
@@ -89,12 +93,11 @@ func (h *Heap[T]) rebase(t time.Time) {
 			base = at
 		}
 	}
-	shift := int64(base.Sub(h.base))
 	for i := range h.slots {
-		h.slots[i].at -= shift
+		h.slots[i].at = int64(h.when(&h.slots[i]).Sub(base))
 	}
 	for i := range h.recent {
-		h.recent[i].at -= shift
+		h.recent[i].at = int64(h.when(&h.recent[i]).Sub(base))
 	}
 	h.base = base
 }
@@ -159,8 +162,16 @@ func (h *Heap[T]) Set(handle *int32, v T, order uint64, next time.Time, kind uin
 	case *handle == None:
 		h.add(handle, v, order, next, kind)
 	default:
-		p := h.pos[*handle]
-		at := h.key(next)
+		d := next.Sub(h.base)
+		if d <= -keyRange || d >= keyRange {
+			// The keys must be rebased, on the earliest instant in the
+			// heap but for v's own, which is about to change: v goes
+			// out, and back in at next.
+			h.Remove(handle)
+			h.add(handle, v, order, next, kind)
+			return
+		}
+		at, p := int64(d), h.pos[*handle]
 		if p&inRecent != 0 {
 			i := int(p &^ inRecent)
 			h.recent[i].at, h.recent[i].kind = at, kind

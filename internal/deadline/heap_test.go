@@ -34,9 +34,9 @@ func TestHeapRapid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var h Heap[*elem]
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		// Deadlines up to two centuries after base, those in at once at
-		// most 250 years apart: further from base than a key's range,
-		// within what the heap keeps exact.
+		// Deadlines up to 350 years after base, those in at once at most
+		// 250 years apart: further from base than a key's range, or than
+		// a Duration reaches, within what the heap keeps exact.
 		const span = 250 * 365 * 24 * time.Hour
 		type due struct {
 			next time.Time // zero: out of the heap
@@ -49,7 +49,7 @@ func TestHeapRapid(t *testing.T) {
 		// more than the heap keeps exact: it then skips the step.
 		draw := func(t *rapid.T, e *elem) {
 			d := due{
-				next: base.AddDate(50*rapid.IntRange(0, 4).Draw(t, "era"), 0, 0).
+				next: base.AddDate(50*rapid.IntRange(0, 7).Draw(t, "era"), 0, 0).
 					Add(time.Duration(rapid.IntRange(0, 40).Draw(t, "at")) * time.Second),
 				kind: uint8(rapid.IntRange(0, 1).Draw(t, "kind")),
 			}
@@ -159,6 +159,36 @@ func TestHeapRebase(t *testing.T) {
 	h.Remove(&a.handle)
 	if got, at, _ := h.Min(); got != c || !at.Equal(centuries(2)) {
 		t.Fatalf("min is %v due %v, want 3 due %v", orderOf(got), at, centuries(2))
+	}
+	// The earliest element moved three centuries on: the base moves to
+	// where it goes, not where it was.
+	h.Set(&c.handle, c, c.order, centuries(5), 1)
+	if got, at, _ := h.Min(); got != c || !at.Equal(centuries(5)) {
+		t.Fatalf("min is %v due %v, want 3 due %v", orderOf(got), at, centuries(5))
+	}
+}
+
+// The base stays after the element that set it leaves, and a rebase then
+// measures keys from a new base further from the old one than a Duration
+// reaches: every key must still come out exact.
+func TestHeapRebaseFromStaleBase(t *testing.T) {
+	var h Heap[*elem]
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	centuries := func(n int) time.Time { return start.AddDate(100*n, 0, 0) }
+	a, b, c := newElem(1), newElem(2), newElem(3)
+	h.Set(&a.handle, a, a.order, centuries(4), 0) // the base
+	h.Set(&b.handle, b, b.order, centuries(3), 0)
+	h.Remove(&a.handle)
+	h.Set(&c.handle, c, c.order, centuries(1), 0) // three centuries before the base
+	for _, want := range []struct {
+		e  *elem
+		at time.Time
+	}{{c, centuries(1)}, {b, centuries(3)}} {
+		got, at, _ := h.Min()
+		if got != want.e || !at.Equal(want.at) {
+			t.Fatalf("min is %v due %v, want %v due %v", orderOf(got), at, want.e.order, want.at)
+		}
+		h.Remove(&got.handle)
 	}
 }
 
