@@ -134,15 +134,19 @@ func (h *Heap[T]) Min() (v T, at time.Time, kind uint8) {
 	return v, at, 0
 }
 
-// min returns the slot of the element due first, or nil.
-func (h *Heap[T]) min() *slot[T] {
-	switch {
-	case len(h.recent) > 0 && (len(h.slots) == 0 || before(&h.recent[h.recentMin], &h.slots[0])):
-		return &h.recent[h.recentMin]
-	case len(h.slots) > 0:
-		return &h.slots[0]
+// min returns the slot of the element due first, or nil. It is written
+// to be small enough to inline into Min, which a driver calls a few times
+// for every input.
+func (h *Heap[T]) min() (m *slot[T]) {
+	if len(h.slots) > 0 {
+		m = &h.slots[0]
 	}
-	return nil
+	if len(h.recent) > 0 {
+		if r := &h.recent[h.recentMin]; m == nil || before(r, m) {
+			m = r
+		}
+	}
+	return m
 }
 
 // when returns the instant slot s falls due.
