@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Invite creates a call from inviter to invitees and rings them (G2). The
@@ -30,8 +30,8 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 			// ringing call. Whether it will is known only under the lock,
 			// and Admit is not called under it: peek first, and should the
 			// state change before the invite runs, start again.
-			a := cfg.inviteArgs(inviter, invitees, &r.s)
-			if _, err := r.s.checkInvite(&a, nil); err == nil {
+			a, lim := cfg.inviteArgs(inviter, invitees, &r.s), r.s.limits()
+			if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() {
 				asked = !r.mayMerge(inviter, invitees)
 				if asked {
 					admitErrs = r.admit(inviter, invitees)
@@ -51,12 +51,10 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 
 func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
 	const op = "invite"
-	fail := func(sentinel error, detail string) (InviteResult, error) {
-		return InviteResult{}, newErr(op, cfg.CallID, inviter, sentinel, detail)
-	}
 	a := cfg.inviteArgs(inviter, invitees, &r.s)
-	timeout, err := r.s.checkInvite(&a, nil)
-	if err != nil {
+	lim := r.s.limits()
+	timeout, refused := core.CheckInvite(&a, nil, &lim)
+	if err := refusal(op, cfg.CallID, inviter, refused); err != nil {
 		return InviteResult{}, err
 	}
 	id := cfg.CallID
@@ -68,10 +66,10 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	}
 	if id != "" {
 		if c := r.calls.Get(id); c != nil {
-			if res, ok := c.retried(inviter, invitees); ok {
+			if res, ok := retried(c, inviter, invitees); ok {
 				return res, nil // H4: the same invite again: the first answer, nothing new
 			}
-			return fail(ErrCallExists, "")
+			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "")
 		}
 		if res, ok := r.retriedMerge(inviter, id, invitees); ok {
 			return res, nil // H4 after H3: the first answer, a merge, again
@@ -80,11 +78,11 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	asked := invitees
 	invitees, failed := r.admitted(invitees) // H7
 	if len(invitees) == 0 {
-		return fail(ErrNoInvitees, "Options.Admit refused every invitee")
+		return InviteResult{}, admitRefusedAll(op, cfg.CallID, inviter)
 	}
 	if id == "" {
 		id = r.newID()
-		if !validID(id) {
+		if !core.ValidID(id) {
 			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
 		if r.calls.Get(id) != nil {
@@ -95,61 +93,50 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	if err := r.commit(); err != nil {
 		return InviteResult{}, err
 	}
-	var busy memberSet // H2
+	var busy core.Set // H2
 	for k, u := range invitees {
 		if r.busy(u, nil) {
-			busy.add(1 + k)
+			busy.Add(1 + k)
 		}
 	}
 	r.order++
-	c := newCall(id, inviter, invitees, cfg, timeout, now, r.order, busy, r, &r.out)
-	if d := r.s.notReceived; d > 0 { // H6
-		for i := 1; i < len(c.members()); i++ {
-			if c.members()[i].State == events.Inviting {
-				c.setCheck(i, now.Add(d))
-			}
-		}
+	c := r.alloc(1 + len(invitees))
+	c.order = r.order
+	c.Open(now, &core.Opening{ID: id, Caller: inviter, Invitees: invitees, Mode: cfg.Mode, Timeout: timeout,
+		Data: cfg.ExtendedData, Push: cfg.Push})
+	for i := range c.Members() {
+		r.link(c, i)
 	}
-	res := InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}
+	c.Ring(now, c.online(), busy, &lim, &r.out)
 	if cfg.CallID != "" { // H4: keep what a retry needs
-		c.extras().retry = &retry{invitees: slices.Clone(asked), failed: failed}
+		c.MakeExtras().Retry = &core.Retry{Invitees: slices.Clone(asked), Failed: coreFailures(failed)}
 	}
 	r.calls.Put(c)
-	r.update(c)
-	return res, nil
+	r.update(now, c)
+	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
 }
 
-// firstDuplicate returns the first entry of list that appears earlier in it.
-func firstDuplicate(list []string) (string, bool) {
-	if len(list) <= 16 {
-		for i, u := range list {
-			for _, v := range list[:i] {
-				if u == v {
-					return u, true
-				}
-			}
-		}
-		return "", false
-	}
-	seen := make(map[string]struct{}, len(list))
-	for _, u := range list {
-		if _, ok := seen[u]; ok {
-			return u, true
-		}
-		seen[u] = struct{}{}
-	}
-	return "", false
+// inviteArgs returns what core.CheckInvite reads of an Invite.
+func (cfg *InviteConfig) inviteArgs(inviter string, invitees []string, s *settings) core.InviteArgs {
+	return core.InviteArgs{User: inviter, List: invitees, Timeout: cfg.Timeout, Default: s.defaultTimeout,
+		Data: cfg.ExtendedData, Push: cfg.Push, Mode: cfg.Mode, CallID: cfg.CallID}
+}
+
+// admitRefusedAll is the error of an invite whose every invitee
+// Options.Admit refused (H7).
+func admitRefusedAll(op, callID, user string) error {
+	return newErr(op, callID, user, ErrNoInvitees, "Options.Admit refused every invitee")
 }
 
 // lookup finds callID for user: ErrInvalidUser for a malformed user ID, and
 // ErrCallNotFound if the call does not exist, is over, or user is no member
 // of it (G10: a stranger cannot tell a call exists).
-func (r *Registry) lookup(op, user, callID string) (*callState, error) {
-	if !validID(user) {
+func (r *Registry) lookup(op, user, callID string) (*callRecord, error) {
+	if !core.ValidID(user) {
 		return nil, newErr(op, callID, user, ErrInvalidUser, "")
 	}
 	c := r.calls.Get(callID)
-	if c == nil || c.index(user) < 0 {
+	if c == nil || c.Index(user) < 0 {
 		return nil, newErr(op, callID, user, ErrCallNotFound, "")
 	}
 	return c, nil
@@ -172,13 +159,21 @@ func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelC
 }
 
 func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []string, cfg *CancelConfig) ([]string, error) {
-	c, err := r.lookup("cancel", inviter, callID)
+	const op = "cancel"
+	c, err := r.lookup(op, inviter, callID)
 	if err != nil {
 		return nil, err
 	}
-	failed, err := c.cancel(now, inviter, invitees, cfg, r.s.maxDataLen, r, &r.out)
-	r.update(c)
-	return failed, err
+	p, refused := c.CheckCancel(inviter, invitees, cfg.ExtendedData, cfg.Push, r.s.maxDataLen)
+	if err := refusal(op, callID, inviter, refused); err != nil {
+		return nil, err
+	}
+	if err := r.commit(); err != nil {
+		return nil, err
+	}
+	failed := c.ApplyCancel(now, p, c.online(), &r.out)
+	r.update(now, c)
+	return failed, nil
 }
 
 // Accept accepts an invitation (G3). Only a pending invitee may accept: the
@@ -198,14 +193,22 @@ func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
 	return err
 }
 
-func (r *Registry) answer(now time.Time, op, invitee, callID string, cmd memberCmd, data, device string) error {
+// answer is Accept (accept set) and Reject.
+func (r *Registry) answer(now time.Time, op, invitee, callID string, accept bool, data, device string) error {
 	c, err := r.lookup(op, invitee, callID)
 	if err != nil {
 		return err
 	}
-	err = c.answer(now, op, invitee, cmd, data, device, r.s.maxDataLen, r, &r.out)
-	r.update(c)
-	return err
+	a, refused := c.CheckAnswer(invitee, accept, data, device, r.s.maxDataLen)
+	if err := refusal(op, callID, invitee, refused); err != nil || a.Noop {
+		return err
+	}
+	if err := r.commit(); err != nil {
+		return err
+	}
+	c.ApplyAnswer(now, a, c.online(), &r.out)
+	r.update(now, c)
+	return nil
 }
 
 // Login records that a device of user is online (H1). Each of the user's
@@ -220,7 +223,7 @@ func (r *Registry) Login(user, device string) {
 }
 
 func (r *Registry) login(now time.Time, id, device string) {
-	if !validID(id) || !validDevice(device) {
+	if !core.ValidID(id) || !core.ValidDevice(device) {
 		return
 	}
 	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
@@ -236,12 +239,12 @@ func (r *Registry) login(now time.Time, id, device string) {
 	for l := u.head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
-		l.c.deliver(now, l.index(), device, &r.out)
+		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out)
 		// Delivery clears a not-received check (H6), which may have been
 		// the call's next due instant: file it afresh, so that nothing
 		// fires, and no passing of time is journaled (D1), for it.
 		// Delivery never ends a call, so the list stays as it is.
-		r.update(l.c)
+		r.update(now, l.c)
 	}
 }
 
@@ -278,8 +281,8 @@ func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 	r.linkBuf = u.calls(r.linkBuf[:0])
 	for _, l := range r.linkBuf {
 		if l.i == 0 {
-			l.c.callerOffline(now, &r.out)
-			r.update(l.c)
+			l.c.CallerOffline(now, l.c.online(), &r.out)
+			r.update(now, l.c)
 		}
 	}
 	clear(r.linkBuf)

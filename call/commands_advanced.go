@@ -4,16 +4,17 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // lookupAdvanced is lookup for a command that only advanced calls know:
 // ErrWrongMode on a general call, after the membership check (A6, G10).
-func (r *Registry) lookupAdvanced(op, user, callID string) (*callState, error) {
+func (r *Registry) lookupAdvanced(op, user, callID string) (*callRecord, error) {
 	c, err := r.lookup(op, user, callID)
 	if err != nil {
 		return nil, err
 	}
-	if c.mode != events.Advanced {
+	if c.Mode() != events.Advanced {
 		return nil, newErr(op, callID, user, ErrWrongMode, "the call is in general mode")
 	}
 	return c, nil
@@ -38,8 +39,8 @@ func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg Cal
 		// wins, which may be one of the call's (ErrCallNotFound for an
 		// invalid ID, which names no call). The call's timeout is not
 		// known here: a zero timeout passes.
-		a := cfg.inviteArgs(user, callID, invitees, 0)
-		if _, err := r.s.checkInvite(&a, nil); err == nil && validID(callID) {
+		a, lim := cfg.inviteArgs(user, invitees, 0), r.s.limits()
+		if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() && core.ValidID(callID) {
 			admitErrs = r.admit(user, invitees)
 		}
 	}
@@ -49,13 +50,44 @@ func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg Cal
 }
 
 func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []string, cfg *CallingInviteConfig) (InviteResult, error) {
-	c, err := r.lookupAdvanced("calling invite", user, callID)
+	const op = "calling invite"
+	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
 		return InviteResult{}, err
 	}
-	res, err := c.callingInvite(now, user, invitees, cfg, &r.s, r, &r.out)
-	r.update(c)
-	return res, err
+	a, lim := cfg.inviteArgs(user, invitees, c.Timeout()), r.s.limits()
+	timeout, refused := c.CheckCallingInvite(&a, &lim)
+	if err := refusal(op, callID, user, refused); err != nil {
+		return InviteResult{}, err
+	}
+	list, failed := r.admitted(invitees) // H7
+	if len(list) == 0 {
+		return InviteResult{}, admitRefusedAll(op, callID, user)
+	}
+	if err := r.commit(); err != nil {
+		return InviteResult{}, err
+	}
+	c.grow(len(c.Members()) + c.Newcomers(list))
+	first := len(c.Members())
+	c.Enrol(list)
+	for i := first; i < len(c.Members()); i++ {
+		r.link(c, i)
+	}
+	var busy core.Set // H2
+	for _, u := range list {
+		if r.busy(u, c) {
+			busy.Add(c.Index(u))
+		}
+	}
+	c.ApplyCallingInvite(now, user, list, timeout, cfg.Push, c.online(), busy, &lim, &r.out)
+	r.update(now, c)
+	return InviteResult{CallID: callID, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
+}
+
+// inviteArgs returns what core.CheckInvite reads of a CallingInvite into a
+// call whose timeout is dflt (0: not known yet).
+func (cfg *CallingInviteConfig) inviteArgs(user string, invitees []string, dflt time.Duration) core.InviteArgs {
+	return core.InviteArgs{User: user, List: invitees, Timeout: cfg.Timeout, Default: dflt, Push: cfg.Push}
 }
 
 // Join enters an advanced call as Accepted (A3): a member who is pending,
@@ -68,13 +100,23 @@ func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
 }
 
 func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig) (Info, error) {
-	c, err := r.lookupAdvanced("join", user, callID)
+	const op = "join"
+	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
 		return Info{}, err
 	}
-	info, err := c.join(now, user, cfg, r.s.maxDataLen, r, &r.out)
-	r.update(c)
-	return info, err
+	a, refused := c.CheckJoin(user, cfg.ExtendedData, cfg.Device, r.s.maxDataLen)
+	if err := refusal(op, callID, user, refused); err != nil {
+		return Info{}, err
+	}
+	if !a.Noop {
+		if err := r.commit(); err != nil {
+			return Info{}, err
+		}
+		c.ApplyJoin(now, a, c.online(), &r.out)
+		r.update(now, c)
+	}
+	return c.info(), nil
 }
 
 // Quit leaves an advanced call (A4); only a member in it (Accepted) may, else
@@ -87,13 +129,21 @@ func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
 }
 
 func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) error {
-	c, err := r.lookupAdvanced("quit", user, callID)
+	const op = "quit"
+	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
 		return err
 	}
-	err = c.quit(now, user, cfg, r.s.maxDataLen, r, &r.out)
-	r.update(c)
-	return err
+	a, refused := c.CheckQuit(user, cfg.ExtendedData, cfg.Device, r.s.maxDataLen)
+	if err := refusal(op, callID, user, refused); err != nil {
+		return err
+	}
+	if err := r.commit(); err != nil {
+		return err
+	}
+	c.ApplyQuit(now, a, c.online(), &r.out)
+	r.update(now, c)
+	return nil
 }
 
 // End ends an advanced call for everyone (A5); only a member in it
@@ -107,11 +157,19 @@ func (r *Registry) End(user, callID string, cfg EndConfig) error {
 }
 
 func (r *Registry) end(now time.Time, user, callID string, cfg *EndConfig) error {
-	c, err := r.lookupAdvanced("end", user, callID)
+	const op = "end"
+	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
 		return err
 	}
-	err = c.end(now, user, cfg, r.s.maxDataLen, r, &r.out)
-	r.update(c)
-	return err
+	a, refused := c.CheckEnd(user, cfg.ExtendedData, cfg.Device, r.s.maxDataLen)
+	if err := refusal(op, callID, user, refused); err != nil {
+		return err
+	}
+	if err := r.commit(); err != nil {
+		return err
+	}
+	c.ApplyEnd(now, a, c.online(), &r.out)
+	r.update(now, c)
+	return nil
 }

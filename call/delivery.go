@@ -88,7 +88,7 @@ func (r *Registry) finish(in *inputRun) {
 	mark := r.produced()
 	limit := r.holdBack()
 	for r.delivering {
-		backlog := len(r.out.events) + r.inFlight
+		backlog := len(r.out.Events) + r.inFlight
 		small := backlog <= limit/2 || (!in.waited && backlog <= limit)
 		if (mark > in.produced || !small) && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
@@ -105,7 +105,7 @@ func (r *Registry) finish(in *inputRun) {
 		r.sliceDone.Wait()
 		r.waiters--
 	}
-	if r.delivering || len(r.out.events) == 0 {
+	if r.delivering || len(r.out.Events) == 0 {
 		in.locked = false
 		r.mu.Unlock()
 		return
@@ -135,14 +135,14 @@ func (r *Registry) nested(in *inputRun) bool {
 
 // produced returns how many events the Registry has queued in all: those
 // taken out for delivery and those waiting.
-func (r *Registry) produced() uint64 { return r.taken + uint64(len(r.out.events)) }
+func (r *Registry) produced() uint64 { return r.taken + uint64(len(r.out.Events)) }
 
 // takeOut returns the queued events and starts a new queue. It is called
 // with the lock held, by the deliverer.
 func (r *Registry) takeOut() []events.Event {
 	r.seal()
-	batch := r.out.events
-	r.out.events, r.spare = r.spare[:0], nil
+	batch := r.out.Events
+	r.out.Events, r.spare = r.spare[:0], nil
 	r.inFlight = len(batch)
 	r.taken += uint64(len(batch))
 	return batch
@@ -183,7 +183,7 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		r.spare, r.inFlight = batch[:0], 0
 		batch = nil
 		r.wakeWaiters()
-		if len(r.out.events) == 0 {
+		if len(r.out.Events) == 0 {
 			r.delivering = false
 			r.mu.Unlock()
 			return
@@ -205,9 +205,9 @@ func (r *Registry) deliverRun(batch []events.Event) {
 func (r *Registry) requeue(batch []events.Event, from int) {
 	rest := batch[min(from, len(batch)):]
 	if len(rest) > 0 {
-		q := make([]events.Event, 0, len(rest)+len(r.out.events))
+		q := make([]events.Event, 0, len(rest)+len(r.out.Events))
 		q = append(q, rest...)
-		r.out.events = append(q, r.out.events...)
+		r.out.Events = append(q, r.out.Events...)
 		r.taken -= uint64(len(rest))
 	}
 	clear(batch)
@@ -221,7 +221,7 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 // lock held.
 func (r *Registry) handOff() {
 	switch {
-	case len(r.out.events) == 0:
+	case len(r.out.Events) == 0:
 		r.delivering = false
 	case r.underway.Load() > 0:
 		r.delivering = false
@@ -250,7 +250,7 @@ func (r *Registry) drain() {
 		}
 	}()
 	r.mu.Lock()
-	for len(r.out.events) > 0 {
+	for len(r.out.Events) > 0 {
 		batch = r.takeOut()
 		r.mu.Unlock()
 		r.emitBatchRecovering(batch, &i)
@@ -379,7 +379,7 @@ func nestedInEmit() bool {
 // under, and goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
 	if !r.delivering {
-		if len(r.out.events) == 0 {
+		if len(r.out.Events) == 0 {
 			return
 		}
 		r.delivering, r.target = true, r.produced()
@@ -395,7 +395,7 @@ func (r *Registry) passSlice(in *inputRun) {
 		return
 	}
 	r.waiters++
-	for r.delivering && len(r.out.events)+r.inFlight >= r.holdBack() {
+	for r.delivering && len(r.out.Events)+r.inFlight >= r.holdBack() {
 		r.sliceDone.Wait()
 	}
 	r.waiters--
@@ -435,5 +435,5 @@ func (r *Registry) wakeWaiters() {
 func (r *Registry) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.out.events) + r.inFlight
+	return len(r.out.Events) + r.inFlight
 }

@@ -3,6 +3,8 @@ package call
 import (
 	"errors"
 	"strings"
+
+	"github.com/callsig/callsig/internal/core"
 )
 
 // The errors a Registry returns. Every error a command returns matches one of
@@ -51,11 +53,11 @@ func (e *Error) Error() string {
 	// even when the ID is empty: an empty ID is often the bug.
 	if e.CallID != "" || onCall(e.Op) {
 		b.WriteString(" call ")
-		b.WriteString(quoteID(e.CallID))
+		b.WriteString(core.QuoteID(e.CallID))
 	}
 	if e.User != "" || e.Op != "options" && e.Op != "restore" && e.Op != "apply" {
 		b.WriteString(" by ")
-		b.WriteString(quoteID(e.User))
+		b.WriteString(core.QuoteID(e.User))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Err.Error())
@@ -80,6 +82,36 @@ func (e *Error) Unwrap() []error {
 
 func newErr(op, callID, user string, sentinel error, detail string) error {
 	return &Error{Op: op, CallID: callID, User: user, Err: sentinel, Detail: detail}
+}
+
+// sentinels[code] is the sentinel of a refusal by the core.
+var sentinels = [core.NumCodes]error{
+	core.InvalidUser:      ErrInvalidUser,
+	core.InvalidCallID:    ErrInvalidCallID,
+	core.InvalidArgument:  ErrInvalidArgument,
+	core.NoInvitees:       ErrNoInvitees,
+	core.TooManyInvitees:  ErrTooManyInvitees,
+	core.DuplicateInvitee: ErrDuplicateInvitee,
+	core.SelfInvite:       ErrSelfInvite,
+	core.InvalidTimeout:   ErrInvalidTimeout,
+	core.DataTooLarge:     ErrDataTooLarge,
+	core.CallExists:       ErrCallExists,
+	core.CallNotFound:     ErrCallNotFound,
+	core.NotInviter:       ErrNotInviter,
+	core.NotInvitee:       ErrNotInvitee,
+	core.NotPending:       ErrNotPending,
+	core.AlreadyAccepted:  ErrAlreadyAccepted,
+	core.WrongMode:        ErrWrongMode,
+	core.NotAccepted:      ErrNotAccepted,
+}
+
+// refusal returns the error of a command the core refused, or nil if it
+// passed.
+func refusal(op, callID, user string, r core.Refusal) error {
+	if !r.Refused() {
+		return nil
+	}
+	return newErr(op, callID, user, sentinels[r.Code], r.Detail)
 }
 
 // onCall reports whether op is a command on an existing call.

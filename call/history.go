@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // H8: with Options.History = N, each member keeps its N most recent ended
@@ -21,21 +23,21 @@ type histEntry struct {
 // maxHistoryPage is the most calls History returns at once.
 const maxHistoryPage = 100
 
-// remember files an ending call in each member's history.
-func (r *Registry) remember(c *callState) {
+// remember files a call that ended at now in each member's history.
+func (r *Registry) remember(c *callRecord, now time.Time) {
 	n := r.s.history
 	if n <= 0 {
 		return
 	}
 	info := c.info()
-	info.EndedAt = c.createdAt().Add(c.endedAt)
+	info.EndedAt = now
 	for i := range c.links() {
 		if c.links()[i].c == nil {
 			continue
 		}
 		u := c.links()[i].u
 		if u == nil {
-			u = r.recordFor(c.members()[i].User)
+			u = r.recordFor(c.Members()[i].User)
 		}
 		x := u.extras()
 		x.histSeq++
@@ -69,7 +71,7 @@ func (r *Registry) remember(c *callState) {
 // does not count. Snapshot and Restore keep the idle order, so a restored
 // Registry drops the same users (D2).
 func (r *Registry) History(user string, count int, cursor string) (calls []Info, next string, err error) {
-	if !validID(user) {
+	if !core.ValidID(user) {
 		return nil, "", newErr("history", "", user, ErrInvalidUser, "")
 	}
 	if count <= 0 || count > maxHistoryPage {
@@ -139,14 +141,14 @@ func (r *Registry) restoreIdle(idle []*user) error {
 		case u == nil:
 			return badSnapshot("idle place %d missing", k+1)
 		case u.head != nil || len(u.devices) > 0:
-			return badSnapshot("history of %s: idle, with a device or a live call", quoteID(u.id))
+			return badSnapshot("history of %s: idle, with a device or a live call", core.QuoteID(u.id))
 		}
 		r.idle.push(u)
 	}
 	var err error
 	r.users.each(func(u *user) {
 		if err == nil && !u.isIdle() && u.head == nil && len(u.devices) == 0 {
-			err = badSnapshot("history of %s: neither idle nor in a call or online", quoteID(u.id))
+			err = badSnapshot("history of %s: neither idle nor in a call or online", core.QuoteID(u.id))
 		}
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Journal receives every input that changes a Registry, before the events
@@ -95,9 +96,9 @@ func (op Op) name() string {
 // same events.
 func (r *Registry) Apply(e Entry) error {
 	if !e.Op.known() {
-		return &Error{Op: "apply", CallID: e.CallID, User: e.User, Err: ErrInvalidArgument, Detail: "unknown op " + quoteID(string(e.Op))}
+		return &Error{Op: "apply", CallID: e.CallID, User: e.User, Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
 	}
-	if e.Op == OpInvite && !e.HostID && !validID(e.CallID) {
+	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
 	var in inputRun

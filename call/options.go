@@ -6,6 +6,7 @@ import (
 
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Options configure a Registry. The zero value of every field means its
@@ -56,7 +57,7 @@ const (
 	DefaultTimeout     = 90 * time.Second
 	DefaultMaxTimeout  = 600 * time.Second
 	DefaultMaxBacklog  = 65536
-	MinTimeout         = time.Second
+	MinTimeout         = core.MinTimeout
 	maxMaxInvitees     = 100
 )
 
@@ -78,6 +79,11 @@ type settings struct {
 	admit          func(inviter, invitee string) error
 	transient      bool
 	maxBacklog     int // C5: 0 means no limit
+}
+
+// limits returns the options the core reads.
+func (s *settings) limits() core.Limits {
+	return core.Limits{MaxInvitees: s.maxInvitees, MaxTimeout: s.maxTimeout, MaxData: s.maxDataLen, NotReceived: s.notReceived}
 }
 
 // resolve checks o and fills in its defaults. All bounds are inclusive.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // BusyPolicy says what an invite does to a user already in a call (H2).
@@ -24,12 +25,12 @@ const (
 // busy reports whether id, invited into c, is to be rejected at once: with
 // Options.Busy = BusyInCall, whether it is Accepted in a live call other
 // than c (H2).
-func (r *Registry) busy(id string, c *callState) bool {
+func (r *Registry) busy(id string, c *callRecord) bool {
 	if r.s.busy != BusyInCall {
 		return false
 	}
 	for l := r.callsOf(id); l != nil; l = l.next {
-		if l.c != c && l.c.members()[l.index()].State == events.Accepted {
+		if l.c != c && l.c.Members()[l.index()].State == events.Accepted {
 			return true
 		}
 	}
@@ -94,36 +95,38 @@ func (r *Registry) admitted(invitees []string) (in []string, failed []Failure) {
 	return in, failed
 }
 
-// retry is what H4 needs to answer an invite repeated with the same
-// host-chosen CallID: the invitees as first asked, and who was refused.
-type retry struct {
-	invitees []string
-	failed   []Failure
-}
-
 // retried returns the first result of c if inviter repeats c's invite, with
 // the same invitees in the same order, while c is live (H4).
-func (c *callState) retried(inviter string, invitees []string) (InviteResult, bool) {
-	if c.x == nil || c.x.retry == nil || c.callerID() != inviter || !slices.Equal(c.x.retry.invitees, invitees) {
+func retried(c *callRecord, inviter string, invitees []string) (InviteResult, bool) {
+	x := c.Extras()
+	if x == nil || x.Retry == nil || c.Caller() != inviter || !slices.Equal(x.Retry.Invitees, invitees) {
 		return InviteResult{}, false
 	}
-	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: c.createdAt().Add(c.timeout), Failed: c.x.retry.failed}, true
+	return InviteResult{CallID: c.ID(), Timeout: c.Timeout(), Deadline: c.CreatedAt().Add(c.Timeout()), Failed: failures(x.Retry.Failed)}, true
 }
 
-// mergedRetry is what H4 needs to answer again an invite with a
-// host-chosen CallID that H3 merged into a live call, which opened no call
-// of that ID: the ID, who invited whom, and the deadline the merged
-// invitation had (the first result's).
-//
-// A call keeps one for each member's latest merge only, if that merge had
-// a host-chosen CallID: a member merges into a call again only after it
-// quit and was invited again, so it has acted on the earlier result, and a
-// retry of the earlier invite is no longer to be expected.
-// An advanced call that loops quit, invite again, merge thus keeps at
-// most one per invitee (MaxInvitees), however long it lives.
-type mergedRetry struct {
-	id, inviter, invitee string
-	deadline             time.Time
+// coreFailures returns fs as the core keeps them (H4's retry record).
+func coreFailures(fs []Failure) []core.Failure {
+	if fs == nil {
+		return nil
+	}
+	out := make([]core.Failure, len(fs))
+	for i, f := range fs {
+		out[i] = core.Failure(f)
+	}
+	return out
+}
+
+// failures returns fs, kept by the core, as a result's Failed.
+func failures(fs []core.Failure) []Failure {
+	if fs == nil {
+		return nil
+	}
+	out := make([]Failure, len(fs))
+	for i, f := range fs {
+		out[i] = Failure(f)
+	}
+	return out
 }
 
 // retriedMerge returns the first result of an invite by inviter of the one
@@ -135,12 +138,13 @@ func (r *Registry) retriedMerge(inviter, callID string, invitees []string) (Invi
 		return InviteResult{}, false
 	}
 	for l := r.callsOf(inviter); l != nil; l = l.next {
-		if l.c.x == nil {
+		x := l.c.Extras()
+		if x == nil {
 			continue
 		}
-		for _, m := range l.c.x.merged {
-			if m.id == callID && m.inviter == inviter && m.invitee == invitees[0] {
-				return InviteResult{CallID: l.c.id, Timeout: l.c.timeout, Deadline: m.deadline, Merged: true}, true
+		for _, m := range x.Merged {
+			if m.ID == callID && m.Inviter == inviter && m.Invitee == invitees[0] {
+				return InviteResult{CallID: l.c.ID(), Timeout: l.c.Timeout(), Deadline: m.Deadline, Merged: true}, true
 			}
 		}
 	}
@@ -171,12 +175,12 @@ var errAskAdmit = errors.New("callsig: internal: ask Admit")
 
 // glareCall returns the oldest live call in which a is pending and was
 // invited by the single invitee b, when GlareMerge is on (H3).
-func (r *Registry) glareCall(a string, invitees []string) *callState {
+func (r *Registry) glareCall(a string, invitees []string) *callRecord {
 	if r.s.glare != GlareMerge || len(invitees) != 1 {
 		return nil
 	}
 	for l := r.callsOf(a); l != nil; l = l.next {
-		if i := l.index(); i > 0 && l.c.members()[i].State.Pending() && l.c.members()[i].Inviter == invitees[0] {
+		if i := l.index(); i > 0 && l.c.Members()[i].State.Pending() && l.c.Members()[i].Inviter == invitees[0] {
 			return l.c
 		}
 	}
@@ -196,35 +200,43 @@ func (r *Registry) mayMerge(a string, invitees []string) bool {
 // merge makes inviter accept c instead of calling its inviter back (H3):
 // the invite's extended data is the accept's; the result names c, Merged,
 // with the deadline inviter's invitation had.
-func (r *Registry) merge(now time.Time, c *callState, inviter string, cfg *InviteConfig) (InviteResult, error) {
-	m := c.members()[c.index(inviter)]
+func (r *Registry) merge(now time.Time, c *callRecord, inviter string, cfg *InviteConfig) (InviteResult, error) {
+	m := c.Members()[c.Index(inviter)]
 	deadline := m.Deadline
 	if !r.entry.HostID {
-		r.entry.CallID = c.id // the journal names the call merged into
+		r.entry.CallID = c.ID() // the journal names the call merged into
 	}
-	if err := c.answer(now, "invite", inviter, cmdAccept, cfg.ExtendedData, "", r.s.maxDataLen, r, &r.out); err != nil {
+	a, refused := c.CheckAnswer(inviter, true, cfg.ExtendedData, "", r.s.maxDataLen)
+	if err := refusal("invite", c.ID(), inviter, refused); err != nil {
 		return InviteResult{}, err
 	}
-	c.keepMerged(mergedRetry{id: cfg.CallID, inviter: inviter, invitee: m.Inviter, deadline: deadline}) // H4: a retry gets this result again
-	r.update(c)
-	return InviteResult{CallID: c.id, Timeout: c.timeout, Deadline: deadline, Merged: true}, nil
+	if !a.Noop {
+		if err := r.commit(); err != nil {
+			return InviteResult{}, err
+		}
+		c.ApplyAnswer(now, a, c.online(), &r.out)
+	}
+	keepMerged(c, core.Merged{ID: cfg.CallID, Inviter: inviter, Invitee: m.Inviter, Deadline: deadline}) // H4: a retry gets this result again
+	r.update(now, c)
+	return InviteResult{CallID: c.ID(), Timeout: c.Timeout(), Deadline: deadline, Merged: true}, nil
 }
 
-// keepMerged records m, a merge of m.inviter into c, for H4 retries in
+// keepMerged records m, a merge of m.Inviter into c, for H4 retries in
 // place of what the member's earlier merge left, if any; a merge without a
-// host-chosen CallID leaves nothing to retry (see mergedRetry).
-func (c *callState) keepMerged(m mergedRetry) {
+// host-chosen CallID leaves nothing to retry (see core.Merged).
+func keepMerged(c *callRecord, m core.Merged) {
 	k := -1
-	if c.x != nil {
-		k = slices.IndexFunc(c.x.merged, func(e mergedRetry) bool { return e.inviter == m.inviter })
+	if x := c.Extras(); x != nil {
+		k = slices.IndexFunc(x.Merged, func(e core.Merged) bool { return e.Inviter == m.Inviter })
 	}
 	switch {
-	case m.id != "" && k >= 0:
-		c.x.merged[k] = m
-	case m.id != "":
-		x := c.extras()
-		x.merged = append(x.merged, m)
+	case m.ID != "" && k >= 0:
+		c.Extras().Merged[k] = m
+	case m.ID != "":
+		x := c.MakeExtras()
+		x.Merged = append(x.Merged, m)
 	case k >= 0:
-		c.x.merged = slices.Delete(c.x.merged, k, k+1)
+		x := c.Extras()
+		x.Merged = slices.Delete(x.Merged, k, k+1)
 	}
 }

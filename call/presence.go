@@ -41,14 +41,14 @@ type userExtras struct {
 // what keeps a pending call in a smaller size class (B3).
 type memberLink struct {
 	u          *user
-	c          *callState
+	c          *callRecord
 	prev, next *memberLink
 }
 
-// index returns the position of l's member in l.c.members(): l is
+// index returns the position of l's member in l.c.Members(): l is
 // &l.c.links()[index].
 func (l *memberLink) index() int {
-	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(l.c.lk))) / unsafe.Sizeof(*l))
+	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(l.c.firstLink))) / unsafe.Sizeof(*l))
 }
 
 // first reports whether l is the first link of its list: the last link's
@@ -58,7 +58,7 @@ func (l *memberLink) first() bool { return l.prev.next != l }
 // membership is one of a user's calls and the user's index in it: what a
 // walk over a user's calls works on when the walk may end calls.
 type membership struct {
-	c *callState
+	c *callRecord
 	i int
 }
 
@@ -247,10 +247,10 @@ func (r *Registry) drop(u *user) {
 // link records that member i of c is one of its user's calls, keeping the
 // user's list oldest call first: a user that CallingInvite adds to an old
 // call files it before newer calls it joined earlier.
-func (r *Registry) link(c *callState, i int) {
+func (r *Registry) link(c *callRecord, i int) {
 	l := &c.links()[i]
 	*l = memberLink{c: c}
-	s, h, ok := r.users.find(c.members()[i].User)
+	s, h, ok := r.users.find(c.Members()[i].User)
 	if !ok { // a user seen nowhere else: no record, the table keeps c
 		l.prev = l
 		r.users.addCall(s, h, c, i)
@@ -294,7 +294,7 @@ func (r *Registry) link(c *callState, i int) {
 }
 
 // unlink forgets that member i of c is one of its user's calls.
-func (r *Registry) unlink(c *callState, i int) {
+func (r *Registry) unlink(c *callRecord, i int) {
 	l := &c.links()[i]
 	if l.c == nil {
 		return
@@ -307,7 +307,7 @@ func (r *Registry) unlink(c *callState, i int) {
 	}
 	s := -1 // the user's slot in the table, when it has no record
 	if u == nil {
-		s, _, _ = r.users.find(c.members()[i].User)
+		s, _, _ = r.users.find(c.Members()[i].User)
 	}
 	switch {
 	case first && last: // the user's only call
@@ -342,7 +342,7 @@ func (r *Registry) unlink(c *callState, i int) {
 // relink repairs the user lists after c.links() moved from old to a new
 // array. The neighbours of a link are other calls' links, which did not
 // move, and still point to its old place.
-func relink(c *callState, old []memberLink) {
+func relink(c *callRecord, old []memberLink) {
 	for i := range c.links() {
 		l, o := &c.links()[i], &old[i]
 		if l.c == nil {

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
-	"pgregory.net/rapid"
 )
 
 // fataler is what checkUsers needs of a *testing.T or a *rapid.T.
@@ -30,13 +31,13 @@ type fataler interface {
 func checkUsers(t fataler, r *Registry) {
 	t.Helper()
 	want := map[string][]*memberLink{}
-	r.calls.Each(func(c *callState) {
+	r.calls.Each(func(c *callRecord) {
 		for i := range c.links() {
 			l := &c.links()[i]
 			if l.c != c {
-				t.Fatalf("call %s: member %d is not linked", c.id, i)
+				t.Fatalf("call %s: member %d is not linked", c.ID(), i)
 			}
-			id := c.members()[i].User
+			id := c.Members()[i].User
 			want[id] = append(want[id], l)
 		}
 	})
@@ -63,8 +64,8 @@ func checkUsers(t fataler, r *Registry) {
 		}
 		var got []*memberLink
 		for l := head; l != nil; l = l.next {
-			if l.u != u || l.c.members()[l.index()].User != id || l.next != nil && l.next.prev != l {
-				t.Fatalf("user %s: a link of call %s is filed wrong", id, l.c.id)
+			if l.u != u || l.c.Members()[l.index()].User != id || l.next != nil && l.next.prev != l {
+				t.Fatalf("user %s: a link of call %s is filed wrong", id, l.c.ID())
 			}
 			if len(got) > len(want[id]) {
 				t.Fatalf("user %s: the list loops", id)

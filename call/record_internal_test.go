@@ -20,7 +20,7 @@ func TestCallRecordSize(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"callState", unsafe.Sizeof(callState{}), 96},
+		{"callRecord", unsafe.Sizeof(callRecord{}), 96},
 		{"memberLink", unsafe.Sizeof(memberLink{}), 32},
 		{"callOf2", unsafe.Sizeof(callOf2{}), 320},
 		{"callOf10", unsafe.Sizeof(callOf10{}), 1280},
@@ -105,11 +105,12 @@ func TestCallGrowsPastItsRoom(t *testing.T) {
 	}
 }
 
-// With TransientMembers the Registry keeps ended calls' records and arena
-// chunks for reuse (recycle.go), but a bounded number, and holding nothing
-// of the calls they served (G6): after 3000 calls of each tier end at one
-// instant, at most maxFree records per tier and maxSpare chunks are kept,
-// each record cleared but for its own arrays, which are zero.
+// With TransientMembers the Registry keeps ended calls' records for reuse
+// (recycle.go), but a bounded number, and holding nothing of the calls they
+// served (G6): after 3000 calls of each tier end at one instant, at most
+// maxFree records per tier are kept, each record cleared but for its own
+// arrays, which are zero. (The arena's chunks are bounded the same way:
+// internal/core's TestArenaKeepsBoundedClearedChunks.)
 func TestRecycledMemoryBounded(t *testing.T) {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	r, err := NewRegistry(Options{Clock: clk, TransientMembers: true})
@@ -138,27 +139,20 @@ func TestRecycledMemoryBounded(t *testing.T) {
 			t.Errorf("tier %d keeps %d free records, want 1 to %d", tier, len(free), maxFree)
 		}
 		for _, c := range free {
-			mem, lk, room := c.mem, c.lk, c.room
-			if int(room) != tierRooms[tier] || *c != (callState{mem: mem, lk: lk, room: room}) {
+			storage, firstLink := c.Storage(), c.firstLink
+			var want callRecord
+			want.Attach(storage)
+			want.firstLink, want.dueHandle = firstLink, noSlot
+			if c.Room() != tierRooms[tier] || *c != want {
 				t.Fatalf("tier %d: a free record holds %+v", tier, *c)
 			}
-			for i := range int(room) {
-				if m := unsafe.Slice(mem, room)[i]; m != (events.Member{}) {
+			for i := range storage {
+				if m := storage[i]; m != (events.Member{}) {
 					t.Fatalf("tier %d: a free record keeps member %+v", tier, m)
 				}
-				if l := unsafe.Slice(lk, room)[i]; l != (memberLink{}) {
+				if l := unsafe.Slice(firstLink, len(storage))[i]; l != (memberLink{}) {
 					t.Fatalf("tier %d: a free record keeps a link", tier)
 				}
-			}
-		}
-	}
-	if n := len(r.rc.spare); n == 0 || n > maxSpare {
-		t.Errorf("%d spare chunks kept, want 1 to %d", n, maxSpare)
-	}
-	for _, ch := range r.rc.spare {
-		for _, m := range ch {
-			if m != (events.Member{}) {
-				t.Fatalf("a spare chunk keeps member %+v", m)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/calltable"
+	"github.com/callsig/callsig/internal/core"
 	"github.com/callsig/callsig/internal/deadline"
 )
 
@@ -39,9 +40,9 @@ type Registry struct {
 	s settings
 
 	mu      sync.Mutex
-	calls   calltable.Table[*callState]
+	calls   calltable.Table[*callRecord]
 	users   userTable
-	due     deadline.Heap[*callState]
+	due     deadline.Heap[*callRecord]
 	beats   beatHeap  // H5: online devices by heartbeat deadline
 	beatSeq uint64    // H5: heartbeats so far, for their order
 	last    time.Time // the latest clock reading an input took effect at (D3; see commit)
@@ -68,7 +69,7 @@ type Registry struct {
 	rc recycler // Options.TransientMembers: memory to reuse (recycle.go)
 
 	// Delivery (delivery.go).
-	out        outbox         // events produced, not yet delivered
+	out        core.Outbox    // events produced, not yet delivered
 	spare      []events.Event // the buffer last delivered, kept for reuse
 	delivering bool           // a goroutine delivers: an input's, or the drain goroutine
 	inFlight   int            // events of the batch being delivered (Backlog)
@@ -90,7 +91,7 @@ type Registry struct {
 const noSlot = deadline.None
 
 // Key returns the call's ID: its key in the Registry's call table.
-func (c *callState) Key() string { return c.id }
+func (c *callRecord) Key() string { return c.ID() }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
 // an option is out of range (see Options).
@@ -101,13 +102,13 @@ func NewRegistry(o Options) (*Registry, error) {
 	}
 	r := &Registry{
 		s:          s,
-		calls:      calltable.New[*callState](),
+		calls:      calltable.New[*callRecord](),
 		users:      newUserTable(),
 		spareUsers: make([]*user, 0, maxSpareUsers),
 	}
 	r.sliceDone.L = &r.mu
 	if s.transient {
-		r.out.rc = &r.rc
+		r.out.UseArena(&r.rc.arena)
 	}
 	return r, nil
 }
@@ -163,7 +164,7 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 
 // overloadedLocked is overloaded, called with the lock held.
 func (r *Registry) overloadedLocked(op Op, user, callID string) error {
-	if n := len(r.out.events) + r.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
+	if n := len(r.out.Events) + r.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
 		return &Error{Op: op.name(), CallID: callID, User: user, Err: ErrOverloaded,
 			Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
 	}
@@ -237,9 +238,9 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 	case OpCancel:
 		o.failed, err = r.cancel(e.At, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
 	case OpAccept:
-		err = r.answer(e.At, "accept", e.User, e.CallID, cmdAccept, e.Data, e.Device)
+		err = r.answer(e.At, "accept", e.User, e.CallID, true, e.Data, e.Device)
 	case OpReject:
-		err = r.answer(e.At, "reject", e.User, e.CallID, cmdReject, e.Data, e.Device)
+		err = r.answer(e.At, "reject", e.User, e.CallID, false, e.Data, e.Device)
 	case OpCallingInvite:
 		o.invite, err = r.callingInvite(e.At, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
 	case OpJoin:
@@ -255,7 +256,7 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 	case OpHeartbeat:
 		r.heartbeat(e.At, e.User, e.Device)
 	default:
-		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + quoteID(string(e.Op))}
+		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
 	}
 	return o, err
 }
@@ -342,14 +343,14 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 // until nothing is left (false) or it has queued a slice's worth of events
 // (true).
 func (r *Registry) processDue(now time.Time) (more bool) {
-	for start := len(r.out.events); len(r.out.events)-start < sliceEvents; {
+	for start := len(r.out.Events); len(r.out.Events)-start < sliceEvents; {
 		c, kind, b, at := r.firstDue()
 		switch {
 		case at.IsZero() || at.After(now):
 			return false
 		case c != nil:
-			c.expire(at, kind, &r.out)
-			r.update(c)
+			c.Expire(at, kind, c.online(), &r.out)
+			r.update(at, c)
 		default:
 			// H5: the device missed its heartbeat; G7 applies. Part of the
 			// passing of time, journaled above: not an input of its own.
@@ -364,11 +365,11 @@ func (r *Registry) processDue(now time.Time) (more bool) {
 // due for it, or else a device's heartbeat; both nil, and a zero time,
 // when nothing is pending. At one instant calls go first, their deadlines
 // and checks before any heartbeat (the Time rule).
-func (r *Registry) firstDue() (*callState, dueKind, *beat, time.Time) {
+func (r *Registry) firstDue() (*callRecord, core.DueKind, *beat, time.Time) {
 	c, at, kind := r.due.Min()
 	b := r.beats.min()
 	if c != nil && (b == nil || !at.After(b.at)) {
-		return c, dueKind(kind), nil, at
+		return c, core.DueKind(kind), nil, at
 	}
 	if b != nil {
 		return nil, 0, b, b.at
@@ -376,22 +377,23 @@ func (r *Registry) firstDue() (*callState, dueKind, *beat, time.Time) {
 	return nil, 0, nil, time.Time{}
 }
 
-// update files c after a change: forgotten once over (G6), else moved in the
-// deadline heap.
-func (r *Registry) update(c *callState) {
-	if c.status == callOver {
-		r.forget(c)
+// update files c after a change at now: forgotten once over (G6), else
+// moved in the deadline heap.
+func (r *Registry) update(now time.Time, c *callRecord) {
+	if c.Over() {
+		r.forget(now, c)
 		return
 	}
-	next, kind := c.nextDeadline()
+	next, kind := c.NextDue()
 	r.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
 }
 
-// forget drops every trace of a call that is over: no memory, no timer (G6).
-func (r *Registry) forget(c *callState) {
+// forget drops every trace of a call that ended at now: no memory, no timer
+// (G6).
+func (r *Registry) forget(now time.Time, c *callRecord) {
 	r.due.Remove(&c.dueHandle)
-	r.calls.Del(c.id)
-	r.remember(c)
+	r.calls.Del(c.ID())
+	r.remember(c, now)
 	for i := range c.links() {
 		r.unlink(c, i)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/calltable"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Restore's reading of a snapshot's JSON into calls, users and histories
@@ -52,8 +53,8 @@ type snapCall struct {
 	order, seq       uint64
 	members          []events.Member
 	pushes           []*events.Push
-	retry            *retry
-	merged           []mergedRetry
+	retry            *core.Retry
+	merged           []core.Merged
 	checks           []time.Time
 }
 
@@ -89,10 +90,10 @@ func (r *Registry) readCalls(d *jsonReader) int {
 			panic(b.panic)
 		}
 		for _, c := range b.calls {
-			for j := range c.members() {
+			for j := range c.Members() {
 				r.link(c, j)
 			}
-			next, kind := c.nextDeadline()
+			next, kind := c.NextDue()
 			r.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
 		}
 	}
@@ -102,7 +103,7 @@ func (r *Registry) readCalls(d *jsonReader) int {
 // callBatch is calls read, checked and filed under their IDs; or what
 // reading them panicked with.
 type callBatch struct {
-	calls []*callState
+	calls []*callRecord
 	panic any
 }
 
@@ -120,7 +121,7 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 		}
 	}()
 	var sc snapCall
-	batch := make([]*callState, 0, callBatchSize)
+	batch := make([]*callRecord, 0, callBatchSize)
 	lastOrder := uint64(0)
 	for first := true; d.elem(&first); {
 		readCall(d, &sc)
@@ -131,9 +132,9 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 		switch {
 		case err != nil:
 		case sc.order <= lastOrder || sc.order > r.order:
-			err = badSnapshot("call %s: creation order %d out of sequence", quoteID(sc.id), sc.order)
-		case r.calls.Get(c.id) != nil:
-			err = badSnapshot("call %s: repeated ID", quoteID(sc.id))
+			err = badSnapshot("call %s: creation order %d out of sequence", core.QuoteID(sc.id), sc.order)
+		case r.calls.Get(c.ID()) != nil:
+			err = badSnapshot("call %s: repeated ID", core.QuoteID(sc.id))
 		}
 		if err != nil {
 			d.failWith(err)
@@ -143,7 +144,7 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 		r.calls.Put(c)
 		if batch = append(batch, c); len(batch) == callBatchSize {
 			out <- callBatch{calls: batch}
-			batch = make([]*callState, 0, callBatchSize)
+			batch = make([]*callRecord, 0, callBatchSize)
 		}
 	}
 	if len(batch) > 0 {
@@ -298,7 +299,7 @@ func readPush(d *jsonReader) *events.Push {
 	}
 }
 
-// readMemberPush reads one member's push: nil for the Invite's, noPush for
+// readMemberPush reads one member's push: nil for the Invite's, core.NoPush for
 // none, or its own.
 func readMemberPush(d *jsonReader) *events.Push {
 	var p *events.Push
@@ -320,16 +321,16 @@ func readMemberPush(d *jsonReader) *events.Push {
 	case none && p != nil:
 		d.fail("a member push both none and set")
 	case none:
-		return noPush // rung without push settings
+		return core.NoPush // rung without push settings
 	}
 	return p
 }
 
-func readRetry(d *jsonReader) *retry {
+func readRetry(d *jsonReader) *core.Retry {
 	if d.null() {
 		return nil
 	}
-	rt := &retry{}
+	rt := &core.Retry{}
 	var seen uint64
 	for first := true; ; {
 		k, ok := d.field(&first, retryKeys, &seen)
@@ -339,11 +340,11 @@ func readRetry(d *jsonReader) *retry {
 		switch k {
 		case 0:
 			for first := true; d.elem(&first); {
-				rt.invitees = append(rt.invitees, d.str())
+				rt.Invitees = append(rt.Invitees, d.str())
 			}
 		case 1:
 			for first := true; d.elem(&first); {
-				var f Failure
+				var f core.Failure
 				var seen uint64
 				for first := true; ; {
 					k, ok := d.field(&first, failureKeys, &seen)
@@ -359,14 +360,14 @@ func readRetry(d *jsonReader) *retry {
 				if f.Err == nil {
 					f.Err = errors.New("")
 				}
-				rt.failed = append(rt.failed, f)
+				rt.Failed = append(rt.Failed, f)
 			}
 		}
 	}
 }
 
-func readMerged(d *jsonReader) mergedRetry {
-	var m mergedRetry
+func readMerged(d *jsonReader) core.Merged {
+	var m core.Merged
 	var seen uint64
 	for first := true; ; {
 		k, ok := d.field(&first, mergedKeys, &seen)
@@ -375,13 +376,13 @@ func readMerged(d *jsonReader) mergedRetry {
 		}
 		switch k {
 		case 0:
-			m.id = d.str()
+			m.ID = d.str()
 		case 1:
-			m.inviter = d.str()
+			m.Inviter = d.str()
 		case 2:
-			m.invitee = d.str()
+			m.Invitee = d.str()
 		case 3:
-			m.deadline = d.time()
+			m.Deadline = d.time()
 		}
 	}
 }

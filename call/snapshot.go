@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // snapshotVersion is the format Snapshot writes and Restore reads (D2).
@@ -198,22 +199,22 @@ func (r *Registry) load(b []byte) error {
 func (r *Registry) loadDevices(sd *snapDevice) error {
 	// The calls are filed already, and made no record: a user with one
 	// has come before.
-	if !validID(sd.user) || r.record(sd.user) != nil || len(sd.devices) == 0 {
-		return badSnapshot("user %s: invalid, repeated or without devices", quoteID(sd.user))
+	if !core.ValidID(sd.user) || r.record(sd.user) != nil || len(sd.devices) == 0 {
+		return badSnapshot("user %s: invalid, repeated or without devices", core.QuoteID(sd.user))
 	}
 	for i, d := range sd.devices {
-		if !validDevice(d) || slices.Contains(sd.devices[:i], d) {
-			return badSnapshot("user %s: invalid or repeated device %s", quoteID(sd.user), quoteID(d))
+		if !core.ValidDevice(d) || slices.Contains(sd.devices[:i], d) {
+			return badSnapshot("user %s: invalid or repeated device %s", core.QuoteID(sd.user), core.QuoteID(d))
 		}
 	}
 	if len(sd.beats) != 0 && len(sd.beats) != len(sd.devices) {
-		return badSnapshot("user %s: %d heartbeats for %d devices", quoteID(sd.user), len(sd.beats), len(sd.devices))
+		return badSnapshot("user %s: %d heartbeats for %d devices", core.QuoteID(sd.user), len(sd.beats), len(sd.devices))
 	}
 	for i, b := range sd.beats {
 		if b.order == 0 || b.order > r.beatSeq {
 			// Every heartbeat takes the next number (H5): a later one must
 			// come after it at one instant, as it did in the original.
-			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", quoteID(sd.user), quoteID(sd.devices[i]), b.order, r.beatSeq)
+			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", core.QuoteID(sd.user), core.QuoteID(sd.devices[i]), b.order, r.beatSeq)
 		}
 	}
 	u := r.recordFor(sd.user)
@@ -236,21 +237,21 @@ func (r *Registry) loadHistory(hist []snapHist) ([]*user, error) {
 	seen := make(map[string]bool, len(hist))
 	var idle []*user
 	for _, h := range hist {
-		if !validID(h.user) || len(h.entries) == 0 {
-			return nil, badSnapshot("history of %s: invalid", quoteID(h.user))
+		if !core.ValidID(h.user) || len(h.entries) == 0 {
+			return nil, badSnapshot("history of %s: invalid", core.QuoteID(h.user))
 		}
 		if seen[h.user] {
-			return nil, badSnapshot("history of %s: repeated", quoteID(h.user))
+			return nil, badSnapshot("history of %s: repeated", core.QuoteID(h.user))
 		}
 		seen[h.user] = true
 		if h.seq == math.MaxUint64 {
-			return nil, badSnapshot("history of %s: seq at its limit", quoteID(h.user))
+			return nil, badSnapshot("history of %s: seq at its limit", core.QuoteID(h.user))
 		}
 		prev := uint64(0)
 		for i := range h.entries {
 			e := &h.entries[i]
 			if e.seq <= prev || e.seq > h.seq {
-				return nil, badSnapshot("history of %s: entry %d out of order", quoteID(h.user), e.seq)
+				return nil, badSnapshot("history of %s: entry %d out of order", core.QuoteID(h.user), e.seq)
 			}
 			prev = e.seq
 			if err := r.checkEnded(h.user, e.seq, &e.info); err != nil {
@@ -267,12 +268,12 @@ func (r *Registry) loadHistory(hist []snapHist) ([]*user, error) {
 		u := r.recordFor(h.user)
 		u.extras().history, u.x.histSeq = h.entries, h.seq
 		if h.idle < 0 || h.idle > int64(len(hist)) {
-			return nil, badSnapshot("history of %s: idle place %d out of range", quoteID(h.user), h.idle)
+			return nil, badSnapshot("history of %s: idle place %d out of range", core.QuoteID(h.user), h.idle)
 		}
 		if k := int(h.idle); k > 0 {
 			idle = append(idle, make([]*user, max(0, k-len(idle)))...)
 			if idle[k-1] != nil {
-				return nil, badSnapshot("history of %s: idle place %d repeated", quoteID(h.user), k)
+				return nil, badSnapshot("history of %s: idle place %d repeated", core.QuoteID(h.user), k)
 			}
 			idle[k-1] = u
 		}
@@ -284,11 +285,11 @@ func (r *Registry) loadHistory(hist []snapHist) ([]*user, error) {
 // ended, of which user was a member, under the Options given (H8).
 func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 	bad := func(format string, a ...any) error {
-		return badSnapshot("history of %s: entry %d (call %s): %s", quoteID(user), seq, quoteID(info.CallID), fmt.Sprintf(format, a...))
+		return badSnapshot("history of %s: entry %d (call %s): %s", core.QuoteID(user), seq, core.QuoteID(info.CallID), fmt.Sprintf(format, a...))
 	}
 	ms := info.Members
 	switch {
-	case !validID(info.CallID):
+	case !core.ValidID(info.CallID):
 		return bad("invalid call ID")
 	case info.Mode != events.General && info.Mode != events.Advanced:
 		return bad("unknown mode")
@@ -303,7 +304,7 @@ func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 	case len(ms) < 2 || len(ms) > r.s.maxInvitees+1:
 		return bad("%d members, want 2 to %d", len(ms), r.s.maxInvitees+1)
 	case ms[0].User != info.Caller:
-		return bad("the first member %s is not the caller %s", quoteID(ms[0].User), quoteID(info.Caller))
+		return bad("the first member %s is not the caller %s", core.QuoteID(ms[0].User), core.QuoteID(info.Caller))
 	case !slices.ContainsFunc(ms, func(m events.Member) bool { return m.User == user }):
 		return bad("the user is no member of the call")
 	}
@@ -312,7 +313,7 @@ func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 	}
 	for i := range ms {
 		if m := &ms[i]; m.State.Pending() || !m.Deadline.IsZero() {
-			return bad("member %d (%s): %v with deadline %v in an ended call", i, quoteID(m.User), m.State, m.Deadline)
+			return bad("member %d (%s): %v with deadline %v in an ended call", i, core.QuoteID(m.User), m.State, m.Deadline)
 		}
 	}
 	return nil
@@ -327,10 +328,10 @@ func checkMembers(ms []events.Member, mode events.Mode, maxData int) error {
 	for i := range ms {
 		m := &ms[i]
 		bad := func(format string, a ...any) error {
-			return fmt.Errorf("member %d (%s): %s", i, quoteID(m.User), fmt.Sprintf(format, a...))
+			return fmt.Errorf("member %d (%s): %s", i, core.QuoteID(m.User), fmt.Sprintf(format, a...))
 		}
 		switch {
-		case !validID(m.User) || slices.ContainsFunc(ms[:i], func(o events.Member) bool { return o.User == m.User }):
+		case !core.ValidID(m.User) || slices.ContainsFunc(ms[:i], func(o events.Member) bool { return o.User == m.User }):
 			return bad("invalid or repeated user")
 		case m.State > events.NotYetReceived:
 			return bad("unknown state")
@@ -344,50 +345,44 @@ func checkMembers(ms []events.Member, mode events.Mode, maxData int) error {
 			// The caller starts Accepted and only Quit and Join move it.
 			return bad("the caller is %v", m.State)
 		case i > 0 && (m.Inviter == m.User || !slices.ContainsFunc(ms, func(o events.Member) bool { return o.User == m.Inviter })):
-			return bad("inviter %s is no other member", quoteID(m.Inviter))
+			return bad("inviter %s is no other member", core.QuoteID(m.Inviter))
 		case i > 0 && mode == events.General && m.Inviter != ms[0].User:
-			return bad("inviter %s is not the caller of a general call", quoteID(m.Inviter))
+			return bad("inviter %s is not the caller of a general call", core.QuoteID(m.Inviter))
 		}
 	}
 	return nil
 }
 
 // loadCall rebuilds one call and checks that it is one the rules can reach.
-func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
-	bad := func(format string, a ...any) (*callState, error) {
-		return nil, badSnapshot("call %s: %s", quoteID(sc.id), fmt.Sprintf(format, a...))
+func (r *Registry) loadCall(sc *snapCall) (*callRecord, error) {
+	bad := func(format string, a ...any) (*callRecord, error) {
+		return nil, badSnapshot("call %s: %s", core.QuoteID(sc.id), fmt.Sprintf(format, a...))
 	}
 	switch {
 	case len(sc.members) < 2 || len(sc.members) > r.s.maxInvitees+1:
 		return bad("%d members, want 2 to %d", len(sc.members), r.s.maxInvitees+1)
 	case sc.members[0].User != sc.caller:
-		return bad("the first member %s is not the caller %s", quoteID(sc.members[0].User), quoteID(sc.caller))
+		return bad("the first member %s is not the caller %s", core.QuoteID(sc.members[0].User), core.QuoteID(sc.caller))
 	case len(sc.pushes) > len(sc.members) || sc.mode == events.General && len(sc.pushes) > 0:
 		return bad("%d pushes for %d members", len(sc.pushes), len(sc.members))
 	case len(sc.checks) > len(sc.members):
 		return bad("%d checks for %d members", len(sc.checks), len(sc.members))
 	}
 	for i, p := range sc.pushes {
-		if !validPush(p, r.s.maxDataLen) || i == 0 && p != nil {
+		if !core.ValidPush(p, r.s.maxDataLen) || i == 0 && p != nil {
 			return bad("invalid push for member %d", i)
 		}
 	}
-	c := allocCall(len(sc.members))
-	copy(c.members(), sc.members)
-	c.id, c.mode, c.timeout, c.order, c.seq, c.dueHandle = sc.id, sc.mode, sc.timeout, sc.order, sc.seq, noSlot
-	c.setCreated(sc.created)
+	var x *core.Extras
 	if sc.push != nil || sc.retry != nil || sc.pushes != nil || sc.checks != nil || sc.merged != nil || sc.data != sc.members[0].Data {
-		c.x = &callExtras{push: sc.push, retry: sc.retry, pushes: sc.pushes, checks: sc.checks, merged: sc.merged}
+		x = &core.Extras{Push: sc.push, Retry: sc.retry, Pushes: sc.pushes, Checks: sc.checks, Merged: sc.merged}
 		if sc.data != sc.members[0].Data {
-			c.x.data, c.x.dataPinned = sc.data, true
+			x.InviteData, x.InviteDataKept = sc.data, true
 		}
 	}
-	for i := range c.members() {
-		if m := &c.members()[i]; i > 0 {
-			c.pending += b2i(m.State.Pending())
-			c.accepted += b2i(m.State == events.Accepted)
-		}
-	}
+	c := newRecord(len(sc.members))
+	c.order = sc.order
+	c.Restore(sc.id, sc.mode, sc.timeout, sc.created, sc.seq, sc.members, x)
 	if err := r.checkCall(c); err != nil {
 		return bad("%v", err)
 	}
@@ -396,25 +391,25 @@ func (r *Registry) loadCall(sc *snapCall) (*callState, error) {
 
 // checkCall checks that a restored live call is one the rules can reach,
 // under the Options given, by the Registry's last reading (D2).
-func (r *Registry) checkCall(c *callState) error {
-	ms, created := c.members(), c.createdAt()
+func (r *Registry) checkCall(c *callRecord) error {
+	ms, created, x := c.Members(), c.CreatedAt(), c.Extras()
 	switch {
-	case !validID(c.id):
+	case !core.ValidID(c.ID()):
 		return errors.New("invalid ID")
-	case c.mode != events.General && c.mode != events.Advanced:
+	case c.Mode() != events.General && c.Mode() != events.Advanced:
 		return errors.New("unknown mode")
-	case c.timeout < MinTimeout || c.timeout > r.s.maxTimeout:
-		return fmt.Errorf("timeout %v outside [%v, %v]", c.timeout, MinTimeout, r.s.maxTimeout)
-	case len(c.inviteData()) > r.s.maxDataLen || !validPush(c.invitePush(), r.s.maxDataLen):
+	case c.Timeout() < MinTimeout || c.Timeout() > r.s.maxTimeout:
+		return fmt.Errorf("timeout %v outside [%v, %v]", c.Timeout(), MinTimeout, r.s.maxTimeout)
+	case len(c.InviteData()) > r.s.maxDataLen || !core.ValidPush(c.InvitePush(), r.s.maxDataLen):
 		return errors.New("extended data or push too large")
-	case c.seq == 0:
+	case c.Seq() == 0:
 		return errors.New("seq 0: no events yet")
-	case c.seq == math.MaxUint64:
+	case c.Seq() == math.MaxUint64:
 		return errors.New("seq at its limit")
 	case created.After(r.last):
 		return fmt.Errorf("created %v, after the last reading %v", created, r.last)
 	}
-	if err := checkMembers(ms, c.mode, r.s.maxDataLen); err != nil {
+	if err := checkMembers(ms, c.Mode(), r.s.maxDataLen); err != nil {
 		return err
 	}
 	// A deadline is the reading at which its member was rung plus a
@@ -423,70 +418,70 @@ func (r *Registry) checkCall(c *callState) error {
 	// CallingInvite rings at a later reading, not after the last one, with
 	// a timeout of its own, at most MaxTimeout (A2).
 	lo, hi := created.Add(MinTimeout), r.last.Add(r.s.maxTimeout)
-	if c.mode == events.General {
-		lo, hi = created.Add(c.timeout), created.Add(c.timeout)
+	if c.Mode() == events.General {
+		lo, hi = created.Add(c.Timeout()), created.Add(c.Timeout())
 	}
 	for i := range ms {
 		m := &ms[i]
 		switch {
 		case m.State.Pending() == m.Deadline.IsZero():
-			return fmt.Errorf("member %d (%s): %v with deadline %v: a deadline must be set exactly while pending", i, quoteID(m.User), m.State, m.Deadline)
+			return fmt.Errorf("member %d (%s): %v with deadline %v: a deadline must be set exactly while pending", i, core.QuoteID(m.User), m.State, m.Deadline)
 		case m.State.Pending() && (m.Deadline.Before(lo) || m.Deadline.After(hi)):
-			return fmt.Errorf("member %d (%s): deadline %v outside [%v, %v]", i, quoteID(m.User), m.Deadline, lo, hi)
+			return fmt.Errorf("member %d (%s): deadline %v outside [%v, %v]", i, core.QuoteID(m.User), m.Deadline, lo, hi)
 		}
 	}
-	if c.mode == events.General && c.pending == 0 {
+	if c.Mode() == events.General && c.Pending() == 0 {
 		return errors.New("a general call with nobody pending is over")
 	}
-	if c.mode == events.Advanced && c.pending == 0 && c.accepted == 0 && ms[0].State != events.Accepted {
+	if c.Mode() == events.Advanced && c.Pending() == 0 && c.AcceptedInvitees() == 0 && ms[0].State != events.Accepted {
 		return errors.New("an advanced call with nobody in it is over")
 	}
-	if c.x == nil {
+	if x == nil {
 		return nil
 	}
-	for i, at := range c.x.checks {
+	for i, at := range x.Checks {
 		switch {
 		case at.IsZero():
 		case i == 0 || ms[i].State != events.Inviting:
-			return fmt.Errorf("member %d (%s): a not-received check for a member not Inviting", i, quoteID(ms[i].User))
+			return fmt.Errorf("member %d (%s): a not-received check for a member not Inviting", i, core.QuoteID(ms[i].User))
 		case !at.After(created):
-			return fmt.Errorf("member %d (%s): not-received check at %v, not after the call was created", i, quoteID(ms[i].User), at)
+			return fmt.Errorf("member %d (%s): not-received check at %v, not after the call was created", i, core.QuoteID(ms[i].User), at)
 		}
 	}
 	isMember := func(u string, from int) bool {
-		i := c.index(u)
+		i := c.Index(u)
 		return i >= from
 	}
-	for _, m := range c.x.merged {
+	for _, m := range x.Merged {
 		switch {
-		case !validID(m.id) || !isMember(m.inviter, 1) || !isMember(m.invitee, 0) || m.inviter == m.invitee:
+		case !core.ValidID(m.ID) || !isMember(m.Inviter, 1) || !isMember(m.Invitee, 0) || m.Inviter == m.Invitee:
 			// H3 merges an invite by a pending invitee of its inviter.
-			return fmt.Errorf("merged invite %s: %s inviting %s, not an invitee and another member", quoteID(m.id), quoteID(m.inviter), quoteID(m.invitee))
-		case c.mode == events.General && m.invitee != ms[0].User:
-			return fmt.Errorf("merged invite %s: invitee %s is not the caller of a general call", quoteID(m.id), quoteID(m.invitee))
-		case m.deadline.Before(lo) || m.deadline.After(hi):
-			return fmt.Errorf("merged invite %s: deadline %v outside [%v, %v]", quoteID(m.id), m.deadline, lo, hi)
+			return fmt.Errorf("merged invite %s: %s inviting %s, not an invitee and another member", core.QuoteID(m.ID), core.QuoteID(m.Inviter), core.QuoteID(m.Invitee))
+		case c.Mode() == events.General && m.Invitee != ms[0].User:
+			return fmt.Errorf("merged invite %s: invitee %s is not the caller of a general call", core.QuoteID(m.ID), core.QuoteID(m.Invitee))
+		case m.Deadline.Before(lo) || m.Deadline.After(hi):
+			return fmt.Errorf("merged invite %s: deadline %v outside [%v, %v]", core.QuoteID(m.ID), m.Deadline, lo, hi)
 		}
 	}
-	if rt := c.x.retry; rt != nil {
-		if len(rt.invitees) == 0 || len(rt.invitees) > r.s.maxInvitees || len(rt.failed) > len(rt.invitees) {
+	if rt := x.Retry; rt != nil {
+		if len(rt.Invitees) == 0 || len(rt.Invitees) > r.s.maxInvitees || len(rt.Failed) > len(rt.Invitees) {
 			return errors.New("invalid retry record")
 		}
-		for i, u := range rt.invitees {
-			if !validID(u) || u == ms[0].User || slices.Contains(rt.invitees[:i], u) {
-				return fmt.Errorf("retry record: invitee %s invalid, the caller or repeated", quoteID(u))
+		for i, u := range rt.Invitees {
+			if !core.ValidID(u) || u == ms[0].User || slices.Contains(rt.Invitees[:i], u) {
+				return fmt.Errorf("retry record: invitee %s invalid, the caller or repeated", core.QuoteID(u))
 			}
 		}
-		for i, f := range rt.failed {
+		for i, f := range rt.Failed {
 			// Admit refused it (H7): one of the invitees. (Its message may
 			// be empty: the live error is kept, whatever it says.)
-			if !slices.Contains(rt.invitees, f.User) || slices.ContainsFunc(rt.failed[:i], func(o Failure) bool { return o.User == f.User }) {
-				return fmt.Errorf("retry record: failure of %s not one of the invitees, or repeated", quoteID(f.User))
+			if !slices.Contains(rt.Invitees, f.User) || slices.ContainsFunc(rt.Failed[:i], func(o core.Failure) bool { return o.User == f.User }) {
+				return fmt.Errorf("retry record: failure of %s not one of the invitees, or repeated", core.QuoteID(f.User))
 			}
 		}
-		for _, u := range rt.invitees {
-			if !isMember(u, 1) && !slices.ContainsFunc(rt.failed, func(f Failure) bool { return f.User == u }) {
-				return fmt.Errorf("retry record: invitee %s neither rung nor refused", quoteID(u))
+		for _, u := range rt.Invitees {
+			if !isMember(u, 1) && !slices.ContainsFunc(rt.Failed, func(f core.Failure) bool { return f.User == u }) {
+				return fmt.Errorf("retry record: invitee %s neither rung nor refused", core.QuoteID(u))
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // The snapshot format as encoding/json wrote it, from the struct types
@@ -67,7 +68,7 @@ type legacyRetryRec struct {
 	Failed   []legacyFailure `json:"failed,omitempty"`
 }
 
-// legacyMerged is a mergedRetry.
+// legacyMerged is a core.Merged.
 type legacyMerged struct {
 	ID       string    `json:"id"`
 	Inviter  string    `json:"inviter"`
@@ -103,16 +104,17 @@ type legacyBeat struct {
 func (r *Registry) legacySnapshot() ([]byte, error) {
 	r.mu.Lock()
 	s := legacySnap{Version: 1, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []legacyCall{}, Users: []legacyDevice{}}
-	r.calls.Each(func(c *callState) {
+	r.calls.Each(func(c *callRecord) {
 		s.Calls = append(s.Calls, legacyCall{
-			ID: c.id, Caller: c.callerID(), Mode: c.mode, Created: c.createdAt(), Timeout: c.timeout,
-			Data: c.inviteData(), Order: c.order, Seq: c.seq, Members: slices.Clone(c.members()), Checks: slices.Clone(c.checks()),
+			ID: c.ID(), Caller: c.Caller(), Mode: c.Mode(), Created: c.CreatedAt(), Timeout: c.Timeout(),
+			Data: c.InviteData(), Order: c.order, Seq: c.Seq(), Members: slices.Clone(c.Members()),
 		})
-		if x := c.x; x != nil {
+		if x := c.Extras(); x != nil {
 			sc := &s.Calls[len(s.Calls)-1]
-			sc.Push, sc.Pushes, sc.Retry = x.push, legacyPushes(x.pushes), legacyRetry(x.retry)
-			for _, m := range x.merged {
-				sc.Merged = append(sc.Merged, legacyMerged{ID: m.id, Inviter: m.inviter, Invitee: m.invitee, Deadline: m.deadline})
+			sc.Checks = slices.Clone(x.Checks)
+			sc.Push, sc.Pushes, sc.Retry = x.Push, legacyPushes(x.Pushes), legacyRetry(x.Retry)
+			for _, m := range x.Merged {
+				sc.Merged = append(sc.Merged, legacyMerged{ID: m.ID, Inviter: m.Inviter, Invitee: m.Invitee, Deadline: m.Deadline})
 			}
 		}
 	})
@@ -155,7 +157,7 @@ func legacyPushes(ps []*events.Push) []legacyPush {
 	}
 	out := make([]legacyPush, len(ps))
 	for i, p := range ps {
-		if p == noPush {
+		if p == core.NoPush {
 			out[i].None = true
 		} else {
 			out[i].Push = p
@@ -164,12 +166,12 @@ func legacyPushes(ps []*events.Push) []legacyPush {
 	return out
 }
 
-func legacyRetry(rt *retry) *legacyRetryRec {
+func legacyRetry(rt *core.Retry) *legacyRetryRec {
 	if rt == nil {
 		return nil
 	}
-	s := &legacyRetryRec{Invitees: rt.invitees}
-	for _, f := range rt.failed {
+	s := &legacyRetryRec{Invitees: rt.Invitees}
+	for _, f := range rt.Failed {
 		s.Failed = append(s.Failed, legacyFailure{User: f.User, Err: f.Err.Error()})
 	}
 	return s

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Snapshot's copy of the state, and its encoding (D2, B6).
@@ -40,7 +41,7 @@ type callsCopy struct {
 	chunks [][]byte    // the calls' records, in table order
 	index  []callIndex // per call, where its record is
 	strs   []string    // the strings the records refer to
-	extras []*callExtras
+	extras []*core.Extras
 	users  []userCopy
 	hist   []histCopy
 	sink   uint8 // what the loads ahead of the copy read (see copyAhead)
@@ -144,12 +145,12 @@ func (r *Registry) copyState(s *stateCopy) {
 			// Read ahead, in two steps: the record, then its members.
 			if j := i + copyAhead; j < hi {
 				if c := calls.Slot(j); c != nil {
-					sink += c.n
+					sink += uint8(len(c.Members()))
 				}
 			}
 			if j := i + copyAhead/2; j < hi {
 				if c := calls.Slot(j); c != nil {
-					sink += uint8(c.mem.State)
+					sink += uint8(c.Storage()[0].State)
 				}
 			}
 			if c := calls.Slot(i); c != nil {
@@ -209,8 +210,8 @@ func (s *callsCopy) str(v string) uint32 {
 }
 
 // copyCall appends c's record, a record of part.
-func (s *callsCopy) copyCall(c *callState, part uint8) {
-	ms := c.members()
+func (s *callsCopy) copyCall(c *callRecord, part uint8) {
+	ms := c.Members()
 	b := s.chunks[len(s.chunks)-1]
 	if need := recFixed + len(ms)*recMember; cap(b)-len(b) < need {
 		b = make([]byte, 0, max(recordChunk, need))
@@ -218,26 +219,27 @@ func (s *callsCopy) copyCall(c *callState, part uint8) {
 	}
 	le := binary.LittleEndian
 	s.index = append(s.index, callIndex{order: c.order, chunk: uint32(len(s.chunks) - 1), at: uint32(len(b)), part: part})
-	b = le.AppendUint64(b, c.seq)
-	b = le.AppendUint64(b, uint64(c.createdS))
-	b = le.AppendUint32(b, uint32(c.createdN))
-	b = le.AppendUint64(b, uint64(c.timeout))
-	b = append(b, byte(c.mode), byte(len(ms)))
+	b = le.AppendUint64(b, c.Seq())
+	created := c.CreatedAt()
+	b = le.AppendUint64(b, uint64(created.Unix()))
+	b = le.AppendUint32(b, uint32(created.Nanosecond()))
+	b = le.AppendUint64(b, uint64(c.Timeout()))
+	b = append(b, byte(c.Mode()), byte(len(ms)))
 	data := uint32(0)
-	if d := c.inviteData(); d != ms[0].Data {
+	if d := c.InviteData(); d != ms[0].Data {
 		data = s.str(d) + 1
 	}
 	b = le.AppendUint32(b, data)
 	x := uint32(0)
-	if cx := c.x; cx != nil {
+	if cx := c.Extras(); cx != nil {
 		// retry never changes, and merged only grows: the elements copied
 		// here stay as they are. pushes and checks change in place.
-		s.extras = append(s.extras, &callExtras{push: cx.push, retry: cx.retry, merged: cx.merged[:len(cx.merged):len(cx.merged)],
-			pushes: slices.Clone(cx.pushes), checks: slices.Clone(cx.checks)})
+		s.extras = append(s.extras, &core.Extras{Push: cx.Push, Retry: cx.Retry, Merged: cx.Merged[:len(cx.Merged):len(cx.Merged)],
+			Pushes: slices.Clone(cx.Pushes), Checks: slices.Clone(cx.Checks)})
 		x = uint32(len(s.extras))
 	}
 	b = le.AppendUint32(b, x)
-	b = le.AppendUint32(b, s.str(c.id))
+	b = le.AppendUint32(b, s.str(c.ID()))
 	for i := range ms {
 		m := &ms[i]
 		if m.Deadline.IsZero() {
@@ -246,7 +248,7 @@ func (s *callsCopy) copyCall(c *callState, part uint8) {
 			b = append(b, byte(m.State)|recDeadline)
 		}
 		b = le.AppendUint32(b, s.str(m.User))
-		switch k := c.index(m.Inviter); {
+		switch k := c.Index(m.Inviter); {
 		case m.Inviter == "":
 			b = append(b, recNone)
 		case k >= 0:
@@ -275,7 +277,7 @@ type callRec struct {
 	timeout time.Duration
 	mode    events.Mode
 	data    string // the Invite's
-	x       *callExtras
+	x       *core.Extras
 	id      string
 	members []memberRec
 }
@@ -624,9 +626,9 @@ func (w *snapWriter) call(c *callRec) {
 		w.str(c.data)
 	}
 	x := c.x
-	if x != nil && x.push != nil {
+	if x != nil && x.Push != nil {
 		w.raw(`,"push":`)
-		w.push(x.push)
+		w.push(x.Push)
 	}
 	w.raw(`,"order":`)
 	w.uint(c.order)
@@ -658,17 +660,17 @@ func (w *snapWriter) call(c *callRec) {
 }
 
 // extras writes what a call's extras hold, after its members.
-func (w *snapWriter) extras(x *callExtras) {
-	if len(x.pushes) > 0 {
+func (w *snapWriter) extras(x *core.Extras) {
+	if len(x.Pushes) > 0 {
 		w.raw(`,"pushes":[`)
-		for i, p := range x.pushes {
+		for i, p := range x.Pushes {
 			if i > 0 {
 				w.raw(",")
 			}
 			switch p {
 			case nil:
 				w.raw("{}")
-			case noPush:
+			case core.NoPush:
 				w.raw(`{"none":true}`)
 			default:
 				w.raw(`{"push":`)
@@ -678,12 +680,12 @@ func (w *snapWriter) extras(x *callExtras) {
 		}
 		w.raw("]")
 	}
-	if rt := x.retry; rt != nil {
+	if rt := x.Retry; rt != nil {
 		w.raw(`,"retry":{"invitees":`)
-		w.strings(rt.invitees)
-		if len(rt.failed) > 0 {
+		w.strings(rt.Invitees)
+		if len(rt.Failed) > 0 {
 			w.raw(`,"failed":[`)
-			for i, f := range rt.failed {
+			for i, f := range rt.Failed {
 				if i > 0 {
 					w.raw(",")
 				}
@@ -697,27 +699,27 @@ func (w *snapWriter) extras(x *callExtras) {
 		}
 		w.raw("}")
 	}
-	if len(x.merged) > 0 {
+	if len(x.Merged) > 0 {
 		w.raw(`,"merged":[`)
-		for i, m := range x.merged {
+		for i, m := range x.Merged {
 			if i > 0 {
 				w.raw(",")
 			}
 			w.raw(`{"id":`)
-			w.str(m.id)
+			w.str(m.ID)
 			w.raw(`,"inviter":`)
-			w.str(m.inviter)
+			w.str(m.Inviter)
 			w.raw(`,"invitee":`)
-			w.str(m.invitee)
+			w.str(m.Invitee)
 			w.raw(`,"deadline":`)
-			w.time(m.deadline)
+			w.time(m.Deadline)
 			w.raw("}")
 		}
 		w.raw("]")
 	}
-	if len(x.checks) > 0 {
+	if len(x.Checks) > 0 {
 		w.raw(`,"checks":[`)
-		for i, at := range x.checks {
+		for i, at := range x.Checks {
 			if i > 0 {
 				w.raw(",")
 			}

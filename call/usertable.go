@@ -25,7 +25,7 @@ type userTable struct {
 }
 
 type userSlot struct {
-	p    unsafe.Pointer // a *user, or (kind > 0) a *callState
+	p    unsafe.Pointer // a *user, or (kind > 0) a *callRecord
 	h    uint32         // the low bits of the hash of the user's ID
 	kind uint8          // 0: p is the user's record; k > 0: it has none, and is member k-1 of p
 }
@@ -37,7 +37,7 @@ func (t *userTable) hash(id string) uint32 { return uint32(maphash.String(t.seed
 // key returns the ID of the user in slot i.
 func (t *userTable) key(i int) string {
 	if s := &t.slots[i]; s.kind > 0 {
-		return (*callState)(s.p).members()[s.kind-1].User
+		return (*callRecord)(s.p).Members()[s.kind-1].User
 	}
 	return (*user)(t.slots[i].p).id
 }
@@ -70,7 +70,7 @@ func (t *userTable) rec(i int) *user {
 // nil.
 func (t *userTable) head(i int) *memberLink {
 	if s := &t.slots[i]; s.kind > 0 {
-		return &(*callState)(s.p).links()[s.kind-1]
+		return &(*callRecord)(s.p).links()[s.kind-1]
 	}
 	return (*user)(t.slots[i].p).head
 }
@@ -80,7 +80,7 @@ func (t *userTable) setRecord(i int, u *user) { t.slots[i].p, t.slots[i].kind = 
 
 // setCall makes member m of c the entry of slot i: the user has no record,
 // and c is its oldest live call.
-func (t *userTable) setCall(i int, c *callState, m int) {
+func (t *userTable) setCall(i int, c *callRecord, m int) {
 	t.slots[i].p, t.slots[i].kind = unsafe.Pointer(c), uint8(m+1)
 }
 
@@ -89,7 +89,7 @@ func (t *userTable) addRecord(i int, h uint32, u *user) { t.add(i, h, unsafe.Poi
 
 // addCall adds the user that is member m of c, and has no record, at slot
 // i, which find returned with h for its ID.
-func (t *userTable) addCall(i int, h uint32, c *callState, m int) {
+func (t *userTable) addCall(i int, h uint32, c *callRecord, m int) {
 	t.add(i, h, unsafe.Pointer(c), uint8(m+1))
 }
 

@@ -3,8 +3,11 @@ package call
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/callsig/callsig/internal/core"
 )
 
 // The user table against a plain map: users with a record and users
@@ -17,7 +20,7 @@ func TestUserTableRapid(t *testing.T) {
 		tab := newUserTable()
 		type entry struct {
 			u *user
-			c *callState
+			c *callRecord
 			m int
 		}
 		ref := map[string]entry{}
@@ -26,8 +29,9 @@ func TestUserTableRapid(t *testing.T) {
 			if rapid.Bool().Draw(t, "record") {
 				return entry{u: &user{id: k}}
 			}
-			c, m := allocCall(3), rapid.IntRange(1, 2).Draw(t, "member")
-			c.members()[0].User, c.members()[3-m].User, c.members()[m].User = "caller", "other", k
+			c, m := newRecord(3), rapid.IntRange(1, 2).Draw(t, "member")
+			c.Open(time.Time{}, &core.Opening{Caller: "caller", Invitees: []string{"", ""}})
+			c.Members()[3-m].User, c.Members()[m].User = "other", k
 			return entry{c: c, m: m}
 		}
 		t.Repeat(map[string]func(*rapid.T){

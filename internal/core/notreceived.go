@@ -1,4 +1,4 @@
-package call
+package core
 
 import (
 	"time"
@@ -29,39 +29,39 @@ import (
 //     check changes the invitee's state and nobody is told.
 
 // setCheck schedules member i's not-received check for at (H6 on).
-func (c *callState) setCheck(i int, at time.Time) {
-	x := c.extras()
-	for len(x.checks) <= i {
-		x.checks = append(x.checks, time.Time{})
+func (c *Call) setCheck(i int, at time.Time) {
+	x := c.MakeExtras()
+	for len(x.Checks) <= i {
+		x.Checks = append(x.Checks, time.Time{})
 	}
-	x.checks[i] = at
+	x.Checks[i] = at
 }
 
 // notReceived runs the not-received checks due at now.
-func (c *callState) notReceived(now time.Time, out *outbox) {
+func (c *Call) notReceived(now time.Time, online Set, out *Outbox) {
 	checks := c.checks()
-	for i := 1; i < len(c.members()) && i < len(checks); i++ {
-		if checks[i].IsZero() || checks[i].After(now) || c.members()[i].State != events.Inviting {
+	for i := 1; i < len(c.Members()) && i < len(checks); i++ {
+		if checks[i].IsZero() || checks[i].After(now) || c.Members()[i].State != events.Inviting {
 			continue
 		}
 		c.move(i, cmdNotReceived)
 		checks[i] = time.Time{}
-		c.tellReceipt(now, i, events.Event{}, out)
+		c.tellReceipt(now, i, events.Event{}, online, out)
 	}
 }
 
 // tellReceipt sends UserStateChanged about member i, built on e, to the
 // caller (general mode) or to every member pending or Accepted other than i
 // (advanced mode).
-func (c *callState) tellReceipt(now time.Time, i int, e events.Event, out *outbox) {
+func (c *Call) tellReceipt(now time.Time, i int, e events.Event, online Set, out *Outbox) {
 	e.Kind, e.At = events.UserStateChanged, now
-	e.Members = out.clone(c.members()[i : i+1]) // the member changes again: a copy
+	e.Members = out.clone(c.Members()[i : i+1]) // the member changes again: a copy
 	if c.mode == events.General {
-		e.To, e.Offline = c.callerID(), !c.online(0)
+		e.To, e.Offline = c.Caller(), !online.Has(0)
 		c.emit(out, e)
 		return
 	}
-	var skip memberSet
-	skip.add(i)
-	c.tell(now, e, -1, skip, out)
+	var skip Set
+	skip.Add(i)
+	c.tellMembers(now, e, -1, skip, online, out)
 }

@@ -1,4 +1,4 @@
-package call
+package core
 
 import (
 	"context"
@@ -31,9 +31,9 @@ func lifecycleDiagrams(t *testing.T) map[string]string {
 
 // TestLifecycleDiagramsInGuide fails when the diagrams in docs/guide.md and the
 // declarations in lifecycle.go drift apart. Fix it with
-// go test ./call -run Diagrams -update-diagrams.
+// go test ./internal/core -run Diagrams -update-diagrams.
 func TestLifecycleDiagramsInGuide(t *testing.T) {
-	const path = "../docs/guide.md"
+	const path = "../../docs/guide.md"
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

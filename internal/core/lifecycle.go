@@ -1,4 +1,4 @@
-package call
+package core
 
 import (
 	"fmt"
@@ -142,12 +142,12 @@ func nextCall(s callStatus, cmd callCmd) (callStatus, bool) {
 	return callStatus(d), d != noTransition
 }
 
-// memberNext[state][cmd] is the state cmd leads to, or noState.
+// memberNext[state][cmd] is the state cmd leads to, or noTransition.
 var memberNext = compile(memberLifecycle, numStates, int(numMemberCmds),
 	func(i int) string { return events.State(i).String() },
 	func(i int) string { return memberCmd(i).String() })
 
-// callNext[status][cmd] is the status cmd leads to, or noState.
+// callNext[status][cmd] is the status cmd leads to, or noTransition.
 var callNext = compile(callLifecycle, int(numCallStatuses), int(numCallCmds),
 	func(i int) string { return callStatus(i).String() },
 	func(i int) string { return callCmd(i).String() })
