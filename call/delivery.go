@@ -142,7 +142,7 @@ func (r *Registry) produced() uint64 { return r.taken + uint64(len(r.out.Events)
 func (r *Registry) takeOut() []events.Event {
 	r.seal()
 	batch := r.out.Events
-	r.out.Events, r.spare = r.spare[:0], nil
+	r.out.Events, r.freeQueue = r.freeQueue[:0], nil
 	r.inFlight = len(batch)
 	r.taken += uint64(len(batch))
 	return batch
@@ -180,7 +180,7 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
-		r.spare, r.inFlight = batch[:0], 0
+		r.freeQueue, r.inFlight = batch[:0], 0
 		batch = nil
 		r.wakeWaiters()
 		if len(r.out.Events) == 0 {
@@ -257,7 +257,7 @@ func (r *Registry) drain() {
 		clear(batch)
 		r.mu.Lock()
 		r.recycle()
-		r.spare, r.inFlight = batch[:0], 0
+		r.freeQueue, r.inFlight = batch[:0], 0
 		batch = nil
 		r.wakeWaiters()
 	}

@@ -40,7 +40,7 @@ func (r *Registry) busy(id string, c *callRecord) bool {
 // admit asks Options.Admit about each invitee (H7), outside the Registry's
 // lock: Admit is the host's code. It returns nil when every invitee is
 // admitted, or one error per invitee (nil: admitted). Callers ask only
-// about an invite that passes checkInvite without the state, so that a
+// about an invite that passes core.CheckInvite without the state, so that a
 // malformed invite costs the host nothing.
 func (r *Registry) admit(inviter string, invitees []string) []error {
 	var errs []error

@@ -152,10 +152,10 @@ func (r *Registry) wake(u *user) {
 	}
 }
 
-// maxSpareUsers is how many dropped records the Registry keeps for reuse,
+// maxFreeUsers is how many dropped records the Registry keeps for reuse,
 // so that users logging in and out, or ending calls with History set, do
 // not cost an allocation each.
-const maxSpareUsers = 256
+const maxFreeUsers = 256
 
 // record returns the record of id, or nil if it has none.
 func (r *Registry) record(id string) *user {
@@ -186,8 +186,8 @@ func (r *Registry) recordFor(id string) *user {
 		}
 	}
 	var u *user
-	if n := len(r.spareUsers); n > 0 {
-		u, r.spareUsers = r.spareUsers[n-1], r.spareUsers[:n-1]
+	if n := len(r.freeUsers); n > 0 {
+		u, r.freeUsers = r.freeUsers[n-1], r.freeUsers[:n-1]
 	} else {
 		u = &user{}
 	}
@@ -230,18 +230,18 @@ func (r *Registry) drop(u *user) {
 	if i, _, ok := r.users.find(u.id); ok {
 		r.users.del(i)
 	}
-	if len(r.spareUsers) == maxSpareUsers {
+	if len(r.freeUsers) == maxFreeUsers {
 		*u = user{} // its id empty: settle leaves it alone
 		return
 	}
 	// Keep the record and its extras, not its arrays: a record that goes
-	// round the spare list keeps nothing of the users it served.
+	// round the free list keeps nothing of the users it served.
 	x := u.x
 	if x != nil {
 		*x = userExtras{}
 	}
 	*u = user{x: x}
-	r.spareUsers = append(r.spareUsers, u)
+	r.freeUsers = append(r.freeUsers, u)
 }
 
 // link records that member i of c is one of its user's calls, keeping the

@@ -100,7 +100,7 @@ func checkUsers(t fataler, r *Registry) {
 	if idle != r.idle.n || idle > r.idle.bound() {
 		t.Fatalf("%d users on the idle list, it counts %d, bound %d", idle, r.idle.n, r.idle.bound())
 	}
-	for _, u := range r.spareUsers {
+	for _, u := range r.freeUsers {
 		if u.id != "" || u.head != nil || len(u.devices) > 0 || len(u.history()) > 0 {
 			t.Fatalf("a spare user record holds something")
 		}

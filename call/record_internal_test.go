@@ -134,7 +134,7 @@ func TestRecycledMemoryBounded(t *testing.T) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for tier, free := range r.rc.free {
+	for tier, free := range r.recycler.free {
 		if len(free) == 0 || len(free) > maxFree {
 			t.Errorf("tier %d keeps %d free records, want 1 to %d", tier, len(free), maxFree)
 		}

@@ -37,11 +37,11 @@ const maxFree = 1024
 // with TransientMembers, when one of its tier is free, else a new one
 // (newRecord).
 func (r *Registry) alloc(n int) *callRecord {
-	if t := tierFor(n); r.s.transient && t >= 0 && len(r.rc.free[t]) > 0 {
-		free := r.rc.free[t]
+	if t := tierFor(n); r.s.transient && t >= 0 && len(r.recycler.free[t]) > 0 {
+		free := r.recycler.free[t]
 		c := free[len(free)-1]
 		free[len(free)-1] = nil
-		r.rc.free[t] = free[:len(free)-1]
+		r.recycler.free[t] = free[:len(free)-1]
 		return c
 	}
 	return newRecord(n)
@@ -51,34 +51,34 @@ func (r *Registry) alloc(n int) *callRecord {
 // record is reused once the events that told of it are emitted.
 func (r *Registry) retire(c *callRecord) {
 	if r.s.transient {
-		r.rc.ended = append(r.rc.ended, c)
+		r.recycler.ended = append(r.recycler.ended, c)
 	}
 }
 
 // seal moves what ended and what was cut since the queue was last taken to
 // the side of the batch just taken. Called with the lock held, by takeOut.
 func (r *Registry) seal() {
-	rc := &r.rc
-	if len(rc.ended) == 0 && !rc.arena.Cut() {
+	reuse := &r.recycler
+	if len(reuse.ended) == 0 && !reuse.arena.Cut() {
 		return
 	}
-	rc.drop() // a batch whose delivery panicked: leave its memory to the collector
-	rc.arena.Seal()
-	rc.endedInBatch, rc.ended = rc.ended, rc.endedInBatch
+	reuse.drop() // a batch whose delivery panicked: leave its memory to the collector
+	reuse.arena.Seal()
+	reuse.endedInBatch, reuse.ended = reuse.ended, reuse.endedInBatch
 }
 
 // drop forgets the records of the batch's side without reusing them.
-func (rc *recycler) drop() {
-	clear(rc.endedInBatch)
-	rc.endedInBatch = rc.endedInBatch[:0]
+func (reuse *recycler) drop() {
+	clear(reuse.endedInBatch)
+	reuse.endedInBatch = reuse.endedInBatch[:0]
 }
 
 // recycle makes the memory of the batch just emitted reusable. Called with
 // the lock held, by the deliverer, once Emit has returned for every event
 // of the batch.
 func (r *Registry) recycle() {
-	rc := &r.rc
-	for _, c := range rc.endedInBatch {
+	reuse := &r.recycler
+	for _, c := range reuse.endedInBatch {
 		// Only a record that still holds its own arrays (not one an
 		// advanced call grew out of, see place) goes back on a list: its
 		// room is then exactly its tier's.
@@ -86,15 +86,15 @@ func (r *Registry) recycle() {
 			continue
 		}
 		t := tierFor(c.Room())
-		if len(rc.free[t]) >= maxFree {
+		if len(reuse.free[t]) >= maxFree {
 			continue
 		}
 		// forget left the links zero; the record keeps nothing else of
 		// the call it served.
 		*c = callRecord{Call: c.Call, firstLink: c.firstLink, dueHandle: noSlot}
 		c.Reset()
-		rc.free[t] = append(rc.free[t], c)
+		reuse.free[t] = append(reuse.free[t], c)
 	}
-	rc.arena.Recycle()
-	rc.drop()
+	reuse.arena.Recycle()
+	reuse.drop()
 }

@@ -62,15 +62,15 @@ type Registry struct {
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 	recovering bool    // Recover: arm no timer until the last entry is applied
 
-	idle       idleList     // users kept only for their history, longest idle first (H8)
-	spareUsers []*user      // dropped user records, for reuse (see settle)
-	linkBuf    []membership // scratch for walking a user's calls
+	idle      idleList     // users kept only for their history, longest idle first (H8)
+	freeUsers []*user      // dropped user records, for reuse (see settle)
+	linkBuf   []membership // scratch for walking a user's calls
 
-	rc recycler // Options.TransientMembers: memory to reuse (recycle.go)
+	recycler recycler // Options.TransientMembers: memory to reuse (recycle.go)
 
 	// Delivery (delivery.go).
 	out        core.Outbox    // events produced, not yet delivered
-	spare      []events.Event // the buffer last delivered, kept for reuse
+	freeQueue  []events.Event // the buffer last delivered, emptied, for the next queue
 	delivering bool           // a goroutine delivers: an input's, or the drain goroutine
 	inFlight   int            // events of the batch being delivered (Backlog)
 	taken      uint64         // events ever taken out of out for delivery
@@ -101,14 +101,14 @@ func NewRegistry(o Options) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{
-		s:          s,
-		calls:      calltable.New[*callRecord](),
-		users:      newUserTable(),
-		spareUsers: make([]*user, 0, maxSpareUsers),
+		s:         s,
+		calls:     calltable.New[*callRecord](),
+		users:     newUserTable(),
+		freeUsers: make([]*user, 0, maxFreeUsers),
 	}
 	r.sliceDone.L = &r.mu
 	if s.transient {
-		r.out.UseArena(&r.rc.arena)
+		r.out.UseArena(&r.recycler.arena)
 	}
 	return r, nil
 }

@@ -277,7 +277,7 @@ type callRec struct {
 	timeout time.Duration
 	mode    events.Mode
 	data    string // the Invite's
-	x       *core.Extras
+	extras  *core.Extras
 	id      string
 	members []memberRec
 }
@@ -299,9 +299,9 @@ func (s *callsCopy) readRec(at *callIndex, c *callRec) {
 	c.mode = events.Mode(b[28])
 	n := int(b[29])
 	data, x := le.Uint32(b[30:]), le.Uint32(b[34:])
-	c.x = nil
+	c.extras = nil
 	if x > 0 {
-		c.x = s.extras[x-1]
+		c.extras = s.extras[x-1]
 	}
 	c.id = s.strs[le.Uint32(b[recID:])]
 	b = b[recFixed:]
@@ -625,7 +625,7 @@ func (w *snapWriter) call(c *callRec) {
 		w.raw(`,"data":`)
 		w.str(c.data)
 	}
-	x := c.x
+	x := c.extras
 	if x != nil && x.Push != nil {
 		w.raw(`,"push":`)
 		w.push(x.Push)
