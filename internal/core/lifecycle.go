@@ -8,7 +8,7 @@ import (
 )
 
 // The lifecycles are declared once, here, as looplab/fsm event tables: the
-// clearest way to read them, and what README.md's diagrams are drawn from
+// clearest way to read them, and what docs/guide.md's diagrams are drawn from
 // (lifecycle_test.go fails when the two drift apart). At init they are
 // compiled into dense arrays, so the hot path decides a transition with one
 // indexed load and never runs an fsm.FSM.
