@@ -78,7 +78,8 @@ func tierFor(n int) int {
 const maxMembers = maxMaxInvitees + 1
 
 // newRecord returns an empty call record with room for n members (n <=
-// maxMembers), out of no heap.
+// maxMembers): a tiered one, with its members and links inside it, when n
+// fits a tier.
 func newRecord(n int) *callRecord {
 	var c *callRecord
 	switch tierFor(n) {
