@@ -18,9 +18,11 @@ import (
 // of RULES.md §2 "Which error wins" is exercised): malformed IDs, strangers,
 // calls that are over or unknown, empty, duplicate or oversized lists,
 // timeouts, extended data and push just outside their limits, unknown
-// modes, call IDs in use. Well-formed values sit on the limits too:
-// timeouts of 0, 1s and MaxTimeout, data and push of exactly MaxDataLen
-// bytes, lists of exactly MaxInvitees (filled up, where the pool is too
+// modes, call IDs in use. Timeouts are whole milliseconds (when the
+// Options' are), the bad ones a millisecond outside the limits, or
+// negative. Well-formed values sit on the limits too: timeouts of 0, 1s
+// and MaxTimeout, data and push of exactly MaxDataLen bytes, lists of
+// exactly MaxInvitees (filled up, where the pool is too
 // small, with users named "guest-1", "guest-2", …), host-chosen call IDs
 // that clash and are used again (G11), clock advances to the next instant
 // something falls due — a deadline (G5), a not-received check (H6), a
@@ -40,7 +42,8 @@ import (
 // often, End least (it ends a call), and OpHeartbeat only if the Model has
 // a HeartbeatTimeout (so that a Server without H5 need not be a
 // [Heartbeater]); else only the ops given, with equal weight. Unless an
-// advanced op is among them, no invite is in advanced mode. The pool should
+// advanced op is among them, every invite is in general mode: none
+// advanced, none of an unknown mode. The pool should
 // hold at least three valid user IDs; devices are those of [Devices].
 //
 // The generator reads m when it draws, so draw a command, then apply it to
@@ -205,14 +208,14 @@ func (g *gen) invite(t *rapid.T) Command {
 		c.Timeout = g.m.defaultTimeout
 	}
 	if d[invBadTimeout] {
-		c.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Nanosecond, minTimeout - time.Nanosecond, -time.Second})
+		c.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Millisecond, minTimeout - time.Millisecond, -time.Second})
 	}
 	c.Data = g.data(t, d[invBigData])
 	c.Push = g.push(t, d[invBigPush])
 	if g.advanced && choose(t, 3, 2) == 1 {
 		c.Mode = events.Advanced
 	}
-	if d[invBadMode] {
+	if d[invBadMode] && g.advanced { // a host without advanced mode has no mode to get wrong
 		c.Mode = events.Mode(rapid.IntRange(2, 255).Draw(t, "mode"))
 	}
 
@@ -724,7 +727,7 @@ func (g *gen) callingInvite(t *rapid.T) Command {
 		cmd.Timeout = g.m.maxTimeout
 	}
 	if d[ciBadTimeout] {
-		cmd.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Nanosecond, minTimeout - time.Nanosecond, -time.Second})
+		cmd.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Millisecond, minTimeout - time.Millisecond, -time.Second})
 	}
 	cmd.Push = g.push(t, d[ciBigPush])
 	return cmd
