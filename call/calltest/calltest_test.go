@@ -94,17 +94,17 @@ func TestCheckerCatches(t *testing.T) {
 		{"wrong caller", edit(base, 1, func(e *events.Event) { e.Caller = "bob" }), "Caller"},
 		{"no call id", edit(base, 0, func(e *events.Event) { e.CallID = "" }), "no CallID"},
 		{"replay offline", edit(base, 1, func(e *events.Event) { e.ToDevice = "phone" }), "must not be Offline"},
-		{"ended twice", append(slices(base, timeout), events.Event{Kind: events.InvitationCancelled, To: "bob", CallID: "c1", Seq: 7,
+		{"ended twice", append(concat(base, timeout), events.Event{Kind: events.InvitationCancelled, To: "bob", CallID: "c1", Seq: 7,
 			Caller: "alice", Members: []events.Member{{User: "bob"}}}), "after the call was over"},
-		{"answer twice", append(slices(base, []events.Event{accepted, echo}), events.Event{Kind: events.InvitationRejected,
+		{"answer twice", append(concat(base, []events.Event{accepted, echo}), events.Event{Kind: events.InvitationRejected,
 			To: "alice", CallID: "c1", Seq: 6, Caller: "alice", Members: []events.Member{{User: "bob"}}}), "ended twice"},
-		{"rung after end", append(slices(base, []events.Event{accepted, echo}), edit(base, 1, func(e *events.Event) { e.Seq = 6 })[1]), "rung after it ended"},
-		{"no echo", slices(base, []events.Event{accepted, edit([]events.Event{echo}, 0, func(e *events.Event) { e.Kind = events.InvitationCancelled })[0]}), "want UserStateChanged"},
-		{"seq 1 while live", slices(base, base[:1]), "while call \"c1\" is live"},
+		{"rung after end", append(concat(base, []events.Event{accepted, echo}), edit(base, 1, func(e *events.Event) { e.Seq = 6 })[1]), "rung after it ended"},
+		{"no echo", concat(base, []events.Event{accepted, edit([]events.Event{echo}, 0, func(e *events.Event) { e.Kind = events.InvitationCancelled })[0]}), "want UserStateChanged"},
+		{"seq 1 while live", concat(base, base[:1]), "while call \"c1\" is live"},
 		{"never ended", base, "never ended"},
-		{"echo missing at the end", slices(ring("bob"), []events.Event{{Kind: events.InvitationRejected, To: "alice", CallID: "c1", Seq: 3,
+		{"echo missing at the end", concat(ring("bob"), []events.Event{{Kind: events.InvitationRejected, To: "alice", CallID: "c1", Seq: 3,
 			Caller: "alice", From: "bob", Members: []events.Member{{User: "bob", State: events.Rejected}}, Reason: events.ReasonRejected}}), "no UserStateChanged"},
-		{"timeout names a stranger", edit(slices(base, timeout), 4, func(e *events.Event) { e.Members[0].User = "dave"; e.To = "dave" }), "no member"},
+		{"timeout names a stranger", edit(concat(base, timeout), 4, func(e *events.Event) { e.Members[0].User = "dave"; e.To = "dave" }), "no member"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c calltest.Checker
@@ -119,7 +119,7 @@ func TestCheckerCatches(t *testing.T) {
 	}
 }
 
-func slices(a, b []events.Event) []events.Event {
+func concat(a, b []events.Event) []events.Event {
 	return append(append([]events.Event(nil), a...), b...)
 }
 

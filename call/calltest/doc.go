@@ -17,6 +17,11 @@
 //     the clock moving on); [Commands] generates them with rapid, aimed at the
 //     model's state and limits, valid and invalid alike. [Do] performs one
 //     on a [Server], [Model.Do] on the model.
+//   - [Wire] narrows what is drawn to what a host's protocol can carry:
+//     timeouts in whole milliseconds (or another unit) within the host's
+//     bounds, general mode only, a fixed pool of users and devices, inputs
+//     that come over one connection per logged-in device, JSON strings, no
+//     malformed IDs.
 //   - [Checker] checks a stream of delivered events without a model: Seq
 //     1, 2, 3, … per call, no event to a non-member, each invitee of a
 //     general call ending exactly once, nothing after a call is over, and
@@ -65,6 +70,8 @@
 // it, see [Historian]). It has no Journal. Where the specification leaves
 // a choice open (the order of an advanced call's events, the push an
 // invitee rung by CallingInvite carries later, …), it follows the
-// Registry's documented decision; [Model] lists them. A host that has no advanced mode
-// gives [GeneralOps] to [Harness.Ops].
+// Registry's documented decision; [Model] lists them. A host that has no
+// advanced mode gives [GeneralOps] to [Harness.Ops]; a host whose protocol
+// cannot carry every input the Registry takes says what it can in
+// [Harness.Wire] (see [Wire]).
 package calltest

@@ -48,10 +48,16 @@ import (
 //
 // The generator reads m when it draws, so draw a command, then apply it to
 // m (and to the server) before drawing the next; [Harness.Step] does both.
+//
+// To draw only what a host's protocol can carry, use [Wire.Commands].
 func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
-	g := &gen{m: m, users: users, advanced: len(ops) == 0}
+	return newGen(m, Wire{Ops: ops}, users, false).commands()
+}
+
+func (g *gen) commands() *rapid.Generator[Command] {
+	m := g.m
 	weights := make([]int, len(opNames))
-	if len(ops) == 0 {
+	if len(g.w.Ops) == 0 {
 		weights[OpInvite], weights[OpAccept], weights[OpReject], weights[OpCancel] = 9, 5, 3, 2
 		weights[OpLogin], weights[OpLogout], weights[OpAdvance] = 5, 3, 5
 		weights[OpCallingInvite], weights[OpJoin], weights[OpQuit], weights[OpEnd] = 3, 3, 2, 1
@@ -59,34 +65,51 @@ func Commands(m *Model, users []string, ops ...Op) *rapid.Generator[Command] {
 			weights[OpHeartbeat] = 4
 		}
 	}
-	for _, op := range ops {
+	for _, op := range g.w.Ops {
 		weights[op] = 1
-		g.advanced = g.advanced || op.advanced()
 	}
 	return rapid.Custom(func(t *rapid.T) Command {
-		switch op := choose(t, weights...); Op(op) {
-		case OpInvite:
-			return g.invite(t)
-		case OpCancel:
-			return g.cancel(t)
-		case OpAccept:
-			return g.answer(t, OpAccept)
-		case OpReject:
-			return g.answer(t, OpReject)
-		case OpLogin:
-			return g.login(t)
-		case OpLogout:
-			return g.logout(t)
-		case OpCallingInvite:
-			return g.callingInvite(t)
-		case OpJoin, OpQuit, OpEnd:
-			return g.member(t, Op(op))
-		case OpHeartbeat:
-			return g.heartbeat(t)
-		default:
-			return g.advance(t)
+		op := Op(choose(t, weights...))
+		if !g.w.Connected {
+			return g.draw(t, op)
 		}
+		switch op {
+		case OpAdvance:
+			return g.draw(t, op)
+		case OpLogin, OpLogout, OpHeartbeat:
+			return g.connectedPresence(t, op)
+		}
+		if len(g.online()) == 0 {
+			return g.connectedPresence(t, OpLogin)
+		}
+		return g.connect(t, g.draw(t, op))
 	})
+}
+
+// draw draws a command of op.
+func (g *gen) draw(t *rapid.T, op Op) Command {
+	switch op {
+	case OpInvite:
+		return g.invite(t)
+	case OpCancel:
+		return g.cancel(t)
+	case OpAccept:
+		return g.answer(t, OpAccept)
+	case OpReject:
+		return g.answer(t, OpReject)
+	case OpLogin:
+		return g.login(t)
+	case OpLogout:
+		return g.logout(t)
+	case OpCallingInvite:
+		return g.callingInvite(t)
+	case OpJoin, OpQuit, OpEnd:
+		return g.member(t, op)
+	case OpHeartbeat:
+		return g.heartbeat(t)
+	default:
+		return g.advance(t)
+	}
 }
 
 // Devices are the device names the generators use; "" is the default device.
@@ -98,8 +121,12 @@ var badIDs = []string{"", "bad\x00id", "zero\u200bwidth", "\xff\xfe", strings.Re
 
 type gen struct {
 	m        *Model
-	users    []string
-	advanced bool // draw invites in advanced mode too
+	w        Wire     // what the host's protocol carries; Devices set
+	users    []string // the user pool
+	fixed    bool     // name no user outside the pool (Wire.Users): no guests, no outsider
+	advanced bool     // draw invites in advanced mode too
+	bad      []string // the malformed IDs to draw: badIDs, less those the Wire rules out
+	badSome  []string // bad, less the empty ID
 }
 
 // choose draws an index with the given weights; a zero weight is never
@@ -170,9 +197,9 @@ const (
 
 func (g *gen) invite(t *rapid.T) Command {
 	d := defects(t, invDefects)
-	c := Command{Op: OpInvite, User: pick(t, g.users)}
-	if d[invBadCaller] {
-		c.User = pick(t, badIDs)
+	c := Command{Op: OpInvite, User: pick(t, g.actors())}
+	if d[invBadCaller] && g.badActor() {
+		c.User = pick(t, g.bad)
 	}
 	others := slices.DeleteFunc(slices.Clone(g.users), func(u string) bool { return u == c.User })
 	switch choose(t, 14, 2) {
@@ -190,32 +217,20 @@ func (g *gen) invite(t *rapid.T) Command {
 	if d[invDuplicate] {
 		c.Users = insert(t, c.Users, pick(t, c.Users))
 	}
-	if d[invBadInvitee] {
-		c.Users = insert(t, c.Users, pick(t, badIDs))
+	if d[invBadInvitee] && len(g.bad) > 0 {
+		c.Users = insert(t, c.Users, pick(t, g.bad))
 	}
 	if d[invNoInvitees] {
 		c.Users = pick(t, [][]string{nil, {}})
 	}
 
-	switch choose(t, 6, 6, 1, 1, 1, 1) {
-	case 1: // valid, mostly short, to the millisecond
-		c.Timeout = time.Duration(rapid.Int64Range(1000, int64(min(g.m.maxTimeout, 20*time.Second)/time.Millisecond)).Draw(t, "ms")) * time.Millisecond
-	case 2:
-		c.Timeout = minTimeout
-	case 3:
-		c.Timeout = g.m.maxTimeout
-	case 4:
-		c.Timeout = g.m.defaultTimeout
-	}
-	if d[invBadTimeout] {
-		c.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Millisecond, minTimeout - time.Millisecond, -time.Second})
-	}
+	c.Timeout = g.timeout(t, d[invBadTimeout], 6, 6, 1, 1, 1, 1)
 	c.Data = g.data(t, d[invBigData])
 	c.Push = g.push(t, d[invBigPush])
 	if g.advanced && choose(t, 3, 2) == 1 {
 		c.Mode = events.Advanced
 	}
-	if d[invBadMode] && g.advanced { // a host without advanced mode has no mode to get wrong
+	if d[invBadMode] && g.advanced && !g.w.JSON { // a host without advanced mode has no mode to get wrong
 		c.Mode = events.Mode(rapid.IntRange(2, 255).Draw(t, "mode"))
 	}
 
@@ -233,15 +248,15 @@ func (g *gen) invite(t *rapid.T) Command {
 			c.CallID = pick(t, over)
 		}
 	}
-	if d[invBadCallID] {
-		c.CallID = pick(t, badIDs[1:])
+	if d[invBadCallID] && len(g.badSome) > 0 {
+		c.CallID = pick(t, g.badSome)
 	}
 	if d[invCallIDInUse] && len(g.m.calls) > 0 {
 		c.CallID = pick(t, g.m.calls).id
 	}
 	var hosted []*modelCall
 	for _, mc := range g.m.calls {
-		if mc.hostID {
+		if mc.hostID && g.canAct(mc.caller) {
 			hosted = append(hosted, mc)
 		}
 	}
@@ -257,7 +272,7 @@ func (g *gen) invite(t *rapid.T) Command {
 		var back []pair
 		for _, mc := range g.m.calls {
 			for _, mb := range mc.members[1:] {
-				if mb.State.Pending() {
+				if mb.State.Pending() && g.canAct(mb.User) {
 					back = append(back, pair{mb.User, mb.Inviter})
 				}
 			}
@@ -283,9 +298,13 @@ func (g *gen) some(t *rapid.T, from []string, least, most int) []string {
 	return perm[:least+choose(t, slices.Repeat([]int{1}, most-least+1)...)]
 }
 
-// fill returns n distinct users: from others, then guests.
+// fill returns n distinct users: from others, then guests; with a fixed
+// pool, at most those of others.
 func (g *gen) fill(others []string, caller string, n int) []string {
 	list := slices.Clone(others)
+	if g.fixed {
+		return list[:min(n, len(list))]
+	}
 	for i := 1; len(list) < n; i++ {
 		if guest := fmt.Sprintf("guest-%d", i); !slices.Contains(list, guest) && guest != caller {
 			list = append(list, guest)
@@ -295,7 +314,7 @@ func (g *gen) fill(others []string, caller string, n int) []string {
 }
 
 // newcomers returns n distinct users, none of exclude: from the pool, then
-// guests.
+// guests; with a fixed pool, at most those of the pool.
 func (g *gen) newcomers(n int, exclude []string) []string {
 	var list []string
 	for _, u := range g.users {
@@ -303,7 +322,7 @@ func (g *gen) newcomers(n int, exclude []string) []string {
 			list = append(list, u)
 		}
 	}
-	for i := 1; len(list) < n; i++ {
+	for i := 1; len(list) < n && !g.fixed; i++ {
 		if guest := fmt.Sprintf("guest-%d", i); !slices.Contains(exclude, guest) {
 			list = append(list, guest)
 		}
@@ -354,20 +373,33 @@ func (g *gen) push(t *rapid.T, tooBig bool) *events.Push {
 	return nil
 }
 
-// device draws a device of Devices, or a malformed one.
+// device draws the device an acting user names: one of the pool, or, if
+// bad and the Wire allows it, a malformed one.
 func (g *gen) device(t *rapid.T, bad bool) string {
-	if bad {
-		return pick(t, badIDs[1:])
+	if bad && g.badActor() {
+		return pick(t, g.badSome)
 	}
-	return pick(t, Devices)
+	return pick(t, g.w.Devices)
 }
 
 // target draws the call of a command: a live one if there is one, unless
 // gone is set; then one that is over, or an unknown or malformed ID. It
 // returns the live call, or nil.
 func (g *gen) target(t *rapid.T, gone bool) (string, *modelCall) {
-	if !gone && len(g.m.calls) > 0 {
-		c := pick(t, g.m.calls)
+	return g.targetWhere(t, gone, nil)
+}
+
+// targetWhere is target, drawing the live call among those for which ok
+// holds (nil: all), if there are any.
+func (g *gen) targetWhere(t *rapid.T, gone bool, ok func(*modelCall) bool) (string, *modelCall) {
+	live := g.m.calls
+	if ok != nil {
+		if some := slices.DeleteFunc(slices.Clone(live), func(c *modelCall) bool { return !ok(c) }); len(some) > 0 {
+			live = some
+		}
+	}
+	if !gone && len(live) > 0 {
+		c := pick(t, live)
 		return c.id, c
 	}
 	var over []string
@@ -379,21 +411,30 @@ func (g *gen) target(t *rapid.T, gone bool) (string, *modelCall) {
 	if len(over) > 0 && choose(t, 1, 1) == 0 {
 		return pick(t, over), nil
 	}
-	return pick(t, append([]string{"no-such-call"}, badIDs...)), nil
+	return pick(t, append([]string{"no-such-call"}, g.bad...)), nil
 }
 
-// stranger draws a user of the pool that is no member of c.
-func (g *gen) stranger(t *rapid.T, c *modelCall) string {
+// stranger draws a user of the pool that is no member of c: one that may
+// act, if acting. If there is none, it is "outsider", or, with a fixed
+// pool, a user of the pool that may be a member after all.
+func (g *gen) stranger(t *rapid.T, c *modelCall, acting bool) string {
+	from := g.users
+	if acting {
+		from = g.actors()
+	}
 	var strangers []string
-	for _, u := range g.users {
+	for _, u := range from {
 		if c == nil || c.index(u) < 0 {
 			strangers = append(strangers, u)
 		}
 	}
-	if len(strangers) == 0 {
-		return "outsider"
+	switch {
+	case len(strangers) > 0:
+		return pick(t, strangers)
+	case g.fixed && len(from) > 0:
+		return pick(t, from)
 	}
-	return pick(t, strangers)
+	return "outsider"
 }
 
 // The defects of a cancel, in RULES.md §2's order.
@@ -413,7 +454,7 @@ const (
 
 func (g *gen) cancel(t *rapid.T) Command {
 	d := defects(t, canDefects)
-	id, c := g.target(t, d[canGone])
+	id, c := g.targetWhere(t, d[canGone], g.when(func(c *modelCall) bool { return g.canAct(c.caller) }))
 	cmd := Command{Op: OpCancel, CallID: id}
 	invitees := g.users
 	if c != nil {
@@ -423,15 +464,15 @@ func (g *gen) cancel(t *rapid.T) Command {
 			invitees = append(invitees, mb.User)
 		}
 	} else {
-		cmd.User = pick(t, g.users)
+		cmd.User = pick(t, g.actors())
 	}
 	switch {
-	case d[canBadUser]:
-		cmd.User = pick(t, badIDs)
+	case d[canBadUser] && g.badActor():
+		cmd.User = pick(t, g.bad)
 	case d[canStranger]:
-		cmd.User = g.stranger(t, c)
+		cmd.User = g.stranger(t, c, true)
 	case d[canNotInviter] && c != nil:
-		cmd.User = pick(t, invitees)
+		cmd.User = pick(t, g.acting(invitees))
 	}
 	switch choose(t, 6, 1, 6, 3) {
 	case 1:
@@ -442,7 +483,7 @@ func (g *gen) cancel(t *rapid.T) Command {
 		cmd.Users = g.some(t, invitees, len(invitees), len(invitees))
 	}
 	if d[canNonInvitee] {
-		cmd.Users = insert(t, cmd.Users, g.stranger(t, c))
+		cmd.Users = insert(t, cmd.Users, g.stranger(t, c, false))
 	}
 	if d[canCallerInList] && c != nil {
 		cmd.Users = insert(t, cmd.Users, c.caller)
@@ -450,8 +491,8 @@ func (g *gen) cancel(t *rapid.T) Command {
 	if d[canDuplicate] && len(cmd.Users) > 0 {
 		cmd.Users = insert(t, cmd.Users, pick(t, cmd.Users))
 	}
-	if d[canBadEntry] {
-		cmd.Users = insert(t, cmd.Users, pick(t, badIDs))
+	if d[canBadEntry] && len(g.bad) > 0 {
+		cmd.Users = insert(t, cmd.Users, pick(t, g.bad))
 	}
 	cmd.Data = g.data(t, d[canBigData])
 	cmd.Push = g.push(t, d[canBigPush])
@@ -471,17 +512,25 @@ const (
 
 func (g *gen) answer(t *rapid.T, op Op) Command {
 	d := defects(t, ansDefects)
-	id, c := g.target(t, d[ansGone])
+	id, c := g.targetWhere(t, d[ansGone], g.when(func(c *modelCall) bool {
+		return slices.ContainsFunc(c.members[1:], func(mb events.Member) bool { return g.canAct(mb.User) })
+	}))
 	cmd := Command{Op: op, CallID: id}
 	if c != nil {
 		// Mostly an invitee still pending; else any invitee, so that
 		// repeated and changed answers come up (G3).
 		var pending, invitees []string
 		for _, mb := range c.members[1:] {
+			if !g.canAct(mb.User) {
+				continue
+			}
 			invitees = append(invitees, mb.User)
 			if mb.State.Pending() {
 				pending = append(pending, mb.User)
 			}
+		}
+		if len(invitees) == 0 { // nobody can act: connect makes a stranger of someone
+			invitees = []string{c.members[1].User}
 		}
 		if len(pending) > 0 && choose(t, 3, 1) == 0 {
 			cmd.User = pick(t, pending)
@@ -489,19 +538,37 @@ func (g *gen) answer(t *rapid.T, op Op) Command {
 			cmd.User = pick(t, invitees)
 		}
 	} else {
-		cmd.User = pick(t, g.users)
+		cmd.User = pick(t, g.actors())
 	}
 	switch {
-	case d[ansBadUser]:
-		cmd.User = pick(t, badIDs)
+	case d[ansBadUser] && g.badActor():
+		cmd.User = pick(t, g.bad)
 	case d[ansStranger]:
-		cmd.User = g.stranger(t, c)
+		cmd.User = g.stranger(t, c, true)
 	case d[ansCaller] && c != nil:
 		cmd.User = c.caller
 	}
 	cmd.Data = g.data(t, d[ansBigData])
 	cmd.Device = g.device(t, d[ansBadDevice])
 	return cmd
+}
+
+// when returns ok under Connected, else nil: targetWhere then draws from
+// every live call, as target does.
+func (g *gen) when(ok func(*modelCall) bool) func(*modelCall) bool {
+	if !g.w.Connected {
+		return nil
+	}
+	return ok
+}
+
+// acting returns the users of list that may act (see canAct), or list if
+// none may.
+func (g *gen) acting(list []string) []string {
+	if some := slices.DeleteFunc(slices.Clone(list), func(u string) bool { return !g.canAct(u) }); len(some) > 0 {
+		return some
+	}
+	return list
 }
 
 // login draws a Login: of any device of the pool, of one already online
@@ -518,9 +585,14 @@ func (g *gen) heartbeat(t *rapid.T) Command {
 
 // presence draws op for a user and device: choose with weights picks any
 // device of the pool, one already online (the choice numbered onlineAt),
-// a malformed user ID (choice 2) or a malformed device (choice 3).
+// a malformed user ID (choice 2) or a malformed device (choice 3), these
+// two only if the Wire allows them.
 func (g *gen) presence(t *rapid.T, op Op, weights []int, onlineAt int) Command {
-	c := Command{Op: op, User: pick(t, g.users), Device: pick(t, Devices)}
+	if !g.badActor() {
+		weights = slices.Clone(weights)
+		weights[2], weights[3] = 0, 0
+	}
+	c := Command{Op: op, User: pick(t, g.users), Device: pick(t, g.w.Devices)}
 	switch online, k := g.online(), choose(t, weights...); k {
 	case onlineAt:
 		if len(online) > 0 {
@@ -528,9 +600,9 @@ func (g *gen) presence(t *rapid.T, op Op, weights []int, onlineAt int) Command {
 			c.Device = pick(t, g.m.devices[c.User])
 		}
 	case 2:
-		c.User = pick(t, badIDs)
+		c.User = pick(t, g.bad)
 	case 3:
-		c.Device = pick(t, badIDs[1:])
+		c.Device = pick(t, g.badSome)
 	}
 	return c
 }
@@ -557,8 +629,9 @@ func (g *gen) logout(t *rapid.T) Command {
 
 // advance draws how far the clock moves: a little; to the next instant
 // something of one kind falls due (a deadline, G5; a not-received check,
-// H6; a heartbeat lapse, H5), a nanosecond before it, or past it; MaxTimeout;
-// or not at all.
+// H6; a heartbeat lapse, H5), a nanosecond (or a Wire.TimeUnit) before it,
+// or past it; MaxTimeout; or not at all. With a Wire.TimeUnit, every step
+// is a whole number of it.
 func (g *gen) advance(t *rapid.T) Command {
 	c := Command{Op: OpAdvance}
 	var due []time.Time
@@ -573,17 +646,17 @@ func (g *gen) advance(t *rapid.T) Command {
 	}
 	switch k := choose(t, w...); k {
 	case 0:
-		c.Advance = time.Duration(rapid.IntRange(1, 3000).Draw(t, "ms")) * time.Millisecond
+		c.Advance = g.step(time.Duration(rapid.IntRange(1, 3000).Draw(t, "ms")) * time.Millisecond)
 	case 1, 2, 3: // to the next instant of a kind: exactly, just before it, or past it
-		c.Advance = pick(t, due).Sub(g.m.now)
+		c.Advance = g.step(pick(t, due).Sub(g.m.now))
 		switch k {
 		case 2:
-			c.Advance -= time.Nanosecond
+			c.Advance -= max(g.w.TimeUnit, time.Nanosecond)
 		case 3:
-			c.Advance += time.Duration(rapid.IntRange(1, 5000).Draw(t, "past ms")) * time.Millisecond
+			c.Advance += g.step(time.Duration(rapid.IntRange(1, 5000).Draw(t, "past ms")) * time.Millisecond)
 		}
 	case 4:
-		c.Advance = g.m.maxTimeout
+		c.Advance = g.step(g.m.maxTimeout)
 	}
 	return c // case 5: no time passes, but what is due is processed
 }
@@ -594,7 +667,7 @@ func (g *gen) advance(t *rapid.T) Command {
 func (g *gen) advancedTarget(t *rapid.T, gone bool) (string, *modelCall) {
 	var adv []*modelCall
 	for _, c := range g.m.calls {
-		if c.mode == events.Advanced {
+		if c.mode == events.Advanced && (!g.w.Connected || slices.ContainsFunc(c.members, func(mb events.Member) bool { return g.canAct(mb.User) })) {
 			adv = append(adv, c)
 		}
 	}
@@ -644,19 +717,19 @@ func (g *gen) callingInvite(t *rapid.T) Command {
 	cmd := Command{Op: OpCallingInvite, CallID: id}
 	// The acting user: mostly a member in the call (A2).
 	if c == nil {
-		cmd.User = pick(t, g.users)
-	} else if out := membersWhere(c, notInCall); d[ciNotAccepted] && len(out) > 0 {
+		cmd.User = pick(t, g.actors())
+	} else if out := g.acting(membersWhere(c, notInCall)); d[ciNotAccepted] && len(out) > 0 {
 		cmd.User = pick(t, out)
-	} else if in := membersWhere(c, accepted); len(in) > 0 {
+	} else if in := g.acting(membersWhere(c, accepted)); len(in) > 0 {
 		cmd.User = pick(t, in)
 	} else {
 		cmd.User = pick(t, out)
 	}
 	switch {
-	case d[ciBadUser]:
-		cmd.User = pick(t, badIDs)
+	case d[ciBadUser] && g.badActor():
+		cmd.User = pick(t, g.bad)
 	case d[ciStranger]:
-		cmd.User = g.stranger(t, c)
+		cmd.User = g.stranger(t, c, true)
 	}
 
 	// The list: members who left or never answered, invited again in
@@ -710,25 +783,15 @@ func (g *gen) callingInvite(t *rapid.T) Command {
 	if d[ciDuplicate] && len(cmd.Users) > 0 {
 		cmd.Users = insert(t, cmd.Users, pick(t, cmd.Users))
 	}
-	if d[ciBadInvitee] {
-		cmd.Users = insert(t, cmd.Users, pick(t, badIDs))
+	if d[ciBadInvitee] && len(g.bad) > 0 {
+		cmd.Users = insert(t, cmd.Users, pick(t, g.bad))
 	}
 	if d[ciNoInvitees] {
 		cmd.Users = pick(t, [][]string{nil, {}})
 	}
 
 	// The timeout: mostly the call's (0), else its own.
-	switch choose(t, 8, 4, 1, 1) {
-	case 1:
-		cmd.Timeout = time.Duration(rapid.Int64Range(1000, int64(min(g.m.maxTimeout, 20*time.Second)/time.Millisecond)).Draw(t, "ms")) * time.Millisecond
-	case 2:
-		cmd.Timeout = minTimeout
-	case 3:
-		cmd.Timeout = g.m.maxTimeout
-	}
-	if d[ciBadTimeout] {
-		cmd.Timeout = pick(t, []time.Duration{g.m.maxTimeout + time.Millisecond, minTimeout - time.Millisecond, -time.Second})
-	}
+	cmd.Timeout = g.timeout(t, d[ciBadTimeout], 8, 4, 1, 1)
 	cmd.Push = g.push(t, d[ciBigPush])
 	return cmd
 }
@@ -753,13 +816,13 @@ func (g *gen) member(t *rapid.T, op Op) Command {
 	id, c := g.advancedTarget(t, d[mbGone])
 	cmd := Command{Op: op, CallID: id}
 	if c == nil {
-		cmd.User = pick(t, g.users)
+		cmd.User = pick(t, g.actors())
 	} else {
 		fits, other := accepted, notInCall
 		if op == OpJoin {
 			fits, other = notInCall, accepted
 		}
-		can, cannot := membersWhere(c, fits), membersWhere(c, other)
+		can, cannot := g.acting(membersWhere(c, fits)), g.acting(membersWhere(c, other))
 		if len(can) > 0 && (len(cannot) == 0 || !d[mbWrongState]) {
 			cmd.User = pick(t, can)
 		} else {
@@ -767,10 +830,10 @@ func (g *gen) member(t *rapid.T, op Op) Command {
 		}
 	}
 	switch {
-	case d[mbBadUser]:
-		cmd.User = pick(t, badIDs)
+	case d[mbBadUser] && g.badActor():
+		cmd.User = pick(t, g.bad)
 	case d[mbStranger]:
-		cmd.User = g.stranger(t, c)
+		cmd.User = g.stranger(t, c, true)
 	}
 	cmd.Data = g.data(t, d[mbBigData])
 	cmd.Device = g.device(t, d[mbBadDevice])

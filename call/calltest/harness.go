@@ -51,8 +51,17 @@ type Harness struct {
 	Take    func() []events.Event // the events delivered since the last call, e.g. (*events.Recorder).Take
 	Users   []string              // the user pool; nil: DefaultUsers
 	Ops     []Op                  // the ops to draw; nil: all (see Commands)
-	Checker Checker               // fed every delivered event
-	Steps   int                   // steps taken so far
+
+	// Wire narrows the commands drawn to what the host's protocol carries
+	// (see [Wire]); its Users and Ops, when set, take the place of Users
+	// and Ops above. Finish follows it too: its clock step is a whole
+	// number of TimeUnit, and with Connected each command it sends comes
+	// from an online device of its user, which it logs in first if the
+	// user has none.
+	Wire Wire
+
+	Checker Checker // fed every delivered event
+	Steps   int     // steps taken so far
 
 	// LateTimers says the server's clock may run its timers late, or not at
 	// all, as a real clock under load may. What falls due during an
@@ -210,9 +219,22 @@ func (h *Harness) Lagging() bool { return h.lagging }
 // exactly once ([Checker.Done]).
 func (h *Harness) Finish(t TB) {
 	t.Helper()
-	h.Step(t, Command{Op: OpAdvance, Advance: max(h.Model.maxTimeout, h.Model.heartbeat)})
+	step := max(h.Model.maxTimeout, h.Model.heartbeat)
+	if u := h.Wire.TimeUnit; u > 0 {
+		step = ceilTo(step, u)
+	}
+	h.Step(t, Command{Op: OpAdvance, Advance: step})
 	if h.lagging {
-		h.Step(t, Command{Op: OpAccept, User: "nobody", CallID: "no-such-call"})
+		flush := Command{Op: OpAccept, User: "nobody", CallID: "no-such-call"}
+		if h.Wire.Connected { // from a connection, if there is one
+			for _, u := range h.users() {
+				if ds := h.Model.devices[u]; len(ds) > 0 {
+					flush.User, flush.Device = u, ds[0]
+					break
+				}
+			}
+		}
+		h.Step(t, flush)
 	}
 	for _, c := range h.Model.Calls() {
 		if c.Mode != events.Advanced {
@@ -222,7 +244,8 @@ func (h *Harness) Finish(t TB) {
 		if in < 0 {
 			t.Fatalf("after every deadline: advanced call %q is live with nobody in it", c.CallID)
 		}
-		h.Step(t, Command{Op: OpEnd, User: c.Members[in].User, CallID: c.CallID})
+		u := c.Members[in].User
+		h.Step(t, Command{Op: OpEnd, User: u, CallID: c.CallID, Device: h.connected(t, u)})
 	}
 	if n := h.Model.Len(); n != 0 {
 		t.Fatalf("after every deadline: the Model has %d live calls", n)
@@ -232,18 +255,54 @@ func (h *Harness) Finish(t TB) {
 	}
 }
 
+// connected returns the device a command of user comes from: "" unless
+// the Wire is Connected; then an online device of user, logged in first
+// (a step of its own) if there is none.
+func (h *Harness) connected(t TB, user string) string {
+	if !h.Wire.Connected {
+		return ""
+	}
+	if ds := h.Model.devices[user]; len(ds) > 0 {
+		return ds[0]
+	}
+	d := Devices[0]
+	if h.Wire.Devices != nil {
+		d = h.Wire.Devices[0]
+	}
+	h.Step(t, Command{Op: OpLogin, User: user, Device: d})
+	return d
+}
+
+// users returns the user pool: Wire.Users, Users or DefaultUsers.
+func (h *Harness) users() []string {
+	switch {
+	case h.Wire.Users != nil:
+		return h.Wire.Users
+	case h.Users != nil:
+		return h.Users
+	}
+	return DefaultUsers
+}
+
+// Commands returns the generator Actions draws from: [Wire.Commands] with
+// the Harness's Wire, its Users and Ops standing in for the Wire's where
+// those are nil.
+func (h *Harness) Commands() *rapid.Generator[Command] {
+	w := h.Wire
+	if w.Ops == nil {
+		w.Ops = h.Ops
+	}
+	return newGen(h.Model, w, h.users(), w.Users != nil).commands()
+}
+
 // Actions returns the actions of a rapid state machine for [rapid.T.Repeat]:
-// "command", which draws a command of the Harness's Ops ([Commands]) and
-// takes a [Harness.Step] with it, and the invariant check "" ([Harness.Check]).
+// "command", which draws a command ([Harness.Commands]) and takes a
+// [Harness.Step] with it, and the invariant check "" ([Harness.Check]).
 // Add actions of your own to the map, or replace "", as you need.
 func (h *Harness) Actions() map[string]func(*rapid.T) {
-	users := h.Users
-	if users == nil {
-		users = DefaultUsers
-	}
 	return map[string]func(*rapid.T){
 		"command": func(t *rapid.T) {
-			h.Step(t, Commands(h.Model, users, h.Ops...).Draw(t, "command"))
+			h.Step(t, h.Commands().Draw(t, "command"))
 		},
 		"": func(t *rapid.T) { h.Check(t) },
 	}
