@@ -26,10 +26,16 @@
 //     1, 2, 3, … per call, no event to a non-member, each invitee of a
 //     general call ending exactly once, nothing after a call is over, and
 //     in advanced calls only the kinds and InvitationEnded RULES.md §4 allows.
+//   - [ConnChecker] checks what each connection of a host received (one
+//     logged-in device each) against the Model: every event a device must
+//     get arrives on its connection once, each call's in Seq order, and
+//     nothing else does — nothing for another device, nothing produced
+//     while the device was offline.
 //   - [Harness] ties them together: each step performs one command on the
 //     server and the model, and fails unless the results, the events
 //     (compared field by field, see [DiffEvents]) and, for a server that
-//     has them, Call and Len agree, and the Checker is content.
+//     has them, Call and Len agree, and the Checker (and, given
+//     [Harness.Conns], the ConnChecker) is content.
 //
 // # A host's property test
 //

@@ -60,6 +60,13 @@ type Harness struct {
 	// user has none.
 	Wire Wire
 
+	// Conns, when set, returns the host's connections, each with what it
+	// received so far, as [ConnChecker.Check] takes them; every step then
+	// checks them against the Model (once the server owes no events, see
+	// LateTimers). Give it with a Connected Wire.
+	Conns func() []Conn
+	conns *ConnChecker // NewConnChecker(Model), from the first step on, if Conns is set
+
 	Checker Checker // fed every delivered event
 	Steps   int     // steps taken so far
 
@@ -80,9 +87,13 @@ type Harness struct {
 // Step performs c on the server and the Model and compares them: the
 // result (errors with errors.Is against the Model's sentinel), the
 // delivered events field by field (see [DiffEvents]), the Checker's
-// invariants, and, if the Server is an Inspector, the state ([Harness.Check]).
+// invariants, with Conns what each connection received ([ConnChecker]),
+// and, if the Server is an Inspector, the state ([Harness.Check]).
 func (h *Harness) Step(t TB, c Command) {
 	t.Helper()
+	if h.Conns != nil && h.conns == nil {
+		h.conns = NewConnChecker(h.Model)
+	}
 	h.Steps++
 	got := Do(h.Server, h.Advance, c)
 	gotEvents := h.Take()
@@ -111,6 +122,11 @@ func (h *Harness) Step(t TB, c Command) {
 	}
 	if err := h.Checker.CheckAll(gotEvents); err != nil {
 		t.Fatalf("step %d, %v: %v", h.Steps, c, err)
+	}
+	if h.conns != nil && len(h.owed) == 0 {
+		if err := h.conns.Check(h.Conns()); err != nil {
+			t.Fatalf("step %d, %v: %v", h.Steps, c, err)
+		}
 	}
 	h.Check(t)
 }

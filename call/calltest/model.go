@@ -91,6 +91,7 @@ type Model struct {
 	ids     []string            // every call ID a successful invite used, oldest first
 	devices map[string][]string // each user's online devices, in login order (H1)
 	beats   []modelBeat         // H5 (heartbeat > 0): every online device, in the order of its last heartbeat, oldest first
+	conns   *ConnChecker        // nil, or the ConnChecker fed every login, logout and event
 }
 
 // modelBeat is an online device and the time of its last heartbeat (H5).
@@ -851,6 +852,7 @@ func (m *Model) Login(user, device string) []events.Event {
 		return nil
 	}
 	m.devices[user] = append(m.devices[user], device)
+	m.conns.login(user, device)
 	m.beat(user, device) // H5: the device's first heartbeat
 	var out []events.Event
 	// G8: each pending invitation of the user, oldest call first, is sent
@@ -925,6 +927,7 @@ func (m *Model) logout(user, device string, at time.Time, out *[]events.Event) {
 		return
 	}
 	m.devices[user] = slices.Delete(m.devices[user], j, j+1)
+	m.conns.logout(user, device)
 	m.forgetBeat(user, device)
 	if len(m.devices[user]) > 0 {
 		return
@@ -961,6 +964,7 @@ func (m *Model) emit(c *modelCall, out *[]events.Event, e events.Event) {
 	e.Caller = c.caller
 	e.Offline = !m.online(e.To)
 	c.lastAt = e.At // H8
+	m.conns.deliver(e, m.devices[e.To])
 	*out = append(*out, e)
 }
 

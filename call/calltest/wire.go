@@ -75,7 +75,8 @@ type Wire struct {
 	// Join, Quit, End), is one of its online devices (a command without,
 	// such as Invite, may go over any of the user's connections); and no
 	// acting user or device is malformed. While nobody is online, a login
-	// is drawn instead of a command.
+	// is drawn instead of a command. [ConnChecker] (and [Harness.Conns])
+	// checks what each connection received.
 	Connected bool
 
 	// JSON says the protocol carries strings as UTF-8 text and modes by
