@@ -208,7 +208,8 @@ func (g *gen) fits(d time.Duration) bool {
 // timeout draws the timeout of an invite or a calling invite: with the
 // weights given, none (0), a valid one of whole units up to 20s, the least
 // valid one, the greatest, and DefaultTimeout. A bad one is a unit above
-// MaxTimeout, a unit below 1s, or -1s (rounded to a unit). Every one that
+// MaxTimeout, a unit below 1s (a nanosecond, without a Wire.TimeUnit), or
+// -1s (rounded to a unit). Every one that
 // is not 0 is a whole number of units within the Wire's bounds: a valid
 // one that would not be is 0 instead, and a bad one is drawn only from
 // those that are.
@@ -231,8 +232,15 @@ func (g *gen) timeout(t *rapid.T, bad bool, weights ...int) time.Duration {
 		d = 0
 	}
 	if bad {
+		// Just outside the limits: a unit outside, for a Wire's protocol;
+		// without a Wire.TimeUnit, a nanosecond, so that the Registry's
+		// own tests probe its limits exactly.
+		edge := u
+		if g.w.TimeUnit <= 0 {
+			edge = time.Nanosecond
+		}
 		var out []time.Duration
-		for _, b := range []time.Duration{hi + u, lo - u, -ceilTo(time.Second, u)} {
+		for _, b := range []time.Duration{hi + edge, lo - edge, -ceilTo(time.Second, u)} {
 			if g.fits(b) {
 				out = append(out, b)
 			}
