@@ -35,8 +35,8 @@ func ExampleOptions_transientMembers() {
 		fmt.Printf("%v to %s: %d bytes on the wire, members %s\n", e.Kind, e.To, len(wire[i]), members(e.Members))
 	}
 	// Output:
-	// InvitationCreated to alice: 190 bytes on the wire, members [alice:Accepted bob:Received]
-	// InvitationReceived to bob: 190 bytes on the wire, members [alice:Accepted bob:Received]
-	// InvitationAccepted to alice: 97 bytes on the wire, members [bob:Accepted]
-	// UserStateChanged to bob: 97 bytes on the wire, members [bob:Accepted]
+	// InvitationCreated to alice: 123 bytes on the wire, members [alice:Accepted bob:Received]
+	// InvitationReceived to bob: 123 bytes on the wire, members [alice:Accepted bob:Received]
+	// InvitationAccepted to alice: 53 bytes on the wire, members [bob:Accepted]
+	// UserStateChanged to bob: 53 bytes on the wire, members [bob:Accepted]
 }

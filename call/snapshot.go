@@ -27,8 +27,8 @@ const snapshotVersion = 1
 //	call:    {"id", "caller", "mode", "created": time, "timeout": ns,
 //	          "data" *, "push": push *, "order", "seq" (the last Seq handed out, G9),
 //	          "members": [member], "pushes" *, "retry" *, "merged" *, "checks" *}
-//	member:  {"User", "State", "Inviter", "Deadline": time, "Data"} (events.Member)
-//	push:    {"Title", "Content", "Payload"} (events.Push)
+//	member:  {"User", "State", "Inviter", "Deadline": time, "Data"} (events.Member's Go names)
+//	push:    {"Title", "Content", "Payload"} (events.Push's Go names)
 //	pushes:  per member, how a CallingInvite rang it (A2): {} with the
 //	         Invite's push, {"none": true} with none, {"push": push} with its own
 //	retry:   H4, for a host-chosen CallID: {"invitees": [id], "failed" *: [{"user", "err"}]}
@@ -38,13 +38,14 @@ const snapshotVersion = 1
 //	history: {"user", "seq" (its last entry's), "idle" * (its place among the idle
 //	         users, 1 the longest idle, H8), "entries": [{"seq", "call": info}]}
 //	info:    {"CallID", "Caller", "Mode", "CreatedAt": time, "Timeout": ns,
-//	          "ExtendedData", "Members": [member], "EndedAt": time} (Info)
+//	          "ExtendedData", "Members": [member], "EndedAt": time} (Info's Go names)
 //	time:    RFC 3339 in UTC, nanoseconds with trailing zeros cut, as
 //	         time.Time's MarshalJSON writes it; for a year outside 0 to
 //	         9999, which RFC 3339 cannot write, ISO 8601's expanded year:
 //	         "+10000-01-01T00:09:00Z", "-0001-12-31T23:59:00Z"
 //
-// These are the bytes encoding/json gives for the same values
+// These are the bytes encoding/json gives for the same values, Member,
+// Push and Info under their Go names rather than their JSON tags
 // (TestSnapshotFormat holds Snapshot to it), but for expanded years, for
 // which encoding/json fails. The format stays version 1: every snapshot
 // an earlier build could write reads as before, and one with an expanded

@@ -42,25 +42,63 @@ type legacyHist struct {
 }
 
 type legacyHistEntry struct {
-	Seq  uint64 `json:"seq"`
-	Call Info   `json:"call"`
+	Seq  uint64     `json:"seq"`
+	Call legacyInfo `json:"call"`
+}
+
+// legacyMember, legacyPushFields and legacyInfo are events.Member,
+// events.Push and Info as the format writes them: under their Go field
+// names, every field, Timeout in nanoseconds. Their JSON form on a wire
+// (wire.go, package events) is another.
+type (
+	legacyMember struct {
+		User     string
+		State    events.State
+		Inviter  string
+		Deadline time.Time
+		Data     string
+	}
+	legacyPushFields struct{ Title, Content, Payload string }
+	legacyInfo       struct {
+		CallID       string
+		Caller       string
+		Mode         events.Mode
+		CreatedAt    time.Time
+		Timeout      time.Duration
+		ExtendedData string
+		Members      []legacyMember
+		EndedAt      time.Time
+	}
+)
+
+func legacyMembers(ms []events.Member) []legacyMember {
+	out := make([]legacyMember, len(ms))
+	for i, m := range ms {
+		out[i] = legacyMember(m)
+	}
+	return out
+}
+
+func legacyInfoOf(i Info) legacyInfo {
+	return legacyInfo{CallID: i.CallID, Caller: i.Caller, Mode: i.Mode, CreatedAt: i.CreatedAt, Timeout: i.Timeout,
+		ExtendedData: i.ExtendedData, Members: legacyMembers(i.Members), EndedAt: i.EndedAt}
 }
 
 type legacyCall struct {
-	ID      string          `json:"id"`
-	Caller  string          `json:"caller"`
-	Mode    events.Mode     `json:"mode"`
-	Created time.Time       `json:"created"`
-	Timeout time.Duration   `json:"timeout"`
-	Data    string          `json:"data,omitempty"`
-	Push    *events.Push    `json:"push,omitempty"`
-	Order   uint64          `json:"order"` // creation order (the Time rule)
-	Seq     uint64          `json:"seq"`   // the last Seq handed out (G9)
-	Members []events.Member `json:"members"`
-	Pushes  []legacyPush    `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
-	Retry   *legacyRetryRec `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
-	Merged  []legacyMerged  `json:"merged,omitempty"` // H4: invites with a host-chosen CallID that H3 merged into this call
-	Checks  []time.Time     `json:"checks,omitempty"` // H6: per member, when its not-received check runs (zero: none)
+	ID      string            `json:"id"`
+	Caller  string            `json:"caller"`
+	Mode    events.Mode       `json:"mode"`
+	Created time.Time         `json:"created"`
+	Timeout time.Duration     `json:"timeout"`
+	Data    string            `json:"data,omitempty"`
+	Push    *legacyPushFields `json:"push,omitempty"`
+	Order   uint64            `json:"order"` // creation order (the Time rule)
+	Seq     uint64            `json:"seq"`   // the last Seq handed out (G9)
+	Members []legacyMember    `json:"members"`
+	Pushes  []legacyPush      `json:"pushes,omitempty"` // per member, where a CallingInvite's push differs from the Invite's
+	Retry   *legacyRetryRec   `json:"retry,omitempty"`  // H4: what a retry of a host-chosen CallID needs
+	Merged  []legacyMerged    `json:"merged,omitempty"` // H4: invites with a host-chosen CallID that H3 merged into this call
+	Checks  []time.Time       `json:"checks,omitempty"` // H6: per member, when its not-received check runs (zero: none)
 }
 
 type legacyRetryRec struct {
@@ -85,8 +123,8 @@ type legacyFailure struct {
 // legacyPush is one member's push settings: {} the Invite's, {"none":true}
 // none (a CallingInvite without push), else the CallingInvite's.
 type legacyPush struct {
-	Push *events.Push `json:"push,omitempty"`
-	None bool         `json:"none,omitempty"`
+	Push *legacyPushFields `json:"push,omitempty"`
+	None bool              `json:"none,omitempty"`
 }
 
 type legacyDevice struct {
@@ -107,12 +145,12 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 	r.calls.Each(func(c *callRecord) {
 		s.Calls = append(s.Calls, legacyCall{
 			ID: c.ID(), Caller: c.Caller(), Mode: c.Mode(), Created: c.CreatedAt(), Timeout: c.Timeout(),
-			Data: c.InviteData(), Order: c.order, Seq: c.Seq(), Members: slices.Clone(c.Members()),
+			Data: c.InviteData(), Order: c.order, Seq: c.Seq(), Members: legacyMembers(c.Members()),
 		})
 		if x := c.Extras(); x != nil {
 			sc := &s.Calls[len(s.Calls)-1]
 			sc.Checks = slices.Clone(x.Checks)
-			sc.Push, sc.Pushes, sc.Retry = x.Push, legacyPushes(x.Pushes), legacyRetry(x.Retry)
+			sc.Push, sc.Pushes, sc.Retry = (*legacyPushFields)(x.Push), legacyPushes(x.Pushes), legacyRetry(x.Retry)
 			for _, m := range x.Merged {
 				sc.Merged = append(sc.Merged, legacyMerged{ID: m.ID, Inviter: m.Inviter, Invitee: m.Invitee, Deadline: m.Deadline})
 			}
@@ -146,7 +184,7 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 func legacyHistOf(u *user, idle int) legacyHist {
 	h := legacyHist{User: u.id, Seq: u.x.histSeq, Idle: idle}
 	for _, e := range u.history() {
-		h.Entries = append(h.Entries, legacyHistEntry{Seq: e.seq, Call: e.info})
+		h.Entries = append(h.Entries, legacyHistEntry{Seq: e.seq, Call: legacyInfoOf(e.info)})
 	}
 	return h
 }
@@ -160,7 +198,7 @@ func legacyPushes(ps []*events.Push) []legacyPush {
 		if p == core.NoPush {
 			out[i].None = true
 		} else {
-			out[i].Push = p
+			out[i].Push = (*legacyPushFields)(p)
 		}
 	}
 	return out

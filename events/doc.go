@@ -34,4 +34,38 @@
 // call.Options.TransientMembers reuses the memory of Members once Emit
 // returns: a Sink of such a Registry that keeps an event keeps
 // [Event.Detach] of it, as [Recorder] does.
+//
+// # JSON
+//
+// Event, [Member] and [Push] encode with encoding/json as a wire protocol
+// carries them, in snake_case:
+//
+//	{"kind":"InvitationReceived","to":"bob","call_id":"c1","seq":2,
+//	 "at":"2026-11-27T09:00:00Z","mode":"General","caller":"alice","from":"alice",
+//	 "data":"video","push":{"title":"Alice is calling"},"deadline":"2026-11-27T09:00:30Z",
+//	 "members":[{"user":"alice","state":"Accepted","data":"video"},
+//	            {"user":"bob","state":"Received","inviter":"alice","deadline":"2026-11-27T09:00:30Z"}]}
+//
+// The rules of that form:
+//
+//   - Kind, Mode, State and Reason are their String names; decoding refuses
+//     any other name with an error, and encoding refuses a value that has
+//     no name.
+//   - Empty fields are left out: empty strings, false, a nil Push, no
+//     Members, zero times, ReasonNone. Kind, Seq and Mode are always
+//     written, as are a Member's user and state.
+//   - Times are RFC 3339 with nanoseconds (trailing zeros cut), as
+//     time.Time's MarshalJSON writes them; a Registry's times are UTC, so
+//     they end in "Z". A time outside the years 0 to 9999, which RFC 3339
+//     cannot write, fails to encode.
+//   - Decoding what was encoded gives back the same value, == field by
+//     field, for every event a Registry emits, with two limits that JSON
+//     sets: a string that is not valid UTF-8 (extended data may be any
+//     bytes) comes back with U+FFFD in place of each bad byte, so a host
+//     that carries binary data encodes it (base64) itself; and an empty,
+//     non-nil Members comes back nil.
+//
+// Because the names are struct tags, a host may embed Event in its own
+// message type, e.g. struct{ Type string `json:"type"`; events.Event },
+// and get one flat object.
 package events

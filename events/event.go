@@ -6,37 +6,50 @@ import (
 )
 
 // Push holds what a host needs to build an offline push notification
-// (ZIM's ZIMPushConfig).
-type Push struct{ Title, Content, Payload string }
+// (ZIM's ZIMPushConfig). In JSON it is {"title","content","payload"}, empty
+// fields left out.
+type Push struct {
+	Title   string `json:"title,omitempty"`
+	Content string `json:"content,omitempty"`
+	Payload string `json:"payload,omitempty"`
+}
 
-// Member is one user's place in a call.
+// Member is one user's place in a call. In JSON it is {"user", "state",
+// "inviter", "deadline", "data"}: user and state always, the others left
+// out when empty or zero (see the package documentation, JSON).
 type Member struct {
-	User     string
-	State    State
-	Inviter  string    // who invited this member ("" for the caller)
-	Deadline time.Time // while pending: when this member's invitation times out; zero otherwise
-	Data     string    // extended data of this member's last action
+	User     string    `json:"user"`
+	State    State     `json:"state"`             // always written: its zero value, Inviting, is a state
+	Inviter  string    `json:"inviter,omitempty"` // who invited this member ("" for the caller)
+	Deadline time.Time `json:"deadline,omitzero"` // while pending: when this member's invitation times out; zero otherwise
+	Data     string    `json:"data,omitempty"`    // extended data of this member's last action
 }
 
 // Event is one notification to one user. See the package documentation for
-// which fields each Kind fills.
+// which fields each Kind fills, and for its JSON form: each field's name in
+// JSON is its tag's, empty fields left out, except kind, seq and mode,
+// which are always written. To and Offline are in the JSON too, for a host
+// that hands the whole event on (an offline push's webhook body names its
+// recipient; a queue between a Registry and its connections); a host that
+// writes the event to the recipient's own connection leaves them out by
+// clearing them first.
 type Event struct {
-	Kind     Kind
-	To       string    // the user to deliver to
-	Offline  bool      // To had no online device when the event was produced: push it, or drop it
-	CallID   string    //
-	Seq      uint64    // 1, 2, 3, … per call, across all recipients, in the order produced (G9)
-	At       time.Time // clock time of the transition
-	Mode     Mode      //
-	Caller   string    // the user that created the call
-	From     string    // the user whose action caused the event; "" for timeouts
-	Device   string    // From's device, where the command named one
-	ToDevice string    // when set: deliver to this device of To only (a replay for a device that just logged in)
-	Data     string    // extended data of the causing action
-	Push     *Push     // push settings of the causing action (invite, cancel), for Offline delivery
-	Deadline time.Time // InvitationCreated, InvitationReceived: when the invitation times out
-	Members  []Member  // shared and read-only: a Sink must not modify it; see Detach
-	Reason   Reason    //
+	Kind     Kind      `json:"kind"`                //
+	To       string    `json:"to,omitempty"`        // the user to deliver to
+	Offline  bool      `json:"offline,omitempty"`   // To had no online device when the event was produced: push it, or drop it
+	CallID   string    `json:"call_id,omitempty"`   //
+	Seq      uint64    `json:"seq"`                 // 1, 2, 3, … per call, across all recipients, in the order produced (G9)
+	At       time.Time `json:"at,omitzero"`         // clock time of the transition
+	Mode     Mode      `json:"mode"`                // always written: its zero value, General, is a mode
+	Caller   string    `json:"caller,omitempty"`    // the user that created the call
+	From     string    `json:"from,omitempty"`      // the user whose action caused the event; "" for timeouts
+	Device   string    `json:"device,omitempty"`    // From's device, where the command named one
+	ToDevice string    `json:"to_device,omitempty"` // when set: deliver to this device of To only (a replay for a device that just logged in)
+	Data     string    `json:"data,omitempty"`      // extended data of the causing action
+	Push     *Push     `json:"push,omitempty"`      // push settings of the causing action (invite, cancel), for Offline delivery
+	Deadline time.Time `json:"deadline,omitzero"`   // InvitationCreated, InvitationReceived: when the invitation times out
+	Members  []Member  `json:"members,omitempty"`   // shared and read-only: a Sink must not modify it; see Detach
+	Reason   Reason    `json:"reason,omitempty"`    // left out when ReasonNone
 }
 
 // Sink receives events. callsig calls Emit outside its locks, in Seq order
