@@ -9,7 +9,8 @@ import (
 
 // The errors a Registry returns. Every error a command returns matches one of
 // them with errors.Is, and its message names the command, the call (where one
-// exists) and the user concerned.
+// exists) and the user concerned. Each has a stable code for a wire protocol
+// to carry, "not_pending" for ErrNotPending: see Code.
 var (
 	ErrInvalidOption    = errors.New("invalid option")                   // NewRegistry / Restore: an option out of range or unknown
 	ErrInvalidUser      = errors.New("invalid user ID")                  // empty, over 128 bytes, not UTF-8, or with a Cc or Cf character
@@ -34,7 +35,8 @@ var (
 )
 
 // Error is the error every command returns. It matches its sentinel (and,
-// for ErrJournal, the Journal's own error) with errors.Is.
+// for ErrJournal, the Journal's own error) with errors.Is; its Code method
+// gives its sentinel's code.
 type Error struct {
 	Op     string // the command: "invite", "cancel", "accept", …
 	CallID string // the call, where one exists
