@@ -123,3 +123,21 @@ func sentinelOf(code string) error {
 	}
 	return nil
 }
+
+// codedError is the error of a Failure decoded from JSON: its message and
+// code as they were sent. It matches the code's sentinel with errors.Is
+// where this package knows the code.
+type codedError struct {
+	code, msg string
+	sentinel  error // nil for a code this package does not know
+}
+
+func (e *codedError) Error() string {
+	if e.msg == "" {
+		return e.code
+	}
+	return e.msg
+}
+
+func (e *codedError) Code() string  { return e.code }
+func (e *codedError) Unwrap() error { return e.sentinel }

@@ -15,19 +15,23 @@ type InviteConfig struct {
 	CallID       string        // optional: the host chooses the ID (G11)
 }
 
-// InviteResult is what a successful Invite returns.
+// InviteResult is what a successful Invite returns. In JSON (see
+// MarshalJSON) it is {"call_id", "timeout_ms", "deadline", "failed",
+// "merged"}, as its tags name them.
 type InviteResult struct {
-	CallID   string
-	Timeout  time.Duration // the timeout in force (the default, where the config left it 0)
-	Deadline time.Time     // when the invitations time out
-	Failed   []Failure     // invitees refused one by one (H7); the rest were invited
-	Merged   bool          // H3: no call was opened; the inviter accepted CallID, a call from its invitee
+	CallID   string        `json:"call_id"`
+	Timeout  time.Duration `json:"timeout_ms,omitempty"` // the timeout in force (the default, where the config left it 0); whole milliseconds in JSON
+	Deadline time.Time     `json:"deadline,omitzero"`    // when the invitations time out
+	Failed   []Failure     `json:"failed,omitempty"`     // invitees refused one by one (H7); the rest were invited
+	Merged   bool          `json:"merged,omitempty"`     // H3: no call was opened; the inviter accepted CallID, a call from its invitee
 }
 
-// Failure is one invitee that an Invite could not invite.
+// Failure is one invitee that an Invite could not invite. In JSON (see
+// MarshalJSON) it is {"user", "code", "message"}: Err travels as its
+// [Code] and its message.
 type Failure struct {
-	User string
-	Err  error
+	User string `json:"user"`
+	Err  error  `json:"-"` // written as "code" and "message"
 }
 
 // CancelConfig configures Cancel (ZIM's ZIMCallCancelConfig).
@@ -43,16 +47,18 @@ type AcceptConfig struct{ ExtendedData, Device string }
 // RejectConfig configures Reject; see AcceptConfig.
 type RejectConfig struct{ ExtendedData, Device string }
 
-// Info is a copy of a live call's state, as Registry.Call returns it.
+// Info is a copy of a live call's state, as Registry.Call returns it. In
+// JSON (see MarshalJSON) it is {"call_id", "caller", "mode", "created_at",
+// "timeout_ms", "data", "members", "ended_at"}, as its tags name them.
 type Info struct {
-	CallID       string
-	Caller       string
-	Mode         events.Mode
-	CreatedAt    time.Time
-	Timeout      time.Duration
-	ExtendedData string
-	Members      []events.Member // the caller first, then invitees in the order invited
-	EndedAt      time.Time       // when the call ended (H8 history); zero while live
+	CallID       string          `json:"call_id"`
+	Caller       string          `json:"caller"`
+	Mode         events.Mode     `json:"mode"`
+	CreatedAt    time.Time       `json:"created_at,omitzero"`
+	Timeout      time.Duration   `json:"timeout_ms,omitempty"` // whole milliseconds in JSON
+	ExtendedData string          `json:"data,omitempty"`
+	Members      []events.Member `json:"members,omitempty"` // the caller first, then invitees in the order invited
+	EndedAt      time.Time       `json:"ended_at,omitzero"` // when the call ended (H8 history); zero while live
 }
 
 // CallingInviteConfig configures CallingInvite (advanced mode, A2).
