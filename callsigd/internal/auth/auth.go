@@ -1,0 +1,140 @@
+// Package auth mints and checks the client tokens of callsigd: JWTs signed
+// with HS256 whose "sub" is the user ID, "dev" the device ID (absent: the
+// default device "") and "exp" the expiry, which is required.
+//
+// A token is accepted only if it is well formed, signed with HS256 under
+// the Authority's key, not expired by the Authority's clock, and names IDs
+// the Registry would take (see ValidUser and ValidDevice): a token the
+// Registry would refuse to log in must not open a connection that then
+// does nothing.
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/callsig/callsig/clock"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MinKeyLen is the fewest bytes an HS256 key may have: the hash's own
+// size, as RFC 7518 §3.2 requires.
+const MinKeyLen = 32
+
+// ErrInvalidToken is the error of every token Verify refuses; its message
+// says why, for the server's log (a client only gets 401).
+var ErrInvalidToken = errors.New("invalid token")
+
+// Claims are the claims of a client token.
+type Claims struct {
+	Device string `json:"dev,omitempty"` // the device ID; absent: the default device ""
+	jwt.RegisteredClaims
+}
+
+// Authority mints and verifies tokens under one HS256 key. It is safe for
+// concurrent use.
+type Authority struct {
+	key    []byte
+	clock  clock.Clock
+	parser *jwt.Parser
+}
+
+// New returns an Authority for key, which must be at least MinKeyLen
+// bytes. Expiry is judged by clk (nil: clock.Real()), so that a test on a
+// manual clock mints and checks tokens on the same time line as its
+// Registry.
+func New(key []byte, clk clock.Clock) (*Authority, error) {
+	if len(key) < MinKeyLen {
+		return nil, fmt.Errorf("auth: an HS256 key needs at least %d bytes, this one has %d", MinKeyLen, len(key))
+	}
+	if clk == nil {
+		clk = clock.Real()
+	}
+	return &Authority{
+		key:   append([]byte(nil), key...),
+		clock: clk,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(clk.Now),
+		),
+	}, nil
+}
+
+// NewDev returns an Authority with a random key of its own, for dev mode:
+// its tokens are good only until the process ends.
+func NewDev(clk clock.Clock) *Authority {
+	key := make([]byte, MinKeyLen)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails (it panics on a broken system source)
+	a, _ := New(key, clk)
+	return a
+}
+
+// Mint returns a token for user and device that expires ttl from now on
+// the Authority's clock. It refuses IDs that Verify would refuse.
+func (a *Authority) Mint(user, device string, ttl time.Duration) (string, error) {
+	if err := checkIDs(user, device); err != nil {
+		return "", err
+	}
+	now := a.clock.Now()
+	c := Claims{Device: device, RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   user,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.key)
+}
+
+// Verify checks token and returns its user and device. Every refusal
+// matches ErrInvalidToken.
+func (a *Authority) Verify(token string) (user, device string, err error) {
+	if token == "" {
+		return "", "", fmt.Errorf("%w: no token", ErrInvalidToken)
+	}
+	var c Claims
+	if _, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil }); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if err := checkIDs(c.Subject, c.Device); err != nil {
+		return "", "", err
+	}
+	return c.Subject, c.Device, nil
+}
+
+// checkIDs refuses a user or device ID that the Registry would refuse.
+func checkIDs(user, device string) error {
+	if !ValidUser(user) {
+		return fmt.Errorf("%w: sub %q is not a valid user ID", ErrInvalidToken, user)
+	}
+	if !ValidDevice(device) {
+		return fmt.Errorf("%w: dev %q is not a valid device ID", ErrInvalidToken, device)
+	}
+	return nil
+}
+
+// maxIDLen is the longest ID, in bytes, that the Registry takes.
+const maxIDLen = 128
+
+// ValidUser reports whether the Registry takes id as a user ID: 1 to 128
+// bytes of UTF-8 with no control (Cc) or format (Cf) character (RULES.md,
+// the API contract). It mirrors the rule package call applies, which the
+// library does not export.
+func ValidUser(id string) bool {
+	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidDevice reports whether the Registry takes id as a device ID: the
+// default device "", or what ValidUser takes.
+func ValidDevice(id string) bool { return id == "" || ValidUser(id) }

@@ -1,0 +1,78 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/clock"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var start = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+
+func key(b byte) []byte { return []byte(strings.Repeat(string(rune(b)), MinKeyLen)) }
+
+func TestMintVerify(t *testing.T) {
+	clk := clock.NewManual(start)
+	a, err := New(key('k'), clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"", "web", "téléphone"} {
+		tok, err := a.Mint("alice", dev, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, d, err := a.Verify(tok)
+		if err != nil || u != "alice" || d != dev {
+			t.Fatalf("Verify(Mint(alice, %q)) = %q, %q, %v", dev, u, d, err)
+		}
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	clk := clock.NewManual(start)
+	a, _ := New(key('k'), clk)
+	other, _ := New(key('o'), clk)
+	sign := func(m jwt.SigningMethod, k any, c jwt.Claims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exp := jwt.NewNumericDate(start.Add(time.Minute))
+	expired, _ := a.Mint("alice", "web", time.Second)
+	wrongKey, _ := other.Mint("alice", "web", time.Minute)
+	cases := map[string]string{
+		"empty":          "",
+		"garbage":        "not.a.token",
+		"wrong key":      wrongKey,
+		"HS384":          sign(jwt.SigningMethodHS384, key('k'), Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}),
+		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}),
+		"no exp":         sign(jwt.SigningMethodHS256, key('k'), Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}),
+		"no sub":         sign(jwt.SigningMethodHS256, key('k'), Claims{RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: exp}}),
+		"bad sub":        sign(jwt.SigningMethodHS256, key('k'), Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "al\x00ice", ExpiresAt: exp}}),
+		"long sub":       sign(jwt.SigningMethodHS256, key('k'), Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: strings.Repeat("a", 129), ExpiresAt: exp}}),
+		"bad dev":        sign(jwt.SigningMethodHS256, key('k'), Claims{Device: "w\u200beb", RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}),
+		"expired (exp)":  expired,
+		"tampered claim": strings.Replace(wrongKey, ".", ".x", 1),
+	}
+	clk.Advance(2 * time.Second) // past the expired token's exp
+	for name, tok := range cases {
+		if u, d, err := a.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("%s: Verify = %q, %q, %v; want ErrInvalidToken", name, u, d, err)
+		}
+	}
+}
+
+func TestNewRefusesShortKey(t *testing.T) {
+	if _, err := New(make([]byte, MinKeyLen-1), nil); err == nil {
+		t.Fatal("New took a key shorter than MinKeyLen")
+	}
+	if _, err := NewDev(nil).Mint("", "web", time.Minute); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("Mint of an empty user: %v", err)
+	}
+}

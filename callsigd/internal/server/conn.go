@@ -1,0 +1,231 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callsig/callsig/clock"
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+)
+
+// The close codes the server sends, besides WebSocket's own (1001 going
+// away at shutdown, 1008 policy violation, 1009 message too big).
+const (
+	CloseReplaced  websocket.StatusCode = 4000 // another connection of the same user and device took over
+	CloseHeartbeat websocket.StatusCode = 4001 // no heartbeat within the -heartbeat timeout (H5)
+)
+
+// conn is one WebSocket connection: one logged-in device of one user.
+//
+// Frames to the client (the hello, events, replies) go through out, a
+// bounded queue that one writer goroutine empties in order: the
+// Registry's Sink only ever tries to put a frame in it and never waits,
+// so a client that stops reading holds up nobody but itself. When its
+// queue is full, the connection is torn down at once (see overflow) and
+// the device logged out.
+type conn struct {
+	s            *Server
+	ws           *websocket.Conn
+	user, device string
+	log          *slog.Logger
+
+	out    chan []byte
+	ctx    context.Context // cancelled to tear the connection down at once
+	cancel context.CancelFunc
+	wrote  chan struct{} // closed when the writer has returned
+
+	closing atomic.Bool // the server has decided to close: no more commands are run
+	once    sync.Once   // the first reason to close wins
+
+	limiter *rate.Limiter // requests
+	strikes *rate.Limiter // rate_limited replies tolerated before the connection is closed
+
+	hbMu sync.Mutex
+	hb   clock.Timer // H5: closes the connection when no heartbeat came in time; nil without -heartbeat
+}
+
+func (s *Server) newConn(ws *websocket.Conn, user, device string) *conn {
+	l := s.cfg.Limits
+	c := &conn{
+		s: s, ws: ws, user: user, device: device,
+		log:     s.log.With("user", user, "device", device),
+		out:     make(chan []byte, l.SendQueue),
+		wrote:   make(chan struct{}),
+		limiter: rate.NewLimiter(l.Rate, l.Burst),
+		strikes: rate.NewLimiter(l.StrikeRate, l.Strikes),
+	}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	return c
+}
+
+// send queues frame for the client without waiting. If the queue is
+// full, the client is not reading fast enough: the connection is torn
+// down and false returned.
+func (c *conn) send(frame []byte) bool {
+	if c.ctx.Err() != nil {
+		return false
+	}
+	select {
+	case c.out <- frame:
+		return true
+	default:
+		c.overflow()
+		return false
+	}
+}
+
+// overflow tears down a connection whose send queue is full. It cannot
+// send a close frame, which would wait behind the frames the client does
+// not read: it drops the TCP connection, and its handler then logs the
+// device out.
+func (c *conn) overflow() {
+	c.once.Do(func() {
+		c.closing.Store(true)
+		c.s.m.closes.WithLabelValues("slow").Inc()
+		c.log.Warn("send queue full: client not reading, connection dropped", "queue", cap(c.out))
+		c.cancel()
+	})
+}
+
+// close starts the close handshake with code and reason, for the reason
+// why (a metrics label), without waiting for it: the reader sees the
+// connection end and the handler tears it down.
+func (c *conn) close(code websocket.StatusCode, reason, why string) {
+	c.once.Do(func() {
+		c.closing.Store(true)
+		c.s.m.closes.WithLabelValues(why).Inc()
+		c.log.Info("closing connection", "code", int(code), "reason", reason)
+		go func() { _ = c.ws.Close(code, reason) }()
+	})
+}
+
+// writeLoop writes queued frames in order until the connection is torn
+// down or a write fails.
+func (c *conn) writeLoop() {
+	defer close(c.wrote)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case f := <-c.out:
+			if err := c.ws.Write(c.ctx, websocket.MessageText, f); err != nil {
+				c.cancel()
+				return
+			}
+		}
+	}
+}
+
+// readLoop reads and runs requests until the connection ends.
+func (c *conn) readLoop() {
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			if st := websocket.CloseStatus(err); st != -1 {
+				c.log.Debug("connection closed", "code", int(st))
+			} else if !errors.Is(err, context.Canceled) {
+				c.log.Debug("connection ended", "err", err)
+			}
+			return
+		}
+		if c.closing.Load() {
+			continue // closing: the close handshake drains what is left
+		}
+		c.handle(typ, data)
+	}
+}
+
+// handle answers one frame.
+func (c *conn) handle(typ websocket.MessageType, data []byte) {
+	now := c.s.clock.Now()
+	if !c.limiter.AllowN(now, 1) {
+		if !c.strikes.AllowN(now, 1) {
+			c.close(websocket.StatusPolicyViolation, "rate limit exceeded", "rate_limited")
+			return
+		}
+		var id json.RawMessage
+		if r, err := parseRequest(data); err == nil {
+			id = r.ID
+		}
+		c.reply(id, "", nil, errRateLimited, time.Time{})
+		return
+	}
+	start := time.Now() // wall time: the latency histogram measures the server, not the Registry's clock
+	if typ != websocket.MessageText {
+		c.reply(nil, "", nil, &badRequest{msg: "binary frames are not accepted: send JSON text"}, start)
+		return
+	}
+	r, err := parseRequest(data)
+	if err != nil {
+		var br *badRequest
+		errors.As(err, &br)
+		c.reply(br.id, "", nil, err, start)
+		return
+	}
+	res, err := c.s.exec(c, r)
+	op := r.Op
+	if _, unknown := err.(*badRequest); unknown {
+		op = "" // unknown ops are not labels: a client could make the metrics grow without bound
+	}
+	c.reply(r.ID, op, res, err, start)
+}
+
+// reply queues the reply to a request and counts it.
+func (c *conn) reply(id json.RawMessage, op string, res any, err error, start time.Time) {
+	frame, code := encodeReply(id, res, err)
+	if op == "" {
+		op = "none"
+	}
+	c.s.m.commands.WithLabelValues(op, code).Inc()
+	if !start.IsZero() {
+		c.s.m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+	c.send(frame)
+}
+
+// startHeartbeat arms the H5 timer, when the server has a heartbeat
+// timeout: a connection whose device the Registry logs out for a missed
+// heartbeat is closed too, so that it does not linger, open and deaf.
+func (c *conn) startHeartbeat() {
+	d := c.s.cfg.Options.HeartbeatTimeout
+	if d <= 0 {
+		return
+	}
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	c.hb = c.s.clock.AfterFunc(d, func() {
+		c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat")
+	})
+}
+
+// beat pushes the H5 timer back after a heartbeat.
+func (c *conn) beat() {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	if c.hb == nil {
+		return
+	}
+	if r, ok := c.hb.(clock.Resetter); ok {
+		r.Reset(c.s.cfg.Options.HeartbeatTimeout)
+		return
+	}
+	c.hb.Stop()
+	c.hb = c.s.clock.AfterFunc(c.s.cfg.Options.HeartbeatTimeout, func() {
+		c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat")
+	})
+}
+
+// stopHeartbeat stops the H5 timer of a connection that ended.
+func (c *conn) stopHeartbeat() {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	if c.hb != nil {
+		c.hb.Stop()
+	}
+}

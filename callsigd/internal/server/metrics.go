@@ -1,0 +1,69 @@
+package server
+
+import (
+	"github.com/callsig/callsig/call"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are what /metrics exports. Each Server has a prometheus
+// registry of its own, so that servers in one process (tests) do not mix
+// their figures.
+type metrics struct {
+	reg         *prometheus.Registry
+	commands    *prometheus.CounterVec   // op, result ("ok" or the error code)
+	latency     *prometheus.HistogramVec // op
+	events      *prometheus.CounterVec   // kind
+	pushes      *prometheus.CounterVec   // outcome (see package push)
+	connections prometheus.Gauge
+	closes      *prometheus.CounterVec // why a connection was closed by the server
+	rejected    *prometheus.CounterVec // WebSocket upgrades refused, by reason
+}
+
+func newMetrics(r *call.Registry) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_commands_total",
+			Help: "Requests answered, by op and result: ok, or the error code of the reply.",
+		}, []string{"op", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callsigd_command_duration_seconds",
+			Help:    "Time from reading a request to queueing its reply, by op.",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16), // 25 µs to about 0.8 s
+		}, []string{"op"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_events_total",
+			Help: "Events the Registry produced, by kind (online and offline alike).",
+		}, []string{"kind"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_offline_pushes_total",
+			Help: "Offline events for the push webhook, by outcome: queued, sent, retried, failed, dropped, abandoned, or logged when no webhook is set.",
+		}, []string{"outcome"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "callsigd_connections",
+			Help: "WebSocket connections open (each one logged-in device).",
+		}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_connection_closes_total",
+			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, shutdown.",
+		}, []string{"reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_upgrades_refused_total",
+			Help: "WebSocket upgrades refused, by reason: token, shutting_down.",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.commands, m.latency, m.events, m.pushes, m.connections, m.closes, m.rejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callsigd_calls_live",
+			Help: "Calls not yet over (Registry.Len).",
+		}, func() float64 { return float64(r.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callsigd_registry_backlog",
+			Help: "Events produced and not yet handed to connections (Registry.Backlog); commands are refused as overloaded past Options.MaxBacklog.",
+		}, func() float64 { return float64(r.Backlog()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
+)
+
+// The error codes of replies that are not a call.Code.
+const (
+	CodeBadRequest  = "bad_request"  // the message could not be read, or names no known op
+	CodeRateLimited = "rate_limited" // the connection sent more requests than its rate allows; nothing was done
+)
+
+// request is every field a request may carry (PROTOCOL.md, Requests and
+// replies). Fields an op does not take are ignored, as unknown fields are,
+// so that a client may send what a later version of the protocol adds.
+type request struct {
+	Type      string          `json:"type"`
+	ID        json.RawMessage `json:"id"`
+	Op        string          `json:"op"`
+	CallID    string          `json:"call_id"`
+	Invitees  []string        `json:"invitees"`
+	TimeoutMS int64           `json:"timeout_ms"`
+	Mode      events.Mode     `json:"mode"` // by name; absent: General
+	Data      string          `json:"data"`
+	Push      *events.Push    `json:"push"`
+	Count     int             `json:"count"`
+	Cursor    string          `json:"cursor"`
+}
+
+// reply is a reply frame: result or error.
+type reply struct {
+	Type   string          `json:"type"` // "reply"
+	ID     json.RawMessage `json:"id,omitempty"`
+	Result any             `json:"result,omitempty"`
+	Error  *replyError     `json:"error,omitempty"`
+}
+
+type replyError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// hello is the server's first frame on a connection.
+type hello struct {
+	Type       string `json:"type"` // "hello"
+	User       string `json:"user"`
+	Device     string `json:"device"`
+	ServerTime string `json:"server_time"`
+}
+
+// eventFrame is an event as a connection gets it: the Event's own JSON
+// after a "type" member. To and Offline are cleared before encoding, so
+// that they are left out: the recipient is the connection's user, and an
+// Offline event goes to the push path, never to a connection.
+type eventFrame struct {
+	Type string `json:"type"` // "event"
+	events.Event
+}
+
+// encodeEvent returns e's frame, without e.To and e.Offline.
+func encodeEvent(e events.Event) ([]byte, error) {
+	e.To, e.Offline = "", false
+	return json.Marshal(eventFrame{"event", e})
+}
+
+// The results of the ops whose result is not a type of package call.
+type (
+	cancelResult struct {
+		Failed []string `json:"failed,omitempty"`
+	}
+	historyResult struct {
+		Calls []call.Info `json:"calls"`
+		Next  string      `json:"next,omitempty"`
+	}
+	empty struct{}
+)
+
+// badRequest is a request the server could not read: its reply has code
+// bad_request, and the id when one could be read.
+type badRequest struct {
+	id  json.RawMessage
+	msg string
+}
+
+func (e *badRequest) Error() string { return e.msg }
+
+// parseRequest reads one text frame as a request.
+func parseRequest(b []byte) (*request, error) {
+	var r request
+	if err := json.Unmarshal(b, &r); err != nil {
+		// Echo the id when the frame is an object with a string id, so
+		// the client can tell which request was refused.
+		var partial struct {
+			ID json.RawMessage `json:"id"`
+		}
+		_ = json.Unmarshal(b, &partial)
+		return nil, &badRequest{id: stringID(partial.ID), msg: "malformed request: " + jsonError(err)}
+	}
+	id := stringID(r.ID)
+	switch {
+	case r.ID != nil && id == nil:
+		return nil, &badRequest{msg: "id must be a string"}
+	case r.Type != "request":
+		return nil, &badRequest{id: id, msg: fmt.Sprintf("type %q is not \"request\"", r.Type)}
+	case r.Op == "":
+		return nil, &badRequest{id: id, msg: "no op"}
+	case r.TimeoutMS < 0 || r.TimeoutMS > math.MaxInt64/int64(time.Millisecond):
+		return nil, &badRequest{id: id, msg: fmt.Sprintf("timeout_ms %d is out of range", r.TimeoutMS)}
+	}
+	r.ID = id
+	return &r, nil
+}
+
+// stringID returns raw if it is a JSON string, else nil.
+func stringID(raw json.RawMessage) json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	return raw
+}
+
+// jsonError describes a decoding error without echoing the client's bytes
+// at length.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q: %s is not a %s", te.Field, te.Value, te.Type)
+	}
+	return err.Error()
+}
+
+// exec runs one request against the Registry as the connection's user
+// and device, and returns its result or error. An unknown op is a
+// badRequest.
+func (s *Server) exec(c *conn, r *request) (any, error) {
+	reg := s.reg
+	timeout := time.Duration(r.TimeoutMS) * time.Millisecond
+	switch r.Op {
+	case "invite":
+		return reg.Invite(c.user, r.Invitees, call.InviteConfig{
+			Timeout: timeout, Mode: r.Mode, ExtendedData: r.Data, Push: r.Push, CallID: r.CallID,
+		})
+	case "cancel":
+		failed, err := reg.Cancel(c.user, r.CallID, r.Invitees, call.CancelConfig{ExtendedData: r.Data, Push: r.Push})
+		return cancelResult{failed}, err
+	case "accept":
+		return empty{}, reg.Accept(c.user, r.CallID, call.AcceptConfig{ExtendedData: r.Data, Device: c.device})
+	case "reject":
+		return empty{}, reg.Reject(c.user, r.CallID, call.RejectConfig{ExtendedData: r.Data, Device: c.device})
+	case "calling_invite":
+		return reg.CallingInvite(c.user, r.CallID, r.Invitees, call.CallingInviteConfig{Timeout: timeout, Push: r.Push})
+	case "join":
+		return reg.Join(c.user, r.CallID, call.JoinConfig{ExtendedData: r.Data, Device: c.device})
+	case "quit":
+		return empty{}, reg.Quit(c.user, r.CallID, call.QuitConfig{ExtendedData: r.Data, Device: c.device})
+	case "end":
+		return empty{}, reg.End(c.user, r.CallID, call.EndConfig{ExtendedData: r.Data, Device: c.device})
+	case "call":
+		// G10: a call is known only to its members; to anyone else it is
+		// not found, as every command on it is.
+		info, ok := reg.Call(r.CallID)
+		if !ok || !slices.ContainsFunc(info.Members, func(m events.Member) bool { return m.User == c.user }) {
+			return nil, &call.Error{Op: "call", CallID: r.CallID, User: c.user, Err: call.ErrCallNotFound}
+		}
+		return info, nil
+	case "history":
+		calls, next, err := reg.History(c.user, r.Count, r.Cursor)
+		return historyResult{calls, next}, err
+	case "heartbeat":
+		reg.Heartbeat(c.user, c.device)
+		c.beat()
+		return empty{}, nil
+	}
+	return nil, &badRequest{id: r.ID, msg: fmt.Sprintf("unknown op %q", r.Op)}
+}
+
+// encodeReply returns the reply frame for a request with id: its result,
+// or its error's code and message.
+func encodeReply(id json.RawMessage, result any, err error) ([]byte, string) {
+	rp := reply{Type: "reply", ID: id}
+	code := "ok"
+	if err != nil {
+		var br *badRequest
+		switch {
+		case errors.As(err, &br):
+			code = CodeBadRequest
+		case errors.Is(err, errRateLimited):
+			code = CodeRateLimited
+		default:
+			code = call.Code(err)
+		}
+		rp.Error = &replyError{Code: code, Message: err.Error()}
+	} else {
+		rp.Result = result
+	}
+	b, merr := json.Marshal(rp)
+	if merr != nil { // a result that JSON cannot carry (a time past year 9999): say so rather than drop the reply
+		b, _ = json.Marshal(reply{Type: "reply", ID: id, Error: &replyError{Code: "internal", Message: "cannot encode the result: " + merr.Error()}})
+		code = "internal"
+	}
+	return b, code
+}
+
+// errRateLimited is the error of a request refused by the rate limit.
+var errRateLimited = errors.New("rate limit exceeded: nothing was done, slow down")

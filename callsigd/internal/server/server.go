@@ -1,0 +1,478 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+)
+
+// MaxMessage is the largest message a client may send, in bytes
+// (PROTOCOL.md): a larger one closes the connection with 1009.
+const MaxMessage = 64 << 10
+
+// Pusher takes the offline events (PROTOCOL.md, Offline events): event is
+// the event's frame, as a connection would get it, for user to. Enqueue
+// must not block: it is called from the Registry's Sink. It is called in
+// Seq order for the events of one call. *push.Webhook is one.
+type Pusher interface {
+	Enqueue(to, callID string, event []byte)
+}
+
+// Limits bound what one connection may cost. Zero fields take their
+// defaults.
+type Limits struct {
+	// SendQueue is how many frames may wait for a client to read them;
+	// a client that lets more pile up is disconnected and logged out.
+	// 0: 256.
+	SendQueue int
+
+	// Rate and Burst bound a connection's requests: Burst at once, then
+	// Rate a second. A request over the limit gets a rate_limited reply
+	// and is not run. 0: 20 a second, bursts of 40.
+	Rate  rate.Limit
+	Burst int
+
+	// Strikes is how many rate_limited replies a connection may get at
+	// once, regaining StrikeRate a second: one more closes it with 1008
+	// (policy violation). 0: 10, one a second.
+	Strikes    int
+	StrikeRate rate.Limit
+}
+
+func (l *Limits) defaults() {
+	if l.SendQueue <= 0 {
+		l.SendQueue = 256
+	}
+	if l.Rate <= 0 {
+		l.Rate = 20
+	}
+	if l.Burst <= 0 {
+		l.Burst = 40
+	}
+	if l.Strikes <= 0 {
+		l.Strikes = 10
+	}
+	if l.StrikeRate <= 0 {
+		l.StrikeRate = 1
+	}
+}
+
+// Config configures a Server.
+type Config struct {
+	// Options are the Registry's. New sets their Sink (the Server) and
+	// Clock (Config.Clock); the rest are used as they are.
+	Options call.Options
+
+	// NewRegistry makes the Registry from Options; nil: call.NewRegistry.
+	// A durable server recovers its Registry here.
+	NewRegistry func(call.Options) (*call.Registry, error)
+
+	Clock  clock.Clock     // nil: clock.Real(); the Registry's, the tokens' and the rate limits' time
+	Auth   *auth.Authority // checks the tokens of /v1/ws; required
+	Dev    bool            // serve POST /v1/dev/token, minting tokens with Auth for anyone
+	Pusher Pusher          // where offline events go; nil: they are logged
+	Logger *slog.Logger    // nil: slog.Default()
+
+	// AllowedOrigins are the origins, besides the server's own, whose
+	// pages may open the WebSocket: host patterns as
+	// websocket.AcceptOptions.OriginPatterns takes them.
+	AllowedOrigins []string
+
+	// Static is the file tree served at / (the browser app); nil: none.
+	Static fs.FS
+
+	Limits Limits
+
+	// KeepPresence makes Shutdown close the connections without logging
+	// their devices out, so that a durable Registry restarted on the
+	// same state finds them online and gives them time to reconnect
+	// rather than cancel their calls (G7). Without it, Shutdown logs every
+	// device out, and the invitees of unanswered calls are told the
+	// caller went offline, as pushes.
+	KeepPresence bool
+}
+
+// Server is callsigd's HTTP and WebSocket front of one call.Registry.
+type Server struct {
+	cfg   Config
+	clock clock.Clock
+	reg   *call.Registry
+	log   *slog.Logger
+	m     *metrics
+	mux   *http.ServeMux
+
+	ctx    context.Context // the parent of every connection's context
+	cancel context.CancelFunc
+
+	mu      sync.RWMutex
+	devices map[string]map[string]*conn // user → device → the connection that is that device (events go there)
+	open    map[*conn]struct{}          // every connection not yet torn down, replaced ones included
+	closing bool                        // Shutdown has begun: no connection is taken
+	wg      sync.WaitGroup              // connection handlers
+
+	presence keyLocks // orders the Registry presence changes of one user and device with the table above
+}
+
+// New returns a Server with a new Registry.
+func New(cfg Config) (*Server, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("server: Config.Auth is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NewRegistry == nil {
+		cfg.NewRegistry = call.NewRegistry
+	}
+	cfg.Limits.defaults()
+	s := &Server{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		devices: map[string]map[string]*conn{},
+		open:    map[*conn]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	opts := cfg.Options
+	opts.Sink, opts.Clock = s, cfg.Clock
+	reg, err := cfg.NewRegistry(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.reg = reg
+	s.m = newMetrics(reg)
+	s.routes()
+	return s, nil
+}
+
+// Registry returns the Server's Registry.
+func (s *Server) Registry() *call.Registry { return s.reg }
+
+// Handler returns the Server's HTTP handler: every endpoint of
+// PROTOCOL.md.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	if s.cfg.Dev {
+		s.mux.HandleFunc("POST /v1/dev/token", s.serveDevToken)
+	}
+	if s.cfg.Static != nil {
+		s.mux.Handle("GET /", http.FileServerFS(s.cfg.Static))
+	}
+}
+
+// serveHealth answers 200 while the server takes commands.
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	s.mu.RLock()
+	closing := s.closing
+	s.mu.RUnlock()
+	if closing {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// DevTokenTTL is how long a dev-mode token is good for.
+const DevTokenTTL = 24 * time.Hour
+
+// serveDevToken mints a token for anyone (dev mode only).
+func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		User   string `json:"user"`
+		Device string `json:"device"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+		http.Error(w, `body must be {"user":"…","device":"…"}`, http.StatusBadRequest)
+		return
+	}
+	tok, err := s.cfg.Auth.Mint(body.User, body.Device, DevTokenTTL)
+	if err != nil {
+		http.Error(w, "user or device is not a valid ID", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+}
+
+// serveWS authenticates a client and runs its connection until it ends.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	user, device, err := s.cfg.Auth.Verify(r.URL.Query().Get("token"))
+	if err != nil {
+		s.m.rejected.WithLabelValues("token").Inc()
+		s.log.Debug("websocket refused", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "missing, malformed or expired token", http.StatusUnauthorized)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		return // Accept has answered (a bad handshake, a foreign origin)
+	}
+	ws.SetReadLimit(MaxMessage)
+	c := s.newConn(ws, user, device)
+	if !s.track(c) {
+		s.m.rejected.WithLabelValues("shutting_down").Inc()
+		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.untrack(c)
+	s.m.connections.Inc()
+	defer s.m.connections.Dec()
+
+	go c.writeLoop()
+	// The hello goes in the queue first, so that it precedes the replays
+	// the login makes.
+	hi, _ := json.Marshal(hello{"hello", user, device, s.clock.Now().UTC().Format(time.RFC3339Nano)})
+	c.send(hi)
+	s.attach(c)
+	c.startHeartbeat()
+	c.readLoop()
+	c.stopHeartbeat()
+	s.detach(c)
+	c.cancel()
+	<-c.wrote
+	_ = ws.CloseNow()
+}
+
+// track adds c to the open connections, unless Shutdown has begun.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.open[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// attach makes c the connection of its device, and the device online: a
+// device with no connection logs in (its replays, G8 and A7, come to c);
+// one that had a connection keeps its presence, and the old connection is
+// closed with 4000 (replaced). The switch and the Registry's presence
+// change are made under the device's presence lock, so that a detach of
+// the old connection can never log out the device after the new one took
+// it over.
+func (s *Server) attach(c *conn) {
+	unlock := s.presence.lock(c.user, c.device)
+	defer unlock()
+	s.mu.Lock()
+	byDevice := s.devices[c.user]
+	if byDevice == nil {
+		byDevice = map[string]*conn{}
+		s.devices[c.user] = byDevice
+	}
+	old := byDevice[c.device]
+	byDevice[c.device] = c
+	s.mu.Unlock()
+	if old == nil {
+		s.reg.Login(c.user, c.device)
+		return
+	}
+	old.close(CloseReplaced, "replaced", "replaced")
+	// The device stays online, and a Login of an online device does
+	// nothing: the replays a fresh login makes need the Registry to make
+	// them for a device already online. Until it can, the new connection
+	// gets what is sent from now on.
+	s.replay(c)
+}
+
+// replay gives a connection that replaced another the replays (G8, A7)
+// that a fresh login of its device would get.
+func (s *Server) replay(c *conn) {
+	if r, ok := any(s.reg).(interface{ Replay(user, device string) }); ok {
+		r.Replay(c.user, c.device)
+	}
+}
+
+// detach ends c's part: if c is still its device's connection, the
+// device is logged out (G7 may cancel its user's unanswered calls);
+// a replaced connection changes nothing. At shutdown with KeepPresence,
+// the device stays online in the Registry.
+func (s *Server) detach(c *conn) {
+	unlock := s.presence.lock(c.user, c.device)
+	defer unlock()
+	s.mu.RLock()
+	owner := s.devices[c.user][c.device] == c
+	keep := s.closing && s.cfg.KeepPresence
+	s.mu.RUnlock()
+	if !owner {
+		return
+	}
+	if !keep {
+		// Logged out before the connection leaves the table: the events
+		// the logout makes for the device (none today) could still reach
+		// it, and none produced while it is online finds no connection.
+		s.reg.Logout(c.user, c.device)
+	}
+	s.mu.Lock()
+	if byDevice := s.devices[c.user]; byDevice[c.device] == c {
+		delete(byDevice, c.device)
+		if len(byDevice) == 0 {
+			delete(s.devices, c.user)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Emit is the Registry's Sink: it hands each event to the connections of
+// its recipient, or to the Pusher when the recipient was offline. It never
+// waits: a connection whose queue is full is dropped instead (see
+// conn.send). The Registry calls it in Seq order for each call, and so
+// each connection's queue, and the Pusher, get each call's events in that
+// order.
+func (s *Server) Emit(e events.Event) {
+	s.m.events.WithLabelValues(e.Kind.String()).Inc()
+	if e.Offline {
+		s.offline(e)
+		return
+	}
+	// Encoded once, outside the lock, for every connection of e.To.
+	s.mu.RLock()
+	n := len(s.devices[e.To])
+	s.mu.RUnlock()
+	if n == 0 {
+		return // the device's connection is being torn down: it logs out next
+	}
+	frame, err := encodeEvent(e)
+	if err != nil {
+		s.log.Error("cannot encode event", "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq, "err", err)
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for device, c := range s.devices[e.To] {
+		if e.ToDevice == "" || e.ToDevice == device {
+			c.send(frame)
+		}
+	}
+}
+
+// offline hands an event whose recipient had no device online to the
+// Pusher, or logs it.
+func (s *Server) offline(e events.Event) {
+	to := e.To
+	frame, err := encodeEvent(e)
+	if err != nil {
+		s.log.Error("cannot encode event", "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq, "err", err)
+		return
+	}
+	if s.cfg.Pusher == nil {
+		s.m.pushes.WithLabelValues("logged").Inc()
+		s.log.Info("offline event (no -push-webhook)", "to", to, "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq)
+		return
+	}
+	s.cfg.Pusher.Enqueue(to, e.CallID, frame)
+}
+
+// CountPush counts an outcome of the Pusher in /metrics
+// (callsigd_offline_pushes_total): give it to push.Options.Count.
+func (s *Server) CountPush(outcome string) { s.m.pushes.WithLabelValues(outcome).Inc() }
+
+// Shutdown stops taking connections, closes every open one with 1001
+// (going away), logs their devices out (unless KeepPresence), and waits
+// until every event the Registry produced has been handed on (to
+// connections, which are closing, and to the Pusher, which the caller
+// closes next). If ctx ends first, the connections still open are
+// dropped and Shutdown returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	open := make([]*conn, 0, len(s.open))
+	for c := range s.open {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		c.close(websocket.StatusGoingAway, "server shutting down", "shutdown")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel() // drop what is left; the handlers still log out
+		<-done
+	}
+	// Every logout has returned; what their events still need is the
+	// Registry's deliverer, which hands them on without waiting.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for s.reg.Backlog() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			s.cancel()
+			return fmt.Errorf("server: shutdown: %d events not delivered: %w", s.reg.Backlog(), ctx.Err())
+		}
+	}
+	s.cancel()
+	return ctx.Err()
+}
+
+// keyLocks are mutexes by user and device, made as needed and forgotten
+// when nobody holds or waits for them.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[[2]string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks the mutex of user and device and returns its unlock.
+func (k *keyLocks) lock(user, device string) (unlock func()) {
+	key := [2]string{user, device}
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[[2]string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/push"
+	"github.com/callsig/callsig/callsigd/internal/server"
+	"github.com/callsig/callsig/callsigd/internal/web"
+	"github.com/callsig/callsig/clock"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+// shutdownGrace bounds a clean stop: closing the connections, delivering
+// the events their logouts make, and sending the pushes still queued.
+const shutdownGrace = 10 * time.Second
+
+// run is the whole command: it parses args, serves until SIGINT or
+// SIGTERM, stops cleanly and returns the exit status (2: bad usage).
+func run(args []string, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "callsigd: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, f, stderr); err != nil {
+		fmt.Fprintf(stderr, "callsigd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// flags are the command line, parsed.
+type flags struct {
+	addr, data, secretFile, pushWebhook string
+	heartbeat                           time.Duration
+	busy, glare                         bool
+	history, maxInvitees                int
+	defaultTimeout, maxTimeout          time.Duration
+	tlsCert, tlsKey                     string
+	allowedOrigins                      []string
+	insecureDev                         bool
+	node, peers                         string
+}
+
+func (f *flags) dev() bool { return f.secretFile == "" }
+
+// parseFlags parses and checks args. Flags whose feature this build does
+// not have yet are refused, not ignored: a server started with -data that
+// silently kept nothing would lose calls its operator thought safe.
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("callsigd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: callsigd [flags]\n\nThe reference signaling server of callsig (see its package documentation).\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
+	fs.StringVar(&f.data, "data", "", "journal and snapshots in `DIR` (not in this build: state is in memory)")
+	fs.StringVar(&f.secretFile, "secret-file", "", "HS256 key for client tokens, at least 32 bytes, read from `FILE`; without it: dev mode")
+	fs.StringVar(&f.pushWebhook, "push-webhook", "", "POST every offline event to `URL`; without it they are logged")
+	fs.DurationVar(&f.heartbeat, "heartbeat", 0, "H5 heartbeat timeout; 0: off, the WebSocket's own close logs out")
+	fs.BoolVar(&f.busy, "busy", false, "H2: reject invitations to users already in a call (BusyInCall)")
+	fs.BoolVar(&f.glare, "glare", false, "H3: merge crossing invitations (GlareMerge)")
+	fs.IntVar(&f.history, "history", 20, "H8: ended calls kept per `N` user")
+	fs.IntVar(&f.maxInvitees, "max-invitees", 0, "invitees a call may hold; 0: call's default (9)")
+	fs.DurationVar(&f.defaultTimeout, "default-timeout", 0, "timeout of an invite that gives none; 0: call's default (90s)")
+	fs.DurationVar(&f.maxTimeout, "max-timeout", 0, "longest invite timeout; 0: call's default (600s)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS and WSS with the certificate in `FILE` (needs -tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of -tls-cert, in `FILE`")
+	origins := fs.String("allowed-origins", "", "comma-separated `LIST` of other origins whose pages may open the WebSocket (host patterns, e.g. app.example.com or *.example.com); default: same origin only")
+	fs.BoolVar(&f.insecureDev, "insecure-dev", false, "allow dev mode (tokens for anyone) on an address other than loopback")
+	fs.StringVar(&f.node, "node", "", "this node's `ID` in a cluster (not in this build)")
+	fs.StringVar(&f.peers, "peers", "", "the cluster's nodes, `ID=RAFT=HTTP,...` (not in this build)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			f.allowedOrigins = append(f.allowedOrigins, o)
+		}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q (flags only; see -help)", fs.Arg(0))
+	case f.data != "":
+		return nil, errors.New("-data: durable state is not in this build yet; run without -data to keep everything in memory")
+	case f.node != "" || f.peers != "":
+		return nil, errors.New("-node, -peers: clusters are not in this build yet; run one server without them")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	case f.heartbeat < 0:
+		return nil, fmt.Errorf("-heartbeat %v is negative", f.heartbeat)
+	case f.history < 0:
+		return nil, fmt.Errorf("-history %d is negative", f.history)
+	case f.dev() && !loopback(f.addr) && !f.insecureDev:
+		return nil, fmt.Errorf("dev mode (no -secret-file) on %s, which is not a loopback address: "+
+			"anyone who reaches it can mint tokens for any user; give -secret-file, or -insecure-dev if that is what you want", f.addr)
+	}
+	if f.pushWebhook != "" {
+		u, err := url.Parse(f.pushWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("-push-webhook %q is not an http or https URL", f.pushWebhook)
+		}
+	}
+	return f, nil
+}
+
+// loopback reports whether addr's host is a loopback address. An empty
+// host (":8080") listens on every interface, so it is not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serve runs the server until ctx ends, then stops it cleanly: no new
+// connections, every open one closed with 1001 and its device logged out,
+// the Registry's events all handed on, the pushes still queued sent
+// (within shutdownGrace).
+func serve(ctx context.Context, f *flags, stderr io.Writer) error {
+	clk := clock.Real()
+	var authority *auth.Authority
+	if f.dev() {
+		authority = auth.NewDev(clk)
+	} else {
+		key, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return fmt.Errorf("-secret-file: %w", err)
+		}
+		if authority, err = auth.New([]byte(strings.TrimRight(string(key), "\r\n")), clk); err != nil {
+			return fmt.Errorf("-secret-file %s: %w", f.secretFile, err)
+		}
+	}
+	var tlsConfig *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	var srv *server.Server
+	var hook *push.Webhook
+	cfg := server.Config{
+		Options: call.Options{
+			MaxInvitees:      f.maxInvitees,
+			DefaultTimeout:   f.defaultTimeout,
+			MaxTimeout:       f.maxTimeout,
+			History:          f.history,
+			HeartbeatTimeout: f.heartbeat,
+		},
+		Clock:          clk,
+		Auth:           authority,
+		Dev:            f.dev(),
+		Logger:         logger,
+		AllowedOrigins: f.allowedOrigins,
+		Static:         web.FS(),
+	}
+	if f.busy {
+		cfg.Options.Busy = call.BusyInCall
+	}
+	if f.glare {
+		cfg.Options.Glare = call.GlareMerge
+	}
+	if f.pushWebhook != "" {
+		// The Webhook counts its outcomes in the server's /metrics; it
+		// gets its first push only once srv is set (pushes come from the
+		// Registry's events, and there are none before a client connects).
+		hook = push.New(f.pushWebhook, push.Options{Logger: logger, Count: func(o string) { srv.CountPush(o) }})
+		cfg.Pusher = hook
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	mode := "in memory"
+	if f.dev() {
+		mode = "dev mode, in memory"
+	}
+	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
+	if hook == nil {
+		logger.Info("no -push-webhook: offline events are logged")
+	}
+
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			served <- hs.ServeTLS(ln, "", "")
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = hs.Shutdown(sctx) // stops listening; the WebSockets, hijacked, are the Server's to close
+	err = srv.Shutdown(sctx)
+	if hook != nil {
+		hook.Close(sctx)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
