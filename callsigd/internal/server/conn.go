@@ -36,12 +36,17 @@ type conn struct {
 	log          *slog.Logger
 
 	out    chan []byte
+	ready  chan struct{}   // closed once the device is logged in: the writer starts then
 	ctx    context.Context // cancelled to tear the connection down at once
 	cancel context.CancelFunc
 	wrote  chan struct{} // closed when the writer has returned
 
 	closing atomic.Bool // the server has decided to close: no more commands are run
 	once    sync.Once   // the first reason to close wins
+
+	// Set by close before it queues the writer's signal to close.
+	closeCode   websocket.StatusCode
+	closeReason string
 
 	limiter *rate.Limiter // requests
 	strikes *rate.Limiter // rate_limited replies tolerated before the connection is closed
@@ -56,6 +61,7 @@ func (s *Server) newConn(ws *websocket.Conn, user, device string) *conn {
 		s: s, ws: ws, user: user, device: device,
 		log:     s.log.With("user", user, "device", device),
 		out:     make(chan []byte, l.SendQueue),
+		ready:   make(chan struct{}),
 		wrote:   make(chan struct{}),
 		limiter: rate.NewLimiter(l.Rate, l.Burst),
 		strikes: rate.NewLimiter(l.StrikeRate, l.Strikes),
@@ -93,27 +99,51 @@ func (c *conn) overflow() {
 	})
 }
 
-// close starts the close handshake with code and reason, for the reason
-// why (a metrics label), without waiting for it: the reader sees the
-// connection end and the handler tears it down.
+// closeGrace is how long a connection being closed may take to send
+// what it has queued and to finish the close handshake before it is
+// dropped: a client that does not read cannot hold it open.
+const closeGrace = 5 * time.Second
+
+// close closes the connection with code and reason, for the reason why
+// (a metrics label), without waiting: the frames already queued (the
+// replies to requests read before, say) go out first, then the close
+// frame, which the writer sends. If the queue is full, or the close has
+// not finished within closeGrace, the connection is dropped instead.
 func (c *conn) close(code websocket.StatusCode, reason, why string) {
 	c.once.Do(func() {
 		c.closing.Store(true)
 		c.s.m.closes.WithLabelValues(why).Inc()
 		c.log.Info("closing connection", "code", int(code), "reason", reason)
-		go func() { _ = c.ws.Close(code, reason) }()
+		c.closeCode, c.closeReason = code, reason
+		select {
+		case c.out <- nil: // the writer's signal to close (see writeLoop)
+			time.AfterFunc(closeGrace, c.cancel)
+		default:
+			c.cancel()
+		}
 	})
 }
 
 // writeLoop writes queued frames in order until the connection is torn
-// down or a write fails.
+// down or a write fails. It starts writing once the device is logged in,
+// so that a client that has read the hello knows its login is done: what
+// it sends next is acted on with its device online.
 func (c *conn) writeLoop() {
 	defer close(c.wrote)
+	select {
+	case <-c.ready:
+	case <-c.ctx.Done():
+		return
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.out:
+			if f == nil { // close queued this: everything before it is out
+				_ = c.ws.Close(c.closeCode, c.closeReason)
+				return
+			}
 			if err := c.ws.Write(c.ctx, websocket.MessageText, f); err != nil {
 				c.cancel()
 				return

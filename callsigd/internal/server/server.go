@@ -244,10 +244,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	go c.writeLoop()
 	// The hello goes in the queue first, so that it precedes the replays
-	// the login makes.
+	// the login makes; the writer sends nothing until the login is done
+	// (see writeLoop). The replays count against the send queue.
 	hi, _ := json.Marshal(hello{"hello", user, device, s.clock.Now().UTC().Format(time.RFC3339Nano)})
 	c.send(hi)
 	s.attach(c)
+	close(c.ready)
 	c.startHeartbeat()
 	c.readLoop()
 	c.stopHeartbeat()

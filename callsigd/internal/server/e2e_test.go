@@ -1,0 +1,209 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/events"
+)
+
+// sameJSON fails unless got is the JSON of want.
+func sameJSON(t *testing.T, what string, got json.RawMessage, want any) {
+	t.Helper()
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(b) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, got, b)
+	}
+}
+
+// TestCallsEndToEnd runs calls between real clients — accepted,
+// rejected, cancelled, timed out, an advanced call with invite-more,
+// join, quit and end, an offline invitee who connects later, a device
+// that disconnects — and checks each reply against the reference Model,
+// and what every connection received against the Model's ConnChecker:
+// each event a device must get, once, in Seq order per call, and nothing
+// else.
+func TestCallsEndToEnd(t *testing.T) {
+	opts := call.Options{History: 20}
+	e := newEnv(t, opts, Limits{})
+	opts.NewID = calltest.IDs("call-")
+	m := calltest.NewModel(opts, start)
+	cc := calltest.NewConnChecker(m)
+	connect := func(user, device string) *client {
+		m.Login(user, device)
+		return e.dial(user, device)
+	}
+	alice := connect("alice", "web")
+	bobPhone := connect("bob", "phone")
+	bobWeb := connect("bob", "web")
+	carol := connect("carol", "web")
+
+	// Accepted by bob (on his phone), rejected by carol.
+	push := &events.Push{Title: "Alice", Content: "Incoming call"}
+	res, code := alice.do("invite", map[string]any{"invitees": []string{"bob", "carol"}, "timeout_ms": 30000, "data": "hi", "push": push})
+	want, _, err := m.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 30 * time.Second, ExtendedData: "hi", Push: push})
+	if code != "" || err != nil {
+		t.Fatalf("invite: %s, model %v", code, err)
+	}
+	sameJSON(t, "invite result", res, want)
+	bobPhone.ok("accept", map[string]any{"call_id": "call-1", "data": "on my way"}, nil)
+	m.Accept("bob", "call-1", call.AcceptConfig{ExtendedData: "on my way", Device: "phone"})
+	carol.ok("reject", map[string]any{"call_id": "call-1"}, nil)
+	m.Reject("carol", "call-1", call.RejectConfig{Device: "web"})
+	e.checkConns(cc)
+
+	// Cancelled while ringing.
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	m.Invite("alice", []string{"bob"}, call.InviteConfig{})
+	res, code = alice.do("cancel", map[string]any{"call_id": "call-2", "data": "sorry"})
+	failed, _, err := m.Cancel("alice", "call-2", nil, call.CancelConfig{ExtendedData: "sorry"})
+	if code != "" || err != nil || len(failed) != 0 || string(res) != "{}" {
+		t.Fatalf("cancel: %s %s, model %v %v", res, code, failed, err)
+	}
+	e.checkConns(cc)
+
+	// Timed out: the clock the test controls passes the deadline.
+	alice.ok("invite", map[string]any{"invitees": []string{"carol"}, "timeout_ms": 5000}, nil)
+	m.Invite("alice", []string{"carol"}, call.InviteConfig{Timeout: 5 * time.Second})
+	e.clk.Advance(5 * time.Second)
+	m.Advance(start.Add(5 * time.Second))
+	e.checkConns(cc)
+	carol.fails("call_not_found", "accept", map[string]any{"call_id": "call-3"})
+
+	// An advanced call: bob accepts, invites carol more, carol joins
+	// (while still ringing), quits, and alice ends it.
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}, "mode": "Advanced"}, nil)
+	m.Invite("alice", []string{"bob"}, call.InviteConfig{Mode: events.Advanced})
+	bobWeb.ok("accept", map[string]any{"call_id": "call-4"}, nil)
+	m.Accept("bob", "call-4", call.AcceptConfig{Device: "web"})
+	res, code = bobWeb.do("calling_invite", map[string]any{"call_id": "call-4", "invitees": []string{"carol"}, "timeout_ms": 20000})
+	want, _, err = m.CallingInvite("bob", "call-4", []string{"carol"}, call.CallingInviteConfig{Timeout: 20 * time.Second})
+	if code != "" || err != nil {
+		t.Fatalf("calling_invite: %s, model %v", code, err)
+	}
+	sameJSON(t, "calling_invite result", res, want)
+	res, code = carol.do("join", map[string]any{"call_id": "call-4", "data": "hello all"})
+	info, _, err := m.Join("carol", "call-4", call.JoinConfig{ExtendedData: "hello all", Device: "web"})
+	if code != "" || err != nil {
+		t.Fatalf("join: %s, model %v", code, err)
+	}
+	sameJSON(t, "join result", res, info)
+	res, code = alice.do("call", map[string]any{"call_id": "call-4"})
+	info, _ = m.Call("call-4")
+	if code != "" {
+		t.Fatalf("call: %s", code)
+	}
+	sameJSON(t, "call result", res, info)
+	carol.ok("quit", map[string]any{"call_id": "call-4"}, nil)
+	m.Quit("carol", "call-4", call.QuitConfig{Device: "web"})
+	alice.ok("end", map[string]any{"call_id": "call-4", "data": "bye"}, nil)
+	m.End("alice", "call-4", call.EndConfig{ExtendedData: "bye", Device: "web"})
+	e.checkConns(cc)
+
+	// dave is offline: his invitation goes to the pusher, without "to"
+	// or "offline" in the event; when he connects, it is replayed to his
+	// device (G8), and he rejects it.
+	alice.ok("invite", map[string]any{"invitees": []string{"dave"}, "push": push}, nil)
+	m.Invite("alice", []string{"dave"}, call.InviteConfig{Push: push})
+	got := e.pushes.wait(t, "dave's invitation", func(p []pushed) bool { return len(p) == 1 })
+	if p := got[0]; p.to != "dave" || p.callID != "call-5" || p.event.Kind != events.InvitationReceived ||
+		!strings.HasPrefix(p.raw, `{"type":"event",`) || strings.Contains(p.raw, `"to":`) || strings.Contains(p.raw, `"offline"`) {
+		t.Fatalf("push %+v", p)
+	}
+	dave := connect("dave", "phone")
+	if ev := dave.waitEvents(1)[0]; ev.ToDevice != "phone" || ev.Kind != events.InvitationReceived {
+		t.Fatalf("dave's replay: %s", calltest.FormatEvent(ev))
+	}
+	dave.ok("reject", map[string]any{"call_id": "call-5"}, nil)
+	m.Reject("dave", "call-5", call.RejectConfig{Device: "phone"})
+
+	// bob's web tab closes: bob stays online on his phone, which alone
+	// gets his next call.
+	_ = bobWeb.ws.Close(1000, "bye")
+	m.Logout("bob", "web")
+	bobWeb.waitEnd()
+	carol.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	m.Invite("carol", []string{"bob"}, call.InviteConfig{})
+	bobPhone.ok("accept", map[string]any{"call_id": "call-6"}, nil)
+	m.Accept("bob", "call-6", call.AcceptConfig{Device: "phone"})
+	e.checkConns(cc)
+
+	// History, page by page, as the Model keeps it (H8).
+	var page historyResult
+	alice.ok("history", map[string]any{"count": 2}, &page)
+	all := m.History("alice")
+	if len(all) != 5 || len(page.Calls) != 2 || page.Next == "" {
+		t.Fatalf("alice's history: model %d calls, first page %d, next %q", len(all), len(page.Calls), page.Next)
+	}
+	var rest historyResult
+	alice.ok("history", map[string]any{"cursor": page.Next}, &rest)
+	if rest.Next != "" {
+		t.Fatalf("a last page with next %q", rest.Next)
+	}
+	b, _ := json.Marshal(historyResult{Calls: append(page.Calls, rest.Calls...)})
+	sameJSON(t, "history", b, historyResult{Calls: all})
+	alice.fails("invalid_argument", "history", map[string]any{"cursor": "nonsense"})
+
+	if n := e.metric(`callsigd_commands_total{op="invite",result="ok"}`); n != 6 {
+		t.Fatalf("metrics count %v invites", n)
+	}
+	if n := e.metric(`callsigd_events_total{kind="InvitationTimeout"}`); n != 1 {
+		t.Fatalf("metrics count %v timeouts", n)
+	}
+}
+
+// TestReplacedConnection: a second connection of the same user and device
+// replaces the first, which is closed with 4000 "replaced", without a
+// logout: the device stays online throughout, so the caller's unanswered
+// call is not cancelled (G7), and its answer reaches the new connection.
+func TestReplacedConnection(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.waitEvents(1)
+
+	again := e.dial("alice", "web")
+	err := alice.waitEnd()
+	if code, reason := closeOf(err); code != CloseReplaced || reason != "replaced" {
+		t.Fatalf("the replaced connection ended with %v", err)
+	}
+	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
+	evs := again.waitEvents(1)
+	if evs[0].Kind != events.InvitationAccepted || evs[0].CallID != "call-1" {
+		t.Fatalf("the new connection got %s", calltest.FormatEvent(evs[0]))
+	}
+	for _, ev := range bob.Events() {
+		if ev.Kind == events.InvitationCancelled {
+			t.Fatalf("bob's call was cancelled: %s", calltest.FormatEvent(ev))
+		}
+	}
+	if n := e.metric(`callsigd_connection_closes_total{reason="replaced"}`); n != 1 {
+		t.Fatalf("metrics count %v replaced connections", n)
+	}
+	if n := e.metric("callsigd_connections"); n != 2 {
+		t.Fatalf("metrics count %v connections, want 2", n)
+	}
+}
+
+// TestLogoutOnDisconnect: a caller whose only connection closes is logged
+// out, and its unanswered call is cancelled (G7), which the invitee hears.
+func TestLogoutOnDisconnect(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.waitEvents(1)
+	_ = alice.ws.Close(1000, "bye")
+	evs := bob.waitEvents(2)
+	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
+		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
+	}
+}

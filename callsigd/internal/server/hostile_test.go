@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/events"
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Bad tokens get 401 and no WebSocket: missing, malformed, expired,
+// wrongly signed, of another algorithm, or naming IDs the Registry would
+// refuse.
+func TestBadTokens(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	sign := func(c auth.Claims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exp := jwt.NewNumericDate(start.Add(time.Hour))
+	other, _ := auth.New([]byte("another key, another key, another"), e.clk)
+	wrongKey, _ := other.Mint("alice", "web", time.Hour)
+	expired, _ := e.auth.Mint("alice", "web", time.Second)
+	hs384, _ := jwt.NewWithClaims(jwt.SigningMethodHS384, auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}).SignedString(testKey)
+	e.clk.Advance(2 * time.Second)
+	cases := map[string]string{
+		"missing":         "",
+		"malformed":       "eyJhbGciOi.nope",
+		"expired":         expired,
+		"wrong signature": wrongKey,
+		"HS384":           hs384,
+		"no exp":          sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}),
+		"no sub":          sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: exp}}),
+		"bad user ID":     sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "al\nice", ExpiresAt: exp}}),
+		"bad device ID":   sign(auth.Claims{Device: strings.Repeat("d", 129), RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}),
+	}
+	for name, tok := range cases {
+		ws, resp, err := websocket.Dial(context.Background(), e.wsURL(tok), nil)
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("%s: a WebSocket was opened", name)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %v, response %v; want 401", name, err, resp)
+		}
+	}
+	if n := e.metric(`callsigd_upgrades_refused_total{reason="token"}`); n != float64(len(cases)) {
+		t.Fatalf("metrics count %v refused upgrades, want %d", n, len(cases))
+	}
+	if n := e.metric("callsigd_connections"); n != 0 {
+		t.Fatalf("metrics count %v connections", n)
+	}
+}
+
+// Malformed messages and unknown ops get bad_request, with the id when it
+// could be read, and the connection stays open.
+func TestMalformedMessages(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	c := e.dial("alice", "web")
+	cases := []struct{ frame, id string }{
+		{`{not json`, ""},
+		{`[1,2]`, ""},
+		{`"request"`, ""},
+		{`{"type":"request","id":"u1","op":"dance"}`, "u1"},
+		{`{"type":"request","id":"u2"}`, "u2"},
+		{`{"type":"greeting","id":"u3","op":"heartbeat"}`, "u3"},
+		{`{"type":"request","id":"u4","op":"invite","timeout_ms":"soon"}`, "u4"},
+		{`{"type":"request","id":"u5","op":"invite","invitees":["bob"],"mode":"Sideways"}`, "u5"},
+		{`{"type":"request","id":"u6","op":"invite","invitees":["bob"],"timeout_ms":-5}`, "u6"},
+		{`{"type":"request","id":7,"op":"heartbeat"}`, ""},
+	}
+	for i, tc := range cases {
+		c.send(tc.frame)
+		r := c.nthReply(i + 1)
+		if r.Error == nil || r.Error.Code != CodeBadRequest {
+			t.Fatalf("%s: reply %+v, want bad_request", tc.frame, r)
+		}
+		if id := ""; r.ID != nil && *r.ID != tc.id || r.ID == nil && tc.id != id {
+			t.Fatalf("%s: reply id %v, want %q", tc.frame, r.ID, tc.id)
+		}
+	}
+	if err := c.ws.Write(context.Background(), websocket.MessageBinary, []byte(`{"type":"request","id":"b","op":"heartbeat"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.nthReply(len(cases) + 1); r.Error == nil || r.Error.Code != CodeBadRequest {
+		t.Fatalf("a binary frame: reply %+v", r)
+	}
+	c.ok("heartbeat", nil, nil) // still open
+	if n := e.metric(`callsigd_commands_total{op="none",result="bad_request"}`); n != float64(len(cases)+1) {
+		t.Fatalf("metrics count %v bad requests", n) // the unknown op under "none" too, and the binary frame
+	}
+}
+
+// A message of 64 KiB is read; one byte more closes the connection with
+// 1009 (message too big).
+func TestOversizedMessage(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	c := e.dial("alice", "web")
+	req := `{"type":"request","id":"big","op":"heartbeat"}`
+	c.send(req + strings.Repeat(" ", MaxMessage-len(req)))
+	if r := c.replyTo("big"); r.Error != nil {
+		t.Fatalf("a message of exactly %d bytes: %+v", MaxMessage, r.Error)
+	}
+	c.send(req + strings.Repeat(" ", MaxMessage-len(req)+1))
+	if code, _ := closeOf(c.waitEnd()); code != websocket.StatusMessageTooBig {
+		t.Fatalf("closed with %v, want 1009", code)
+	}
+}
+
+// A flooding client gets Burst requests through, then rate_limited
+// replies, and after Strikes of those it is closed with 1008. The clock
+// is frozen, so no token comes back meanwhile and the counts are exact.
+// Another client is not affected.
+func TestFloodingClient(t *testing.T) {
+	const burst, strikes = 5, 3
+	e := newEnv(t, call.Options{}, Limits{Rate: 1, Burst: burst, Strikes: strikes})
+	flood := e.dial("mallory", "bot")
+	other := e.dial("alice", "web")
+	for range 40 {
+		// Writes may fail once the server has closed: that is the point.
+		if flood.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"f","op":"heartbeat"}`)) != nil {
+			break
+		}
+	}
+	if code, reason := closeOf(flood.waitEnd()); code != websocket.StatusPolicyViolation || reason != "rate limit exceeded" {
+		t.Fatalf("the flood ended with %v %q, want 1008", code, reason)
+	}
+	flood.mu.Lock()
+	replies := append([]json.RawMessage(nil), flood.replyList...)
+	flood.mu.Unlock()
+	var ok, limited int
+	for _, b := range replies {
+		var r wireReply
+		_ = json.Unmarshal(b, &r)
+		switch {
+		case r.Error == nil:
+			ok++
+		case r.Error.Code == CodeRateLimited && *r.ID == "f":
+			limited++
+		default:
+			t.Fatalf("reply %s", b)
+		}
+	}
+	if ok != burst || limited != strikes {
+		t.Fatalf("%d ok and %d rate_limited replies, want %d and %d", ok, limited, burst, strikes)
+	}
+	other.ok("heartbeat", nil, nil)
+	if n := e.metric(`callsigd_connection_closes_total{reason="rate_limited"}`); n != 1 {
+		t.Fatalf("metrics count %v closes for the rate limit", n)
+	}
+}
+
+// A client that stops reading fills its send queue: it is disconnected
+// and logged out (its next invitation is an offline push), while the
+// other clients' requests are answered as fast as before.
+func TestClientThatStopsReading(t *testing.T) {
+	e := newEnv(t, call.Options{MaxDataLen: 60000}, Limits{SendQueue: 8, Rate: 1e6, Burst: 1e6})
+	deaf, _, err := websocket.Dial(context.Background(), e.wsURL(e.token("deaf", "web")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deaf.CloseNow() // never read: its socket buffers, then its send queue, fill
+	caller := e.dial("bob", "web")
+	probe := e.dial("carol", "web")
+
+	data := strings.Repeat("x", 60000) // each invitation to deaf is a frame of over 120 kB
+	var worst time.Duration
+	invites := 0
+	loggedOut := func(p []pushed) bool {
+		for _, x := range p {
+			if x.to == "deaf" {
+				return true
+			}
+		}
+		return false
+	}
+	for ; invites < 400; invites++ {
+		e.pushes.mu.Lock()
+		done := loggedOut(e.pushes.got)
+		e.pushes.mu.Unlock()
+		if done {
+			break
+		}
+		caller.ok("invite", map[string]any{"invitees": []string{"deaf"}, "data": data}, nil)
+		t0 := time.Now()
+		probe.ok("heartbeat", nil, nil)
+		worst = max(worst, time.Since(t0))
+	}
+	e.pushes.wait(t, "an offline push to deaf", loggedOut)
+	t.Logf("deaf was dropped after %d invitations of 120 kB; the probe's slowest round trip meanwhile: %v", invites, worst)
+	if worst > 2*time.Second {
+		t.Fatalf("another client waited %v for a reply while one stopped reading", worst)
+	}
+	if n := e.metric(`callsigd_connection_closes_total{reason="slow"}`); n != 1 {
+		t.Fatalf("metrics count %v slow closes", n)
+	}
+	// The dropped connection is closed: reading it ends in an error once
+	// the frames buffered before the drop are read.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	deaf.SetReadLimit(-1)
+	for {
+		if _, _, err := deaf.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the dropped connection is still open")
+			}
+			break
+		}
+	}
+}
+
+// Acting on someone else's call gets the Registry's error: a stranger is
+// told the call does not exist (G10), an invitee that it is not the
+// inviter.
+func TestSomeoneElsesCall(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	mallory := e.dial("mallory", "web")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	for _, op := range []string{"cancel", "accept", "reject", "join", "quit", "end", "call"} {
+		mallory.fails("call_not_found", op, map[string]any{"call_id": "call-1"})
+	}
+	mallory.fails("call_not_found", "calling_invite", map[string]any{"call_id": "call-1", "invitees": []string{"mallory"}})
+	bob.fails("not_inviter", "cancel", map[string]any{"call_id": "call-1"})
+	alice.fails("not_invitee", "accept", map[string]any{"call_id": "call-1"})
+	bob.fails("wrong_mode", "end", map[string]any{"call_id": "call-1"})
+	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
+	if evs := mallory.Events(); len(evs) != 0 {
+		t.Fatalf("mallory got %d events", len(evs))
+	}
+	alice.waitEvents(2) // Created, Accepted
+	if evs := alice.Events(); evs[1].Kind != events.InvitationAccepted {
+		t.Fatalf("alice got %v", evs[1].Kind)
+	}
+}
