@@ -464,3 +464,11 @@ func (c *client) nthReply(n int) wireReply {
 	}
 	return r
 }
+
+// newHTTPServer serves h on a loopback port until the test ends and
+// returns its URL.
+func newHTTPServer(t *testing.T, h http.Handler) string {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}

@@ -176,6 +176,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	if s.cfg.Dev {
 		s.mux.HandleFunc("POST /v1/dev/token", s.serveDevToken)
+	} else {
+		s.mux.HandleFunc("POST /v1/dev/token", http.NotFound) // not 405 for a path the app's GET / covers
 	}
 	if s.cfg.Static != nil {
 		s.mux.Handle("GET /", http.FileServerFS(s.cfg.Static))
@@ -227,13 +229,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing, malformed or expired token", http.StatusUnauthorized)
 		return
 	}
+	s.mu.RLock()
+	closing := s.closing
+	s.mu.RUnlock()
+	if closing {
+		s.m.rejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
 		return // Accept has answered (a bad handshake, a foreign origin)
 	}
 	ws.SetReadLimit(MaxMessage)
 	c := s.newConn(ws, user, device)
-	if !s.track(c) {
+	if !s.track(c) { // Shutdown began since the check above
 		s.m.rejected.WithLabelValues("shutting_down").Inc()
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return

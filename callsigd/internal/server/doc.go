@@ -1,0 +1,28 @@
+// Package server is callsigd's HTTP and WebSocket front of one
+// call.Registry: it authenticates clients, maps each connection to a
+// logged-in device, turns requests into the Registry's commands, and is
+// the Registry's Sink, routing each event to the connections of its
+// recipient or, for one who was offline, to a Pusher.
+//
+// # How it is built
+//
+// A connection has two goroutines: its handler reads and runs requests one
+// after the other, and its writer sends what the connection's bounded send
+// queue holds, in order. Everything a client gets — the hello, replies and
+// events — goes through that queue, so that the Registry's Sink (Emit)
+// never waits on a network: it encodes an event once and offers it to
+// each connection of its user, and a connection whose queue is full is
+// dropped and its device logged out. The Registry calls Emit in Seq order
+// for each call, so each queue, and the Pusher, get a call's events in
+// that order.
+//
+// The table of devices (user → device → connection) says where events go.
+// A connection's arrival and departure change it together with the
+// Registry's presence (Login, Logout) under a lock of that user and
+// device, so that a replaced connection's departure never logs out the
+// device its successor holds.
+//
+// The Registry's Clock is Config.Clock, which also judges token expiry,
+// rate limits and heartbeat timeouts, so that a test on a clock.Manual
+// controls all of them.
+package server
