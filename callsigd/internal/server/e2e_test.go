@@ -207,3 +207,21 @@ func TestLogoutOnDisconnect(t *testing.T) {
 		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
 	}
 }
+
+// TestReplacementReplays: the connection that replaces another gets the
+// replays a fresh login would (G8): bob, rung, reconnects over a
+// half-open socket and learns his call is still ringing.
+func TestReplacementReplays(t *testing.T) {
+	t.Skip("needs call.Registry.Replay(user, device), a replay without a presence change; see Server.replay")
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.waitEvents(1)
+	again := e.dial("bob", "phone")
+	bob.waitEnd()
+	ev := again.waitEvents(1)[0]
+	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "phone" || ev.Seq != 3 {
+		t.Fatalf("the replacing connection got %s", calltest.FormatEvent(ev))
+	}
+}

@@ -320,12 +320,15 @@ func (s *Server) attach(c *conn) {
 }
 
 // replay gives a connection that replaced another the replays (G8, A7)
-// that a fresh login of its device would get.
-func (s *Server) replay(c *conn) {
-	if r, ok := any(s.reg).(interface{ Replay(user, device string) }); ok {
-		r.Replay(c.user, c.device)
-	}
-}
+// that a fresh login of its device would get, so that a client
+// reconnecting over a half-open socket learns what is ringing.
+//
+// It needs the Registry to replay to a device already online, without a
+// presence change, which call.Registry cannot do yet: until it can, the
+// new connection gets what is produced from now on, and this is where the
+// one call goes — s.reg.Replay(c.user, c.device) — under the device's
+// presence lock, which attach holds (TestReplacementReplays waits for it).
+func (s *Server) replay(*conn) {}
 
 // detach ends c's part: if c is still its device's connection, the
 // device is logged out (G7 may cancel its user's unanswered calls);
