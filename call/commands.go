@@ -122,12 +122,6 @@ func (cfg *InviteConfig) inviteArgs(inviter string, invitees []string, s *settin
 		Data: cfg.ExtendedData, Push: cfg.Push, Mode: cfg.Mode, CallID: cfg.CallID}
 }
 
-// admitRefusedAll is the error of an invite whose every invitee
-// Options.Admit refused (H7).
-func admitRefusedAll(op, callID, user string) error {
-	return newErr(op, callID, user, ErrNoInvitees, "Options.Admit refused every invitee")
-}
-
 // lookup finds callID for user: ErrInvalidUser for a malformed user ID, and
 // ErrCallNotFound if the call does not exist, is over, or user is no member
 // of it (G10: a stranger cannot tell a call exists).

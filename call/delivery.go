@@ -38,15 +38,6 @@ import (
 // tests can make slices of one event.
 var sliceEvents = 4096
 
-// inputRun is what an input notes as it runs, for finish and guard.
-type inputRun struct {
-	locked   bool   // the input holds the lock
-	counted  bool   // the input counts in r.underway (from begin to leave or finish)
-	produced uint64 // r.produced() when it took the lock
-	emits    uint64 // r.emits when it began (see nested)
-	waited   bool   // finish waited for the backlog to shrink
-}
-
 // begin starts an input: it counts it as under way (see handOff), notes
 // where delivery stands, and takes the lock.
 func (r *Registry) begin(in *inputRun) {
