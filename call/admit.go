@@ -39,27 +39,27 @@ func admitAnswers(errs []error) []string {
 	return out
 }
 
-// admitted splits invitees by the Admit answers of the input under way: the
-// live errors when there are some, else the journaled messages (a replay, or
-// a restore: the message is kept, not the identity; D2).
-func (r *Registry) admitted(invitees []string) (in []string, failed []Failure) {
-	answers := r.entry.Admit
+// admitted splits invitees by the Admit answers of input in: the live
+// errors when there are some, else the journaled messages (a replay, or a
+// restore: the message is kept, not the identity; D2).
+func (in *inputRun) admitted(invitees []string) (admitted []string, failed []Failure) {
+	answers := in.entry.Admit
 	if len(answers) != len(invitees) {
 		return invitees, nil
 	}
-	in = make([]string, 0, len(invitees))
+	admitted = make([]string, 0, len(invitees))
 	for i, u := range invitees {
 		if answers[i] == "" {
-			in = append(in, u)
+			admitted = append(admitted, u)
 			continue
 		}
 		err := errors.New(answers[i])
-		if i < len(r.admitErrs) && r.admitErrs[i] != nil {
-			err = r.admitErrs[i]
+		if i < len(in.admitErrs) && in.admitErrs[i] != nil {
+			err = in.admitErrs[i]
 		}
 		failed = append(failed, Failure{User: u, Err: err})
 	}
-	return in, failed
+	return admitted, failed
 }
 
 // admitRefusedAll is the error of an invite whose every invitee

@@ -18,8 +18,10 @@ import (
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
 	for {
-		var admitErrs []error
-		asked := true // Admit was asked, or need not be
+		in := inputRun{entry: Entry{
+			Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+			Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
+		}, admitAsked: true}
 		if r.s.admit != nil {
 			if err := r.overloaded(OpInvite, inviter, cfg.CallID); err != nil {
 				return InviteResult{}, err // C5: asks Admit nothing either
@@ -29,69 +31,68 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 			// that wins. H3: nor does an invite that will merge into a
 			// ringing call. Whether it will is known only under the lock,
 			// and Admit is not called under it: peek first, and should the
-			// state change before the invite runs, start again.
+			// peek prove wrong (the run says so: askAdmit), start again.
 			a, lim := cfg.inviteArgs(inviter, invitees, &r.s), r.s.limits()
 			if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() {
-				asked = !r.mayMerge(inviter, invitees)
-				if asked {
-					admitErrs = r.admit(inviter, invitees)
+				in.admitAsked = !r.mayMerge(inviter, invitees)
+				if in.admitAsked {
+					in.admitErrs = r.admit(inviter, invitees)
+					in.entry.Admit = admitAnswers(in.admitErrs)
 				}
 			}
 		}
-		o, err := r.inputAdmitted(Entry{
-			Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
-			Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
-			Admit: admitAnswers(admitErrs),
-		}, admitErrs, asked)
-		if err != errAskAdmit {
+		o, err := r.runInput(&in)
+		if !o.askAdmit {
 			return o.invite, err
 		}
 	}
 }
 
-func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
+func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *InviteConfig) (outcome, error) {
 	const op = "invite"
+	now := in.entry.At
 	a := cfg.inviteArgs(inviter, invitees, &r.s)
 	lim := r.s.limits()
 	timeout, refused := core.CheckInvite(&a, nil, &lim)
 	if err := refusal(op, cfg.CallID, inviter, refused); err != nil {
-		return InviteResult{}, err
+		return outcome{}, err
 	}
 	id := cfg.CallID
 	if c := r.glareCall(inviter, invitees); c != nil { // H3, before H4 and ErrCallExists
-		return r.merge(now, c, inviter, cfg)
+		res, err := r.merge(in, c, inviter, cfg)
+		return outcome{invite: res}, err
 	}
-	if r.s.admit != nil && !r.admitAsked && !r.replaying {
-		return InviteResult{}, errAskAdmit // H3 peeked wrong: nothing has changed; ask Admit and run again
+	if r.s.admit != nil && !in.admitAsked && !in.replaying {
+		return outcome{askAdmit: true}, nil // H3 peeked wrong: nothing has changed
 	}
 	if id != "" {
 		if c := r.calls.Get(id); c != nil {
 			if res, ok := retried(c, inviter, invitees); ok {
-				return res, nil // H4: the same invite again: the first answer, nothing new
+				return outcome{invite: res}, nil // H4: the same invite again: the first answer, nothing new
 			}
-			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "")
+			return outcome{}, newErr(op, id, inviter, ErrCallExists, "")
 		}
 		if res, ok := r.retriedMerge(inviter, id, invitees); ok {
-			return res, nil // H4 after H3: the first answer, a merge, again
+			return outcome{invite: res}, nil // H4 after H3: the first answer, a merge, again
 		}
 	}
 	asked := invitees
-	invitees, failed := r.admitted(invitees) // H7
+	invitees, failed := in.admitted(invitees) // H7
 	if len(invitees) == 0 {
-		return InviteResult{}, admitRefusedAll(op, cfg.CallID, inviter)
+		return outcome{}, admitRefusedAll(op, cfg.CallID, inviter)
 	}
 	if id == "" {
-		id = r.newID()
+		id = r.newID(in)
 		if !core.ValidID(id) {
-			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
+			return outcome{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
 		if r.calls.Get(id) != nil {
-			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
+			return outcome{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
 		}
 	}
-	r.entry.CallID = id
-	if err := r.commit(); err != nil {
-		return InviteResult{}, err
+	in.entry.CallID = id
+	if err := r.commit(in); err != nil {
+		return outcome{}, err
 	}
 	var busy core.Set // H2
 	for k, u := range invitees {
@@ -113,7 +114,7 @@ func (r *Registry) invite(now time.Time, inviter string, invitees []string, cfg 
 	}
 	r.calls.Put(c)
 	r.update(now, c)
-	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
+	return outcome{invite: InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}}, nil
 }
 
 // inviteArgs returns what core.CheckInvite reads of an Invite.
@@ -152,7 +153,7 @@ func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelC
 	return o.failed, err
 }
 
-func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []string, cfg *CancelConfig) ([]string, error) {
+func (r *Registry) cancel(in *inputRun, inviter, callID string, invitees []string, cfg *CancelConfig) ([]string, error) {
 	const op = "cancel"
 	c, err := r.lookup(op, inviter, callID)
 	if err != nil {
@@ -162,9 +163,10 @@ func (r *Registry) cancel(now time.Time, inviter, callID string, invitees []stri
 	if err := refusal(op, callID, inviter, refused); err != nil {
 		return nil, err
 	}
-	if err := r.commit(); err != nil {
+	if err := r.commit(in); err != nil {
 		return nil, err
 	}
+	now := in.entry.At
 	failed := c.ApplyCancel(now, p, c.online(), &r.out)
 	r.update(now, c)
 	return failed, nil
@@ -188,7 +190,7 @@ func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
 }
 
 // answer is Accept (accept set) and Reject.
-func (r *Registry) answer(now time.Time, op, invitee, callID string, accept bool, data, device string) error {
+func (r *Registry) answer(in *inputRun, op, invitee, callID string, accept bool, data, device string) error {
 	c, err := r.lookup(op, invitee, callID)
 	if err != nil {
 		return err
@@ -197,9 +199,10 @@ func (r *Registry) answer(now time.Time, op, invitee, callID string, accept bool
 	if err := refusal(op, callID, invitee, refused); err != nil || a.Noop {
 		return err
 	}
-	if err := r.commit(); err != nil {
+	if err := r.commit(in); err != nil {
 		return err
 	}
+	now := in.entry.At
 	c.ApplyAnswer(now, a, c.online(), &r.out)
 	r.update(now, c)
 	return nil
@@ -216,15 +219,16 @@ func (r *Registry) Login(user, device string) {
 	_, _ = r.input(Entry{Op: OpLogin, User: user, Device: device})
 }
 
-func (r *Registry) login(now time.Time, id, device string) {
+func (r *Registry) login(in *inputRun, id, device string) {
+	now := in.entry.At
 	if !core.ValidID(id) || !core.ValidDevice(device) {
 		return
 	}
 	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
-		r.heartbeat(now, id, device) // H5: a Login of a device already in counts as a heartbeat
+		r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
 		return
 	}
-	if r.commit() != nil {
+	if r.commit(in) != nil {
 		return // D1: a refused presence change is dropped
 	}
 	u := r.recordFor(id)
@@ -251,16 +255,16 @@ func (r *Registry) Logout(user, device string) {
 	_, _ = r.input(Entry{Op: OpLogout, User: user, Device: device})
 }
 
-func (r *Registry) logout(now time.Time, id, device string) {
+func (r *Registry) logout(in *inputRun, id, device string) {
 	u := r.record(id)
 	if u == nil {
 		return
 	}
 	i := slices.Index(u.devices, device)
-	if i < 0 || r.commit() != nil { // D1: a refused presence change is dropped
+	if i < 0 || r.commit(in) != nil { // D1: a refused presence change is dropped
 		return
 	}
-	r.dropDevice(now, u, i)
+	r.dropDevice(in.entry.At, u, i)
 }
 
 // dropDevice takes device i of u offline: what Logout does once journaled,

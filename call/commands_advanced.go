@@ -29,7 +29,8 @@ func (r *Registry) lookupAdvanced(op, user, callID string) (*callRecord, error) 
 // pending or Accepted, is ErrDuplicateInvitee; the members ever listed may
 // not pass MaxInvitees+1 (ErrTooManyInvitees).
 func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg CallingInviteConfig) (InviteResult, error) {
-	var admitErrs []error
+	in := inputRun{entry: Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
+		Push: cfg.Push}, admitAsked: true}
 	if r.s.admit != nil {
 		if err := r.overloaded(OpCallingInvite, user, callID); err != nil {
 			return InviteResult{}, err // C5: asks Admit nothing either
@@ -41,15 +42,15 @@ func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg Cal
 		// known here: a zero timeout passes.
 		a, lim := cfg.inviteArgs(user, invitees, 0), r.s.limits()
 		if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() && core.ValidID(callID) {
-			admitErrs = r.admit(user, invitees)
+			in.admitErrs = r.admit(user, invitees)
+			in.entry.Admit = admitAnswers(in.admitErrs)
 		}
 	}
-	o, err := r.inputAdmitted(Entry{Op: OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
-		Push: cfg.Push, Admit: admitAnswers(admitErrs)}, admitErrs, true)
+	o, err := r.runInput(&in)
 	return o.invite, err
 }
 
-func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []string, cfg *CallingInviteConfig) (InviteResult, error) {
+func (r *Registry) callingInvite(in *inputRun, user, callID string, invitees []string, cfg *CallingInviteConfig) (InviteResult, error) {
 	const op = "calling invite"
 	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
@@ -60,13 +61,14 @@ func (r *Registry) callingInvite(now time.Time, user, callID string, invitees []
 	if err := refusal(op, callID, user, refused); err != nil {
 		return InviteResult{}, err
 	}
-	list, failed := r.admitted(invitees) // H7
+	list, failed := in.admitted(invitees) // H7
 	if len(list) == 0 {
 		return InviteResult{}, admitRefusedAll(op, callID, user)
 	}
-	if err := r.commit(); err != nil {
+	if err := r.commit(in); err != nil {
 		return InviteResult{}, err
 	}
+	now := in.entry.At
 	c.grow(len(c.Members()) + c.Newcomers(list))
 	first := len(c.Members())
 	c.Enrol(list)
@@ -99,7 +101,7 @@ func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
 	return o.info, err
 }
 
-func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig) (Info, error) {
+func (r *Registry) joinCall(in *inputRun, user, callID string, cfg *JoinConfig) (Info, error) {
 	const op = "join"
 	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
@@ -110,9 +112,10 @@ func (r *Registry) joinCall(now time.Time, user, callID string, cfg *JoinConfig)
 		return Info{}, err
 	}
 	if !a.Noop {
-		if err := r.commit(); err != nil {
+		if err := r.commit(in); err != nil {
 			return Info{}, err
 		}
+		now := in.entry.At
 		c.ApplyJoin(now, a, c.online(), &r.out)
 		r.update(now, c)
 	}
@@ -128,7 +131,7 @@ func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
 	return err
 }
 
-func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) error {
+func (r *Registry) quit(in *inputRun, user, callID string, cfg *QuitConfig) error {
 	const op = "quit"
 	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
@@ -138,9 +141,10 @@ func (r *Registry) quit(now time.Time, user, callID string, cfg *QuitConfig) err
 	if err := refusal(op, callID, user, refused); err != nil {
 		return err
 	}
-	if err := r.commit(); err != nil {
+	if err := r.commit(in); err != nil {
 		return err
 	}
+	now := in.entry.At
 	c.ApplyQuit(now, a, c.online(), &r.out)
 	r.update(now, c)
 	return nil
@@ -156,7 +160,7 @@ func (r *Registry) End(user, callID string, cfg EndConfig) error {
 	return err
 }
 
-func (r *Registry) end(now time.Time, user, callID string, cfg *EndConfig) error {
+func (r *Registry) end(in *inputRun, user, callID string, cfg *EndConfig) error {
 	const op = "end"
 	c, err := r.lookupAdvanced(op, user, callID)
 	if err != nil {
@@ -166,9 +170,10 @@ func (r *Registry) end(now time.Time, user, callID string, cfg *EndConfig) error
 	if err := refusal(op, callID, user, refused); err != nil {
 		return err
 	}
-	if err := r.commit(); err != nil {
+	if err := r.commit(in); err != nil {
 		return err
 	}
+	now := in.entry.At
 	c.ApplyEnd(now, a, c.online(), &r.out)
 	r.update(now, c)
 	return nil

@@ -1,9 +1,7 @@
 package call
 
 import (
-	"errors"
 	"slices"
-	"time"
 
 	"github.com/callsig/callsig/internal/core"
 )
@@ -26,9 +24,6 @@ const (
 	// most one such result per invitee.
 	GlareMerge
 )
-
-// errAskAdmit is internal: the invite must be run again, Admit asked.
-var errAskAdmit = errors.New("callsig: internal: ask Admit")
 
 // glareCall returns the oldest live call in which a is pending and was
 // invited by the single invitee b, when GlareMerge is on (H3).
@@ -57,18 +52,19 @@ func (r *Registry) mayMerge(a string, invitees []string) bool {
 // merge makes inviter accept c instead of calling its inviter back (H3):
 // the invite's extended data is the accept's; the result names c, Merged,
 // with the deadline inviter's invitation had.
-func (r *Registry) merge(now time.Time, c *callRecord, inviter string, cfg *InviteConfig) (InviteResult, error) {
+func (r *Registry) merge(in *inputRun, c *callRecord, inviter string, cfg *InviteConfig) (InviteResult, error) {
 	m := c.Members()[c.Index(inviter)]
 	deadline := m.Deadline
-	if !r.entry.HostID {
-		r.entry.CallID = c.ID() // the journal names the call merged into
+	now := in.entry.At
+	if !in.entry.HostID {
+		in.entry.CallID = c.ID() // the journal names the call merged into
 	}
 	a, refused := c.CheckAnswer(inviter, true, cfg.ExtendedData, "", r.s.maxDataLen)
 	if err := refusal("invite", c.ID(), inviter, refused); err != nil {
 		return InviteResult{}, err
 	}
 	if !a.Noop {
-		if err := r.commit(); err != nil {
+		if err := r.commit(in); err != nil {
 			return InviteResult{}, err
 		}
 		c.ApplyAnswer(now, a, c.online(), &r.out)

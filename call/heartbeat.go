@@ -113,15 +113,16 @@ func (r *Registry) Heartbeat(user, device string) {
 }
 
 // heartbeat refreshes the device's deadline, if it has one.
-func (r *Registry) heartbeat(now time.Time, id, device string) {
+func (r *Registry) heartbeat(in *inputRun, id, device string) {
 	u := r.record(id)
 	if r.s.heartbeat <= 0 || u == nil {
 		return
 	}
 	i := slices.Index(u.devices, device)
-	if i < 0 || r.commit() != nil { // D1: a refused heartbeat is dropped
+	if i < 0 || r.commit(in) != nil { // D1: a refused heartbeat is dropped
 		return
 	}
+	now := in.entry.At
 	r.beatSeq++
 	b := u.x.beats[i]
 	b.at, b.order = now.Add(r.s.heartbeat), r.beatSeq

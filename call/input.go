@@ -13,38 +13,54 @@ type outcome struct {
 	invite InviteResult
 	failed []string
 	info   Info
+
+	// askAdmit: the invite was run without asking Options.Admit, on the
+	// word of a peek that said it would merge (H3), and it would not
+	// merge after all. Nothing changed; Invite asks Admit and runs it
+	// again.
+	askAdmit bool
 }
 
-// input runs one input: it takes the lock, reads the clock, processes what
-// fell due (journaling that passing of time first), runs the command and
-// delivers its events.
-func (r *Registry) input(e Entry) (outcome, error) { return r.inputAdmitted(e, nil, true) }
+// input runs one command or presence change that asks Options.Admit
+// nothing.
+func (r *Registry) input(e Entry) (outcome, error) {
+	in := inputRun{entry: e, admitAsked: true}
+	return r.runInput(&in)
+}
 
-// inputAdmitted is input for a command that may have asked Options.Admit
-// first (asked says whether it did).
-func (r *Registry) inputAdmitted(e Entry, admitErrs []error, asked bool) (o outcome, err error) {
-	var in inputRun
-	r.begin(&in)
-	defer r.guard(&in)
-	if e.Op.isCommand() {
+// runInput runs one input end to end: it takes the lock; refuses a
+// command under overload (C5) before anything else; reads the clock and
+// processes what fell due up to that reading, journaling that passing of
+// time first (the Time rule, D1: advance); runs the input, which journals
+// itself once its checks pass (commit); and delivers its events (finish).
+// A panic in host code called meanwhile leaves the Registry usable (guard,
+// C6). A replayed input (Apply) is not refused for load, and takes effect
+// at its journaled reading, journaling nothing.
+func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
+	r.begin(in)
+	defer r.guard(in)
+	e := &in.entry
+	if !in.replaying && e.Op.isCommand() {
 		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
-			r.leave(&in)
+			r.leave(in)
 			return o, err
 		}
 	}
-	now, err := r.advance(r.s.clock.Now(), true, &in)
+	reading := e.At // a replay takes effect at its journaled reading
+	if !in.replaying {
+		reading = r.s.clock.Now()
+	}
+	now, err := r.advance(reading, !in.replaying, in)
 	if err != nil {
 		r.retryAt = r.read.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
-		r.entry, r.admitErrs, r.admitAsked = e, admitErrs, asked
-		o, err = r.run(&r.entry)
+		o, err = r.run(in)
 	}
-	r.entry, r.admitErrs = Entry{}, nil // hold on to nothing of the caller's
-	r.finish(&in)
+	r.finish(in)
 	return o, err
 }
 
@@ -89,7 +105,6 @@ func (r *Registry) guard(in *inputRun) {
 		r.mu.Lock()
 		in.locked = true
 	}
-	r.entry, r.admitErrs, r.admitAsked, r.replaying = Entry{}, nil, false, false
 	r.rearm()
 	r.leave(in)
 	if p != nil { // nil: runtime.Goexit, which goes on by itself
@@ -99,7 +114,8 @@ func (r *Registry) guard(in *inputRun) {
 
 // run dispatches one input to its command. The entry is complete but for
 // the ID an Invite makes, which the command fills in before it commits.
-func (r *Registry) run(e *Entry) (o outcome, err error) {
+func (r *Registry) run(in *inputRun) (o outcome, err error) {
+	e := &in.entry
 	if e.Push != nil {
 		// The call and its events keep the Registry's own copy: a host may
 		// reuse its Push once the command returns, and a replay must emit
@@ -115,43 +131,43 @@ func (r *Registry) run(e *Entry) (o outcome, err error) {
 		if e.HostID {
 			cfg.CallID = e.CallID
 		}
-		o.invite, err = r.invite(e.At, e.User, e.Users, &cfg)
+		o, err = r.invite(in, e.User, e.Users, &cfg)
 	case OpCancel:
-		o.failed, err = r.cancel(e.At, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
+		o.failed, err = r.cancel(in, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
 	case OpAccept:
-		err = r.answer(e.At, "accept", e.User, e.CallID, true, e.Data, e.Device)
+		err = r.answer(in, "accept", e.User, e.CallID, true, e.Data, e.Device)
 	case OpReject:
-		err = r.answer(e.At, "reject", e.User, e.CallID, false, e.Data, e.Device)
+		err = r.answer(in, "reject", e.User, e.CallID, false, e.Data, e.Device)
 	case OpCallingInvite:
-		o.invite, err = r.callingInvite(e.At, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
+		o.invite, err = r.callingInvite(in, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
 	case OpJoin:
-		o.info, err = r.joinCall(e.At, e.User, e.CallID, &JoinConfig{ExtendedData: e.Data, Device: e.Device})
+		o.info, err = r.joinCall(in, e.User, e.CallID, &JoinConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpQuit:
-		err = r.quit(e.At, e.User, e.CallID, &QuitConfig{ExtendedData: e.Data, Device: e.Device})
+		err = r.quit(in, e.User, e.CallID, &QuitConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpEnd:
-		err = r.end(e.At, e.User, e.CallID, &EndConfig{ExtendedData: e.Data, Device: e.Device})
+		err = r.end(in, e.User, e.CallID, &EndConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpLogin:
-		r.login(e.At, e.User, e.Device)
+		r.login(in, e.User, e.Device)
 	case OpLogout:
-		r.logout(e.At, e.User, e.Device)
+		r.logout(in, e.User, e.Device)
 	case OpHeartbeat:
-		r.heartbeat(e.At, e.User, e.Device)
+		r.heartbeat(in, e.User, e.Device)
 	default:
 		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
 	}
 	return o, err
 }
 
-// commit writes the input under way to the Journal, once its checks have
+// commit writes input in to the Journal, once its checks have
 // passed and before anything changes (D1), and makes its reading the
 // Registry's last (D3). Replayed inputs are not written again.
 //
 // Only an input that takes effect moves the last reading: one that is
 // refused, or changes nothing (a repeated Login), is not journaled, so a
 // replay could not rebuild a last reading it had moved (D1, D2).
-func (r *Registry) commit() error {
-	if j := r.s.journal; j != nil && !r.replaying {
-		e := r.entry
+func (r *Registry) commit(in *inputRun) error {
+	if j := r.s.journal; j != nil && !in.replaying {
+		e := in.entry
 		// The Journal gets an entry of its own, which it may keep and
 		// change: the caller may reuse its slice, and the Push the call
 		// and its events keep is the Registry's copy (see run).
@@ -164,20 +180,29 @@ func (r *Registry) commit() error {
 			return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 		}
 	}
-	r.last = r.entry.At
+	r.last = in.entry.At
 	return nil
 }
 
 // newID returns the ID of a new call: the journaled one when replaying.
-func (r *Registry) newID() string {
-	if r.replaying {
-		return r.entry.CallID
+func (r *Registry) newID(in *inputRun) string {
+	if in.replaying {
+		return in.entry.CallID
 	}
 	return r.s.newID()
 }
 
-// inputRun is what an input notes as it runs, for finish and guard.
+// inputRun is one input under way: what it is, and what it notes as it
+// runs. It lives on the stack of the goroutine that runs the input and is
+// passed to whatever needs it, so that nothing of an input stays in the
+// Registry once it returns.
 type inputRun struct {
+	entry      Entry   // the input as the Journal gets it: At once time has advanced (runInput), CallID once an Invite has its ID
+	admitErrs  []error // the live errors behind entry.Admit, whose identity the journal does not keep (H7)
+	admitAsked bool    // Options.Admit was asked for this input, or need not be
+	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
+
+	// Where the input stands, for finish and guard (delivery.go).
 	locked   bool   // the input holds the lock
 	counted  bool   // the input counts in r.underway (from begin to leave or finish)
 	produced uint64 // r.produced() when it took the lock

@@ -101,15 +101,8 @@ func (r *Registry) Apply(e Entry) error {
 	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
-	var in inputRun
-	r.begin(&in)
-	defer r.guard(&in)
-	now, _ := r.advance(e.At, false, &in) // replaying: journals nothing, so cannot fail
-	e.At = now
-	r.replaying, r.entry = true, e
-	_, err := r.run(&r.entry)
-	r.replaying, r.entry = false, Entry{}
-	r.finish(&in)
+	in := inputRun{entry: e, replaying: true}
+	_, err := r.runInput(&in)
 	return err
 }
 
