@@ -100,15 +100,15 @@ func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *
 			busy.Add(1 + k)
 		}
 	}
-	r.order++
+	r.calls.created++
 	c := r.alloc(1 + len(invitees))
-	c.order = r.order
+	c.order = r.calls.created
 	c.Open(now, &core.Opening{ID: id, Caller: inviter, Invitees: invitees, Mode: cfg.Mode, Timeout: timeout,
 		Data: cfg.ExtendedData, Push: cfg.Push})
 	for i := range c.Members() {
 		r.link(c, i)
 	}
-	c.Ring(now, c.online(), busy, &lim, &r.out)
+	c.Ring(now, c.online(), busy, &lim, &r.out.Outbox)
 	if cfg.CallID != "" { // H4: keep what a retry needs
 		c.MakeExtras().Retry = &core.Retry{Invitees: slices.Clone(asked), Failed: coreFailures(failed)}
 	}
@@ -167,7 +167,7 @@ func (r *Registry) cancel(in *inputRun, inviter, callID string, invitees []strin
 		return nil, err
 	}
 	now := in.entry.At
-	failed := c.ApplyCancel(now, p, c.online(), &r.out)
+	failed := c.ApplyCancel(now, p, c.online(), &r.out.Outbox)
 	r.update(now, c)
 	return failed, nil
 }
@@ -203,7 +203,7 @@ func (r *Registry) answer(in *inputRun, op, invitee, callID string, accept bool,
 		return err
 	}
 	now := in.entry.At
-	c.ApplyAnswer(now, a, c.online(), &r.out)
+	c.ApplyAnswer(now, a, c.online(), &r.out.Outbox)
 	r.update(now, c)
 	return nil
 }
@@ -237,7 +237,7 @@ func (r *Registry) login(in *inputRun, id, device string) {
 	for l := u.head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
-		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out)
+		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out.Outbox)
 		// Delivery clears a not-received check (H6), which may have been
 		// the call's next due instant: file it afresh, so that nothing
 		// fires, and no passing of time is journaled (D1), for it.
@@ -276,13 +276,13 @@ func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 		return
 	}
 	// Walk a copy: forgetting a call edits the user's list.
-	r.linkBuf = u.calls(r.linkBuf[:0])
-	for _, l := range r.linkBuf {
+	r.users.walkBuf = u.calls(r.users.walkBuf[:0])
+	for _, l := range r.users.walkBuf {
 		if l.i == 0 {
-			l.c.CallerOffline(now, l.c.online(), &r.out)
+			l.c.CallerOffline(now, l.c.online(), &r.out.Outbox)
 			r.update(now, l.c)
 		}
 	}
-	clear(r.linkBuf)
+	clear(r.users.walkBuf)
 	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
 }

@@ -81,7 +81,7 @@ func (r *Registry) callingInvite(in *inputRun, user, callID string, invitees []s
 			busy.Add(c.Index(u))
 		}
 	}
-	c.ApplyCallingInvite(now, user, list, timeout, cfg.Push, c.online(), busy, &lim, &r.out)
+	c.ApplyCallingInvite(now, user, list, timeout, cfg.Push, c.online(), busy, &lim, &r.out.Outbox)
 	r.update(now, c)
 	return InviteResult{CallID: callID, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
 }
@@ -116,7 +116,7 @@ func (r *Registry) joinCall(in *inputRun, user, callID string, cfg *JoinConfig) 
 			return Info{}, err
 		}
 		now := in.entry.At
-		c.ApplyJoin(now, a, c.online(), &r.out)
+		c.ApplyJoin(now, a, c.online(), &r.out.Outbox)
 		r.update(now, c)
 	}
 	return c.info(), nil
@@ -145,7 +145,7 @@ func (r *Registry) quit(in *inputRun, user, callID string, cfg *QuitConfig) erro
 		return err
 	}
 	now := in.entry.At
-	c.ApplyQuit(now, a, c.online(), &r.out)
+	c.ApplyQuit(now, a, c.online(), &r.out.Outbox)
 	r.update(now, c)
 	return nil
 }
@@ -174,7 +174,7 @@ func (r *Registry) end(in *inputRun, user, callID string, cfg *EndConfig) error 
 		return err
 	}
 	now := in.entry.At
-	c.ApplyEnd(now, a, c.online(), &r.out)
+	c.ApplyEnd(now, a, c.online(), &r.out.Outbox)
 	r.update(now, c)
 	return nil
 }

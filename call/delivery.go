@@ -3,13 +3,16 @@ package call
 import (
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/callsig/callsig/events"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // Delivery: how the events the machines queue in r.out reach the Sink.
 //
-// One goroutine at a time delivers (r.delivering is set while one does), so
+// One goroutine at a time delivers (r.out.delivering is set while one does), so
 // the events of a call reach the Sink in Seq order and Emit is never called
 // concurrently for one call (C2). It takes the queue whole, as a batch,
 // delivers it outside the lock, and comes back for more. The deliverer is
@@ -27,8 +30,34 @@ import (
 //     nothing is left waiting once inputs stop and no goroutine outlives
 //     the work.
 //
-// The events are counted as they leave the queue (r.taken), so a target is
+// The events are counted as they leave the queue (r.out.taken), so a target is
 // a position in the stream of every event the Registry has produced.
+
+// delivery is the queue of events produced and not yet delivered, and the
+// state of their delivery.
+//
+// Invariants: at most one goroutine delivers at a time (delivering);
+// taken counts every event ever taken out of Events, so taken +
+// len(Events) counts every event produced (produced); inFlight is the
+// length of the batch being delivered, 0 between batches.
+type delivery struct {
+	core.Outbox                // events produced, not yet delivered
+	freeQueue   []events.Event // the buffer last delivered, emptied, for the next queue
+	delivering  bool           // a goroutine delivers: an input's, or the drain goroutine
+	inFlight    int            // events of the batch being delivered (Backlog)
+	taken       uint64         // events ever taken out of Events for delivery
+	target      uint64         // the delivering input stops once taken reaches it (C3)
+	waiters     int            // inputs waiting in passSlice
+	sliceDone   sync.Cond      // on the Registry's mu: a batch went out (passSlice waits for it)
+
+	// Written outside the lock, by one goroutine while another holds it:
+	// each on a cache line of its own, so that neither slows the holder.
+	_        [64]byte
+	underway atomic.Int64 // inputs begun and not yet at finish (handOff)
+	_        [56]byte
+	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
+	_        [56]byte
+}
 
 // sliceEvents is how many events an input lets queue while it processes a
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
@@ -41,9 +70,9 @@ var sliceEvents = 4096
 // begin starts an input: it counts it as under way (see handOff), notes
 // where delivery stands, and takes the lock.
 func (r *Registry) begin(in *inputRun) {
-	r.underway.Add(1)
+	r.out.underway.Add(1)
 	in.counted = true
-	in.emits = r.emits.Load()
+	in.emits = r.out.emits.Load()
 	r.mu.Lock()
 	in.locked, in.produced = true, r.produced()
 }
@@ -53,9 +82,9 @@ func (r *Registry) begin(in *inputRun) {
 // to another input under way, or to a drain goroutine. It releases the
 // lock.
 func (r *Registry) leave(in *inputRun) {
-	r.underway.Add(-1)
+	r.out.underway.Add(-1)
 	in.counted = false
-	if !r.delivering {
+	if !r.out.delivering {
 		r.handOff()
 	}
 	in.locked = false
@@ -73,41 +102,41 @@ func (r *Registry) leave(in *inputRun) {
 // has to win the lock back from them between batches; waiting makes them
 // pay for delivery instead, and keeps the backlog of a fast Sink small.
 func (r *Registry) finish(in *inputRun) {
-	r.arm(r.seen)
-	r.underway.Add(-1)
+	r.arm(r.time.latestReading, in.reading)
+	r.out.underway.Add(-1)
 	in.counted = false
 	mark := r.produced()
 	limit := r.holdBack()
-	for r.delivering {
-		backlog := len(r.out.Events) + r.inFlight
+	for r.out.delivering {
+		backlog := len(r.out.Events) + r.out.inFlight
 		small := backlog <= limit/2 || (!in.waited && backlog <= limit)
 		if (mark > in.produced || !small) && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
 			// command delivers its events before it returns (C3), and it
 			// cannot wait for the deliverer it runs under.
-			r.target = max(r.target, mark)
+			r.out.target = max(r.out.target, mark)
 			break
 		}
 		if small {
 			break
 		}
 		in.waited = true
-		r.waiters++
-		r.sliceDone.Wait()
-		r.waiters--
+		r.out.waiters++
+		r.out.sliceDone.Wait()
+		r.out.waiters--
 	}
-	if r.delivering || len(r.out.Events) == 0 {
+	if r.out.delivering || len(r.out.Events) == 0 {
 		in.locked = false
 		r.mu.Unlock()
 		return
 	}
-	if r.taken >= mark { // its own events are out: the rest is others'
+	if r.out.taken >= mark { // its own events are out: the rest is others'
 		r.handOff()
 		in.locked = false
 		r.mu.Unlock()
 		return
 	}
-	r.delivering, r.target = true, mark
+	r.out.delivering, r.out.target = true, mark
 	batch := r.takeOut()
 	in.locked = false
 	r.mu.Unlock()
@@ -117,32 +146,32 @@ func (r *Registry) finish(in *inputRun) {
 // nested reports whether the input under way is a command the Sink made
 // from inside Emit, on the deliverer's goroutine. Such a command runs
 // inside one Emit call, which the deliverer cannot leave meanwhile: unless
-// r.emits says the same batch is under way as when the input began,
+// r.out.emits says the same batch is under way as when the input began,
 // the input is another goroutine's, and the stack need not be searched.
 func (r *Registry) nested(in *inputRun) bool {
-	e := r.emits.Load()
+	e := r.out.emits.Load()
 	return e == in.emits && e%2 == 1 && nestedInEmit()
 }
 
 // produced returns how many events the Registry has queued in all: those
 // taken out for delivery and those waiting.
-func (r *Registry) produced() uint64 { return r.taken + uint64(len(r.out.Events)) }
+func (r *Registry) produced() uint64 { return r.out.taken + uint64(len(r.out.Events)) }
 
 // takeOut returns the queued events and starts a new queue. It is called
 // with the lock held, by the deliverer.
 func (r *Registry) takeOut() []events.Event {
 	r.seal()
 	batch := r.out.Events
-	r.out.Events, r.freeQueue = r.freeQueue[:0], nil
-	r.inFlight = len(batch)
-	r.taken += uint64(len(batch))
+	r.out.Events, r.out.freeQueue = r.out.freeQueue[:0], nil
+	r.out.inFlight = len(batch)
+	r.out.taken += uint64(len(batch))
 	return batch
 }
 
 // deliverRun hands batch to the Sink, outside the lock, and takes more
 // batches until the deliverer's target is reached; then it gives up the
 // role, or hands it to a drain goroutine if events still wait. It is called
-// without the lock, by the goroutine that set r.delivering, and returns
+// without the lock, by the goroutine that set r.out.delivering, and returns
 // without it.
 //
 // If Emit panics, the event it panicked on is lost and nothing else (C6):
@@ -171,15 +200,15 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
-		r.freeQueue, r.inFlight = batch[:0], 0
+		r.out.freeQueue, r.out.inFlight = batch[:0], 0
 		batch = nil
 		r.wakeWaiters()
 		if len(r.out.Events) == 0 {
-			r.delivering = false
+			r.out.delivering = false
 			r.mu.Unlock()
 			return
 		}
-		if r.taken >= r.target {
+		if r.out.taken >= r.out.target {
 			r.handOff() // its own events are out: the rest is not this input's to wait for (C3)
 			r.mu.Unlock()
 			return
@@ -199,10 +228,10 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 		q := make([]events.Event, 0, len(rest)+len(r.out.Events))
 		q = append(q, rest...)
 		r.out.Events = append(q, r.out.Events...)
-		r.taken -= uint64(len(rest))
+		r.out.taken -= uint64(len(rest))
 	}
 	clear(batch)
-	r.inFlight = 0
+	r.out.inFlight = 0
 	r.wakeWaiters()
 }
 
@@ -213,12 +242,12 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 func (r *Registry) handOff() {
 	switch {
 	case len(r.out.Events) == 0:
-		r.delivering = false
-	case r.underway.Load() > 0:
-		r.delivering = false
+		r.out.delivering = false
+	case r.out.underway.Load() > 0:
+		r.out.delivering = false
 		r.wakeWaiters() // an input waiting in passSlice may be that input
 	default:
-		r.delivering = true
+		r.out.delivering = true
 		go r.drain()
 	}
 }
@@ -248,24 +277,24 @@ func (r *Registry) drain() {
 		clear(batch)
 		r.mu.Lock()
 		r.recycle()
-		r.freeQueue, r.inFlight = batch[:0], 0
+		r.out.freeQueue, r.out.inFlight = batch[:0], 0
 		batch = nil
 		r.wakeWaiters()
 	}
-	r.delivering = false
+	r.out.delivering = false
 	r.mu.Unlock()
 }
 
 // emitBatch passes batch to the Sink in order; *i is the index of the
 // event being emitted, for a deliverer whose Sink panics. It counts in
-// r.emits the batch's start and end, so that r.emits is odd while a batch
+// r.out.emits the batch's start and end, so that r.out.emits is odd while a batch
 // is under way (see nested): once a batch rather than once an event, which
 // spares the atomic operations on every event and still tells a command
 // made from inside Emit (its batch is under way from its start to its
 // end) from most others.
 func (r *Registry) emitBatch(batch []events.Event, i *int) {
-	r.emits.Add(1)
-	defer r.emits.Add(1)
+	r.out.emits.Add(1)
+	defer r.out.emits.Add(1)
 	for *i = 0; *i < len(batch); *i++ {
 		r.emitOne(&batch[*i])
 	}
@@ -274,8 +303,8 @@ func (r *Registry) emitBatch(batch []events.Event, i *int) {
 // emitBatchRecovering is emitBatch for the drain goroutine: a panic in
 // Emit loses that event only.
 func (r *Registry) emitBatchRecovering(batch []events.Event, i *int) {
-	r.emits.Add(1)
-	defer r.emits.Add(1)
+	r.out.emits.Add(1)
+	defer r.out.emits.Add(1)
 	for *i = 0; *i < len(batch); *i++ {
 		r.emitRecovering(&batch[*i])
 	}
@@ -369,11 +398,11 @@ func nestedInEmit() bool {
 // the Sink made from inside Emit cannot wait for the deliverer it runs
 // under, and goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
-	if !r.delivering {
+	if !r.out.delivering {
 		if len(r.out.Events) == 0 {
 			return
 		}
-		r.delivering, r.target = true, r.produced()
+		r.out.delivering, r.out.target = true, r.produced()
 		batch := r.takeOut()
 		in.locked = false
 		r.mu.Unlock()
@@ -385,11 +414,11 @@ func (r *Registry) passSlice(in *inputRun) {
 	if r.nested(in) {
 		return
 	}
-	r.waiters++
-	for r.delivering && len(r.out.Events)+r.inFlight >= r.holdBack() {
-		r.sliceDone.Wait()
+	r.out.waiters++
+	for r.out.delivering && len(r.out.Events)+r.out.inFlight >= r.holdBack() {
+		r.out.sliceDone.Wait()
 	}
-	r.waiters--
+	r.out.waiters--
 }
 
 // holdBack is the backlog past which an input that finds another goroutine
@@ -406,8 +435,8 @@ func (r *Registry) holdBack() int {
 
 // wakeWaiters wakes the inputs passSlice holds, after a batch went out.
 func (r *Registry) wakeWaiters() {
-	if r.waiters > 0 {
-		r.sliceDone.Broadcast()
+	if r.out.waiters > 0 {
+		r.out.sliceDone.Broadcast()
 	}
 }
 
@@ -426,5 +455,5 @@ func (r *Registry) wakeWaiters() {
 func (r *Registry) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.out.Events) + r.inFlight
+	return len(r.out.Events) + r.out.inFlight
 }

@@ -67,7 +67,7 @@ func (r *Registry) merge(in *inputRun, c *callRecord, inviter string, cfg *Invit
 		if err := r.commit(in); err != nil {
 			return InviteResult{}, err
 		}
-		c.ApplyAnswer(now, a, c.online(), &r.out)
+		c.ApplyAnswer(now, a, c.online(), &r.out.Outbox)
 	}
 	keepMerged(c, core.Merged{ID: cfg.CallID, Inviter: inviter, Invitee: m.Inviter, Deadline: deadline}) // H4: a retry gets this result again
 	r.update(now, c)

@@ -123,10 +123,10 @@ func (r *Registry) heartbeat(in *inputRun, id, device string) {
 		return
 	}
 	now := in.entry.At
-	r.beatSeq++
+	r.users.heartbeats++
 	b := u.x.beats[i]
-	b.at, b.order = now.Add(r.s.heartbeat), r.beatSeq
-	r.beats.fix(b)
+	b.at, b.order = now.Add(r.s.heartbeat), r.users.heartbeats
+	r.users.beats.fix(b)
 }
 
 // startBeat gives a device that just logged in its heartbeat deadline.
@@ -134,8 +134,8 @@ func (r *Registry) startBeat(now time.Time, u *user, device string) {
 	if r.s.heartbeat <= 0 {
 		return
 	}
-	r.beatSeq++
-	r.addBeat(u, device, now.Add(r.s.heartbeat), r.beatSeq)
+	r.users.heartbeats++
+	r.addBeat(u, device, now.Add(r.s.heartbeat), r.users.heartbeats)
 }
 
 // addBeat gives u's newest device its heartbeat deadline at, with the
@@ -144,13 +144,13 @@ func (r *Registry) addBeat(u *user, device string, at time.Time, order uint64) {
 	b := &beat{u: u, device: device, at: at, order: order}
 	x := u.extras()
 	x.beats = append(x.beats, b)
-	r.beats.push(b)
+	r.users.beats.push(b)
 }
 
 // stopBeat forgets the heartbeat of the device at index i of u.
 func (r *Registry) stopBeat(u *user, i int) {
 	if beats := u.beats(); i < len(beats) {
-		r.beats.remove(beats[i])
+		r.users.beats.remove(beats[i])
 		u.x.beats = slices.Delete(beats, i, i+1)
 	}
 }

@@ -143,7 +143,7 @@ func (r *Registry) restoreIdle(idle []*user) error {
 		case u.head != nil || len(u.devices) > 0:
 			return badSnapshot("history of %s: idle, with a device or a live call", core.QuoteID(u.id))
 		}
-		r.idle.push(u)
+		r.users.idle.push(u)
 	}
 	var err error
 	r.users.each(func(u *user) {
@@ -154,8 +154,8 @@ func (r *Registry) restoreIdle(idle []*user) error {
 	if err != nil {
 		return err
 	}
-	for r.idle.n > r.idle.bound() {
-		r.drop(r.idle.head)
+	for r.users.idle.n > r.users.idle.bound() {
+		r.drop(r.users.idle.head)
 	}
 	return nil
 }

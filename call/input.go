@@ -48,13 +48,12 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 			return o, err
 		}
 	}
-	reading := e.At // a replay takes effect at its journaled reading
+	reading := e.At.Round(0).UTC() // a replay takes effect at its journaled reading
 	if !in.replaying {
-		reading = r.s.clock.Now()
+		reading = r.readClock()
 	}
-	now, err := r.advance(reading, !in.replaying, in)
+	now, err := r.advance(in, reading)
 	if err != nil {
-		r.retryAt = r.read.Add(time.Second) // D1: everything stays due; the timer tries again, not before then
 		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 	} else {
 		e.At = now
@@ -75,7 +74,7 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 
 // overloadedLocked is overloaded, called with the lock held.
 func (r *Registry) overloadedLocked(op Op, user, callID string) error {
-	if n := len(r.out.Events) + r.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
+	if n := len(r.out.Events) + r.out.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
 		return &Error{Op: op.name(), CallID: callID, User: user, Err: ErrOverloaded,
 			Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
 	}
@@ -105,7 +104,7 @@ func (r *Registry) guard(in *inputRun) {
 		r.mu.Lock()
 		in.locked = true
 	}
-	r.rearm()
+	r.rearm(in)
 	r.leave(in)
 	if p != nil { // nil: runtime.Goexit, which goes on by itself
 		panic(p)
@@ -125,7 +124,7 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	}
 	switch e.Op {
 	case OpTick: // a journaled passing of time: advance processed what was due
-		r.last = e.At
+		r.time.present = e.At
 	case OpInvite:
 		cfg := InviteConfig{Timeout: e.Timeout, Mode: e.Mode, ExtendedData: e.Data, Push: e.Push}
 		if e.HostID {
@@ -158,13 +157,13 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	return o, err
 }
 
-// commit writes input in to the Journal, once its checks have
-// passed and before anything changes (D1), and makes its reading the
-// Registry's last (D3). Replayed inputs are not written again.
+// commit writes input in to the Journal, once its checks have passed and
+// before anything changes (D1), and makes its reading the Registry's
+// present (D3). Replayed inputs are not written again.
 //
-// Only an input that takes effect moves the last reading: one that is
-// refused, or changes nothing (a repeated Login), is not journaled, so a
-// replay could not rebuild a last reading it had moved (D1, D2).
+// Only an input that takes effect moves the present: one that is refused,
+// or changes nothing (a repeated Login), is not journaled, so a replay
+// could not rebuild a present it had moved (D1, D2).
 func (r *Registry) commit(in *inputRun) error {
 	if j := r.s.journal; j != nil && !in.replaying {
 		e := in.entry
@@ -180,7 +179,7 @@ func (r *Registry) commit(in *inputRun) error {
 			return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
 		}
 	}
-	r.last = in.entry.At
+	r.time.present = in.entry.At
 	return nil
 }
 
@@ -202,10 +201,15 @@ type inputRun struct {
 	admitAsked bool    // Options.Admit was asked for this input, or need not be
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
 
+	// reading is the clock's reading for this input, before D3 raises it
+	// to the Registry's present (advance); zero until then. A replay's is
+	// its entry's.
+	reading time.Time
+
 	// Where the input stands, for finish and guard (delivery.go).
 	locked   bool   // the input holds the lock
-	counted  bool   // the input counts in r.underway (from begin to leave or finish)
+	counted  bool   // the input counts in r.out.underway (from begin to leave or finish)
 	produced uint64 // r.produced() when it took the lock
-	emits    uint64 // r.emits when it began (see nested)
+	emits    uint64 // r.out.emits when it began (see nested)
 	waited   bool   // finish waited for the backlog to shrink
 }

@@ -140,15 +140,17 @@ func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 			return nil, err
 		}
 	}
-	r.recovering = true
+	r.time.recovering = true
+	var reading time.Time // the last entry's: the reading of the last input replayed
 	for i, e := range journal {
 		if err := r.Apply(e); err != nil {
 			return nil, fmt.Errorf("callsig: recover: journal entry %d: %w", i, err)
 		}
+		reading = e.At.Round(0).UTC()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.recovering = false
-	r.arm(r.s.clock.Now())
+	r.time.recovering = false
+	r.arm(r.readClock(), reading)
 	return r, nil
 }

@@ -2,6 +2,26 @@ package call
 
 import "unsafe"
 
+// presence holds the users the Registry knows: those in live calls (the
+// table finds them through their calls), those with an online device and
+// those kept for their history (H8), with their devices' heartbeats (H5).
+//
+// Invariants: a user is in userTable exactly when it is in a live call,
+// has an online device, or is idle; idle lists, longest idle first, the
+// users with a record that hold nothing but a history, at most its bound;
+// free holds dropped records, emptied, at most maxFreeUsers; beats holds
+// exactly the online devices of users with HeartbeatTimeout set, and
+// heartbeats counts the heartbeats so far, which orders devices whose
+// deadlines fall at one instant.
+type presence struct {
+	userTable               // users by ID
+	idle       idleList     // users kept only for their history, longest idle first (H8)
+	free       []*user      // dropped records, for reuse (see drop)
+	beats      beatHeap     // online devices by heartbeat deadline (H5)
+	heartbeats uint64       // heartbeats and Logins so far, for their order (H5)
+	walkBuf    []membership // scratch for walking a user's calls while the walk ends some
+}
+
 // user is the record of a user that has more than live calls: an online
 // device (H1, with its heartbeat, H5) or a history (H8). A user whose only
 // state is its live calls has no record: the user table finds it through
@@ -148,7 +168,7 @@ func (l *idleList) remove(u *user) {
 // call again.
 func (r *Registry) wake(u *user) {
 	if u.isIdle() {
-		r.idle.remove(u)
+		r.users.idle.remove(u)
 	}
 }
 
@@ -186,8 +206,8 @@ func (r *Registry) recordFor(id string) *user {
 		}
 	}
 	var u *user
-	if n := len(r.freeUsers); n > 0 {
-		u, r.freeUsers = r.freeUsers[n-1], r.freeUsers[:n-1]
+	if n := len(r.users.free); n > 0 {
+		u, r.users.free = r.users.free[n-1], r.users.free[:n-1]
 	} else {
 		u = &user{}
 	}
@@ -217,9 +237,9 @@ func (r *Registry) settle(u *user) {
 		return
 	}
 	u.devices, u.x.beats = nil, nil // empty: an idle user keeps nothing but its history
-	r.idle.push(u)
-	for r.idle.n > r.idle.bound() {
-		r.drop(r.idle.head)
+	r.users.idle.push(u)
+	for r.users.idle.n > r.users.idle.bound() {
+		r.drop(r.users.idle.head)
 	}
 }
 
@@ -230,7 +250,7 @@ func (r *Registry) drop(u *user) {
 	if i, _, ok := r.users.find(u.id); ok {
 		r.users.del(i)
 	}
-	if len(r.freeUsers) == maxFreeUsers {
+	if len(r.users.free) == maxFreeUsers {
 		*u = user{} // its id empty: settle leaves it alone
 		return
 	}
@@ -241,7 +261,7 @@ func (r *Registry) drop(u *user) {
 		*x = userExtras{}
 	}
 	*u = user{x: x}
-	r.freeUsers = append(r.freeUsers, u)
+	r.users.free = append(r.users.free, u)
 }
 
 // link records that member i of c is one of its user's calls, keeping the

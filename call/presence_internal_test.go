@@ -89,18 +89,18 @@ func checkUsers(t fataler, r *Registry) {
 		t.Fatalf("%d users in the table, it counts %d", n, r.users.len())
 	}
 	idle := 0
-	for u := r.idle.head; u != nil; u = u.x.idleNext {
-		if idle++; !u.isIdle() || r.record(u.id) != u || idle > r.idle.n {
+	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
+		if idle++; !u.isIdle() || r.record(u.id) != u || idle > r.users.idle.n {
 			t.Fatalf("idle user %s: not in the table, or the idle list is broken", u.id)
 		}
-		if next := u.x.idleNext; next == nil && r.idle.tail != u || next != nil && next.x.idlePrev != u {
+		if next := u.x.idleNext; next == nil && r.users.idle.tail != u || next != nil && next.x.idlePrev != u {
 			t.Fatalf("idle user %s: the idle list is broken", u.id)
 		}
 	}
-	if idle != r.idle.n || idle > r.idle.bound() {
-		t.Fatalf("%d users on the idle list, it counts %d, bound %d", idle, r.idle.n, r.idle.bound())
+	if idle != r.users.idle.n || idle > r.users.idle.bound() {
+		t.Fatalf("%d users on the idle list, it counts %d, bound %d", idle, r.users.idle.n, r.users.idle.bound())
 	}
-	for _, u := range r.freeUsers {
+	for _, u := range r.users.free {
 		if u.id != "" || u.head != nil || len(u.devices) > 0 || len(u.history()) > 0 {
 			t.Fatalf("a spare user record holds something")
 		}
@@ -124,7 +124,7 @@ func TestUserListsRapid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.idle.max = rapid.IntRange(1, 4).Draw(t, "idle bound")
+		r.users.idle.max = rapid.IntRange(1, 4).Draw(t, "idle bound")
 		pool := make([]string, 14)
 		for i := range pool {
 			pool[i] = fmt.Sprintf("u%d", i)
@@ -192,7 +192,7 @@ func TestIdleUsersBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.idle.max = bound
+	r.users.idle.max = bound
 	n := 0
 	// call makes a call between two new users and rejects it: both are
 	// idle from then on, caller first. Its ID is n's, so that a restored
@@ -220,28 +220,28 @@ func TestIdleUsersBounded(t *testing.T) {
 		call(r)
 	}
 	checkUsers(t, r)
-	if r.idle.n != bound || r.users.len() != bound {
-		t.Fatalf("%d idle users, %d in the table, want %d of each", r.idle.n, r.users.len(), bound)
+	if r.users.idle.n != bound || r.users.len() != bound {
+		t.Fatalf("%d idle users, %d in the table, want %d of each", r.users.idle.n, r.users.len(), bound)
 	}
 	// The last bound/2 calls' users are kept, the longest idle first.
-	if r.idle.head.id != fmt.Sprintf("a%d", n-bound/2+1) || r.idle.tail.id != fmt.Sprintf("b%d", n) {
-		t.Fatalf("idle from %s to %s, want a%d to b%d", r.idle.head.id, r.idle.tail.id, n-bound/2+1, n)
+	if r.users.idle.head.id != fmt.Sprintf("a%d", n-bound/2+1) || r.users.idle.tail.id != fmt.Sprintf("b%d", n) {
+		t.Fatalf("idle from %s to %s, want a%d to b%d", r.users.idle.head.id, r.users.idle.tail.id, n-bound/2+1, n)
 	}
 	if hasHistory(r, fmt.Sprintf("b%d", n-bound/2)) || !hasHistory(r, fmt.Sprintf("a%d", n-bound/2+1)) {
 		t.Fatal("the users dropped are not the longest idle")
 	}
 	// Two more idle users drop the two longest idle ones only.
-	first := r.idle.head
+	first := r.users.idle.head
 	oldest, second, third := first.id, first.x.idleNext.id, first.x.idleNext.x.idleNext.id
 	c, _ := call(r)
-	if hasHistory(r, oldest) || hasHistory(r, second) || !hasHistory(r, third) || !hasHistory(r, c) || r.idle.n != bound {
+	if hasHistory(r, oldest) || hasHistory(r, second) || !hasHistory(r, third) || !hasHistory(r, c) || r.users.idle.n != bound {
 		t.Fatalf("after one more call: %s kept %v, %s kept %v, %s kept %v, %s has history %v, %d idle",
-			oldest, hasHistory(r, oldest), second, hasHistory(r, second), third, hasHistory(r, third), c, hasHistory(r, c), r.idle.n)
+			oldest, hasHistory(r, oldest), second, hasHistory(r, second), third, hasHistory(r, third), c, hasHistory(r, c), r.users.idle.n)
 	}
 	// A user that comes back (Login) before it is dropped is no longer
 	// idle: it outlives any churn, history kept, and is idle again, the
 	// newest, once it logs out.
-	back := r.idle.head.id
+	back := r.users.idle.head.id
 	r.Login(back, "")
 	for range bound {
 		call(r)
@@ -250,11 +250,11 @@ func TestIdleUsersBounded(t *testing.T) {
 		t.Fatalf("%s came back: history %v, idle %v", back, hasHistory(r, back), r.record(back).isIdle())
 	}
 	r.Logout(back, "")
-	if r.idle.tail.id != back || r.idle.n != bound {
-		t.Fatalf("%s logged out: the newest idle is %s (%d idle)", back, r.idle.tail.id, r.idle.n)
+	if r.users.idle.tail.id != back || r.users.idle.n != bound {
+		t.Fatalf("%s logged out: the newest idle is %s (%d idle)", back, r.users.idle.tail.id, r.users.idle.n)
 	}
 	// So does a user that comes back with a call.
-	again := r.idle.head.id
+	again := r.users.idle.head.id
 	res, err := r.Invite("host", []string{again}, InviteConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestIdleUsersBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2.idle.max = bound
+	r2.users.idle.max = bound
 	checkUsers(t, r2)
 	for range bound / 3 {
 		n0 := n
@@ -291,10 +291,10 @@ func TestIdleUsersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var order, order2 []string
-	for u := r.idle.head; u != nil; u = u.x.idleNext {
+	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
 		order = append(order, u.id)
 	}
-	for u := r2.idle.head; u != nil; u = u.x.idleNext {
+	for u := r2.users.idle.head; u != nil; u = u.x.idleNext {
 		order2 = append(order2, u.id)
 	}
 	if !slices.Equal(order, order2) {
@@ -330,11 +330,11 @@ func TestIdleUsersBoundedDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r.idle.n != maxIdleUsers || r.users.len() != maxIdleUsers {
-		t.Fatalf("%d idle users, %d in the table, want %d", r.idle.n, r.users.len(), maxIdleUsers)
+	if r.users.idle.n != maxIdleUsers || r.users.len() != maxIdleUsers {
+		t.Fatalf("%d idle users, %d in the table, want %d", r.users.idle.n, r.users.len(), maxIdleUsers)
 	}
-	if want := fmt.Sprintf("a%d", maxIdleUsers/4); r.idle.head.id != want {
-		t.Fatalf("the longest idle is %s, want %s", r.idle.head.id, want)
+	if want := fmt.Sprintf("a%d", maxIdleUsers/4); r.users.idle.head.id != want {
+		t.Fatalf("the longest idle is %s, want %s", r.users.idle.head.id, want)
 	}
 }
 

@@ -2,14 +2,8 @@ package call
 
 import (
 	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/callsig/callsig/clock"
-	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/calltable"
-	"github.com/callsig/callsig/internal/core"
-	"github.com/callsig/callsig/internal/deadline"
 )
 
 // Registry holds every live call and drives their machines: it owns the lock,
@@ -35,54 +29,14 @@ import (
 // they must not call back into the Registry (clock.Real and clock.Manual
 // never do).
 type Registry struct {
-	s settings
+	s  settings
+	mu sync.Mutex // guards everything below but the atomics at the end of out
 
-	mu      sync.Mutex
-	calls   calltable.Table[*callRecord]
-	users   userTable
-	due     deadline.Heap[*callRecord]
-	beats   beatHeap  // H5: online devices by heartbeat deadline
-	beatSeq uint64    // H5: heartbeats so far, for their order
-	last    time.Time // the latest clock reading an input took effect at (D3; see commit)
-	seen    time.Time // the latest clock reading, refused inputs included: timers count from it
-	read    time.Time // the clock's reading at the input under way, not clamped (D3)
-	order   uint64    // calls created so far: the creation order of the Time rule
-
-	timer    clock.Timer // the clock timer, once made (nil before)
-	armed    bool        // timer is pending, for timerAt
-	timerAt  time.Time
-	timerGen uint64    // which timer a firing belongs to, for Clocks whose timers cannot be reset
-	retryAt  time.Time // after the Journal refused the passing of time: not before then (D1)
-
-	entry      Entry   // the input under way, for the Journal
-	admitErrs  []error // the live Admit errors behind entry.Admit
-	admitAsked bool    // Options.Admit was asked for the input under way
-	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
-	recovering bool    // Recover: arm no timer until the last entry is applied
-
-	idle      idleList     // users kept only for their history, longest idle first (H8)
-	freeUsers []*user      // dropped user records, for reuse (see settle)
-	linkBuf   []membership // scratch for walking a user's calls
-
-	recycler recycler // Options.TransientMembers: memory to reuse (recycle.go)
-
-	// Delivery (delivery.go).
-	out        core.Outbox    // events produced, not yet delivered
-	freeQueue  []events.Event // the buffer last delivered, emptied, for the next queue
-	delivering bool           // a goroutine delivers: an input's, or the drain goroutine
-	inFlight   int            // events of the batch being delivered (Backlog)
-	taken      uint64         // events ever taken out of out for delivery
-	target     uint64         // the delivering input stops once taken reaches it (C3)
-	waiters    int            // inputs waiting in passSlice
-	sliceDone  sync.Cond      // on mu: a batch went out (passSlice waits for it)
-
-	// Written outside the lock, by one goroutine while another holds it:
-	// each on a cache line of its own, so that neither slows the holder.
-	_        [64]byte
-	underway atomic.Int64 // inputs begun and not yet at finish (handOff)
-	_        [56]byte
-	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
-	_        [56]byte
+	time     timeState // the readings and the timer (time.go)
+	calls    liveCalls // the live calls, by ID and by deadline (calls.go)
+	users    presence  // users: records, devices, heartbeats, idle users (presence.go)
+	recycler recycler  // Options.TransientMembers: memory to reuse (recycle.go)
+	out      delivery  // events on their way to the Sink (delivery.go); last, for its padding
 }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
@@ -93,12 +47,11 @@ func NewRegistry(o Options) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{
-		s:         s,
-		calls:     calltable.New[*callRecord](),
-		users:     newUserTable(),
-		freeUsers: make([]*user, 0, maxFreeUsers),
+		s:     s,
+		calls: liveCalls{Table: calltable.New[*callRecord]()},
+		users: presence{userTable: newUserTable(), free: make([]*user, 0, maxFreeUsers)},
 	}
-	r.sliceDone.L = &r.mu
+	r.out.sliceDone.L = &r.mu
 	if s.transient {
 		r.out.UseArena(&r.recycler.arena)
 	}

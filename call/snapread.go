@@ -94,7 +94,7 @@ func (r *Registry) readCalls(d *jsonReader) int {
 				r.link(c, j)
 			}
 			next, kind := c.NextDue()
-			r.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
+			r.calls.due.Set(&c.dueHandle, c, c.order, next, uint8(kind))
 		}
 	}
 	return hint
@@ -131,7 +131,7 @@ func (r *Registry) checkCalls(d *jsonReader, out chan<- callBatch) {
 		c, err := r.loadCall(&sc)
 		switch {
 		case err != nil:
-		case sc.order <= lastOrder || sc.order > r.order:
+		case sc.order <= lastOrder || sc.order > r.calls.created:
 			err = badSnapshot("call %s: creation order %d out of sequence", core.QuoteID(sc.id), sc.order)
 		case r.calls.Get(c.ID()) != nil:
 			err = badSnapshot("call %s: repeated ID", core.QuoteID(sc.id))

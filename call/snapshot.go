@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/core"
@@ -102,7 +103,7 @@ func Restore(snap []byte, o Options) (*Registry, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.arm(r.s.clock.Now()) // a deadline already passed is due at once
+	r.arm(r.readClock(), time.Time{}) // a deadline already passed is due at once
 	r.mu.Unlock()
 	return r, nil
 }
@@ -141,11 +142,11 @@ func (r *Registry) load(b []byte) error {
 		switch k {
 		case topVersion: // repeated: field refuses it
 		case topLast:
-			r.last = d.time()
+			r.time.present = d.time()
 		case topOrder:
-			r.order = d.u64()
+			r.calls.created = d.u64()
 		case topBeatSeq:
-			r.beatSeq = d.u64()
+			r.users.heartbeats = d.u64()
 		case topCalls:
 			if seen&(1<<topLast|1<<topOrder) == 1<<topLast|1<<topOrder {
 				userHint = r.readCalls(d)
@@ -172,9 +173,9 @@ func (r *Registry) load(b []byte) error {
 		return badSnapshot("%v", d.err)
 	}
 	switch {
-	case r.order == math.MaxUint64:
+	case r.calls.created == math.MaxUint64:
 		return badSnapshot("order: the count of calls created is at its limit")
-	case r.beatSeq == math.MaxUint64:
+	case r.users.heartbeats == math.MaxUint64:
 		return badSnapshot("beat_seq: the count of heartbeats is at its limit")
 	}
 	for i := range users {
@@ -212,10 +213,10 @@ func (r *Registry) loadDevices(sd *snapDevice) error {
 		return badSnapshot("user %s: %d heartbeats for %d devices", core.QuoteID(sd.user), len(sd.beats), len(sd.devices))
 	}
 	for i, b := range sd.beats {
-		if b.order == 0 || b.order > r.beatSeq {
+		if b.order == 0 || b.order > r.users.heartbeats {
 			// Every heartbeat takes the next number (H5): a later one must
 			// come after it at one instant, as it did in the original.
-			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", core.QuoteID(sd.user), core.QuoteID(sd.devices[i]), b.order, r.beatSeq)
+			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", core.QuoteID(sd.user), core.QuoteID(sd.devices[i]), b.order, r.users.heartbeats)
 		}
 	}
 	u := r.recordFor(sd.user)
@@ -225,7 +226,7 @@ func (r *Registry) loadDevices(sd *snapDevice) error {
 			if i < len(sd.beats) {
 				r.addBeat(u, d, sd.beats[i].at, sd.beats[i].order)
 			} else {
-				r.startBeat(r.last, u, d) // ordered after every restored heartbeat
+				r.startBeat(r.time.present, u, d) // ordered after every restored heartbeat
 			}
 		}
 	}
@@ -300,8 +301,8 @@ func (r *Registry) checkEnded(user string, seq uint64, info *Info) error {
 		return bad("extended data of %d bytes, over %d", len(info.ExtendedData), r.s.maxDataLen)
 	// EndedAt may be the zero time: a clock that reads before year 1
 	// counts as reading it (D3).
-	case info.EndedAt.Before(info.CreatedAt) || info.EndedAt.After(r.last):
-		return bad("ended at %v, outside [created %v, last reading %v]", info.EndedAt, info.CreatedAt, r.last)
+	case info.EndedAt.Before(info.CreatedAt) || info.EndedAt.After(r.time.present):
+		return bad("ended at %v, outside [created %v, last reading %v]", info.EndedAt, info.CreatedAt, r.time.present)
 	case len(ms) < 2 || len(ms) > r.s.maxInvitees+1:
 		return bad("%d members, want 2 to %d", len(ms), r.s.maxInvitees+1)
 	case ms[0].User != info.Caller:
@@ -407,8 +408,8 @@ func (r *Registry) checkCall(c *callRecord) error {
 		return errors.New("seq 0: no events yet")
 	case c.Seq() == math.MaxUint64:
 		return errors.New("seq at its limit")
-	case created.After(r.last):
-		return fmt.Errorf("created %v, after the last reading %v", created, r.last)
+	case created.After(r.time.present):
+		return fmt.Errorf("created %v, after the last reading %v", created, r.time.present)
 	}
 	if err := checkMembers(ms, c.Mode(), r.s.maxDataLen); err != nil {
 		return err
@@ -418,7 +419,7 @@ func (r *Registry) checkCall(c *callRecord) error {
 	// rung by the Invite, with the call's timeout; in advanced mode a
 	// CallingInvite rings at a later reading, not after the last one, with
 	// a timeout of its own, at most MaxTimeout (A2).
-	lo, hi := created.Add(MinTimeout), r.last.Add(r.s.maxTimeout)
+	lo, hi := created.Add(MinTimeout), r.time.present.Add(r.s.maxTimeout)
 	if c.Mode() == events.General {
 		lo, hi = created.Add(c.Timeout()), created.Add(c.Timeout())
 	}

@@ -141,7 +141,7 @@ type legacyBeat struct {
 // legacySnapshot is Snapshot as it was, through encoding/json.
 func (r *Registry) legacySnapshot() ([]byte, error) {
 	r.mu.Lock()
-	s := legacySnap{Version: 1, Last: r.last, Order: r.order, BeatSeq: r.beatSeq, Calls: []legacyCall{}, Users: []legacyDevice{}}
+	s := legacySnap{Version: 1, Last: r.time.present, Order: r.calls.created, BeatSeq: r.users.heartbeats, Calls: []legacyCall{}, Users: []legacyDevice{}}
 	r.calls.Each(func(c *callRecord) {
 		s.Calls = append(s.Calls, legacyCall{
 			ID: c.ID(), Caller: c.Caller(), Mode: c.Mode(), Created: c.CreatedAt(), Timeout: c.Timeout(),
@@ -169,7 +169,7 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 			s.History = append(s.History, legacyHistOf(u, 0))
 		}
 	})
-	for u, k := r.idle.head, 1; u != nil; u, k = u.x.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
+	for u, k := r.users.idle.head, 1; u != nil; u, k = u.x.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
 		s.History = append(s.History, legacyHistOf(u, k))
 	}
 	r.mu.Unlock()
@@ -256,7 +256,7 @@ func TestSnapshotFormat(t *testing.T) {
 				t.Fatal(err)
 			}
 			if seed%3 == 2 {
-				r.idle.max = 2 // H8: idle users dropped along the session
+				r.users.idle.max = 2 // H8: idle users dropped along the session
 			}
 			var ids []string
 			pick := func(list []string) string { return list[rng.IntN(len(list))] }

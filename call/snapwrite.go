@@ -136,7 +136,7 @@ const copyAhead = 16
 // held here covers them: they start after it was taken and are done
 // before it is released).
 func (r *Registry) copyState(s *stateCopy) {
-	s.last, s.order, s.beatSeq = r.last, r.order, r.beatSeq
+	s.last, s.order, s.beatSeq = r.time.present, r.calls.created, r.users.heartbeats
 	calls := &r.calls
 	inParts(len(s.parts), calls.Slots(), func(p, lo, hi int) {
 		cp := s.parts[p]
@@ -190,7 +190,7 @@ func (r *Registry) copyState(s *stateCopy) {
 	// restored Registry drops the same users. The list is walked alone,
 	// each record's successor known only once it is read; their
 	// histories are copied in parts.
-	for u := r.idle.head; u != nil; u = u.x.idleNext {
+	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
 		s.idle = append(s.idle, u)
 	}
 	inParts(len(s.parts), len(s.idle), func(p, lo, hi int) {

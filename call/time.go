@@ -8,35 +8,77 @@ import (
 	"github.com/callsig/callsig/internal/core"
 )
 
-// advance brings the Registry's time to now (never backwards, D3), first
+// timeState is the Registry's time: three readings of the clock that D3
+// tells apart, and the one clock timer (D3, D1).
+//
+// Invariants: present <= latestReading, unless a journal or snapshot was
+// replayed whose readings are ahead of the Clock; every deadline before
+// present has been processed; the timer, when armed, fires no later than
+// the earliest deadline (armedFor), and not before retryAt.
+type timeState struct {
+	// present is the reading the latest input that took effect took effect
+	// at: no input takes effect before it (D3). Only an input that is
+	// journaled moves it (commit, advance), so that a replay of the journal
+	// rebuilds it (D1), and a snapshot keeps it (D2).
+	present time.Time
+	// latestReading is the latest reading of the clock by any input,
+	// refused ones included: the timer's delays count from it.
+	latestReading time.Time
+	// retryAt: after the Journal refused the passing of time, the timer
+	// fires again no earlier than this (D1). Zero once time has passed.
+	retryAt time.Time
+	// recovering is set during Recover: no timer is armed until the last
+	// entry is replayed.
+	recovering bool
+
+	timer    clock.Timer // made once, on the first arm (nil before)
+	armed    bool        // the timer is pending, due at armedFor
+	armedFor time.Time
+	timerGen uint64 // which timer a firing belongs to, for Clocks whose timers cannot be reset
+}
+
+// readClock is the one place the Registry reads its Clock. The reading
+// keeps no monotonic part and is in UTC, so that times compare with ==
+// and journal exactly.
+func (r *Registry) readClock() time.Time { return r.s.clock.Now().Round(0).UTC() }
+
+// note records reading as input in's reading of the clock, and as the
+// latest reading if it is.
+func (r *Registry) note(in *inputRun, reading time.Time) {
+	in.reading = reading
+	if reading.After(r.time.latestReading) {
+		r.time.latestReading = reading
+	}
+}
+
+// advance brings the Registry's time to input in's reading (never
+// backwards, D3) and returns the time the input takes effect at, first
 // processing every deadline due at or before it, one instant at a time:
 // calls due at the same instant go in the order they were created. If
-// anything is due, that passing of time is journaled first (unless journal
-// is false: a replay), as an input of its own (D1); if the Journal refuses
-// it, nothing changes. A burst is processed in slices, and the events of
-// each go out before the next is made (passSlice), which may release the
-// lock in between: another input may then process part of what is due, in
-// the same order, as the Time rule has every input do; if such an input
-// took effect at a later reading, advance returns that one (D3).
-func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time, error) {
-	now = now.Round(0).UTC() // no monotonic reading, one location: times compare with == and journal exactly
-	r.read = now
-	if now.After(r.seen) {
-		r.seen = now
-	}
-	if now.Before(r.last) {
-		now = r.last
+// anything is due, that passing of time is journaled first (unless in is
+// a replay), as an input of its own (D1); if the Journal refuses it,
+// nothing changes, and the timer tries again no earlier than a second
+// later. A burst is processed in slices, and the events of each go out
+// before the next is made (passSlice), which may release the lock in
+// between: another input may then process part of what is due, in the
+// same order, as the Time rule has every input do; if such an input took
+// effect at a later reading, advance returns that one (D3).
+func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
+	r.note(in, reading)
+	now := reading
+	if now.Before(r.time.present) {
+		now = r.time.present
 	}
 	if _, _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
-		if journal && r.s.journal != nil {
-			if err := r.s.journal.Append(Entry{Op: OpTick, At: now}); err != nil {
+		if j := r.s.journal; j != nil && !in.replaying {
+			if err := j.Append(Entry{Op: OpTick, At: now}); err != nil {
+				r.time.retryAt = reading.Add(time.Second) // D1: everything stays due
 				return now, err
 			}
 		}
-		r.last = now // the passing of time takes effect, as an input of its own (see commit)
+		r.time.present = now // the passing of time takes effect, as an input of its own (see commit)
 	}
-	r.retryAt = time.Time{}
-	read := r.read
+	r.time.retryAt = time.Time{}
 	for r.processDue(now) {
 		r.passSlice(in)
 		// passSlice may have released the lock, and another input taken
@@ -44,11 +86,10 @@ func (r *Registry) advance(now time.Time, journal bool, in *inputRun) (time.Time
 		// up to it still to process: this input then takes effect at that
 		// reading (D3), once that part is processed (the Time rule), as a
 		// replay of the journal has it do.
-		if now.Before(r.last) {
-			now = r.last
+		if now.Before(r.time.present) {
+			now = r.time.present
 		}
 	}
-	r.read = read
 	return now, nil
 }
 
@@ -62,7 +103,7 @@ func (r *Registry) processDue(now time.Time) (more bool) {
 		case at.IsZero() || at.After(now):
 			return false
 		case c != nil:
-			c.Expire(at, kind, c.online(), &r.out)
+			c.Expire(at, kind, c.online(), &r.out.Outbox)
 			r.update(at, c)
 		default:
 			// H5: the device missed its heartbeat; G7 applies. Part of the
@@ -79,8 +120,8 @@ func (r *Registry) processDue(now time.Time) (more bool) {
 // when nothing is pending. At one instant calls go first, their deadlines
 // and checks before any heartbeat (the Time rule).
 func (r *Registry) firstDue() (*callRecord, core.DueKind, *beat, time.Time) {
-	c, at, kind := r.due.Min()
-	b := r.beats.min()
+	c, at, kind := r.calls.due.Min()
+	b := r.users.beats.min()
 	if c != nil && (b == nil || !at.After(b.at)) {
 		return c, core.DueKind(kind), nil, at
 	}
@@ -97,45 +138,46 @@ func (r *Registry) firstDue() (*callRecord, core.DueKind, *beat, time.Time) {
 // timer is made once and reset after that when the Clock's timers are
 // clock.Resetters (those of clock.Real and clock.Manual are), which spares
 // an allocation every time a call becomes the earliest (B1). now is the
-// time the timer's delay counts from.
-func (r *Registry) arm(now time.Time) {
-	if r.recovering {
+// time the timer's delay counts from, reading the clock's reading of the
+// input that arms it.
+func (r *Registry) arm(now, reading time.Time) {
+	if r.time.recovering {
 		return
 	}
 	_, _, _, at := r.firstDue()
 	if at.IsZero() {
-		if r.armed {
-			r.timer.Stop()
-			r.armed = false
+		if r.time.armed {
+			r.time.timer.Stop()
+			r.time.armed = false
 		}
 		return
 	}
-	if at.Before(r.retryAt) {
-		at = r.retryAt
+	if at.Before(r.time.retryAt) {
+		at = r.time.retryAt
 	}
-	if r.armed && !r.timerAt.After(at) {
+	if r.time.armed && !r.time.armedFor.After(at) {
 		return
 	}
 	d := at.Sub(now)
-	if d <= 0 && !r.read.IsZero() && r.read.Before(now) {
+	if d <= 0 && !reading.IsZero() && reading.Before(now) {
 		// A deadline before the latest reading, not yet processed: the
 		// clock stepped back, and the input under way took effect at a
 		// reading before it (D3). Counting from the latest reading would
 		// fire at once, find nothing due and arm again, for as long as the
 		// clock is behind; count from the clock's reading now instead.
-		d = at.Sub(r.read)
+		d = at.Sub(reading)
 	}
-	if t, ok := r.timer.(clock.Resetter); ok {
+	if t, ok := r.time.timer.(clock.Resetter); ok {
 		t.Reset(d)
 	} else {
-		if r.armed {
-			r.timer.Stop()
+		if r.time.armed {
+			r.time.timer.Stop()
 		}
-		r.timerGen++
-		gen := r.timerGen
-		r.timer = r.s.clock.AfterFunc(d, func() { r.fire(gen) })
+		r.time.timerGen++
+		gen := r.time.timerGen
+		r.time.timer = r.s.clock.AfterFunc(d, func() { r.fire(gen) })
 	}
-	r.armed, r.timerAt = true, at
+	r.time.armed, r.time.armedFor = true, at
 }
 
 // fire is the clock timer's callback: an input of its own. gen tells a
@@ -146,20 +188,13 @@ func (r *Registry) fire(gen uint64) {
 	var in inputRun
 	r.begin(&in)
 	defer r.guard(&in)
-	if gen == r.timerGen {
-		r.armed = false
+	if gen == r.time.timerGen {
+		r.time.armed = false
 	}
-	now := r.s.clock.Now()
-	if at := now.Round(0).UTC(); at.Before(r.retryAt) { // D1: a timer armed before a refusal waits for the retry
-		r.read = at
-		if at.After(r.seen) {
-			r.seen = at
-		}
-		r.finish(&in)
-		return
-	}
-	if _, err := r.advance(now, true, &in); err != nil {
-		r.retryAt = now.Round(0).UTC().Add(time.Second) // D1: everything stays due; try again later
+	if reading := r.readClock(); reading.Before(r.time.retryAt) {
+		r.note(&in, reading) // D1: a timer armed before a refusal waits for the retry
+	} else {
+		_, _ = r.advance(&in, reading) // a refusal leaves everything due, and sets the retry
 	}
 	r.finish(&in)
 }
@@ -169,11 +204,11 @@ func (r *Registry) fire(gen uint64) {
 // (a Journal that panics on the passing of time, say) cannot make the timer
 // fire without pause. If the Clock panics again here, the next input arms
 // it.
-func (r *Registry) rearm() {
+func (r *Registry) rearm(in *inputRun) {
 	defer func() { _ = recover() }()
-	r.armed = false
-	if later := r.seen.Add(time.Second); r.retryAt.Before(later) {
-		r.retryAt = later
+	r.time.armed = false
+	if later := r.time.latestReading.Add(time.Second); r.time.retryAt.Before(later) {
+		r.time.retryAt = later
 	}
-	r.arm(r.seen)
+	r.arm(r.time.latestReading, in.reading)
 }
