@@ -79,29 +79,29 @@ func (r *Registry) merge(in *inputRun, c *callRecord, inviter string, cfg *Invit
 // host-chosen CallID leaves nothing to retry (see core.Merged).
 func keepMerged(c *callRecord, m core.Merged) {
 	k := -1
-	if x := c.Extras(); x != nil {
-		k = slices.IndexFunc(x.Merged, func(e core.Merged) bool { return e.Inviter == m.Inviter })
+	if extras := c.Extras(); extras != nil {
+		k = slices.IndexFunc(extras.Merged, func(e core.Merged) bool { return e.Inviter == m.Inviter })
 	}
 	switch {
 	case m.ID != "" && k >= 0:
 		c.Extras().Merged[k] = m
 	case m.ID != "":
-		x := c.MakeExtras()
-		x.Merged = append(x.Merged, m)
+		extras := c.MakeExtras()
+		extras.Merged = append(extras.Merged, m)
 	case k >= 0:
-		x := c.Extras()
-		x.Merged = slices.Delete(x.Merged, k, k+1)
+		extras := c.Extras()
+		extras.Merged = slices.Delete(extras.Merged, k, k+1)
 	}
 }
 
 // retried returns the first result of c if inviter repeats c's invite, with
 // the same invitees in the same order, while c is live (H4).
 func retried(c *callRecord, inviter string, invitees []string) (InviteResult, bool) {
-	x := c.Extras()
-	if x == nil || x.Retry == nil || c.Caller() != inviter || !slices.Equal(x.Retry.Invitees, invitees) {
+	extras := c.Extras()
+	if extras == nil || extras.Retry == nil || c.Caller() != inviter || !slices.Equal(extras.Retry.Invitees, invitees) {
 		return InviteResult{}, false
 	}
-	return InviteResult{CallID: c.ID(), Timeout: c.Timeout(), Deadline: c.CreatedAt().Add(c.Timeout()), Failed: failures(x.Retry.Failed)}, true
+	return InviteResult{CallID: c.ID(), Timeout: c.Timeout(), Deadline: c.CreatedAt().Add(c.Timeout()), Failed: failures(extras.Retry.Failed)}, true
 }
 
 // coreFailures returns fs as the core keeps them (H4's retry record).
@@ -137,11 +137,11 @@ func (r *Registry) retriedMerge(inviter, callID string, invitees []string) (Invi
 		return InviteResult{}, false
 	}
 	for l := r.callsOf(inviter); l != nil; l = l.next {
-		x := l.c.Extras()
-		if x == nil {
+		extras := l.c.Extras()
+		if extras == nil {
 			continue
 		}
-		for _, m := range x.Merged {
+		for _, m := range extras.Merged {
 			if m.ID == callID && m.Inviter == inviter && m.Invitee == invitees[0] {
 				return InviteResult{CallID: l.c.ID(), Timeout: l.c.Timeout(), Deadline: m.Deadline, Merged: true}, true
 			}

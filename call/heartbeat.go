@@ -124,7 +124,7 @@ func (r *Registry) heartbeat(in *inputRun, id, device string) {
 	}
 	now := in.entry.At
 	r.users.heartbeats++
-	b := u.x.beats[i]
+	b := u.extra.beats[i]
 	b.at, b.order = now.Add(r.s.heartbeat), r.users.heartbeats
 	r.users.beats.fix(b)
 }
@@ -142,8 +142,8 @@ func (r *Registry) startBeat(now time.Time, u *user, device string) {
 // given order among last heartbeats.
 func (r *Registry) addBeat(u *user, device string, at time.Time, order uint64) {
 	b := &beat{u: u, device: device, at: at, order: order}
-	x := u.extras()
-	x.beats = append(x.beats, b)
+	extra := u.makeExtras()
+	extra.beats = append(extra.beats, b)
 	r.users.beats.push(b)
 }
 
@@ -151,6 +151,6 @@ func (r *Registry) addBeat(u *user, device string, at time.Time, order uint64) {
 func (r *Registry) stopBeat(u *user, i int) {
 	if beats := u.beats(); i < len(beats) {
 		r.users.beats.remove(beats[i])
-		u.x.beats = slices.Delete(beats, i, i+1)
+		u.extra.beats = slices.Delete(beats, i, i+1)
 	}
 }

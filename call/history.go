@@ -39,16 +39,16 @@ func (r *Registry) remember(c *callRecord, now time.Time) {
 		if u == nil {
 			u = r.recordFor(c.Members()[i].User)
 		}
-		x := u.extras()
-		x.histSeq++
-		if len(x.history) >= n {
+		extra := u.makeExtras()
+		extra.histSeq++
+		if len(extra.history) >= n {
 			// Evict the oldest in place (no allocation per ended call), and
 			// clear the slots left behind so the evicted Info is freed.
-			kept := copy(x.history, x.history[len(x.history)-n+1:])
-			clear(x.history[kept:])
-			x.history = x.history[:kept]
+			kept := copy(extra.history, extra.history[len(extra.history)-n+1:])
+			clear(extra.history[kept:])
+			extra.history = extra.history[:kept]
 		}
-		x.history = append(x.history, histEntry{seq: x.histSeq, info: info})
+		extra.history = append(extra.history, histEntry{seq: extra.histSeq, info: info})
 	}
 }
 

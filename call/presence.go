@@ -1,7 +1,5 @@
 package call
 
-import "unsafe"
-
 // presence holds the users the Registry knows: those in live calls (the
 // table finds them through their calls), those with an online device and
 // those kept for their history (H8), with their devices' heartbeats (H5).
@@ -34,7 +32,7 @@ type user struct {
 	id      string
 	head    *memberLink // the live calls, oldest first (see memberLink); nil: none
 	devices []string    // online devices, in login order (H1)
-	x       *userExtras // nil until needed
+	extra   *userExtras // heartbeats, history, idle-list links; nil until needed
 }
 
 // userExtras holds what only some users need, so that a record of an
@@ -57,18 +55,24 @@ type userExtras struct {
 // have. u is the user's record, or nil.
 //
 // A link does not keep the member's index: it is the link's place in
-// c.links(), which its address gives (index). Eight bytes less per member is
-// what keeps a pending call in a smaller size class (B3).
+// c.links(), which index finds. A field for it would move a pending
+// one-invitee call into a bigger size class (TestCallRecordSize, B3).
 type memberLink struct {
 	u          *user
 	c          *callRecord
 	prev, next *memberLink
 }
 
-// index returns the position of l's member in l.c.Members(): l is
-// &l.c.links()[index].
+// index returns the position of l's member in l.c.Members(): the i for
+// which l is &l.c.links()[i]. l must be one of its call's links.
 func (l *memberLink) index() int {
-	return int((uintptr(unsafe.Pointer(l)) - uintptr(unsafe.Pointer(l.c.firstLink))) / unsafe.Sizeof(*l))
+	links := l.c.links()
+	for i := range links {
+		if &links[i] == l {
+			return i
+		}
+	}
+	panic("callsig: internal: a member link outside its call's links")
 }
 
 // first reports whether l is the first link of its list: the last link's
@@ -84,33 +88,33 @@ type membership struct {
 
 func (u *user) online() bool { return len(u.devices) > 0 }
 
-// extras returns u's extras, making them if need be.
-func (u *user) extras() *userExtras {
-	if u.x == nil {
-		u.x = &userExtras{}
+// makeExtras returns u's extras, making them if need be.
+func (u *user) makeExtras() *userExtras {
+	if u.extra == nil {
+		u.extra = &userExtras{}
 	}
-	return u.x
+	return u.extra
 }
 
 // beats returns the heartbeats of u's devices (H5), or nil.
 func (u *user) beats() []*beat {
-	if u.x == nil {
+	if u.extra == nil {
 		return nil
 	}
-	return u.x.beats
+	return u.extra.beats
 }
 
 // history returns u's ended calls (H8), oldest first, or nil.
 func (u *user) history() []histEntry {
-	if u.x == nil {
+	if u.extra == nil {
 		return nil
 	}
-	return u.x.history
+	return u.extra.history
 }
 
 // isIdle reports whether u is on the idle list: it holds nothing but its
 // history (H8).
-func (u *user) isIdle() bool { return u.x != nil && u.x.idle }
+func (u *user) isIdle() bool { return u.extra != nil && u.extra.idle }
 
 // maxIdleUsers is how many users the Registry keeps only for their history
 // (H8): a user with a history but no online device and no live call is
@@ -137,28 +141,28 @@ func (l *idleList) bound() int {
 }
 
 func (l *idleList) push(u *user) {
-	x := u.x
+	x := u.extra
 	x.idle, x.idlePrev, x.idleNext = true, l.tail, nil
 	if l.tail == nil {
 		l.head = u
 	} else {
-		l.tail.x.idleNext = u
+		l.tail.extra.idleNext = u
 	}
 	l.tail = u
 	l.n++
 }
 
 func (l *idleList) remove(u *user) {
-	x := u.x
+	x := u.extra
 	if x.idlePrev == nil {
 		l.head = x.idleNext
 	} else {
-		x.idlePrev.x.idleNext = x.idleNext
+		x.idlePrev.extra.idleNext = x.idleNext
 	}
 	if x.idleNext == nil {
 		l.tail = x.idlePrev
 	} else {
-		x.idleNext.x.idlePrev = x.idlePrev
+		x.idleNext.extra.idlePrev = x.idlePrev
 	}
 	x.idle, x.idlePrev, x.idleNext = false, nil, nil
 	l.n--
@@ -236,7 +240,7 @@ func (r *Registry) settle(u *user) {
 		r.drop(u)
 		return
 	}
-	u.devices, u.x.beats = nil, nil // empty: an idle user keeps nothing but its history
+	u.devices, u.extra.beats = nil, nil // empty: an idle user keeps nothing but its history
 	r.users.idle.push(u)
 	for r.users.idle.n > r.users.idle.bound() {
 		r.drop(r.users.idle.head)
@@ -256,11 +260,11 @@ func (r *Registry) drop(u *user) {
 	}
 	// Keep the record and its extras, not its arrays: a record that goes
 	// round the free list keeps nothing of the users it served.
-	x := u.x
-	if x != nil {
-		*x = userExtras{}
+	extra := u.extra
+	if extra != nil {
+		*extra = userExtras{}
 	}
-	*u = user{x: x}
+	*u = user{extra: extra}
 	r.users.free = append(r.users.free, u)
 }
 

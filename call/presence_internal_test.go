@@ -89,11 +89,11 @@ func checkUsers(t fataler, r *Registry) {
 		t.Fatalf("%d users in the table, it counts %d", n, r.users.len())
 	}
 	idle := 0
-	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
+	for u := r.users.idle.head; u != nil; u = u.extra.idleNext {
 		if idle++; !u.isIdle() || r.record(u.id) != u || idle > r.users.idle.n {
 			t.Fatalf("idle user %s: not in the table, or the idle list is broken", u.id)
 		}
-		if next := u.x.idleNext; next == nil && r.users.idle.tail != u || next != nil && next.x.idlePrev != u {
+		if next := u.extra.idleNext; next == nil && r.users.idle.tail != u || next != nil && next.extra.idlePrev != u {
 			t.Fatalf("idle user %s: the idle list is broken", u.id)
 		}
 	}
@@ -232,7 +232,7 @@ func TestIdleUsersBounded(t *testing.T) {
 	}
 	// Two more idle users drop the two longest idle ones only.
 	first := r.users.idle.head
-	oldest, second, third := first.id, first.x.idleNext.id, first.x.idleNext.x.idleNext.id
+	oldest, second, third := first.id, first.extra.idleNext.id, first.extra.idleNext.extra.idleNext.id
 	c, _ := call(r)
 	if hasHistory(r, oldest) || hasHistory(r, second) || !hasHistory(r, third) || !hasHistory(r, c) || r.users.idle.n != bound {
 		t.Fatalf("after one more call: %s kept %v, %s kept %v, %s kept %v, %s has history %v, %d idle",
@@ -291,10 +291,10 @@ func TestIdleUsersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var order, order2 []string
-	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
+	for u := r.users.idle.head; u != nil; u = u.extra.idleNext {
 		order = append(order, u.id)
 	}
-	for u := r2.users.idle.head; u != nil; u = u.x.idleNext {
+	for u := r2.users.idle.head; u != nil; u = u.extra.idleNext {
 		order2 = append(order2, u.id)
 	}
 	if !slices.Equal(order, order2) {

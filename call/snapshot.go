@@ -268,7 +268,7 @@ func (r *Registry) loadHistory(hist []snapHist) ([]*user, error) {
 			h.entries = h.entries[len(h.entries)-n:] // a smaller History option keeps the newest
 		}
 		u := r.recordFor(h.user)
-		u.extras().history, u.x.histSeq = h.entries, h.seq
+		u.makeExtras().history, u.extra.histSeq = h.entries, h.seq
 		if h.idle < 0 || h.idle > int64(len(hist)) {
 			return nil, badSnapshot("history of %s: idle place %d out of range", core.QuoteID(h.user), h.idle)
 		}

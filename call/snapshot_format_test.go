@@ -169,7 +169,7 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 			s.History = append(s.History, legacyHistOf(u, 0))
 		}
 	})
-	for u, k := r.users.idle.head, 1; u != nil; u, k = u.x.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
+	for u, k := r.users.idle.head, 1; u != nil; u, k = u.extra.idleNext, k+1 { // H8: the idle order, so that a restore drops the same users
 		s.History = append(s.History, legacyHistOf(u, k))
 	}
 	r.mu.Unlock()
@@ -182,7 +182,7 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 // legacyHistOf returns u's history as a snapshot keeps it, with its place
 // among the idle users (0: not idle).
 func legacyHistOf(u *user, idle int) legacyHist {
-	h := legacyHist{User: u.id, Seq: u.x.histSeq, Idle: idle}
+	h := legacyHist{User: u.id, Seq: u.extra.histSeq, Idle: idle}
 	for _, e := range u.history() {
 		h.Entries = append(h.Entries, legacyHistEntry{Seq: e.seq, Call: legacyInfoOf(e.info)})
 	}

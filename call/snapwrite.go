@@ -182,7 +182,7 @@ func (r *Registry) copyState(s *stateCopy) {
 				cp.users = append(cp.users, uc)
 			}
 			if len(u.history()) > 0 && !u.isIdle() {
-				cp.hist = append(cp.hist, histCopy{id: u.id, seq: u.x.histSeq, entries: slices.Clone(u.x.history)})
+				cp.hist = append(cp.hist, histCopy{id: u.id, seq: u.extra.histSeq, entries: slices.Clone(u.extra.history)})
 			}
 		}
 	})
@@ -190,14 +190,14 @@ func (r *Registry) copyState(s *stateCopy) {
 	// restored Registry drops the same users. The list is walked alone,
 	// each record's successor known only once it is read; their
 	// histories are copied in parts.
-	for u := r.users.idle.head; u != nil; u = u.x.idleNext {
+	for u := r.users.idle.head; u != nil; u = u.extra.idleNext {
 		s.idle = append(s.idle, u)
 	}
 	inParts(len(s.parts), len(s.idle), func(p, lo, hi int) {
 		cp := s.parts[p]
 		for k := lo; k < hi; k++ {
 			u := s.idle[k]
-			cp.hist = append(cp.hist, histCopy{id: u.id, seq: u.x.histSeq, idle: k + 1, entries: slices.Clone(u.x.history)})
+			cp.hist = append(cp.hist, histCopy{id: u.id, seq: u.extra.histSeq, idle: k + 1, entries: slices.Clone(u.extra.history)})
 		}
 	})
 	clear(s.idle) // hold on to no record
