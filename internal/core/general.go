@@ -211,8 +211,8 @@ func (c *Call) CheckCancel(user string, list []string, data string, push *events
 	if r := CheckData(data, maxData); r.Refused() {
 		return Cancellation{}, r
 	}
-	if !ValidPush(push, maxData) {
-		return Cancellation{}, refuse(InvalidArgument, "push fields too large")
+	if r := checkPush(push, maxData); r.Refused() {
+		return Cancellation{}, r
 	}
 	if len(list) == 0 && c.accepted > 0 {
 		return Cancellation{}, refuse(AlreadyAccepted, "")
