@@ -22,6 +22,13 @@ func (r *Registry) admit(inviter string, invitees []string) []error {
 	return errs
 }
 
+// askAdmit asks Options.Admit about the invitees of in (see admit), and
+// notes the answers in in, live and as its entry journals them.
+func (r *Registry) askAdmit(in *inputRun, inviter string, invitees []string) {
+	in.admitErrs = r.admit(inviter, invitees)
+	in.entry.Admit = admitAnswers(in.admitErrs)
+}
+
 // admitAnswers turns Admit's errors into the strings an Entry journals.
 func admitAnswers(errs []error) []string {
 	if errs == nil {

@@ -36,8 +36,7 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 			if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() {
 				in.admitAsked = !r.mayMerge(inviter, invitees)
 				if in.admitAsked {
-					in.admitErrs = r.admit(inviter, invitees)
-					in.entry.Admit = admitAnswers(in.admitErrs)
+					r.askAdmit(&in, inviter, invitees)
 				}
 			}
 		}

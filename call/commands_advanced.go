@@ -42,8 +42,7 @@ func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg Cal
 		// known here: a zero timeout passes.
 		a, lim := cfg.inviteArgs(user, invitees, 0), r.s.limits()
 		if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() && core.ValidID(callID) {
-			in.admitErrs = r.admit(user, invitees)
-			in.entry.Admit = admitAnswers(in.admitErrs)
+			r.askAdmit(&in, user, invitees)
 		}
 	}
 	o, err := r.runInput(&in)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/core"
 )
 
@@ -54,7 +55,7 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 	}
 	now, err := r.advance(in, reading)
 	if err != nil {
-		err = &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+		err = journalRefused(e, err)
 	} else {
 		e.At = now
 		o, err = r.run(in)
@@ -115,13 +116,10 @@ func (r *Registry) guard(in *inputRun) {
 // the ID an Invite makes, which the command fills in before it commits.
 func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	e := &in.entry
-	if e.Push != nil {
-		// The call and its events keep the Registry's own copy: a host may
-		// reuse its Push once the command returns, and a replay must emit
-		// what the original did (D1).
-		p := *e.Push
-		e.Push = &p
-	}
+	// The call and its events keep the Registry's own copy of the Push: a
+	// host may reuse its Push once the command returns, and a replay must
+	// emit what the original did (D1).
+	e.Push = copyPush(e.Push)
 	switch e.Op {
 	case OpTick: // a journaled passing of time: advance processed what was due
 		r.time.present = e.At
@@ -152,7 +150,7 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	case OpHeartbeat:
 		r.heartbeat(in, e.User, e.Device)
 	default:
-		err = &Error{Op: "apply", Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
+		err = unknownOp(e)
 	}
 	return o, err
 }
@@ -171,16 +169,33 @@ func (r *Registry) commit(in *inputRun) error {
 		// change: the caller may reuse its slice, and the Push the call
 		// and its events keep is the Registry's copy (see run).
 		e.Users = slices.Clone(e.Users)
-		if e.Push != nil {
-			p := *e.Push
-			e.Push = &p
-		}
+		e.Push = copyPush(e.Push)
 		if err := j.Append(e); err != nil {
-			return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+			return journalRefused(&e, err)
 		}
 	}
 	r.time.present = in.entry.At
 	return nil
+}
+
+// journalRefused is the error of input e when the Journal refused it, or
+// refused the passing of time before it (D1).
+func journalRefused(e *Entry, err error) error {
+	return &Error{Op: e.Op.name(), CallID: e.CallID, User: e.User, Err: ErrJournal, Cause: err}
+}
+
+// unknownOp is the error of an entry whose Op is none Apply can replay.
+func unknownOp(e *Entry) error {
+	return &Error{Op: "apply", CallID: e.CallID, User: e.User, Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
+}
+
+// copyPush returns a copy of p (nil for nil): one the caller cannot change.
+func copyPush(p *events.Push) *events.Push {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 // newID returns the ID of a new call: the journaled one when replaying.

@@ -96,7 +96,7 @@ func (op Op) name() string {
 // same events.
 func (r *Registry) Apply(e Entry) error {
 	if !e.Op.known() {
-		return &Error{Op: "apply", CallID: e.CallID, User: e.User, Err: ErrInvalidArgument, Detail: "unknown op " + core.QuoteID(string(e.Op))}
+		return unknownOp(&e)
 	}
 	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
