@@ -62,9 +62,10 @@ type delivery struct {
 // sliceEvents is how many events an input lets queue while it processes a
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
 // the backlog it waits to fall under before it makes more when another
-// goroutine delivers (or MaxBacklog, if less: see holdBack). A burst of a million deadlines is then delivered as it
-// is processed, never held as one queue (B4, C5). A variable only so that
-// tests can make slices of one event.
+// goroutine delivers (or MaxBacklog, if less: see holdBack). A burst of
+// deadlines, however large, is then delivered as it is processed, never
+// held as one queue (B4, C5). A variable only so that tests can make
+// slices of one event.
 var sliceEvents = 4096
 
 // begin starts an input: it counts it as under way (see handOff), notes

@@ -22,8 +22,10 @@ type beat struct {
 }
 
 // beatHeap orders devices by heartbeat deadline, then last-heartbeat order.
-// It repeats deadline.Heap's few lines of sifting on purpose: one generic heap
-// for both made a million expiries 1.6 s -> 2.6 s here (B4), measured.
+// It repeats deadline.Heap's few lines of sifting on purpose: sifting is
+// the inner loop of a burst of expiries (B4), and a heap generic over both
+// element types would compare and swap through calls the compiler does not
+// inline, where these are inlined.
 type beatHeap []*beat
 
 func (h beatHeap) less(i, j int) bool {

@@ -141,8 +141,8 @@ func (l *idleList) bound() int {
 }
 
 func (l *idleList) push(u *user) {
-	x := u.extra
-	x.idle, x.idlePrev, x.idleNext = true, l.tail, nil
+	extra := u.extra
+	extra.idle, extra.idlePrev, extra.idleNext = true, l.tail, nil
 	if l.tail == nil {
 		l.head = u
 	} else {
@@ -153,18 +153,18 @@ func (l *idleList) push(u *user) {
 }
 
 func (l *idleList) remove(u *user) {
-	x := u.extra
-	if x.idlePrev == nil {
-		l.head = x.idleNext
+	extra := u.extra
+	if extra.idlePrev == nil {
+		l.head = extra.idleNext
 	} else {
-		x.idlePrev.extra.idleNext = x.idleNext
+		extra.idlePrev.extra.idleNext = extra.idleNext
 	}
-	if x.idleNext == nil {
-		l.tail = x.idlePrev
+	if extra.idleNext == nil {
+		l.tail = extra.idlePrev
 	} else {
-		x.idleNext.extra.idlePrev = x.idlePrev
+		extra.idleNext.extra.idlePrev = extra.idlePrev
 	}
-	x.idle, x.idlePrev, x.idleNext = false, nil, nil
+	extra.idle, extra.idlePrev, extra.idleNext = false, nil, nil
 	l.n--
 }
 

@@ -375,16 +375,16 @@ func (r *Registry) loadCall(sc *snapCall) (*callRecord, error) {
 			return bad("invalid push for member %d", i)
 		}
 	}
-	var x *core.Extras
+	var extras *core.Extras
 	if sc.push != nil || sc.retry != nil || sc.pushes != nil || sc.checks != nil || sc.merged != nil || sc.data != sc.members[0].Data {
-		x = &core.Extras{Push: sc.push, Retry: sc.retry, Pushes: sc.pushes, Checks: sc.checks, Merged: sc.merged}
+		extras = &core.Extras{Push: sc.push, Retry: sc.retry, Pushes: sc.pushes, Checks: sc.checks, Merged: sc.merged}
 		if sc.data != sc.members[0].Data {
-			x.InviteData, x.InviteDataKept = sc.data, true
+			extras.InviteData, extras.InviteDataKept = sc.data, true
 		}
 	}
 	c := newRecord(len(sc.members))
 	c.order = sc.order
-	c.Restore(sc.id, sc.mode, sc.timeout, sc.created, sc.seq, sc.members, x)
+	c.Restore(sc.id, sc.mode, sc.timeout, sc.created, sc.seq, sc.members, extras)
 	if err := r.checkCall(c); err != nil {
 		return bad("%v", err)
 	}
@@ -394,7 +394,7 @@ func (r *Registry) loadCall(sc *snapCall) (*callRecord, error) {
 // checkCall checks that a restored live call is one the rules can reach,
 // under the Options given, by the Registry's last reading (D2).
 func (r *Registry) checkCall(c *callRecord) error {
-	ms, created, x := c.Members(), c.CreatedAt(), c.Extras()
+	ms, created, extras := c.Members(), c.CreatedAt(), c.Extras()
 	switch {
 	case !core.ValidID(c.ID()):
 		return errors.New("invalid ID")
@@ -438,10 +438,10 @@ func (r *Registry) checkCall(c *callRecord) error {
 	if c.Mode() == events.Advanced && c.Pending() == 0 && c.AcceptedInvitees() == 0 && ms[0].State != events.Accepted {
 		return errors.New("an advanced call with nobody in it is over")
 	}
-	if x == nil {
+	if extras == nil {
 		return nil
 	}
-	for i, at := range x.Checks {
+	for i, at := range extras.Checks {
 		switch {
 		case at.IsZero():
 		case i == 0 || ms[i].State != events.Inviting:
@@ -454,7 +454,7 @@ func (r *Registry) checkCall(c *callRecord) error {
 		i := c.Index(u)
 		return i >= from
 	}
-	for _, m := range x.Merged {
+	for _, m := range extras.Merged {
 		switch {
 		case !core.ValidID(m.ID) || !isMember(m.Inviter, 1) || !isMember(m.Invitee, 0) || m.Inviter == m.Invitee:
 			// H3 merges an invite by a pending invitee of its inviter.
@@ -465,7 +465,7 @@ func (r *Registry) checkCall(c *callRecord) error {
 			return fmt.Errorf("merged invite %s: deadline %v outside [%v, %v]", core.QuoteID(m.ID), m.Deadline, lo, hi)
 		}
 	}
-	if rt := x.Retry; rt != nil {
+	if rt := extras.Retry; rt != nil {
 		if len(rt.Invitees) == 0 || len(rt.Invitees) > r.s.maxInvitees || len(rt.Failed) > len(rt.Invitees) {
 			return errors.New("invalid retry record")
 		}

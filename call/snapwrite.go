@@ -230,15 +230,15 @@ func (s *callsCopy) copyCall(c *callRecord, part uint8) {
 		data = s.str(d) + 1
 	}
 	b = le.AppendUint32(b, data)
-	x := uint32(0)
+	extrasRef := uint32(0)
 	if cx := c.Extras(); cx != nil {
 		// retry never changes, and merged only grows: the elements copied
 		// here stay as they are. pushes and checks change in place.
 		s.extras = append(s.extras, &core.Extras{Push: cx.Push, Retry: cx.Retry, Merged: cx.Merged[:len(cx.Merged):len(cx.Merged)],
 			Pushes: slices.Clone(cx.Pushes), Checks: slices.Clone(cx.Checks)})
-		x = uint32(len(s.extras))
+		extrasRef = uint32(len(s.extras))
 	}
-	b = le.AppendUint32(b, x)
+	b = le.AppendUint32(b, extrasRef)
 	b = le.AppendUint32(b, s.str(c.ID()))
 	for i := range ms {
 		m := &ms[i]
@@ -298,10 +298,10 @@ func (s *callsCopy) readRec(at *callIndex, c *callRec) {
 	c.timeout = time.Duration(le.Uint64(b[20:]))
 	c.mode = events.Mode(b[28])
 	n := int(b[29])
-	data, x := le.Uint32(b[30:]), le.Uint32(b[34:])
+	data, extrasRef := le.Uint32(b[30:]), le.Uint32(b[34:])
 	c.extras = nil
-	if x > 0 {
-		c.extras = s.extras[x-1]
+	if extrasRef > 0 {
+		c.extras = s.extras[extrasRef-1]
 	}
 	c.id = s.strs[le.Uint32(b[recID:])]
 	b = b[recFixed:]
@@ -625,10 +625,10 @@ func (w *snapWriter) call(c *callRec) {
 		w.raw(`,"data":`)
 		w.str(c.data)
 	}
-	x := c.extras
-	if x != nil && x.Push != nil {
+	extras := c.extras
+	if extras != nil && extras.Push != nil {
 		w.raw(`,"push":`)
-		w.push(x.Push)
+		w.push(extras.Push)
 	}
 	w.raw(`,"order":`)
 	w.uint(c.order)
@@ -653,8 +653,8 @@ func (w *snapWriter) call(c *callRec) {
 		w.raw("}")
 	}
 	w.raw("]")
-	if x != nil {
-		w.extras(x)
+	if extras != nil {
+		w.extras(extras)
 	}
 	w.raw("}")
 }

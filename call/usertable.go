@@ -13,11 +13,11 @@ import (
 // its index there, from which the member's ID and the user's list of
 // calls are read. A user in a call costs its entry here and nothing else (B3).
 //
-// It replaces a map[string]*user, which, with users coming and going,
-// grew without bound: a built-in map leaves a tombstone for every deleted
-// key and grows, rather than reuses them, when they fill it, so a
-// Registry that had seen millions of distinct users held a table sized
-// for all of them. Deleting by shifting entries back leaves none.
+// It is not a map[string]*user because, with users coming and going, a
+// map grows without bound: a built-in map leaves a tombstone for every
+// deleted key and grows, rather than reuses them, when they fill it, so a
+// Registry that has seen many distinct users would hold a table sized for
+// all of them. Deleting by shifting entries back leaves none.
 type userTable struct {
 	seed  maphash.Seed
 	slots []userSlot // len is a power of two, or 0; one cache line a probe, as in calltable.Table
