@@ -2,7 +2,6 @@ package call
 
 import (
 	"slices"
-	"time"
 
 	"github.com/callsig/callsig/internal/core"
 )
@@ -205,83 +204,4 @@ func (r *Registry) answer(in *inputRun, op, invitee, callID string, accept bool,
 	c.ApplyAnswer(now, a, c.online(), &r.out.Outbox)
 	r.update(now, c)
 	return nil
-}
-
-// Login records that a device of user is online (H1). Each of the user's
-// pending invitations is rung again on that device alone (ToDevice), with its
-// original deadline, oldest call first, and one not yet delivered becomes
-// Received (G8). In a live advanced call, a member that is not pending (the
-// caller included) gets one UserStateChanged on that device alone, with
-// every member's state (A7). Logging in a device already online does
-// nothing; an invalid user or device ID does nothing.
-func (r *Registry) Login(user, device string) {
-	_, _ = r.input(Entry{Op: OpLogin, User: user, Device: device})
-}
-
-func (r *Registry) login(in *inputRun, id, device string) {
-	now := in.entry.At
-	if !core.ValidID(id) || !core.ValidDevice(device) {
-		return
-	}
-	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
-		r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
-		return
-	}
-	if r.commit(in) != nil {
-		return // D1: a refused presence change is dropped
-	}
-	u := r.recordFor(id)
-	u.devices = append(u.devices, device)
-	r.startBeat(now, u, device)
-	for l := u.head; l != nil; l = l.next {
-		// The caller too: in an advanced call it is a member whose new
-		// device gets the call's state (A7); in a general one, nothing.
-		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out.Outbox)
-		// Delivery clears a not-received check (H6), which may have been
-		// the call's next due instant: file it afresh, so that nothing
-		// fires, and no passing of time is journaled (D1), for it.
-		// Delivery never ends a call, so the list stays as it is.
-		r.update(now, l.c)
-	}
-}
-
-// Logout records that a device of user went offline. When the user's last
-// device goes and it is the caller of calls in which no invitee has
-// accepted, those calls are cancelled (G7): each pending invitee gets
-// InvitationCancelled with Reason CallerOffline and the invite's Push, and
-// the call is over. Logging out a device that is not online does nothing.
-func (r *Registry) Logout(user, device string) {
-	_, _ = r.input(Entry{Op: OpLogout, User: user, Device: device})
-}
-
-func (r *Registry) logout(in *inputRun, id, device string) {
-	u := r.record(id)
-	if u == nil {
-		return
-	}
-	i := slices.Index(u.devices, device)
-	if i < 0 || r.commit(in) != nil { // D1: a refused presence change is dropped
-		return
-	}
-	r.dropDevice(in.entry.At, u, i)
-}
-
-// dropDevice takes device i of u offline: what Logout does once journaled,
-// and what a lapsed heartbeat does as part of the passing of time (H5).
-func (r *Registry) dropDevice(now time.Time, u *user, i int) {
-	u.devices = slices.Delete(u.devices, i, i+1)
-	r.stopBeat(u, i)
-	if len(u.devices) > 0 {
-		return
-	}
-	// Walk a copy: forgetting a call edits the user's list.
-	r.users.walkBuf = u.calls(r.users.walkBuf[:0])
-	for _, l := range r.users.walkBuf {
-		if l.i == 0 {
-			l.c.CallerOffline(now, l.c.online(), &r.out.Outbox)
-			r.update(now, l.c)
-		}
-	}
-	clear(r.users.walkBuf)
-	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
 }
