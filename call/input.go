@@ -49,8 +49,10 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 			return o, err
 		}
 	}
-	reading := e.At.Round(0).UTC() // a replay takes effect at its journaled reading
-	if !in.replaying {
+	var reading time.Time
+	if in.replaying {
+		reading = e.At.Round(0).UTC() // a replay takes effect at its journaled reading
+	} else {
 		reading = r.readClock()
 	}
 	now, err := r.advance(in, reading)

@@ -8,13 +8,15 @@ import (
 	"github.com/callsig/callsig/internal/core"
 )
 
-// timeState is the Registry's time: three readings of the clock that D3
-// tells apart, and the one clock timer (D3, D1).
+// timeState is the Registry's time: the two readings of the clock the
+// Registry keeps (D3; the third, an input's own, is inputRun.reading) and
+// the one clock timer (D1).
 //
-// Invariants: present <= latestReading, unless a journal or snapshot was
-// replayed whose readings are ahead of the Clock; every deadline before
-// present has been processed; the timer, when armed, fires no later than
-// the earliest deadline (armedFor), and not before retryAt.
+// Invariants: present and latestReading never move back; present moves
+// only with an input that is journaled or replayed. Once an input has
+// finished, outside Recover, the timer is armed exactly when something is
+// due, for armedFor, no later than the earliest deadline or retryAt,
+// whichever is later.
 type timeState struct {
 	// present is the reading the latest input that took effect took effect
 	// at: no input takes effect before it (D3). Only an input that is
