@@ -13,6 +13,10 @@
     Inviting: 'Calling…', Received: 'Ringing', NotYetReceived: 'Not reached yet', Accepted: 'In call',
     Rejected: 'Declined', Cancelled: 'Cancelled', Timeout: 'No answer', Quit: 'Left',
   };
+  const VERB = {
+    Inviting: 'invited', Received: 'ringing', NotYetReceived: 'not reached yet', Accepted: 'joined',
+    Rejected: 'declined', Cancelled: 'cancelled', Timeout: 'did not answer', Quit: 'left',
+  };
   const ERROR_TEXT = {
     not_pending: 'That invitation is no longer ringing.',
     call_not_found: 'That call is over.',
@@ -237,10 +241,17 @@
       c.over = true;
       const me = mine(c);
       const acc = invitees(c).filter((m) => m.state === 'Accepted').map((m) => m.user);
-      if (c.caller === S.user) c.endText = acc.length ? `Answered by ${names(acc)}` : 'Nobody answered';
+      if (c.caller === S.user) c.endText = acc.length ? `Answered by ${names(acc)}` : outcome(invitees(c));
       else c.endText = me && me.state === 'Accepted' ? `Connected with ${c.caller}` : `Over`;
       loadHistory(false);
     }
+  }
+
+  // outcome sums up invitees of whom nobody accepted.
+  function outcome(ms) {
+    const states = new Set(ms.map((m) => m.state));
+    if (states.size === 1) return { Rejected: 'Declined', Timeout: 'No answer', Cancelled: 'Cancelled', Quit: 'Left' }[[...states][0]] || 'Nobody answered';
+    return 'Nobody answered';
   }
 
   function applySnapshot(c, info) {
@@ -258,6 +269,9 @@
     if (ev.caller) c.caller = ev.caller;
     if (ev.mode) c.mode = ev.mode;
     const seq = ev.seq || 0;
+    // Deadlines are in the server's clock: keep the offset to it fresh.
+    const at = Date.parse(ev.at);
+    if (!isNaN(at)) S.skewMs = at - Date.now();
     for (const m of ev.members || []) setMember(c, m, seq);
     c.maxSeq = Math.max(c.maxSeq, seq);
     remember(ev.caller, ev.from);
@@ -289,7 +303,7 @@
         break;
       case 'InviteesAnsweredTimeout': addLog(c, `No answer from ${names(them)}`); break;
       case 'UserStateChanged':
-        if (ev.from) addLog(c, `${ev.from === S.user ? 'You' : ev.from}: ${(ev.members || []).map((m) => `${m.user === S.user ? 'you' : m.user} ${STATE_LABEL[m.state] || m.state}`).join(', ')}`.replace(/In call/g, 'joined'));
+        if (ev.from) addLog(c, (ev.members || []).map((m) => `${m.user === S.user ? 'you' : m.user} ${VERB[m.state] || m.state}`).join(', ').replace(/^./, (x) => x.toUpperCase()));
         if (c.mode === 'Advanced' && !isPending(mine(c))) c.over = false;
         break;
       case 'InvitationEnded':
@@ -361,7 +375,18 @@
         const failed = new Set((res.failed || []).map((x) => x.user));
         for (const u of extra.invitees) if (!failed.has(u)) setMember(c, { user: u, state: 'Inviting', inviter: S.user, deadline: res.deadline }, c.maxSeq);
       }
-      if (op === 'cancel' && res.failed && res.failed.length) toast(`Could not cancel: ${names(res.failed)}`, true);
+      if (op === 'cancel') {
+        // The caller of a general call gets no event of its cancel (G4):
+        // the reply says who was cancelled.
+        const failed = new Set(res.failed || []);
+        for (const m of invitees(c)) {
+          if (isPending(m) && !failed.has(m.user) && (!extra.invitees || extra.invitees.includes(m.user))) {
+            setMember(c, { user: m.user, state: 'Cancelled', inviter: m.inviter }, c.maxSeq);
+          }
+        }
+        if (failed.size) toast(`Could not cancel: ${names([...failed])}`, true);
+        settle(c);
+      }
       if (op === 'end') { c.over = true; c.endText = 'Ended by you'; }
       if (op === 'reject' || op === 'accept') settle(c);
       if ((op === 'reject' || op === 'quit') && c.mode === 'Advanced') c.endText = op === 'reject' ? 'You declined' : 'You left';
@@ -490,7 +515,7 @@
     const others = [...c.members.keys()].filter((u) => u !== S.user && u !== c.caller);
     $('incoming-kind').textContent = c.mode === 'Advanced' ? 'Incoming room invitation' : 'Incoming call';
     $('incoming-title').textContent = c.inviter && c.inviter !== c.caller ? `${c.inviter} (in ${c.caller}'s room)` : c.caller;
-    $('incoming-desc').textContent = others.length ? `With ${names(others)}` : 'Just you';
+    $('incoming-desc').textContent = others.length ? `with ${names(others)}` : c.mode === 'Advanced' ? 'invites you to a room' : 'is calling you';
     $('incoming-note').hidden = !c.data;
     $('incoming-note').textContent = c.data || '';
     $('incoming-more').hidden = ringing.length < 2;
@@ -498,13 +523,13 @@
     dlg.dataset.call = c.id;
     dlg.dataset.deadline = (me && me.deadline) || '';
     if (!c.total && me && me.deadline) c.total = Math.max(1, secondsLeft(me.deadline));
-    tickCountdown();
     document.title = `📞 ${c.caller} is calling`;
     if (!dlg.open) {
       returnFocus = document.activeElement;
       dlg.showModal();
       $('incoming-accept').focus();
     }
+    tickCountdown();
     if (S.ringing !== c.id) { S.ringing = c.id; $('incoming-accept').focus(); }
   }
 
@@ -547,7 +572,7 @@
       let what;
       if (out) {
         const acc = members.filter((m) => m.user !== S.user && m.state === 'Accepted').map((m) => m.user);
-        what = acc.length ? `answered by ${names(acc)}` : 'not answered';
+        what = acc.length ? `answered by ${names(acc)}` : outcome(members.filter((m) => m.user !== S.user)).toLowerCase();
       } else {
         const st = me ? me.state : '';
         if (st !== 'Accepted' && st !== 'Quit') dir = 'missed';
