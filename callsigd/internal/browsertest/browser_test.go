@@ -95,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.WindowSize(1180, 820))
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.WindowSize(1180, 1120))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
 	}
@@ -159,8 +159,8 @@ func eval[T any](p *page, js string) T {
 	return v
 }
 
-// shot writes a screenshot of the page's viewport, numbered in the
-// order taken.
+// shot writes a screenshot of the page's viewport (tall enough for the
+// whole app), numbered in the order taken.
 func (p *page) shot(what string) {
 	ctx, cancel := context.WithTimeout(p.ctx, waitLimit)
 	defer cancel()

@@ -303,7 +303,7 @@
         break;
       case 'InviteesAnsweredTimeout': addLog(c, `No answer from ${names(them)}`); break;
       case 'UserStateChanged':
-        if (ev.from) addLog(c, (ev.members || []).map((m) => `${m.user === S.user ? 'you' : m.user} ${VERB[m.state] || m.state}`).join(', ').replace(/^./, (x) => x.toUpperCase()));
+        if (ev.from) addLog(c, (ev.members || []).map((m) => `${m.user === S.user ? 'you' : m.user} ${m.state === 'Accepted' && c.mode === 'General' ? 'accepted' : VERB[m.state] || m.state}`).join(', ').replace(/^./, (x) => x.toUpperCase()));
         if (c.mode === 'Advanced' && !isPending(mine(c))) c.over = false;
         break;
       case 'InvitationEnded':
@@ -401,14 +401,19 @@
   }
 
   function memberRow(c, m) {
-    const label = STATE_LABEL[m.state] || m.state;
+    let label = STATE_LABEL[m.state] || m.state;
+    let shown = m.state;
+    if (c.over && m.state === 'Accepted') label = m.user === c.caller ? 'Called' : 'Answered';
+    // An invitee hears nothing of a general call once it has answered,
+    // so the other invitees' last known states may be stale: say so.
+    if (c.over && isPending(m)) { label = 'No news'; shown = 'Unknown'; }
     const you = m.user === S.user;
     return el('li', { 'data-member': m.user, 'data-state': m.state },
       avatar(m.user),
       el('span', { class: 'name', text: you ? `${m.user} (you)` : m.user }),
       m.user === c.caller ? el('span', { class: 'tag', text: 'caller' }) : null,
-      el('span', { class: 'state', 'data-s': m.state, text: label },
-        isPending(m) && m.deadline ? el('span', { class: 'left', 'data-deadline': m.deadline, text: ` · ${secondsLeft(m.deadline)} s` }) : null));
+      m.user === c.caller && c.mode === 'General' ? null : el('span', { class: 'state', 'data-s': shown, text: label },
+        !c.over && isPending(m) && m.deadline ? el('span', { class: 'left', 'data-deadline': m.deadline, text: ` · ${secondsLeft(m.deadline)} s` }) : null));
   }
 
   function callCard(c) {
@@ -479,6 +484,13 @@
     const active = document.activeElement;
     const key = active && active.dataset ? active.dataset.key : null;
     const sel = active && key && active.tagName === 'INPUT' ? [active.value, active.selectionStart] : null;
+    // Calls that are over stay a while, the three newest; the history
+    // keeps them all.
+    let over = 0;
+    for (const id of S.order.slice()) {
+      const c = S.calls.get(id);
+      if (c && c.over && ++over > 3) { S.calls.delete(id); S.order = S.order.filter((x) => x !== id); }
+    }
     const cards = S.order.filter((id) => S.calls.has(id)).map((id) => callCard(S.calls.get(id)));
     $('calls').replaceChildren(...cards);
     $('calls-empty').hidden = cards.length > 0;
