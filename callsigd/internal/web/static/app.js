@@ -242,7 +242,7 @@
       const me = mine(c);
       const acc = invitees(c).filter((m) => m.state === 'Accepted').map((m) => m.user);
       if (c.caller === S.user) c.endText = acc.length ? `Answered by ${names(acc)}` : outcome(invitees(c));
-      else c.endText = me && me.state === 'Accepted' ? `Connected with ${c.caller}` : `Over`;
+      else c.endText = { Accepted: `Connected with ${c.caller}`, Rejected: 'You declined' }[me && me.state] || 'Over';
       loadHistory(false);
     }
   }
