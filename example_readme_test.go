@@ -64,8 +64,10 @@ func Example_quickStart() {
 	}
 
 	// From your transport:
-	reg.Login("alice", "laptop") // devices connect
-	reg.Login("bob", "phone")
+	if err := reg.Login("alice", "laptop"); err != nil { // a device connects
+		log.Print(err) // a bad ID, or the Journal refused: not online, refuse the connection
+	}
+	_ = reg.Login("bob", "phone")
 	res, err := reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{
 		Timeout:      30 * time.Second,
 		ExtendedData: `{"media":"video"}`,
@@ -80,7 +82,9 @@ func Example_quickStart() {
 		Push: &events.Push{Title: "Alice", Content: "Missed call"},
 	})
 	reply(err)
-	reg.Logout("alice", "laptop") // a device disconnects
+	if err := reg.Logout("alice", "laptop"); err != nil { // a device disconnects
+		log.Print(err) // the Journal refused: still online, retry until nil
+	}
 	// quickstart:end
 
 	// Output:

@@ -30,6 +30,7 @@ var codes = [...]struct {
 	{ErrJournal, "journal"},
 	{ErrNotAccepted, "not_accepted"},
 	{ErrOverloaded, "overloaded"},
+	{ErrNotOnline, "not_online"},
 }
 
 // The codes that are not a sentinel's.
@@ -64,6 +65,7 @@ const (
 //	journal             ErrJournal
 //	not_accepted        ErrNotAccepted
 //	overloaded          ErrOverloaded
+//	not_online          ErrNotOnline
 //
 // Code(nil) is "". An error in whose chain (errors.As) an error has a
 // method Code() string that returns a code gives that code: an [Error]

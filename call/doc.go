@@ -21,7 +21,7 @@
 // its earliest deadline and produces the timeout events when it fires.
 //
 //	reg, _ := call.NewRegistry(call.Options{Sink: mySink})
-//	reg.Login("bob", "phone")
+//	err := reg.Login("bob", "phone") // nil: bob's phone is online
 //	res, err := reg.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 30 * time.Second})
 //	// mySink gets InvitationCreated (to alice), InvitationReceived (to bob)
 //	err = reg.Accept("bob", res.CallID, call.AcceptConfig{Device: "phone"})

@@ -32,6 +32,7 @@ var (
 	ErrJournal          = errors.New("journal refused the input")        // the Journal's Append failed
 	ErrNotAccepted      = errors.New("user not in the call")             // the command needs the user to be Accepted
 	ErrOverloaded       = errors.New("overloaded: too many events wait") // C5: Backlog is at Options.MaxBacklog; nothing changed, retry later
+	ErrNotOnline        = errors.New("device not online")                // Replay of a device that is not online: log it in instead
 )
 
 // Error is the error every command returns. It matches its sentinel (and,

@@ -109,26 +109,44 @@ func (h beatHeap) down(i int) bool {
 // Heartbeat keeps a device of user alive (H5): with HeartbeatTimeout set,
 // the device is logged out by the clock HeartbeatTimeout after its last
 // heartbeat or Login. For a device that is not logged in, or without
-// HeartbeatTimeout, it does nothing.
-func (r *Registry) Heartbeat(user, device string) {
-	_, _ = r.input(Entry{Op: OpHeartbeat, User: user, Device: device})
+// HeartbeatTimeout, it does nothing and returns nil. Heartbeat is never
+// refused for load (C5).
+//
+// The error, when there is one, is an *Error, and the device's deadline is
+// as it was (RULES.md §2, Presence):
+//   - ErrInvalidUser, ErrInvalidArgument: the user or device ID breaks the
+//     ID rules. Nothing to retry.
+//   - ErrJournal (also matching the Journal's own error): the Journal
+//     refused the heartbeat, or the passing of time before it (D1). The
+//     heartbeat did not count: retry before the device's deadline, or the
+//     clock logs it out.
+func (r *Registry) Heartbeat(user, device string) error {
+	_, err := r.input(Entry{Op: OpHeartbeat, User: user, Device: device})
+	return err
 }
 
 // heartbeat refreshes the device's deadline, if it has one.
-func (r *Registry) heartbeat(in *inputRun, id, device string) {
+func (r *Registry) heartbeat(in *inputRun, id, device string) error {
+	if err := presenceArgs(in.entry.Op, id, device); err != nil {
+		return err
+	}
 	u := r.record(id)
 	if r.s.heartbeat <= 0 || u == nil {
-		return
+		return nil
 	}
 	i := slices.Index(u.devices, device)
-	if i < 0 || r.commit(in) != nil { // D1: a refused heartbeat is dropped
-		return
+	if i < 0 {
+		return nil
+	}
+	if err := r.commit(in); err != nil {
+		return err // D1: the heartbeat did not count, and the host is told
 	}
 	now := in.entry.At
 	r.users.heartbeats++
 	b := u.extra.beats[i]
 	b.at, b.order = now.Add(r.s.heartbeat), r.users.heartbeats
 	r.users.beats.fix(b)
+	return nil
 }
 
 // startBeat gives a device that just logged in its heartbeat deadline.

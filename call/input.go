@@ -146,11 +146,13 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	case OpEnd:
 		err = r.end(in, e.User, e.CallID, &EndConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpLogin:
-		r.login(in, e.User, e.Device)
+		err = r.login(in, e.User, e.Device)
 	case OpLogout:
-		r.logout(in, e.User, e.Device)
+		err = r.logout(in, e.User, e.Device)
 	case OpHeartbeat:
-		r.heartbeat(in, e.User, e.Device)
+		err = r.heartbeat(in, e.User, e.Device)
+	case OpReplay:
+		err = r.replay(in, e.User, e.Device)
 	default:
 		err = unknownOp(e)
 	}

@@ -15,9 +15,9 @@ import (
 //
 // Append is called in the order inputs take effect, with the Registry's
 // lock held: it must not call back into the Registry. An error refuses the
-// input: a command returns an error matching both ErrJournal and the
-// Journal's own error and changes nothing; a refused Login or Logout is
-// dropped; a refused passing of time leaves everything due, and is tried
+// input: a command, a presence change or a Replay returns an error
+// matching both ErrJournal and the Journal's own error and changes
+// nothing; a refused passing of time leaves everything due, and is tried
 // again when the clock next fires, at least a second later.
 type Journal interface {
 	Append(Entry) error
@@ -46,6 +46,7 @@ const (
 	OpLogin         Op = "login"          // Login
 	OpLogout        Op = "logout"         // Logout
 	OpHeartbeat     Op = "heartbeat"      // Heartbeat (H5)
+	OpReplay        Op = "replay"         // Replay: G8 and A7 again, to a device already online
 )
 
 // Entry is one input to a Registry — a command, a presence change, or the
@@ -107,7 +108,8 @@ func (r *Registry) Apply(e Entry) error {
 }
 
 // isCommand reports whether op is a command: an input that C5 refuses under
-// overload, unlike presence changes and the passing of time.
+// overload, unlike presence changes, Replay (the rest of a login) and the
+// passing of time.
 func (op Op) isCommand() bool {
 	switch op {
 	case OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd:
@@ -119,7 +121,7 @@ func (op Op) isCommand() bool {
 // known reports whether op is one Apply can replay.
 func (op Op) known() bool {
 	switch op {
-	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat:
+	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat, OpReplay:
 		return true
 	}
 	return false

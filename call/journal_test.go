@@ -118,6 +118,9 @@ func script(t *testing.T, g *rig, step int) bool {
 		_ = r.Quit("bob", "adv", call.QuitConfig{})
 		r.Logout("carol", "web")
 		r.Login("frank", "f")
+		if err := r.Replay("frank", "f"); err != nil { // G8 again, journaled (OpReplay)
+			t.Fatal(err)
+		}
 	case 8:
 		_, _ = r.Invite("dave", []string{"alice"}, call.InviteConfig{Timeout: 10 * time.Second})
 		r.Logout("dave", "never") // nothing

@@ -24,8 +24,8 @@ type Options struct {
 	// MaxBacklog bounds the events produced and not yet handed to the Sink
 	// (Registry.Backlog): while that many or more wait, every command is
 	// refused with ErrOverloaded before anything else is checked, changes
-	// nothing and is not journaled (C5). Login, Logout, Heartbeat, the
-	// passing of time and Apply are never refused for load, so the backlog
+	// nothing and is not journaled (C5). Login, Logout, Heartbeat, Replay,
+	// the passing of time and Apply are never refused for load, so the backlog
 	// can pass the limit by the events of one such input, or of one slice
 	// of a burst of deadlines, and no more. 0: DefaultMaxBacklog; < 0: no
 	// limit.

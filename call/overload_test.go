@@ -160,9 +160,14 @@ func TestOverloadRefusesCommandsOnly(t *testing.T) {
 		if len(journaled) != before {
 			t.Errorf("a refused command was journaled: %v", journaled[before:])
 		}
-		reg.Login("bob", "phone") // presence is never refused for load
+		if err := reg.Login("bob", "phone"); err != nil { // presence is never refused for load
+			t.Errorf("Login under overload: %v", err)
+		}
 		if len(journaled) != before+1 {
 			t.Errorf("Login under overload was not journaled")
+		}
+		if err := reg.Replay("bob", "phone"); err != nil || len(journaled) != before+2 { // nor the rest of a login
+			t.Errorf("Replay under overload: %v, journaled: %v", err, journaled[before:])
 		}
 	})
 	var err error

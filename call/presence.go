@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/core"
 )
 
@@ -419,22 +420,47 @@ func (u *user) calls(buf []membership) []membership {
 // Received (G8). In a live advanced call, a member that is not pending (the
 // caller included) gets one UserStateChanged on that device alone, with
 // every member's state (A7). Logging in a device already online does
-// nothing; an invalid user or device ID does nothing.
-func (r *Registry) Login(user, device string) {
-	_, _ = r.input(Entry{Op: OpLogin, User: user, Device: device})
+// nothing and returns nil (with HeartbeatTimeout set it counts as a
+// heartbeat, H5). Login is never refused for load (C5).
+//
+// The error, when there is one, is an *Error, and the device's presence is
+// as it was (RULES.md §2, Presence):
+//   - ErrInvalidUser, ErrInvalidArgument: the user or device ID breaks the
+//     ID rules. Nothing changed; retrying cannot help: refuse the
+//     connection.
+//   - ErrJournal (also matching the Journal's own error): the Journal
+//     refused the login, or the passing of time before it (D1). The device
+//     is not online: retry, or refuse the connection.
+//
+// A panic in host code (the Clock, Journal.Append, the Sink) is re-raised,
+// as for any input (C6).
+func (r *Registry) Login(user, device string) error {
+	_, err := r.input(Entry{Op: OpLogin, User: user, Device: device})
+	return err
 }
 
-func (r *Registry) login(in *inputRun, id, device string) {
+// presenceArgs checks the IDs of a presence change (RULES.md §2, Which
+// error wins): the user's, then the device's.
+func presenceArgs(op Op, id, device string) error {
+	if !core.ValidID(id) {
+		return newErr(op.name(), "", id, ErrInvalidUser, "")
+	}
+	if !core.ValidDevice(device) {
+		return newErr(op.name(), "", id, ErrInvalidArgument, "invalid device ID "+core.QuoteID(device))
+	}
+	return nil
+}
+
+func (r *Registry) login(in *inputRun, id, device string) error {
 	now := in.entry.At
-	if !core.ValidID(id) || !core.ValidDevice(device) {
-		return
+	if err := presenceArgs(OpLogin, id, device); err != nil {
+		return err
 	}
 	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
-		r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
-		return
+		return r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
 	}
-	if r.commit(in) != nil {
-		return // D1: a refused presence change is dropped
+	if err := r.commit(in); err != nil {
+		return err // D1: a refused presence change changes nothing, and says so
 	}
 	u := r.recordFor(id)
 	u.devices = append(u.devices, device)
@@ -449,27 +475,113 @@ func (r *Registry) login(in *inputRun, id, device string) {
 		// Delivery never ends a call, so the list stays as it is.
 		r.update(now, l.c)
 	}
+	return nil
 }
 
 // Logout records that a device of user went offline. When the user's last
 // device goes and it is the caller of calls in which no invitee has
 // accepted, those calls are cancelled (G7): each pending invitee gets
 // InvitationCancelled with Reason CallerOffline and the invite's Push, and
-// the call is over. Logging out a device that is not online does nothing.
-func (r *Registry) Logout(user, device string) {
-	_, _ = r.input(Entry{Op: OpLogout, User: user, Device: device})
+// the call is over. Logging out a device that is not online does nothing
+// and returns nil. Logout is never refused for load (C5): a device whose
+// Logout is lost stays online, and its calls ring on, for good.
+//
+// The error, when there is one, is an *Error, and the device's presence is
+// as it was (RULES.md §2, Presence):
+//   - ErrInvalidUser, ErrInvalidArgument: the user or device ID breaks the
+//     ID rules; no such device can be online. Nothing to retry.
+//   - ErrJournal (also matching the Journal's own error): the Journal
+//     refused the logout, or the passing of time before it (D1). The
+//     device is STILL ONLINE: the host must retry (with a backoff) until
+//     Logout returns nil, or keep the device to log out once the Journal
+//     works again, else G7 never cancels its user's unanswered calls.
+//
+// A panic in host code is re-raised, as for any input (C6); the device is
+// then still online too.
+func (r *Registry) Logout(user, device string) error {
+	_, err := r.input(Entry{Op: OpLogout, User: user, Device: device})
+	return err
 }
 
-func (r *Registry) logout(in *inputRun, id, device string) {
+func (r *Registry) logout(in *inputRun, id, device string) error {
+	if err := presenceArgs(OpLogout, id, device); err != nil {
+		return err
+	}
 	u := r.record(id)
 	if u == nil {
-		return
+		return nil
 	}
 	i := slices.Index(u.devices, device)
-	if i < 0 || r.commit(in) != nil { // D1: a refused presence change is dropped
-		return
+	if i < 0 {
+		return nil
+	}
+	if err := r.commit(in); err != nil {
+		return err // D1: the device stays online, and the host is told
 	}
 	r.dropDevice(in.entry.At, u, i)
+	return nil
+}
+
+// Replay sends a device of user that is already online what a fresh Login
+// of it would send, without a presence change: each pending invitation of
+// the user again on that device alone (G8), and in each live advanced call
+// in which the user is not pending, the members' states (A7), calls
+// oldest first, with ToDevice set. It is for a host whose client
+// reconnected while the device stayed online (a new connection that
+// replaced a half-open one): Login would do nothing for it. Nothing but
+// the calls' Seq moves: no state changes, no heartbeat counts (H5), G7
+// does not apply. Replay emits events, so it is an input like the others:
+// it catches up with the clock first (the Time rule) and is journaled
+// (OpReplay), unless it has nothing to send, when it is a no-op. Like
+// Login it is never refused for load (C5).
+//
+// The error, when there is one, is an *Error, and nothing was sent:
+//   - ErrInvalidUser, ErrInvalidArgument: a malformed user or device ID.
+//   - ErrNotOnline: the device is not online (never logged in, logged
+//     out, or logged out by the clock, H5): Login it instead, which
+//     replays the same.
+//   - ErrJournal (also matching the Journal's own error): the Journal
+//     refused the replay, or the passing of time before it (D1): retry.
+func (r *Registry) Replay(user, device string) error {
+	_, err := r.input(Entry{Op: OpReplay, User: user, Device: device})
+	return err
+}
+
+func (r *Registry) replay(in *inputRun, id, device string) error {
+	if err := presenceArgs(OpReplay, id, device); err != nil {
+		return err
+	}
+	u := r.record(id)
+	if u == nil || !slices.Contains(u.devices, device) {
+		return newErr("replay", "", id, ErrNotOnline, "device "+core.QuoteID(device))
+	}
+	if !replays(u) {
+		return nil // nothing to send: a no-op, not journaled (D1)
+	}
+	if err := r.commit(in); err != nil {
+		return err
+	}
+	now := in.entry.At
+	for l := u.head; l != nil; l = l.next {
+		// The user is online, so its pending invitations are Received
+		// already: LoggedIn sends them again and changes no state. The
+		// call is filed afresh all the same, as Login does, so that the
+		// deadline heap holds whatever LoggedIn left.
+		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out.Outbox)
+		r.update(now, l.c)
+	}
+	return nil
+}
+
+// replays reports whether a login of a device of u would send anything:
+// whether u is pending in a live call (G8) or in a live advanced call (A7).
+func replays(u *user) bool {
+	for l := u.head; l != nil; l = l.next {
+		if l.c.Mode() == events.Advanced || l.c.Members()[l.index()].State.Pending() {
+			return true
+		}
+	}
+	return false
 }
 
 // dropDevice takes device i of u offline: what Logout does once journaled,

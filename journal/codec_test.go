@@ -34,7 +34,7 @@ var extremeTimes = []time.Time{
 }
 
 var ops = []call.Op{call.OpTick, call.OpInvite, call.OpCancel, call.OpAccept, call.OpReject, call.OpCallingInvite,
-	call.OpJoin, call.OpQuit, call.OpEnd, call.OpLogin, call.OpLogout, call.OpHeartbeat}
+	call.OpJoin, call.OpQuit, call.OpEnd, call.OpLogin, call.OpLogout, call.OpHeartbeat, call.OpReplay}
 
 // genString gives text, raw bytes (not UTF-8) or "", some long.
 func genString(t *rapid.T, label string) string {

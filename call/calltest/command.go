@@ -22,8 +22,8 @@ type Server interface {
 	Cancel(inviter, callID string, invitees []string, c call.CancelConfig) (failed []string, err error)
 	Accept(invitee, callID string, c call.AcceptConfig) error
 	Reject(invitee, callID string, c call.RejectConfig) error
-	Login(user, device string)
-	Logout(user, device string)
+	Login(user, device string) error
+	Logout(user, device string) error
 
 	// Advanced mode (RULES.md §4). A host without it draws none of its ops
 	// (see [Commands]) and may implement these as stubs that panic.
@@ -37,7 +37,7 @@ type Server interface {
 // it): [Do] needs it for OpHeartbeat, which [Commands] draws by default only
 // when the Model has a HeartbeatTimeout.
 type Heartbeater interface {
-	Heartbeat(user, device string)
+	Heartbeat(user, device string) error
 }
 
 // Op is the kind of a [Command].
@@ -180,9 +180,9 @@ func Do(s Server, advance func(time.Duration), c Command) Result {
 	case OpReject:
 		r.Err = s.Reject(c.User, c.CallID, call.RejectConfig{ExtendedData: c.Data, Device: c.Device})
 	case OpLogin:
-		s.Login(c.User, c.Device)
+		r.Err = s.Login(c.User, c.Device)
 	case OpLogout:
-		s.Logout(c.User, c.Device)
+		r.Err = s.Logout(c.User, c.Device)
 	case OpAdvance:
 		advance(c.Advance)
 	case OpCallingInvite:
@@ -198,7 +198,7 @@ func Do(s Server, advance func(time.Duration), c Command) Result {
 		if !ok {
 			panic("calltest: OpHeartbeat on a Server that has no Heartbeat (see Heartbeater)")
 		}
-		hb.Heartbeat(c.User, c.Device)
+		r.Err = hb.Heartbeat(c.User, c.Device)
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}
@@ -222,9 +222,9 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 	case OpReject:
 		evs, r.Err = m.Reject(c.User, c.CallID, call.RejectConfig{ExtendedData: c.Data, Device: c.Device})
 	case OpLogin:
-		evs = m.Login(c.User, c.Device)
+		evs, r.Err = m.Login(c.User, c.Device), presenceErr(c.User, c.Device)
 	case OpLogout:
-		evs = m.Logout(c.User, c.Device)
+		evs, r.Err = m.Logout(c.User, c.Device), presenceErr(c.User, c.Device)
 	case OpAdvance:
 		evs = m.Advance(m.now.Add(c.Advance))
 	case OpCallingInvite:
@@ -237,6 +237,7 @@ func (m *Model) Do(c Command) (Result, []events.Event) {
 		evs, r.Err = m.End(c.User, c.CallID, call.EndConfig{ExtendedData: c.Data, Device: c.Device})
 	case OpHeartbeat:
 		m.Heartbeat(c.User, c.Device)
+		r.Err = presenceErr(c.User, c.Device)
 	default:
 		panic("calltest: unknown " + c.Op.String())
 	}
@@ -298,4 +299,18 @@ func IDs(prefix string) func() string {
 		n++
 		return prefix + strconv.Itoa(n)
 	}
+}
+
+// presenceErr is what Login, Logout and Heartbeat answer for their IDs
+// (RULES.md §2, Presence): ErrInvalidUser for a bad user ID, then
+// ErrInvalidArgument for a bad device ID ("" is the default device).
+// The Model has no Journal, so nothing else refuses them.
+func presenceErr(user, device string) error {
+	switch {
+	case !validID(user):
+		return call.ErrInvalidUser
+	case device != "" && !validID(device):
+		return call.ErrInvalidArgument
+	}
+	return nil
 }

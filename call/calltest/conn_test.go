@@ -43,11 +43,10 @@ func newConnHost(t interface{ Fatal(...any) }, o call.Options, fault string) (*c
 	return h, clk
 }
 
-func (h *connHost) Login(user, device string) {
+func (h *connHost) Login(user, device string) error {
 	k := [2]string{user, device}
 	if h.open[k] != nil {
-		h.Registry.Login(user, device)
-		return
+		return h.Registry.Login(user, device)
 	}
 	c := &calltest.Conn{User: user, Device: device}
 	h.conns = append(h.conns, c)
@@ -58,13 +57,14 @@ func (h *connHost) Login(user, device string) {
 		c.Events = append(c.Events, h.queued[user]...)
 		delete(h.queued, user)
 	}
-	h.Registry.Login(user, device)
+	err := h.Registry.Login(user, device)
 	h.open[k] = c
+	return err
 }
 
-func (h *connHost) Logout(user, device string) {
+func (h *connHost) Logout(user, device string) error {
 	delete(h.open, [2]string{user, device})
-	h.Registry.Logout(user, device)
+	return h.Registry.Logout(user, device)
 }
 
 func (h *connHost) emit(e events.Event) {

@@ -43,8 +43,8 @@ func main() {
 	check(journal.open(journalPath))
 	reg, err := call.NewRegistry(call.Options{Clock: clk, Sink: &printer{how: "live"}, Journal: journal})
 	check(err)
-	reg.Login("alice", "laptop")
-	reg.Login("bob", "phone")
+	check(reg.Login("alice", "laptop"))
+	check(reg.Login("bob", "phone"))
 	res, err := reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 30 * time.Second})
 	check(err)
 
@@ -80,7 +80,7 @@ func main() {
 	fmt.Println()
 
 	fmt.Println("-- alice's laptop did not come back: the host logs it out (presence is restored as it was)")
-	reg.Logout("alice", "laptop") // bob accepted, so the call stays (G7)
+	check(reg.Logout("alice", "laptop")) // bob accepted, so the call stays (G7)
 	fmt.Println("-- carol never answers; her deadline passes after the restart")
 	clk.Advance(20 * time.Second)
 	fmt.Printf("-- calls=%d timers=%d\n", reg.Len(), clk.Pending())

@@ -31,9 +31,9 @@ func main() {
 	}
 
 	say("alice, bob and carol are online; dave is not.")
-	reg.Login("alice", "laptop")
-	reg.Login("bob", "phone")
-	reg.Login("carol", "web")
+	check(reg.Login("alice", "laptop"))
+	check(reg.Login("bob", "phone"))
+	check(reg.Login("carol", "web"))
 
 	say("alice calls bob, carol and dave, ringing for 30s.")
 	res, err := reg.Invite("alice", []string{"bob", "carol", "dave"}, call.InviteConfig{
@@ -56,11 +56,11 @@ func main() {
 
 	clk.Advance(5 * time.Second)
 	say("dave opens the app on his phone: the invitation rings there, with its original deadline.")
-	reg.Login("dave", "phone")
+	check(reg.Login("dave", "phone"))
 
 	clk.Advance(2 * time.Second)
 	say("dave's tablet comes online too, and rings as well.")
-	reg.Login("dave", "tablet")
+	check(reg.Login("dave", "tablet"))
 
 	say("dave answers neither; the clock runs past the deadline.")
 	clk.Advance(20 * time.Second)

@@ -212,7 +212,6 @@ func TestLogoutOnDisconnect(t *testing.T) {
 // replays a fresh login would (G8): bob, rung, reconnects over a
 // half-open socket and learns his call is still ringing.
 func TestReplacementReplays(t *testing.T) {
-	t.Skip("needs call.Registry.Replay(user, device), a replay without a presence change; see Server.replay")
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")

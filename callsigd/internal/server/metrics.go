@@ -46,7 +46,7 @@ func newMetrics(r *call.Registry) *metrics {
 		}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_connection_closes_total",
-			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, shutdown.",
+			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, login_refused (the Registry refused the login or its replays), shutdown.",
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_upgrades_refused_total",

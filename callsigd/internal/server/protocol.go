@@ -178,7 +178,9 @@ func (s *Server) exec(c *conn, r *request) (any, error) {
 		calls, next, err := reg.History(c.user, r.Count, r.Cursor)
 		return historyResult{calls, next}, err
 	case "heartbeat":
-		reg.Heartbeat(c.user, c.device)
+		if err := reg.Heartbeat(c.user, c.device); err != nil {
+			return nil, err // it did not count (D1): the client sends another
+		}
 		c.beat()
 		return empty{}, nil
 	}

@@ -308,27 +308,44 @@ func (s *Server) attach(c *conn) {
 	byDevice[c.device] = c
 	s.mu.Unlock()
 	if old == nil {
-		s.reg.Login(c.user, c.device)
+		s.login(c)
 		return
 	}
 	old.close(CloseReplaced, "replaced", "replaced")
 	// The device stays online, and a Login of an online device does
-	// nothing: the replays a fresh login makes need the Registry to make
-	// them for a device already online. Until it can, the new connection
-	// gets what is sent from now on.
+	// nothing: the new connection gets its replays from Replay instead.
 	s.replay(c)
+}
+
+// login logs c's device in. The token's IDs passed the Registry's rules,
+// so a refusal is the Journal's (D1): the device is not online, and the
+// connection, which could only hear half of what it should, is closed
+// with 1013 (try again later).
+func (s *Server) login(c *conn) {
+	if err := s.reg.Login(c.user, c.device); err != nil {
+		c.log.Error("login refused", "err", err)
+		c.close(websocket.StatusTryAgainLater, "login refused", "login_refused")
+	}
 }
 
 // replay gives a connection that replaced another the replays (G8, A7)
 // that a fresh login of its device would get, so that a client
-// reconnecting over a half-open socket learns what is ringing.
-//
-// It needs the Registry to replay to a device already online, without a
-// presence change, which call.Registry cannot do yet: until it can, the
-// new connection gets what is produced from now on, and this is where the
-// one call goes — s.reg.Replay(c.user, c.device) — under the device's
-// presence lock, which attach holds (TestReplacementReplays waits for it).
-func (s *Server) replay(*conn) {}
+// reconnecting over a half-open socket learns what is ringing. It runs
+// under the device's presence lock, which attach holds, so the device
+// cannot go offline in between; should it have all the same (H5: its
+// heartbeat lapsed in the Registry), it is logged in, which replays the
+// same.
+func (s *Server) replay(c *conn) {
+	err := s.reg.Replay(c.user, c.device)
+	if errors.Is(err, call.ErrNotOnline) {
+		s.login(c)
+		return
+	}
+	if err != nil {
+		c.log.Error("replay refused", "err", err)
+		c.close(websocket.StatusTryAgainLater, "replay refused", "login_refused")
+	}
+}
 
 // detach ends c's part: if c is still its device's connection, the
 // device is logged out (G7 may cancel its user's unanswered calls);
@@ -348,7 +365,7 @@ func (s *Server) detach(c *conn) {
 		// Logged out before the connection leaves the table: the events
 		// the logout makes for the device (none today) could still reach
 		// it, and none produced while it is online finds no connection.
-		s.reg.Logout(c.user, c.device)
+		s.logout(c)
 	}
 	s.mu.Lock()
 	if byDevice := s.devices[c.user]; byDevice[c.device] == c {
@@ -358,6 +375,35 @@ func (s *Server) detach(c *conn) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// logout logs c's device out, retrying while the Registry refuses (its
+// Journal, D1): a device whose Logout is lost stays online for good, and
+// G7 never cancels its user's unanswered calls. It holds the device's
+// presence lock meanwhile, so a reconnection of the device waits for it.
+// It gives up only when the server shuts down (its device then stays
+// online in the Registry, as with KeepPresence) or the error is one no
+// retry can mend.
+func (s *Server) logout(c *conn) {
+	wait := 50 * time.Millisecond
+	for {
+		err := s.reg.Logout(c.user, c.device)
+		if err == nil {
+			return
+		}
+		c.log.Error("logout refused", "err", err)
+		if !errors.Is(err, call.ErrJournal) {
+			return
+		}
+		s.mu.RLock()
+		closing := s.closing
+		s.mu.RUnlock()
+		if closing {
+			return
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Emit is the Registry's Sink: it hands each event to the connections of
