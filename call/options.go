@@ -42,7 +42,7 @@ type Options struct {
 	TransientMembers bool
 
 	// Host policies (RULES.md §5), each off by default.
-	Busy             BusyPolicy                          // H2: BusyOff (zero) | BusyInCall
+	Busy             BusyPolicy                          // H2: BusyOff (zero) | BusyInCall: Accepted in another live call; a general call is forgotten once answered (see BusyInCall)
 	Glare            GlarePolicy                         // H3: GlareOff (zero) | GlareMerge
 	Admit            func(inviter, invitee string) error // H7: nil admits everyone; called outside the Registry's lock
 	History          int                                 // H8: ended calls kept per user; 0: none. Users kept only for it: at most 100,000, see Registry.History
