@@ -166,6 +166,7 @@ func (r *Registry) takeOut() []events.Event {
 	r.out.Events, r.out.freeQueue = r.out.freeQueue[:0], nil
 	r.out.inFlight = len(batch)
 	r.out.taken += uint64(len(batch))
+	r.stats.countEvents(batch, 1)
 	return batch
 }
 
@@ -193,6 +194,7 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		r.handOff()
 		r.mu.Unlock()
 		if p != nil { // nil: runtime.Goexit, which goes on by itself
+			r.recovered("Sink.Emit", p)
 			panic(p)
 		}
 	}()
@@ -230,6 +232,7 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 		q = append(q, rest...)
 		r.out.Events = append(q, r.out.Events...)
 		r.out.taken -= uint64(len(rest))
+		r.stats.countEvents(rest, -1) // counted again when taken out again
 	}
 	clear(batch)
 	r.out.inFlight = 0
@@ -320,7 +323,11 @@ func (r *Registry) emitOne(e *events.Event) { r.s.sink.Emit(*e) }
 // emitRecovering is emitOne for the drain goroutine: a panic in Emit loses
 // that event only.
 func (r *Registry) emitRecovering(e *events.Event) {
-	defer func() { _ = recover() }()
+	defer func() {
+		if p := recover(); p != nil {
+			r.recovered("Sink.Emit, on the drain goroutine", p)
+		}
+	}()
 	r.emitOne(e)
 }
 

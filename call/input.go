@@ -43,6 +43,7 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 	e := &in.entry
 	if !in.replaying && e.Op.isCommand() {
 		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
+			r.stats.count(e.Op, err)
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
 			r.leave(in)
@@ -62,6 +63,9 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 		e.At = now
 		o, err = r.run(in)
 	}
+	if !in.replaying && !o.askAdmit {
+		r.stats.count(e.Op, err)
+	}
 	r.finish(in)
 	return o, err
 }
@@ -77,7 +81,12 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 
 // overloadedLocked is overloaded, called with the lock held.
 func (r *Registry) overloadedLocked(op Op, user, callID string) error {
-	if n := len(r.out.Events) + r.out.inFlight; r.s.maxBacklog > 0 && n >= r.s.maxBacklog {
+	n := len(r.out.Events) + r.out.inFlight
+	over := r.s.maxBacklog > 0 && n >= r.s.maxBacklog
+	if over || r.stats.overloaded {
+		r.overload(over, n)
+	}
+	if over {
 		return &Error{Op: op.name(), CallID: callID, User: user, Err: ErrOverloaded,
 			Detail: fmt.Sprintf("%d events wait for the Sink, at most %d", n, r.s.maxBacklog)}
 	}
@@ -110,6 +119,7 @@ func (r *Registry) guard(in *inputRun) {
 	r.rearm(in)
 	r.leave(in)
 	if p != nil { // nil: runtime.Goexit, which goes on by itself
+		r.recovered("input", p)
 		panic(p)
 	}
 }
@@ -174,7 +184,7 @@ func (r *Registry) commit(in *inputRun) error {
 		// and its events keep is the Registry's copy (see run).
 		e.Users = slices.Clone(e.Users)
 		e.Push = copyPush(e.Push)
-		if err := j.Append(e); err != nil {
+		if err := r.appendEntry(j, e); err != nil {
 			return journalRefused(&e, err)
 		}
 	}

@@ -2,6 +2,7 @@ package call
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/callsig/callsig/clock"
@@ -20,6 +21,16 @@ type Options struct {
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
 	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
 	Journal        Journal       // nil: none (D1)
+
+	// Logger gets a line for what a host must hear of without asking:
+	// a Journal that starts refusing inputs and starts accepting them
+	// again, a panic in host code the Registry recovered from (C6), an
+	// overload that begins and ends (C5). Never a line per command: the
+	// refusals in between are counted (Registry.Stats). The Journal and
+	// overload lines are written with the Registry's lock held, as
+	// Journal.Append is called: its Handler must not call back into the
+	// Registry. nil: no lines.
+	Logger *slog.Logger
 
 	// MaxBacklog bounds the events produced and not yet handed to the Sink
 	// (Registry.Backlog): while that many or more wait, every command is
@@ -71,6 +82,7 @@ type settings struct {
 	maxTimeout     time.Duration
 	maxDataLen     int
 	journal        Journal
+	logger         *slog.Logger
 	busy           BusyPolicy
 	glare          GlarePolicy
 	history        int
@@ -122,6 +134,7 @@ func (o Options) resolve() (settings, error) {
 		maxTimeout:     o.MaxTimeout,
 		maxDataLen:     o.MaxDataLen,
 		journal:        o.Journal,
+		logger:         o.Logger,
 		busy:           o.Busy,
 		glare:          o.Glare,
 		history:        o.History,

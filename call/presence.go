@@ -25,6 +25,7 @@ type presence struct {
 	free       []*user      // dropped records, for reuse (see drop)
 	beats      beatHeap     // online devices by heartbeat deadline (H5)
 	heartbeats uint64       // heartbeats and Logins so far, for their order (H5)
+	online     int          // devices online, over all users (Stats)
 	walkBuf    []membership // scratch for walking a user's calls while the walk ends some
 }
 
@@ -464,6 +465,7 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 	}
 	u := r.recordFor(id)
 	u.devices = append(u.devices, device)
+	r.users.online++
 	r.startBeat(now, u, device)
 	for l := u.head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
@@ -588,6 +590,7 @@ func replays(u *user) bool {
 // and what a lapsed heartbeat does as part of the passing of time (H5).
 func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 	u.devices = slices.Delete(u.devices, i, i+1)
+	r.users.online--
 	r.stopBeat(u, i)
 	if len(u.devices) > 0 {
 		return

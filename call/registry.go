@@ -36,6 +36,7 @@ type Registry struct {
 	calls    liveCalls // the live calls, by ID and by deadline (calls.go)
 	users    presence  // users: records, devices, heartbeats, idle users (presence.go)
 	recycler recycler  // Options.TransientMembers: memory to reuse (recycle.go)
+	stats    counters  // what Stats reports (stats.go)
 	out      delivery  // events on their way to the Sink (delivery.go); last, for its padding
 }
 

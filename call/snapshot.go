@@ -221,6 +221,7 @@ func (r *Registry) loadDevices(sd *snapDevice) error {
 	}
 	u := r.recordFor(sd.user)
 	u.devices = sd.devices
+	r.users.online += len(sd.devices)
 	if r.s.heartbeat > 0 { // H5: restored as they were; a device without one starts now
 		for i, d := range sd.devices {
 			if i < len(sd.beats) {
