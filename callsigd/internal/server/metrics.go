@@ -62,6 +62,7 @@ func newMetrics(r *call.Registry) *metrics {
 			Name: "callsigd_registry_backlog",
 			Help: "Events produced and not yet handed to connections (Registry.Backlog); commands are refused as overloaded past Options.MaxBacklog.",
 		}, func() float64 { return float64(r.Backlog()) }),
+		newStatsCollector(r), // the Registry's own counts (stats.go)
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
