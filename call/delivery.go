@@ -47,6 +47,7 @@ type delivery struct {
 	inFlight    int            // events of the batch being delivered (Backlog)
 	taken       uint64         // events ever taken out of Events for delivery
 	target      uint64         // the delivering input stops once taken reaches it (C3)
+	syncTo      uint64         // the batch taken out waits for entries 1..syncTo to be durable (commit.go)
 	waiters     int            // inputs waiting in passSlice
 	sliceDone   sync.Cond      // on the Registry's mu: a batch went out (passSlice waits for it)
 
@@ -167,7 +168,20 @@ func (r *Registry) takeOut() []events.Event {
 	r.out.inFlight = len(batch)
 	r.out.taken += uint64(len(batch))
 	r.stats.countEvents(batch, 1)
+	r.out.syncTo = r.jnl.count // every event in batch was made by an entry up to it
 	return batch
+}
+
+// durable returns whether the batch taken out may go to the Sink: once
+// the entries that made its events are durable (output commit, with a
+// Syncer). A failed Sync drops it, as it does every later batch: those
+// events are never delivered. Called without the lock, by the deliverer.
+func (r *Registry) durable(batch []events.Event) bool {
+	if r.jnl.syncer == nil || r.syncTo(r.out.syncTo) == nil {
+		return true
+	}
+	clear(batch)
+	return false
 }
 
 // deliverRun hands batch to the Sink, outside the lock, and takes more
@@ -183,7 +197,7 @@ func (r *Registry) takeOut() []events.Event {
 // ends it), and the panic goes on up the goroutine whose input called the
 // Sink.
 func (r *Registry) deliverRun(batch []events.Event) {
-	i := 0
+	i := -1 // before the first Emit: a panic requeues the whole batch
 	defer func() {
 		if batch == nil {
 			return
@@ -199,7 +213,10 @@ func (r *Registry) deliverRun(batch []events.Event) {
 		}
 	}()
 	for {
-		r.emitBatch(batch, &i)
+		if r.durable(batch) {
+			r.emitBatch(batch, &i)
+		}
+		i = -1
 		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
@@ -277,7 +294,9 @@ func (r *Registry) drain() {
 	for len(r.out.Events) > 0 {
 		batch = r.takeOut()
 		r.mu.Unlock()
-		r.emitBatchRecovering(batch, &i)
+		if r.durable(batch) {
+			r.emitBatchRecovering(batch, &i)
+		}
 		clear(batch)
 		r.mu.Lock()
 		r.recycle()

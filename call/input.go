@@ -66,7 +66,18 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 	if !in.replaying && !o.askAdmit {
 		r.stats.count(e.Op, err)
 	}
+	if in.replaying && err == nil {
+		r.countReplayed()
+	}
+	durable := r.jnl.count // what a command's answer may depend on
 	r.finish(in)
+	if r.jnl.syncer != nil && !in.replaying && e.Op.isCommand() {
+		// Output commit: a command returns once every entry its answer may
+		// rest on is durable (Syncer).
+		if serr := r.syncTo(durable); serr != nil {
+			err = journalRefused(e, serr)
+		}
+	}
 	return o, err
 }
 
@@ -177,14 +188,16 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 // or changes nothing (a repeated Login), is not journaled, so a replay
 // could not rebuild a present it had moved (D1, D2).
 func (r *Registry) commit(in *inputRun) error {
-	if j := r.s.journal; j != nil && !in.replaying {
+	if !in.replaying && r.s.journal == nil {
+		r.jnl.count++ // counted all the same (JournalIndex)
+	} else if !in.replaying {
 		e := in.entry
 		// The Journal gets an entry of its own, which it may keep and
 		// change: the caller may reuse its slice, and the Push the call
 		// and its events keep is the Registry's copy (see run).
 		e.Users = slices.Clone(e.Users)
 		e.Push = copyPush(e.Push)
-		if err := r.appendEntry(j, e); err != nil {
+		if err := r.journalEntry(e); err != nil {
 			return journalRefused(&e, err)
 		}
 	}

@@ -19,6 +19,15 @@ import (
 // matching both ErrJournal and the Journal's own error and changes
 // nothing; a refused passing of time leaves everything due, and is tried
 // again when the clock next fires, at least a second later.
+//
+// Without more, an entry must be durable when Append returns: the
+// Registry delivers its events right after. A Journal that is also a
+// Syncer may return at once and make entries durable in batches: the
+// Registry then waits for Sync, outside its lock, before it delivers
+// events or a command returns (see Syncer). The Registry counts the
+// entries Append accepts (JournalIndex) and names that count in its
+// snapshots, so that a journal numbering its entries 1, 2, 3… can tell
+// which of them a snapshot covers (SnapshotIndex).
 type Journal interface {
 	Append(Entry) error
 }
@@ -129,9 +138,17 @@ func (op Op) known() bool {
 
 // Recover rebuilds a Registry after a restart: Restore from snap (nil: an
 // empty Registry), then Apply of every entry of journal in order, with no
-// clock timer armed until the last entry is applied. Events replayed go to
-// o.Sink like any others. It stops at the first entry Apply refuses and
-// returns that error, naming the entry's index.
+// clock timer armed until the last entry is applied. journal holds the
+// entries after those the snapshot covers (SnapshotIndex), and the
+// Registry's JournalIndex goes on from the snapshot's by one per entry, so
+// that its next snapshot names the right cut. Events replayed go to
+// o.RecoverySink if set, else to o.Sink like any others; those of the
+// inputs after Recover returns go to o.Sink. It stops at the first entry
+// Apply refuses and returns that error, naming the entry's index.
+//
+// Once the last entry is applied, the clock is read and the timer armed
+// from that reading: a deadline the clock is already past falls due at
+// once (with clock.Manual, on the next Advance), as after Restore.
 func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 	r, err := NewRegistry(o)
 	if err != nil {
@@ -143,16 +160,22 @@ func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 		}
 	}
 	r.time.recovering = true
-	var reading time.Time // the last entry's: the reading of the last input replayed
+	live := r.s.sink
+	if o.RecoverySink != nil {
+		r.s.sink = o.RecoverySink
+	}
 	for i, e := range journal {
 		if err := r.Apply(e); err != nil {
 			return nil, fmt.Errorf("callsig: recover: journal entry %d: %w", i, err)
 		}
-		reading = e.At.Round(0).UTC()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Used from one goroutine, Apply has delivered every event it made
+	// (C3), and no timer fires before arm below: nobody delivers now.
+	r.s.sink = live
 	r.time.recovering = false
-	r.arm(r.readClock(), reading)
+	now := r.readClock()
+	r.arm(now, now) // count from the clock's reading, not the last entry's
 	return r, nil
 }

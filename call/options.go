@@ -20,7 +20,13 @@ type Options struct {
 	DefaultTimeout time.Duration // used when InviteConfig.Timeout is 0; 0: min(90s, MaxTimeout)
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
 	MaxDataLen     int           // bytes of ExtendedData (and of Push fields together); 0: 2048
-	Journal        Journal       // nil: none (D1)
+	Journal        Journal       // nil: none (D1); a Syncer gets group commit (output commit, see Syncer)
+
+	// RecoverySink receives the events Recover replays while it rebuilds
+	// the state, which clients may have heard before the crash; nil: they
+	// go to Sink like live ones. Events of inputs after Recover returns
+	// always go to Sink. Restore and NewRegistry do not use it.
+	RecoverySink events.Sink
 
 	// Logger gets a line for what a host must hear of without asking:
 	// a Journal that starts refusing inputs and starts accepting them

@@ -32,12 +32,13 @@ type Registry struct {
 	s  settings
 	mu sync.Mutex // guards everything below but the atomics at the end of out
 
-	time     timeState // the readings and the timer (time.go)
-	calls    liveCalls // the live calls, by ID and by deadline (calls.go)
-	users    presence  // users: records, devices, heartbeats, idle users (presence.go)
-	recycler recycler  // Options.TransientMembers: memory to reuse (recycle.go)
-	stats    counters  // what Stats reports (stats.go)
-	out      delivery  // events on their way to the Sink (delivery.go); last, for its padding
+	time     timeState    // the readings and the timer (time.go)
+	calls    liveCalls    // the live calls, by ID and by deadline (calls.go)
+	users    presence     // users: records, devices, heartbeats, idle users (presence.go)
+	recycler recycler     // Options.TransientMembers: memory to reuse (recycle.go)
+	stats    counters     // what Stats reports (stats.go)
+	jnl      journalState // entries journaled and durable; a failed Sync (commit.go)
+	out      delivery     // events on their way to the Sink (delivery.go); last, for its padding
 }
 
 // NewRegistry returns an empty Registry. It fails with ErrInvalidOption if
@@ -53,6 +54,7 @@ func NewRegistry(o Options) (*Registry, error) {
 		users: presence{userTable: newUserTable(), free: make([]*user, 0, maxFreeUsers)},
 	}
 	r.out.sliceDone.L = &r.mu
+	r.jnl.syncer, _ = s.journal.(Syncer)
 	if s.transient {
 		r.out.UseArena(&r.recycler.arena)
 	}

@@ -16,7 +16,7 @@ import (
 // The members of the objects of a snapshot, in the order Snapshot writes
 // them.
 var (
-	topKeys     = newKeys("callsig_snapshot", "last", "order", "beat_seq", "calls", "users", "history")
+	topKeys     = newKeys("callsig_snapshot", "last", "order", "beat_seq", "journal", "calls", "users", "history")
 	callKeys    = newKeys("id", "caller", "mode", "created", "timeout", "data", "push", "order", "seq", "members", "pushes", "retry", "merged", "checks")
 	memberKeys  = newKeys("User", "State", "Inviter", "Deadline", "Data")
 	pushKeys    = newKeys("Title", "Content", "Payload")
@@ -37,6 +37,7 @@ const (
 	topLast
 	topOrder
 	topBeatSeq
+	topJournal
 	topCalls
 	topUsers
 	topHistory

@@ -21,6 +21,7 @@ const snapshotVersion = 1
 //	"last": time            the latest clock reading an input took effect at (D3)
 //	"order": n              calls created so far (the Time rule)
 //	"beat_seq": n *         H5: heartbeats so far
+//	"journal": n *          D1: the entries the state has seen (JournalIndex)
 //	"calls": [call]         the live calls, oldest first
 //	"users": [user]         the users with an online device, by user ID
 //	"history": [history] *  H8: ended calls per user, by user ID
@@ -108,6 +109,43 @@ func Restore(snap []byte, o Options) (*Registry, error) {
 	return r, nil
 }
 
+// readSnapshotIndex reads the "journal" member of a snapshot, skipping the
+// others unread (SnapshotIndex).
+func readSnapshotIndex(b []byte) (uint64, error) {
+	d := &jsonReader{b: b}
+	first, seen := true, uint64(0)
+	if k, ok := d.field(&first, topKeys, &seen); !ok || k != topVersion {
+		if d.err != nil {
+			return 0, badSnapshot("not a snapshot: %v", d.err)
+		}
+		return 0, badSnapshot("not a snapshot: the first member is not callsig_snapshot")
+	}
+	if v := d.i64(); d.err != nil {
+		return 0, badSnapshot("not a snapshot: callsig_snapshot: %v", d.err)
+	} else if v != snapshotVersion {
+		return 0, badSnapshot("format version %d, this build reads %d", v, snapshotVersion)
+	}
+	var n uint64
+	for {
+		k, ok := d.field(&first, topKeys, &seen)
+		if !ok {
+			break
+		}
+		if k == topJournal {
+			n = d.u64()
+			break
+		}
+		d.skip(0)
+	}
+	if d.err != nil {
+		return 0, badSnapshot("%v", d.err)
+	}
+	if n == math.MaxUint64 {
+		return 0, badSnapshot("journal: the count of entries is at its limit")
+	}
+	return n, nil
+}
+
 func badSnapshot(format string, a ...any) error {
 	return &Error{Op: "restore", Err: ErrInvalidArgument, Detail: fmt.Sprintf(format, a...)}
 }
@@ -147,6 +185,9 @@ func (r *Registry) load(b []byte) error {
 			r.calls.created = d.u64()
 		case topBeatSeq:
 			r.users.heartbeats = d.u64()
+		case topJournal:
+			r.jnl.count = d.u64()
+			r.jnl.durable.Store(r.jnl.count) // a snapshot is written once what it covers is durable
 		case topCalls:
 			if seen&(1<<topLast|1<<topOrder) == 1<<topLast|1<<topOrder {
 				userHint = r.readCalls(d)
@@ -177,6 +218,8 @@ func (r *Registry) load(b []byte) error {
 		return badSnapshot("order: the count of calls created is at its limit")
 	case r.users.heartbeats == math.MaxUint64:
 		return badSnapshot("beat_seq: the count of heartbeats is at its limit")
+	case r.jnl.count == math.MaxUint64:
+		return badSnapshot("journal: the count of entries is at its limit")
 	}
 	for i := range users {
 		if err := r.loadDevices(&users[i]); err != nil {

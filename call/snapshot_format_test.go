@@ -29,6 +29,7 @@ type legacySnap struct {
 	Last    time.Time      `json:"last"`               // the latest clock reading (D3)
 	Order   uint64         `json:"order"`              // calls created so far
 	BeatSeq uint64         `json:"beat_seq,omitempty"` // H5: heartbeats so far
+	Journal uint64         `json:"journal,omitempty"`  // D1: entries journaled so far
 	Calls   []legacyCall   `json:"calls"`              // live calls, oldest first
 	Users   []legacyDevice `json:"users"`              // online devices, by user ID
 	History []legacyHist   `json:"history,omitempty"`  // H8: ended calls per user, by user ID
@@ -141,7 +142,7 @@ type legacyBeat struct {
 // legacySnapshot is Snapshot as it was, through encoding/json.
 func (r *Registry) legacySnapshot() ([]byte, error) {
 	r.mu.Lock()
-	s := legacySnap{Version: 1, Last: r.time.present, Order: r.calls.created, BeatSeq: r.users.heartbeats, Calls: []legacyCall{}, Users: []legacyDevice{}}
+	s := legacySnap{Version: 1, Last: r.time.present, Order: r.calls.created, BeatSeq: r.users.heartbeats, Journal: r.jnl.count, Calls: []legacyCall{}, Users: []legacyDevice{}}
 	r.calls.Each(func(c *callRecord) {
 		s.Calls = append(s.Calls, legacyCall{
 			ID: c.ID(), Caller: c.Caller(), Mode: c.Mode(), Created: c.CreatedAt(), Timeout: c.Timeout(),

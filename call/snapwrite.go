@@ -28,6 +28,7 @@ import (
 type stateCopy struct {
 	last           time.Time
 	order, beatSeq uint64
+	journal        uint64 // JournalIndex (D1)
 	parts          []*callsCopy
 	index          []callIndex // every part's, merged (see encode)
 	idle           []*user     // the idle users, longest idle first (H8)
@@ -137,6 +138,7 @@ const copyAhead = 16
 // before it is released).
 func (r *Registry) copyState(s *stateCopy) {
 	s.last, s.order, s.beatSeq = r.time.present, r.calls.created, r.users.heartbeats
+	s.journal = r.jnl.count
 	calls := &r.calls
 	inParts(len(s.parts), calls.Slots(), func(p, lo, hi int) {
 		cp := s.parts[p]
@@ -439,6 +441,10 @@ func (s *stateCopy) writeHead(w *snapWriter) {
 	if s.beatSeq != 0 {
 		w.raw(`,"beat_seq":`)
 		w.uint(s.beatSeq)
+	}
+	if s.journal != 0 {
+		w.raw(`,"journal":`)
+		w.uint(s.journal)
 	}
 	w.raw(`,"calls":[`)
 }

@@ -72,8 +72,8 @@ func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
 		now = r.time.present
 	}
 	if _, _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
-		if j := r.s.journal; j != nil && !in.replaying {
-			if err := r.appendEntry(j, Entry{Op: OpTick, At: now}); err != nil {
+		if !in.replaying {
+			if err := r.journalEntry(Entry{Op: OpTick, At: now}); err != nil {
 				r.time.retryAt = reading.Add(time.Second) // D1: everything stays due
 				return now, err
 			}
