@@ -75,6 +75,7 @@ type Journal struct {
 	waiting int        // callers waiting on scond
 
 	snapMu sync.Mutex // serializes WriteSnapshot, LatestSnapshot, Compact
+	ckMu   sync.Mutex // serializes Checkpoint
 
 	appended atomic.Uint64 // last, readable without mu
 	fsyncs   atomic.Uint64 // fsyncs of segment files, for tests and benchmarks
