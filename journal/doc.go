@@ -33,11 +33,11 @@
 // file systems give: a crash loses or tears a suffix of what was written
 // since the last fsync, not a record in its middle.
 //
-// Recovery is then
+// Recovery is then Recover(dir, options), which does
 //
 //	index, snap, err := j.LatestSnapshot() // 0, nil: none
 //	entries, err := j.Entries(index)       // or Replay(index, fn)
-//	reg, err := call.Recover(snap, entries, opts)
+//	reg, err := call.Recover(snap, entries, opts) // opts.Journal = j
 //
 // # Snapshots and compaction
 //
@@ -45,21 +45,23 @@
 // 1..index, atomically, after making those entries durable; Compact(index)
 // then removes the segments whose every entry is at or before index. The
 // cut is safe if index is exactly the number of entries the snapshot's
-// state has seen. A Registry supplies it: it counts the entries it
-// journals, and a snapshot taken under its lock — the lock its Appends
-// happen under — names that count, so an entry is either in the snapshot or
-// after index, never both nor neither, whatever appends and timer firings
-// run meanwhile. Compact may run concurrently with Append and Sync; it never
+// state has seen. A Registry supplies it (Checkpoint): it counts the
+// entries it journals, and a snapshot taken under its lock — the lock its
+// Appends happen under — names that count, so an entry is either in the
+// snapshot or after index, never both nor neither, whatever appends and
+// timer firings run meanwhile. Compact may run concurrently with Append and Sync; it never
 // removes the segment being appended to or one holding an entry after index.
 //
-// # Intended use with a Registry
+// # With a Registry
 //
-// The Registry is to own a *Journal (Options.Journal, as a call.Journal for
-// Append), count its entries, Sync before delivering an input's events,
-// name the count in its snapshots, and offer Recover from a directory. Until
-// then a host can use it as a call.Journal as is — each Append is with the
-// operating system before the input takes effect — and call Sync before it
-// acts on a command's result.
+// Recover(dir, options) returns a Registry that journals to the directory:
+// a *Journal is a call.Syncer, so the Registry appends under its lock, in
+// the order inputs take effect, and waits for Sync outside it before it
+// delivers an input's events or a command returns (output commit). It
+// counts the entries it journals (call.Registry.JournalIndex) and names
+// the count in its snapshots (call.SnapshotIndex); Checkpoint stores such
+// a snapshot at that index and compacts, safely while the Registry serves
+// inputs.
 //
 // # Format
 //

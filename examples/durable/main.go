@@ -1,77 +1,69 @@
-// Command durable is a host that journals every input to a file, snapshots
-// now and then, "crashes", and recovers on restart without losing a call.
+// Command durable is a host that journals every input with package
+// journal, checkpoints now and then, "crashes", and recovers on restart
+// without losing a call.
 //
 //	go run ./examples/durable
 //
-// What a host must store, and in which order (D1, D2):
+// What the host does (D1, D2):
 //
-//  1. Every Entry the Registry hands to its Journal, durably, before the
-//     Append returns: the Registry sends an input's events only after that.
-//  2. From time to time, a Snapshot, written atomically; once it is on disk,
-//     a new journal file starts and the old one may be deleted.
+//  1. journal.Recover(dir, options) at every start: the latest snapshot
+//     plus the entries after it, and a Registry that journals to the
+//     directory with group commit — it delivers an input's events, and a
+//     command returns, only once the input's entry is durable.
+//  2. From time to time, j.Checkpoint(reg): a snapshot naming the entries
+//     it covers, written atomically, and the segments it covers removed.
+//     It may run while other goroutines send commands.
 //
-// On restart: Recover(snapshot, entries of the journal written after it).
-// Replayed inputs emit their events again, with the same CallID and Seq, so
-// a host that may have delivered some of them before the crash skips those
-// it already sent (at-least-once delivery, deduplicated by CallID+Seq).
+// Replayed inputs emit their events again, with the same CallID and Seq;
+// they go to Options.RecoverySink, so that the host does not ring anyone
+// again for what they may have heard before the crash.
 package main
 
 import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
-	"github.com/callsig/callsig/internal/jsonl"
+	"github.com/callsig/callsig/journal"
 )
 
 func main() {
 	dir, err := os.MkdirTemp("", "callsig-durable-")
 	check(err)
 	defer os.RemoveAll(dir)
-	snapPath := filepath.Join(dir, "snapshot.json")
-	journalPath := filepath.Join(dir, "journal.jsonl")
 
 	fmt.Println("== first run")
 	clk := clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
-	journal := &rotating{}
-	check(journal.open(journalPath))
-	reg, err := call.NewRegistry(call.Options{Clock: clk, Sink: &printer{how: "live"}, Journal: journal})
+	reg, j, err := journal.Recover(dir, call.Options{Clock: clk, Sink: &printer{how: "live"}})
 	check(err)
 	check(reg.Login("alice", "laptop"))
 	check(reg.Login("bob", "phone"))
 	res, err := reg.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 30 * time.Second})
 	check(err)
 
-	fmt.Println("-- snapshot, then a fresh journal")
-	snap, err := reg.Snapshot() // between inputs: nothing is half done
+	fmt.Println("-- checkpoint: a snapshot, and the journal it covers dropped")
+	index, err := j.Checkpoint(reg)
 	check(err)
-	check(jsonl.WriteFileAtomic(snapPath, snap))
-	check(journal.rotate(journalPath)) // everything in the old journal is in the snapshot now
+	fmt.Printf("-- the snapshot covers entries 1..%d\n", index)
 
 	clk.Advance(5 * time.Second)
 	check(reg.Accept("bob", res.CallID, call.AcceptConfig{Device: "phone"}))
 	fmt.Println("-- the host crashes at +15s: the process is gone, the files stay")
 	crashedAt := clk.Now().Add(10 * time.Second)
+	// A crash closes nothing; the entries are durable already (Accept
+	// returned once its entry was). Closing here only frees the file.
+	check(j.Close())
 
 	fmt.Println("\n== restart")
 	clk = clock.NewManual(crashedAt) // a new process, a new clock
-	snap, err = os.ReadFile(snapPath)
+	reg, j, err = journal.Recover(dir, call.Options{Clock: clk, Sink: &printer{how: "live"}, RecoverySink: &printer{how: "replayed"}})
 	check(err)
-	entries, err := jsonl.Read(journalPath)
-	check(err)
-	fmt.Printf("-- recovering from the snapshot and %d journal entries\n", len(entries))
-	journal = &rotating{}
-	check(journal.open(journalPath))
-	sink := &printer{how: "replayed"}
-	reg, err = call.Recover(snap, entries, call.Options{Clock: clk, Sink: sink, Journal: journal})
-	check(err)
-	sink.how = "live" // from here on, events are new
+	defer j.Close()
+	fmt.Printf("-- recovered: %d entries seen\n", reg.JournalIndex())
 	info, ok := reg.Call(res.CallID)
 	fmt.Printf("-- call live=%v:", ok)
 	for _, m := range info.Members {
@@ -84,50 +76,9 @@ func main() {
 	fmt.Println("-- carol never answers; her deadline passes after the restart")
 	clk.Advance(20 * time.Second)
 	fmt.Printf("-- calls=%d timers=%d\n", reg.Len(), clk.Pending())
-	check(journal.close())
 }
 
-// rotating is a Journal whose file can be replaced after a snapshot.
-type rotating struct {
-	mu sync.Mutex
-	j  *jsonl.Journal
-}
-
-func (r *rotating) Append(e call.Entry) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.j.Append(e)
-}
-
-func (r *rotating) open(path string) error {
-	j, err := jsonl.Open(path)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.j = j
-	r.mu.Unlock()
-	return nil
-}
-
-// rotate starts the journal at path afresh.
-func (r *rotating) rotate(path string) error {
-	if err := r.close(); err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	return r.open(path)
-}
-
-func (r *rotating) close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.j.Close()
-}
-
-// printer prints each event with how it reached the sink.
+// printer prints each event with how it reached the host.
 type printer struct{ how string }
 
 func (p *printer) Emit(e events.Event) {
