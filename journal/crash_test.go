@@ -58,8 +58,6 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-type seqKey struct{ call, caller string }
-
 func crashRound(t *testing.T, seed uint64, killAfter int, within time.Duration) {
 	dir := t.TempDir()
 	// A second run recovers what the first left, so that the child also
