@@ -1,0 +1,45 @@
+package loadtest
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	ChildMain() // IdleMemory's child is this test binary
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs the load generator briefly with few clients: every
+// lifecycle on both servers completes, with no error, and the idle
+// connections cost something on each.
+func TestSmoke(t *testing.T) {
+	var log bytes.Buffer
+	rep, err := Run(Config{Clients: 50, Duration: time.Second, Warmup: 200 * time.Millisecond, IdleMemory: true, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	var out bytes.Buffer
+	Print(&out, rep)
+	t.Log("\n" + out.String())
+	for _, r := range []Result{rep.Callsigd, rep.Echo} {
+		if r.Errors != 0 {
+			t.Errorf("%s: %d errors, the first: %s", r.Server, r.Errors, r.FirstError)
+		}
+		if r.Lifecycles == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
+			t.Errorf("%s: %d lifecycles, p50 %v, p99 %v, max %v", r.Server, r.Lifecycles, r.P50, r.P99, r.Max)
+		}
+	}
+	for _, m := range []*Memory{rep.CallsigdIdle, rep.EchoIdle} {
+		if m == nil || m.Conns != 50 || m.BytesPerConn <= 0 || m.GoroutinesPerConn < 1 {
+			t.Errorf("idle memory %+v", m)
+		}
+	}
+	for i, n := range append(rep.RequestBytes[:], rep.DownBytes[:]...) {
+		if n == 0 {
+			t.Errorf("calibration frame %d has no size", i)
+		}
+	}
+}
