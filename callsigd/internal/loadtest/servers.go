@@ -101,10 +101,10 @@ func remoteCallsigd(addr string) *target {
 // canned are the frames the echo server writes: callsigd's own, from a
 // calibration lifecycle (see calibrate).
 type canned struct {
-	hello                      []byte
-	inviteToA, inviteToB       [][]byte // after A's invite: its reply and InvitationCreated; InvitationReceived
-	acceptToB, acceptToA       [][]byte // after B's accept: its reply and UserStateChanged; InvitationAccepted
-	rejectToB, rejectToA       [][]byte // the same after a reject
+	hello                []byte
+	inviteToA, inviteToB [][]byte // after A's invite: its reply and InvitationCreated; InvitationReceived
+	acceptToB, acceptToA [][]byte // after B's accept: its reply and UserStateChanged; InvitationAccepted
+	rejectToB, rejectToA [][]byte // the same after a reject
 }
 
 // startEcho starts the bare relay on a loopback port. A client for user
