@@ -271,11 +271,11 @@ func calibrate(t *target, clients int, rep *Report) (*canned, error) {
 		}
 		toA, err := readN(ctx, a, 2)
 		if err := expect(toA, err, "[event InvitationCreated reply ]"); err != nil {
-			return nil, fmt.Errorf("A after invite: %w", err)
+			return nil, fmt.Errorf("inviter after invite: %w", err)
 		}
 		toB, err := readN(ctx, b, 1)
 		if err := expect(toB, err, "[event InvitationReceived]"); err != nil {
-			return nil, fmt.Errorf("B after invite: %w", err)
+			return nil, fmt.Errorf("invitee after invite: %w", err)
 		}
 		f, _ := decode(toB[0])
 		ans := answerFrame(i, accept, f.CallID)
@@ -284,7 +284,7 @@ func calibrate(t *target, clients int, rep *Report) (*canned, error) {
 		}
 		toB2, err := readN(ctx, b, 2)
 		if err := expect(toB2, err, "[event UserStateChanged reply ]"); err != nil {
-			return nil, fmt.Errorf("B after answer: %w", err)
+			return nil, fmt.Errorf("invitee after answer: %w", err)
 		}
 		toA2, err := readN(ctx, a, 1)
 		want := "[event InvitationAccepted]"
@@ -292,7 +292,7 @@ func calibrate(t *target, clients int, rep *Report) (*canned, error) {
 			want = "[event InvitationRejected]"
 		}
 		if err := expect(toA2, err, want); err != nil {
-			return nil, fmt.Errorf("A after answer: %w", err)
+			return nil, fmt.Errorf("inviter after answer: %w", err)
 		}
 		if accept {
 			fr.inviteToA, fr.inviteToB, fr.acceptToB, fr.acceptToA = toA, toB, toB2, toA2
