@@ -3,6 +3,7 @@ package call
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Output commit: how a Registry whose Journal makes entries durable in
@@ -109,13 +110,20 @@ func (r *Registry) syncTo(n uint64) error {
 	return nil
 }
 
-// sync calls the Syncer. A panic in it counts as its failure: the
-// Registry cannot know what reached storage.
+// sync calls the Syncer and records how long it took (Stats.JournalSync).
+// A panic in it counts as its failure: the Registry cannot know what
+// reached storage. It is called without the lock, which it takes only to
+// record the latency, once the Syncer has returned.
 func (r *Registry) sync() (err error) {
+	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("callsig: Sync panicked: %v", p)
 		}
+		d := time.Since(start)
+		r.mu.Lock()
+		r.stats.sync.observe(d)
+		r.mu.Unlock()
 	}()
 	return r.jnl.syncer.Sync()
 }

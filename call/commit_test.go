@@ -101,6 +101,11 @@ func TestOutputCommit(t *testing.T) {
 	if a, d, _ := j.counts(); a != d {
 		t.Fatalf("Accept returned with %d of %d entries durable", d, a)
 	}
+	// Every Sync is timed in Stats.
+	_, _, syncs = j.counts()
+	if h := reg.Stats().JournalSync; h.Count != uint64(syncs) || h.Count == 0 {
+		t.Fatalf("Stats.JournalSync counts %d Syncs, the journal saw %d", h.Count, syncs)
+	}
 }
 
 // TestOutputCommitWaitsOutsideLock: while one input waits for Sync,

@@ -41,10 +41,9 @@ type Stats struct {
 	// (the passing of time's too, refusals included). Zero without a
 	// Journal.
 	JournalAppend Histogram
-	// JournalSync is the latency of making journaled entries durable, for
-	// a Journal that does so apart from Append (in batches, by group
-	// commit). Nothing records it yet: it stays zero, and is where that
-	// Journal's figures go.
+	// JournalSync is the latency of Syncer.Sync, every call counted
+	// (failures included): making journaled entries durable in batches,
+	// by group commit. Zero without a Journal that is a Syncer.
 	JournalSync Histogram
 }
 
