@@ -30,7 +30,14 @@ import (
 //     live with a Seq at least the event's, or over (in its caller's
 //     history), and
 //   - every acknowledged Invite's call is in the recovered state, live or
-//     over.
+//     over, and
+//   - the recovered state holds every entry the journal had reported
+//     durable when any command was acknowledged: after each command that
+//     returned without error, the child prints the journal's durable
+//     index, and the recovered Registry's JournalIndex is at least the
+//     largest printed. A command returns only once its own entry is
+//     durable (output commit, which call's TestOutputCommit checks), so
+//     with this no acknowledged command is lost.
 
 const (
 	crashDirEnv  = "CALLSIG_JOURNAL_CRASH_DIR"
@@ -63,7 +70,7 @@ func crashRound(t *testing.T, seed uint64, killAfter int, within time.Duration) 
 	// A second run recovers what the first left, so that the child also
 	// starts from a journal with snapshots and compacted segments.
 	for run := range 2 {
-		observed, acked := runChild(t, dir, seed+uint64(run), killAfter, within)
+		observed, acked, durable := runChild(t, dir, seed+uint64(run), killAfter, within)
 		r, j, err := Recover(dir, crashOptions(clock.NewManual(start)))
 		if err != nil {
 			t.Fatalf("seed %d run %d: recover: %v", seed, run, err)
@@ -116,6 +123,9 @@ func crashRound(t *testing.T, seed uint64, killAfter int, within time.Duration) 
 				t.Fatalf("seed %d run %d: the acknowledged Invite of %s is lost", seed, run, id)
 			}
 		}
+		if got := r.JournalIndex(); got < durable {
+			t.Fatalf("seed %d run %d: recovered %d entries; a command was acknowledged with %d durable", seed, run, got, durable)
+		}
 		if err := j.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -124,8 +134,9 @@ func crashRound(t *testing.T, seed uint64, killAfter int, within time.Duration) 
 
 // runChild runs the child on dir until it has printed killAfter lines or
 // within has passed, kills it, and returns the events it delivered and
-// the call IDs of the Invites it acknowledged.
-func runChild(t *testing.T, dir string, seed uint64, killAfter int, within time.Duration) (observed []events.Event, acked []string) {
+// the call IDs of the Invites it acknowledged, and the largest durable
+// index it printed after a command it acknowledged.
+func runChild(t *testing.T, dir string, seed uint64, killAfter int, within time.Duration) (observed []events.Event, acked []string, durable uint64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
 	stdout, err := cmd.StdoutPipe()
@@ -157,11 +168,17 @@ func runChild(t *testing.T, dir string, seed uint64, killAfter int, within time.
 			observed = append(observed, e)
 		case strings.HasPrefix(string(line), "ACK "):
 			acked = append(acked, strings.TrimPrefix(string(line), "ACK "))
+		case strings.HasPrefix(string(line), "DURABLE "):
+			n, err := strconv.ParseUint(strings.TrimPrefix(string(line), "DURABLE "), 10, 64)
+			if err != nil {
+				t.Fatalf("child printed %q", line)
+			}
+			durable = max(durable, n)
 		}
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return observed, acked
+	return observed, acked, durable
 }
 
 // TestCrashChild is the child of TestCrashRecovery; alone, it skips.
@@ -214,6 +231,9 @@ func TestCrashChild(t *testing.T) {
 				op, id, err := randomCommand(rng, r)
 				if op == "invite" && err == nil {
 					print([]byte("ACK " + id))
+				}
+				if err == nil && op != "login" && op != "logout" && op != "heartbeat" {
+					print([]byte("DURABLE " + strconv.FormatUint(j.Durable(), 10)))
 				}
 			}
 		}()
