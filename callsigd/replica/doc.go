@@ -1,0 +1,48 @@
+// Package replica replicates a call.Registry on hashicorp/raft: every node
+// of a cluster holds a replica of one Registry, changed only by the entries
+// (call.Entry) the cluster has committed, so that every call survives the
+// death of any minority of the nodes.
+//
+// # One state everywhere
+//
+// A Node's commands (Invite, Cancel, Accept, …) do not run on its replica:
+// the Node, which must be the leader, turns each into a complete entry —
+// its clock reading, the ID of a new call (Options.NewID, or
+// call.NewCallID), Options.Admit's answers (call.AdmitAnswers) — proposes
+// it, waits until it is committed and applied, and returns what the
+// replica's call.Registry.ApplyResult returned. Every non-deterministic
+// choice is so made once, by the proposer, and carried in the entry (C4,
+// D1). A follower refuses commands with ErrNotLeader, having done nothing.
+//
+// Only the leader's clock makes time pass. A replica's own Registry runs on
+// a clock whose timers never fire and that it never reads: an entry's
+// instant is its At. The leader watches its replica's NextDue; when that
+// instant comes on its clock (Options.Clock), it proposes an OpTick entry
+// at its reading, like any other input, and each replica processes what
+// fell due then. A deadline thus fires once, in the log, and every replica
+// agrees on when. A command's entry also processes what fell due up to its
+// At first (the Time rule), on every replica alike. After the same
+// entries, Snapshot gives the same bytes on every node.
+//
+// # Events
+//
+// Each node hands the events its replica produces to its own Sink
+// (Options.Sink): the devices connected to that node are its to serve. An
+// event marked Offline (To had no online device anywhere in the cluster
+// when it was made) is there only to be pushed; it goes to the Sink of one
+// node only, the node that proposed the entry, which was the leader when it
+// did, so that a push is sent once. Should that node die between the commit
+// and its own apply, the push is lost, never sent twice; a node restarted
+// and replaying its log sends none (the entry names the proposer's process,
+// not only its ID).
+//
+// The Sink is called on raft's apply goroutine: Emit must not wait for a
+// command of the same Node, which waits for that goroutine.
+//
+// # Storage
+//
+// The raft log is the Registry's journal (Options.Journal must be nil).
+// OpenStores gives raft-boltdb for the log and raft's file snapshot store,
+// under one directory. A raft snapshot is the Registry's Snapshot (D2)
+// after the index of the last entry it holds.
+package replica

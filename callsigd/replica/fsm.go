@@ -1,0 +1,173 @@
+package replica
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"github.com/hashicorp/raft"
+)
+
+// proposal is what a raft log entry holds: the input, and which process
+// proposed it (for the push rule: see the package's doc).
+type proposal struct {
+	Node  string     `json:"node"`
+	Epoch uint64     `json:"epoch"` // the proposing process's, random: a restarted node is another process
+	Entry call.Entry `json:"entry"`
+}
+
+// applied is what fsm.Apply returns for an entry, and the proposer's
+// ApplyFuture.Response.
+type applied struct {
+	res call.Result
+	err error
+}
+
+// fsm is the raft FSM over one replica of a Registry. raft calls Apply,
+// Snapshot and Restore from one goroutine; queries read the replica from
+// any.
+type fsm struct {
+	node  string
+	epoch uint64
+	opts  call.Options // the replica's: a still clock, the pushing Sink, no NewID, Admit or Journal
+	host  events.Sink  // the Node's Sink
+	wake  func()       // tells the Node that an entry was applied
+
+	// mu is held while an entry is applied or a snapshot restored, and by
+	// state: the index and the replica's state agree.
+	mu    sync.Mutex
+	index uint64 // the last log entry applied
+	reg   atomic.Pointer[call.Registry]
+
+	mine atomic.Bool // the entry being applied was proposed by this process: its Offline events are this node's to push
+}
+
+func newFSM(node string, epoch uint64, o call.Options, wake func()) (*fsm, error) {
+	f := &fsm{node: node, epoch: epoch, host: o.Sink, wake: wake}
+	if f.host == nil {
+		f.host = events.Discard
+	}
+	o.Clock, o.Sink, o.NewID, o.Admit, o.Journal = stillClock{}, events.SinkFunc(f.emit), nil, nil, nil
+	f.opts = o
+	r, err := call.NewRegistry(o)
+	if err != nil {
+		return nil, err
+	}
+	f.reg.Store(r)
+	return f, nil
+}
+
+// emit is the replica's Sink: every event to the node's Sink, but an
+// Offline one only on the node that proposed the entry (the push rule).
+func (f *fsm) emit(e events.Event) {
+	if e.Offline && !f.mine.Load() {
+		return
+	}
+	f.host.Emit(e)
+}
+
+// registry returns the replica, for queries.
+func (f *fsm) registry() *call.Registry { return f.reg.Load() }
+
+// Apply applies one committed entry to the replica (raft.FSM) and returns
+// an applied: the command's result and error. An entry it cannot decode
+// changes nothing and gives ErrInvalidArgument, on every replica alike.
+func (f *fsm) Apply(l *raft.Log) any {
+	defer f.wake()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index = l.Index
+	var p proposal
+	if err := json.Unmarshal(l.Data, &p); err != nil {
+		return applied{err: fmt.Errorf("replica: log entry %d: %w: %v", l.Index, call.ErrInvalidArgument, err)}
+	}
+	f.mine.Store(p.Node == f.node && p.Epoch == f.epoch)
+	defer f.mine.Store(false)
+	res, err := f.registry().ApplyResult(p.Entry)
+	return applied{res: res, err: err}
+}
+
+// Snapshot takes the replica's state (raft.FSM): the index of the last
+// entry applied, then the Registry's snapshot (D2).
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	index, b, err := f.state()
+	if err != nil {
+		return nil, err
+	}
+	return &snapshotBytes{head: binary.BigEndian.AppendUint64(nil, index), body: b}, nil
+}
+
+// state returns the index of the last entry applied and the replica's
+// snapshot after it.
+func (f *fsm) state() (uint64, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := f.registry().Snapshot()
+	return f.index, b, err
+}
+
+// Restore replaces the replica by the state a snapshot holds (raft.FSM).
+// A snapshot it cannot read is refused with ErrInvalidArgument, and the
+// replica stays as it was.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	if len(b) < 8 {
+		return fmt.Errorf("replica: restore: %w: a snapshot of %d bytes", call.ErrInvalidArgument, len(b))
+	}
+	r, err := call.Restore(b[8:], f.opts)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.index = binary.BigEndian.Uint64(b)
+	f.reg.Store(r)
+	f.mu.Unlock()
+	f.wake()
+	return nil
+}
+
+// snapshotBytes is a snapshot taken, for raft to write: the index, eight
+// bytes big-endian, then the Registry's snapshot.
+type snapshotBytes struct{ head, body []byte }
+
+// Persist writes the snapshot to raft's store.
+func (s *snapshotBytes) Persist(sink raft.SnapshotSink) error {
+	_, err := sink.Write(s.head)
+	if err == nil {
+		_, err = sink.Write(s.body)
+	}
+	if err != nil {
+		return errors.Join(err, sink.Cancel())
+	}
+	return sink.Close()
+}
+
+// Release lets the snapshot go.
+func (s *snapshotBytes) Release() {}
+
+// stillClock is a replica's Registry's clock: never read for a decision
+// (an entry carries its instant), its timers never fire.
+type stillClock struct{}
+
+// Now returns the zero time: a replica's Registry reads its clock only to
+// arm a timer, which never fires.
+func (stillClock) Now() time.Time { return time.Time{} }
+
+// AfterFunc returns a timer that never fires.
+func (stillClock) AfterFunc(time.Duration, func()) clock.Timer { return stillTimer{} }
+
+type stillTimer struct{}
+
+func (stillTimer) Stop() bool { return true }

@@ -1,0 +1,425 @@
+package replica
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"github.com/hashicorp/raft"
+)
+
+// The errors of a Node's commands, besides the command's own (call.Err*).
+var (
+	// ErrNotLeader: this node is not the leader; nothing was proposed and
+	// nothing changed. The error names the leader when one is known.
+	ErrNotLeader = errors.New("replica: not the leader")
+	// ErrUncertain: the entry was proposed but leadership was lost before
+	// it was known to be committed; it may or may not take effect.
+	ErrUncertain = errors.New("replica: leadership lost: the outcome is unknown")
+	// ErrClosed: the Node is shut down.
+	ErrClosed = errors.New("replica: node closed")
+)
+
+// DefaultTimeout is how long a command waits for its entry to be committed
+// and applied when Config.Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// Config configures a Node.
+type Config struct {
+	// ID is this node's raft server ID, unique in the cluster.
+	ID string
+	// Options are the Registry's. Clock is the one this node reads for
+	// every entry it proposes, and whose timers make time pass while it
+	// leads (nil: clock.Real()); Sink gets this node's events (see the
+	// package's doc); NewID and Admit are asked when this node proposes.
+	// Journal must be nil: the raft log is the journal.
+	Options call.Options
+	// Raft is raft's configuration (nil: raft.DefaultConfig()); NewNode
+	// uses a copy, with LocalID and NotifyCh set.
+	Raft *raft.Config
+	// The transport and the stores (OpenStores gives the stores on disk).
+	Transport raft.Transport
+	Logs      raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+	// Timeout bounds how long a command waits for its entry to be
+	// committed and applied; 0: DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Node is one member of a replicated Registry: a raft node whose FSM is a
+// replica of the Registry. Its commands are the Registry's; they succeed on
+// the leader only (see the package's doc). It is safe for concurrent use.
+type Node struct {
+	id      string
+	raft    *raft.Raft
+	fsm     *fsm
+	clock   clock.Clock
+	newID   func() string
+	admit   func(inviter, invitee string) error
+	timeout time.Duration
+
+	wake   chan struct{} // the tick loop has something to look at
+	notify chan bool     // raft's leadership changes
+	done   chan struct{}
+	wg     sync.WaitGroup
+	close  sync.Once
+}
+
+// NewNode starts a node. A new cluster is formed by calling Bootstrap on
+// one node (or every node, with the same servers) once; a node with state
+// in its stores rejoins its cluster by itself.
+func NewNode(cfg Config) (*Node, error) {
+	if cfg.Options.Journal != nil {
+		return nil, fmt.Errorf("replica: %w: Options.Journal must be nil: the raft log is the journal", call.ErrInvalidOption)
+	}
+	if cfg.ID == "" || cfg.Transport == nil || cfg.Logs == nil || cfg.Stable == nil || cfg.Snapshots == nil {
+		return nil, fmt.Errorf("replica: %w: ID, Transport, Logs, Stable and Snapshots are required", call.ErrInvalidOption)
+	}
+	n := &Node{
+		id: cfg.ID, clock: cfg.Options.Clock, newID: cfg.Options.NewID, admit: cfg.Options.Admit, timeout: cfg.Timeout,
+		wake: make(chan struct{}, 1), notify: make(chan bool, 8), done: make(chan struct{}),
+	}
+	if n.clock == nil {
+		n.clock = clock.Real()
+	}
+	if n.newID == nil {
+		n.newID = call.NewCallID
+	}
+	if n.timeout == 0 {
+		n.timeout = DefaultTimeout
+	}
+	var epoch [8]byte
+	_, _ = rand.Read(epoch[:]) // crypto/rand.Read never fails
+	f, err := newFSM(cfg.ID, binary.BigEndian.Uint64(epoch[:]), cfg.Options, n.poke)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm = f
+	rc := raft.DefaultConfig()
+	if cfg.Raft != nil {
+		c := *cfg.Raft
+		rc = &c
+	}
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.NotifyCh = n.notify
+	if n.raft, err = raft.NewRaft(rc, f, cfg.Logs, cfg.Stable, cfg.Snapshots, cfg.Transport); err != nil {
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.watch()
+	go n.tick()
+	return n, nil
+}
+
+// Bootstrap forms a new cluster of servers (this node among them). It
+// fails with raft.ErrCantBootstrap on a node that already has state.
+func (n *Node) Bootstrap(servers []raft.Server) error {
+	return n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+}
+
+// ID returns this node's server ID.
+func (n *Node) ID() string { return n.id }
+
+// Raft returns the node's raft, for its state, its leader and membership.
+// Entries must not be applied through it but by the Node's commands.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// IsLeader reports whether this node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the ID of the leader as this node knows it; "" if none.
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// Close stops the node: raft, then its timer. It waits for both.
+func (n *Node) Close() error {
+	var err error
+	n.close.Do(func() {
+		err = n.raft.Shutdown().Error()
+		close(n.done)
+		n.wg.Wait()
+	})
+	return err
+}
+
+// poke wakes the tick loop; it never blocks.
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// watch wakes the tick loop on every change of leadership.
+func (n *Node) watch() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.notify:
+			n.poke()
+		}
+	}
+}
+
+// tick makes time pass while this node leads: when what its replica holds
+// falls due on its clock, it proposes an OpTick at its reading. It looks
+// again whenever an entry is applied, leadership changes or its timer
+// fires; a proposal that fails is tried again a second later.
+func (n *Node) tick() {
+	defer n.wg.Done()
+	var timer clock.Timer
+	arm := func(d time.Duration) {
+		if timer != nil {
+			timer.Stop()
+		}
+		timer = n.clock.AfterFunc(d, n.poke)
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.wake:
+		}
+		if !n.IsLeader() {
+			continue
+		}
+		due, ok := n.fsm.registry().NextDue()
+		if !ok {
+			continue
+		}
+		if now := n.now(); due.After(now) {
+			arm(due.Sub(now))
+			continue
+		}
+		if _, err := n.propose(call.Entry{Op: call.OpTick, At: n.now()}); err != nil && !errors.Is(err, ErrClosed) {
+			arm(time.Second)
+		}
+	}
+}
+
+// now is the node's clock reading as an entry carries it: no monotonic
+// part, in UTC.
+func (n *Node) now() time.Time { return n.clock.Now().Round(0).UTC() }
+
+// leading returns ErrNotLeader, naming the leader, unless this node leads.
+func (n *Node) leading() error {
+	if n.IsLeader() {
+		return nil
+	}
+	if l := n.Leader(); l != "" {
+		return fmt.Errorf("%w (the leader is %q)", ErrNotLeader, l)
+	}
+	return fmt.Errorf("%w (no leader)", ErrNotLeader)
+}
+
+// propose proposes e, waits for it to be committed and applied here, and
+// returns what the replica returned.
+func (n *Node) propose(e call.Entry) (call.Result, error) {
+	b, err := json.Marshal(proposal{Node: n.id, Epoch: n.fsm.epoch, Entry: e})
+	if err != nil {
+		return call.Result{}, fmt.Errorf("replica: %w: %v", call.ErrInvalidArgument, err)
+	}
+	f := n.raft.Apply(b, n.timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+			return call.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return call.Result{}, ErrClosed
+		default:
+			return call.Result{}, fmt.Errorf("%w: %v", ErrUncertain, err)
+		}
+	}
+	a, _ := f.Response().(applied)
+	return a.res, a.err
+}
+
+// input proposes an entry that needs nothing but the clock reading.
+func (n *Node) input(e call.Entry) (call.Result, error) {
+	if err := n.leading(); err != nil {
+		return call.Result{}, err
+	}
+	e.At = n.now()
+	return n.propose(e)
+}
+
+// askAdmit asks Options.Admit about each invitee (nil: admitted).
+func (n *Node) askAdmit(inviter string, invitees []string) []error {
+	if n.admit == nil {
+		return nil
+	}
+	errs := make([]error, len(invitees))
+	for i, u := range invitees {
+		errs[i] = n.admit(inviter, u)
+	}
+	return errs
+}
+
+// liveFailures gives back to fs the errors Admit returned, which the entry
+// kept as messages only.
+func liveFailures(fs []call.Failure, invitees []string, errs []error) []call.Failure {
+	for k := range fs {
+		if i := slices.Index(invitees, fs[k].User); i >= 0 && i < len(errs) && errs[i] != nil {
+			fs[k].Err = errs[i]
+		}
+	}
+	return fs
+}
+
+// Invite is call.Registry.Invite, replicated. The call's ID (unless the
+// config names one) and Admit's answers are made here, once; Admit may be
+// asked about an invite the Registry would have refused or merged (H3)
+// without asking, which changes nothing but the asking.
+func (n *Node) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
+	if err := n.leading(); err != nil {
+		return call.InviteResult{}, err
+	}
+	e := call.Entry{Op: call.OpInvite, User: inviter, Users: slices.Clone(invitees), Timeout: cfg.Timeout, Mode: cfg.Mode,
+		Data: cfg.ExtendedData, Push: copyPush(cfg.Push), CallID: cfg.CallID, HostID: cfg.CallID != ""}
+	if !e.HostID {
+		e.CallID = n.newID()
+	}
+	errs := n.askAdmit(inviter, invitees)
+	e.Admit = call.AdmitAnswers(errs)
+	e.At = n.now()
+	res, err := n.propose(e)
+	res.Invite.Failed = liveFailures(res.Invite.Failed, invitees, errs)
+	return res.Invite, err
+}
+
+// CallingInvite is call.Registry.CallingInvite, replicated; Admit is asked
+// here, as for Invite.
+func (n *Node) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
+	if err := n.leading(); err != nil {
+		return call.InviteResult{}, err
+	}
+	e := call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: slices.Clone(invitees), Timeout: cfg.Timeout,
+		Push: copyPush(cfg.Push)}
+	errs := n.askAdmit(user, invitees)
+	e.Admit = call.AdmitAnswers(errs)
+	e.At = n.now()
+	res, err := n.propose(e)
+	res.Invite.Failed = liveFailures(res.Invite.Failed, invitees, errs)
+	return res.Invite, err
+}
+
+// Cancel is call.Registry.Cancel, replicated.
+func (n *Node) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
+	res, err := n.input(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: slices.Clone(invitees),
+		Data: cfg.ExtendedData, Push: copyPush(cfg.Push)})
+	return res.Failed, err
+}
+
+// Accept is call.Registry.Accept, replicated.
+func (n *Node) Accept(invitee, callID string, cfg call.AcceptConfig) error {
+	_, err := n.input(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return err
+}
+
+// Reject is call.Registry.Reject, replicated.
+func (n *Node) Reject(invitee, callID string, cfg call.RejectConfig) error {
+	_, err := n.input(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return err
+}
+
+// Join is call.Registry.Join, replicated.
+func (n *Node) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
+	res, err := n.input(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return res.Info, err
+}
+
+// Quit is call.Registry.Quit, replicated.
+func (n *Node) Quit(user, callID string, cfg call.QuitConfig) error {
+	_, err := n.input(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return err
+}
+
+// End is call.Registry.End, replicated.
+func (n *Node) End(user, callID string, cfg call.EndConfig) error {
+	_, err := n.input(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return err
+}
+
+// Login is call.Registry.Login, replicated.
+func (n *Node) Login(user, device string) error {
+	_, err := n.input(call.Entry{Op: call.OpLogin, User: user, Device: device})
+	return err
+}
+
+// Logout is call.Registry.Logout, replicated.
+func (n *Node) Logout(user, device string) error {
+	_, err := n.input(call.Entry{Op: call.OpLogout, User: user, Device: device})
+	return err
+}
+
+// Heartbeat is call.Registry.Heartbeat, replicated (H5).
+func (n *Node) Heartbeat(user, device string) error {
+	_, err := n.input(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
+	return err
+}
+
+// Replay is call.Registry.Replay, replicated. Its events are every node's,
+// like any others: the node the device is connected to delivers them.
+func (n *Node) Replay(user, device string) error {
+	_, err := n.input(call.Entry{Op: call.OpReplay, User: user, Device: device})
+	return err
+}
+
+// Queries read this node's replica as the last entry applied here left it
+// (D4): on a follower, possibly behind the leader.
+
+// Call is call.Registry.Call on this node's replica.
+func (n *Node) Call(callID string) (call.Info, bool) { return n.fsm.registry().Call(callID) }
+
+// Len is call.Registry.Len on this node's replica.
+func (n *Node) Len() int { return n.fsm.registry().Len() }
+
+// History is call.Registry.History on this node's replica.
+func (n *Node) History(user string, count int, cursor string) ([]call.Info, string, error) {
+	return n.fsm.registry().History(user, count, cursor)
+}
+
+// Devices is call.Registry.Devices on this node's replica.
+func (n *Node) Devices(user string) []string { return n.fsm.registry().Devices(user) }
+
+// Online is call.Registry.Online on this node's replica.
+func (n *Node) Online() []call.OnlineDevice { return n.fsm.registry().Online() }
+
+// LiveCalls is call.Registry.LiveCalls on this node's replica.
+func (n *Node) LiveCalls(user string) []string { return n.fsm.registry().LiveCalls(user) }
+
+// NextDue is call.Registry.NextDue on this node's replica.
+func (n *Node) NextDue() (time.Time, bool) { return n.fsm.registry().NextDue() }
+
+// State returns the index of the last log entry applied here and the
+// replica's Snapshot after it: two nodes at the same index give the same
+// bytes. It must not be called from inside the Sink's Emit.
+func (n *Node) State() (index uint64, snapshot []byte, err error) { return n.fsm.state() }
+
+// copyPush returns a copy of p (nil for nil), which the caller may then
+// reuse.
+func copyPush(p *events.Push) *events.Push {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}

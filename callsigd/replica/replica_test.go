@@ -1,0 +1,321 @@
+package replica_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/replica"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+	"github.com/hashicorp/raft"
+)
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// raftConfig is raft's configuration for tests: quick elections, no logs.
+func raftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.HeartbeatTimeout = 100 * time.Millisecond
+	c.ElectionTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.LogOutput = io.Discard
+	return c
+}
+
+// member is a node under test with the events its Sink received.
+type member struct {
+	*replica.Node
+	rec *events.Recorder
+}
+
+// inmemCluster starts n nodes over raft's in-memory transport, all on
+// clk, and waits for a leader.
+func inmemCluster(t *testing.T, n int, clk clock.Clock, o call.Options) []member {
+	t.Helper()
+	trans := make([]*raft.InmemTransport, n)
+	var servers []raft.Server
+	for i := range trans {
+		var addr raft.ServerAddress
+		addr, trans[i] = raft.NewInmemTransport("")
+		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: addr})
+	}
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+	}
+	ms := make([]member, n)
+	for i := range ms {
+		rec := &events.Recorder{}
+		o := o
+		o.Clock, o.Sink = clk, rec
+		node, err := replica.NewNode(replica.Config{
+			ID: string(servers[i].ID), Options: o, Raft: raftConfig(), Transport: trans[i],
+			Logs: raft.NewInmemStore(), Stable: raft.NewInmemStore(), Snapshots: raft.NewInmemSnapshotStore(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = node.Close() })
+		ms[i] = member{node, rec}
+	}
+	if err := ms[0].Bootstrap(servers); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, ms)
+	return ms
+}
+
+// leaderOf waits for a leader among ms, and returns it.
+func leaderOf(t *testing.T, ms []member) member {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, m := range ms {
+			if m.Node != nil && m.IsLeader() {
+				return m
+			}
+		}
+	}
+	t.Fatal("no leader within 10 s")
+	return member{}
+}
+
+// converge waits until every node has applied what the first has, and
+// checks that they all then give the same snapshot bytes.
+func converge(t *testing.T, ms []member) []byte {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		index, snap, err := ms[0].State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := true
+		for _, m := range ms[1:] {
+			i, s, err := m.State()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i != index {
+				same = false
+				last = fmt.Sprintf("%s at index %d, %s at %d", ms[0].ID(), index, m.ID(), i)
+				break
+			}
+			if string(s) != string(snap) {
+				t.Fatalf("at index %d, %s's snapshot\n%s\n%s's\n%s", index, ms[0].ID(), snap, m.ID(), s)
+			}
+		}
+		if same {
+			return snap
+		}
+	}
+	t.Fatalf("the replicas did not converge within 10 s: %s", last)
+	return nil
+}
+
+// online returns the events not marked Offline: every node's.
+func online(evs []events.Event) []events.Event {
+	return slices.DeleteFunc(slices.Clone(evs), func(e events.Event) bool { return e.Offline })
+}
+
+// TestConcurrentCommandsOneState: commands from many goroutines through
+// the leader; every replica ends with the same snapshot bytes, every node
+// delivered the same events, and the Offline ones (pushes) only the
+// leader, which proposed them. A follower refuses commands, doing nothing.
+func TestConcurrentCommandsOneState(t *testing.T) {
+	clk := clock.NewManual(t0)
+	ms := inmemCluster(t, 3, clk, call.Options{})
+	leader := leaderOf(t, ms)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 6 {
+		wg.Go(func() {
+			caller, callee := fmt.Sprint("caller", g), fmt.Sprint("callee", g)
+			if err := leader.Login(caller, "d"); err != nil {
+				errs <- err
+				return
+			}
+			for i := range 5 {
+				res, err := leader.Invite(caller, []string{callee, "offline"}, call.InviteConfig{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if i%2 == 0 {
+					err = leader.Accept(callee, res.CallID, call.AcceptConfig{})
+				} else {
+					_, err = leader.Cancel(caller, res.CallID, nil, call.CancelConfig{})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	converge(t, ms)
+	if leader.Len() != 6*3 { // the accepted calls still ring "offline"
+		t.Fatalf("%d live calls, want %d", leader.Len(), 6*3)
+	}
+	want := online(leader.rec.Events())
+	for _, m := range ms {
+		evs := m.rec.Events()
+		if m.ID() != leader.ID() && len(evs) != len(online(evs)) {
+			t.Errorf("follower %s got an Offline event: only the leader pushes", m.ID())
+		}
+		if got := online(evs); len(got) != len(want) {
+			t.Errorf("%s delivered %d events, the leader %d", m.ID(), len(got), len(want))
+		}
+	}
+	if len(online(leader.rec.Events())) == len(leader.rec.Events()) {
+		t.Error("the leader pushed nothing: the invitee offline was not pushed")
+	}
+	for _, m := range ms {
+		if m.ID() == leader.ID() {
+			continue
+		}
+		before := leader.Len()
+		_, err := m.Invite("x", []string{"y"}, call.InviteConfig{})
+		if !errors.Is(err, replica.ErrNotLeader) {
+			t.Fatalf("Invite on follower %s = %v, want ErrNotLeader", m.ID(), err)
+		}
+		if err := m.Login("x", "d"); !errors.Is(err, replica.ErrNotLeader) {
+			t.Fatalf("Login on follower %s = %v, want ErrNotLeader", m.ID(), err)
+		}
+		converge(t, ms)
+		if leader.Len() != before || len(leader.Devices("x")) != 0 {
+			t.Fatal("a refused command changed the cluster")
+		}
+	}
+}
+
+// TestDeadlinesFireOnce: the invitations time out once, by the leader's
+// tick entries, and every replica agrees, events and all.
+func TestDeadlinesFireOnce(t *testing.T) {
+	clk := clock.NewManual(t0)
+	ms := inmemCluster(t, 3, clk, call.Options{})
+	leader := leaderOf(t, ms)
+	const calls = 5
+	for i := range calls {
+		for _, u := range []string{fmt.Sprint("a", i), fmt.Sprint("b", i)} {
+			if err := leader.Login(u, "d"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := leader.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: time.Duration(10+i) * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	converge(t, ms)
+	clk.Advance(11500 * time.Millisecond) // the first two deadlines
+	for deadline := time.Now().Add(10 * time.Second); leader.Len() != calls-2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls live after their deadline, want %d", leader.Len(), calls-2)
+		}
+	}
+	clk.Advance(time.Minute) // the rest
+	for deadline := time.Now().Add(10 * time.Second); leader.Len() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls live after their deadline", leader.Len())
+		}
+	}
+	converge(t, ms)
+	for _, m := range ms {
+		timeouts := map[string]int{}
+		for _, e := range m.rec.Events() {
+			if e.Kind == events.InvitationTimeout {
+				timeouts[e.CallID+" to "+e.To]++
+			}
+		}
+		if len(timeouts) != calls {
+			t.Errorf("%s: %d invitations timed out, want %d", m.ID(), len(timeouts), calls)
+		}
+		for k, c := range timeouts {
+			if c != 1 {
+				t.Errorf("%s: %s timed out %d times", m.ID(), k, c)
+			}
+		}
+		if got, want := online(m.rec.Events()), online(leader.rec.Events()); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s's events differ from the leader's", m.ID())
+		}
+	}
+}
+
+// TestRandomCommandsReplicasAgree: a seeded loop of random commands, time
+// passing and leadership transfers; after each batch every replica holds
+// the same state, and the Registry's own errors come back unchanged.
+func TestRandomCommandsReplicasAgree(t *testing.T) {
+	clk := clock.NewManual(t0)
+	ms := inmemCluster(t, 3, clk, call.Options{HeartbeatTimeout: time.Minute, Glare: call.GlareMerge})
+	rng := rand.New(rand.NewPCG(17, 1))
+	users := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
+	pick := func() string { return users[rng.IntN(len(users))] }
+	var calls []string
+	for batch := range 12 {
+		leader := leaderOf(t, ms)
+		for range 20 {
+			var err error
+			switch rng.IntN(8) {
+			case 0:
+				err = leader.Login(pick(), "d")
+			case 1:
+				err = leader.Logout(pick(), "d")
+			case 2:
+				err = leader.Heartbeat(pick(), "d")
+			case 3, 4:
+				var res call.InviteResult
+				res, err = leader.Invite(pick(), []string{pick()}, call.InviteConfig{Timeout: time.Duration(5+rng.IntN(30)) * time.Second})
+				if err == nil {
+					calls = append(calls, res.CallID)
+				}
+			case 5, 6:
+				if len(calls) > 0 {
+					id := calls[rng.IntN(len(calls))]
+					if rng.IntN(2) == 0 {
+						err = leader.Accept(pick(), id, call.AcceptConfig{})
+					} else {
+						err = leader.Reject(pick(), id, call.RejectConfig{})
+					}
+				}
+			case 7:
+				clk.Advance(time.Duration(rng.IntN(20)) * time.Second)
+			}
+			var ce *call.Error
+			if err != nil && !errors.As(err, &ce) {
+				t.Fatalf("batch %d: %v is no command's error", batch, err)
+			}
+		}
+		converge(t, ms)
+		if batch%4 == 3 {
+			if err := leader.Raft().LeadershipTransfer().Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clk.Advance(time.Hour) // everything falls due, under whichever leader
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l := leaderOf(t, ms)
+		if _, ok := l.NextDue(); !ok && l.Len() == 0 && len(l.Online()) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still live an hour on", l.Len())
+		}
+	}
+	converge(t, ms)
+}
