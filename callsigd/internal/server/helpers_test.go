@@ -50,6 +50,13 @@ type env struct {
 // newEnv starts a server with opts (NewID: call-1, call-2, …) and limits.
 func newEnv(t *testing.T, opts call.Options, limits Limits) *env {
 	t.Helper()
+	return newEnvWith(t, opts, limits, nil)
+}
+
+// newEnvWith is newEnv with a last say on the Config: set, if not nil,
+// changes it before New.
+func newEnvWith(t *testing.T, opts call.Options, limits Limits, set func(*Config)) *env {
+	t.Helper()
 	clk := clock.NewManual(start)
 	if opts.NewID == nil {
 		opts.NewID = calltest.IDs("call-")
@@ -59,10 +66,14 @@ func newEnv(t *testing.T, opts call.Options, limits Limits) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, clk: clk, auth: a, pushes: newFakePusher()}
-	srv, err := New(Config{
+	cfg := Config{
 		Options: opts, Clock: clk, Auth: e.auth, Dev: true, Pusher: e.pushes,
 		Logger: testLogger(), Limits: limits,
-	})
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,10 @@ type metrics struct {
 	rejected    *prometheus.CounterVec // WebSocket upgrades refused, by reason
 }
 
-func newMetrics(r *call.Registry) *metrics {
+// newMetrics makes the metrics of the Registry r returns. It is called
+// before the Registry exists (a recovered Registry may emit events, which
+// the metrics count, before New has it); r is called at scrape time only.
+func newMetrics(r func() *call.Registry) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,11 +60,11 @@ func newMetrics(r *call.Registry) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callsigd_calls_live",
 			Help: "Calls not yet over (Registry.Len).",
-		}, func() float64 { return float64(r.Len()) }),
+		}, func() float64 { return float64(r().Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callsigd_registry_backlog",
 			Help: "Events produced and not yet handed to connections (Registry.Backlog); commands are refused as overloaded past Options.MaxBacklog.",
-		}, func() float64 { return float64(r.Backlog()) }),
+		}, func() float64 { return float64(r().Backlog()) }),
 		newStatsCollector(r), // the Registry's own counts (stats.go)
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

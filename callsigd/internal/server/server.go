@@ -104,7 +104,29 @@ type Config struct {
 	// device out, and the invitees of unanswered calls are told the
 	// caller went offline, as pushes.
 	KeepPresence bool
+
+	// Grace is how long each device the Registry has online when
+	// NewRegistry returns it (a Registry recovered after a crash or a
+	// stop with KeepPresence: call.Registry.Online) has to reconnect
+	// before the server logs it out (PROTOCOL.md, Durability). A device
+	// that reconnects within it is online again and gets its replays
+	// (G8, A7); one that does not is logged out, and G7 cancels its
+	// user's unanswered calls then, not at the restart. 0: the
+	// HeartbeatTimeout of Options if set, else DefaultGrace.
+	Grace time.Duration
 }
+
+// DefaultGrace is Config.Grace without a heartbeat timeout.
+const DefaultGrace = 30 * time.Second
+
+// The retries of a Logout the Registry refused (its Journal, D1): the
+// first after logoutRetryFirst, each later one twice as long after the
+// one before (at most logoutRetryMax), logoutTries attempts in all.
+const (
+	logoutRetryFirst = 50 * time.Millisecond
+	logoutRetryMax   = 5 * time.Second
+	logoutTries      = 10
+)
 
 // Server is callsigd's HTTP and WebSocket front of one call.Registry.
 type Server struct {
@@ -125,6 +147,21 @@ type Server struct {
 	wg      sync.WaitGroup              // connection handlers
 
 	presence keyLocks // orders the Registry presence changes of one user and device with the table above
+
+	// Devices online in the Registry with no connection, that the server
+	// logs out when their timer fires unless they reconnect first: those
+	// of a recovered Registry (Config.Grace), and those whose Logout the
+	// Registry refused (retried with backoff). Guarded by mu; changed
+	// with the device's presence lock held.
+	orphans map[[2]string]*orphan
+}
+
+// orphan is a device online in the Registry with no connection, waiting
+// for its logout.
+type orphan struct {
+	timer clock.Timer   // the next Logout attempt
+	tries int           // Logout attempts refused so far
+	wait  time.Duration // the delay before the next attempt after a refusal
 }
 
 // New returns a Server with a new Registry.
@@ -141,6 +178,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NewRegistry == nil {
 		cfg.NewRegistry = call.NewRegistry
 	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = cfg.Options.HeartbeatTimeout
+		if cfg.Grace <= 0 {
+			cfg.Grace = DefaultGrace
+		}
+	}
 	cfg.Limits.defaults()
 	s := &Server{
 		cfg:     cfg,
@@ -148,16 +191,33 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger,
 		devices: map[string]map[string]*conn{},
 		open:    map[*conn]struct{}{},
+		orphans: map[[2]string]*orphan{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// The metrics exist before the Registry: a recovered one may emit
+	// at once (deadlines that passed while the server was down).
+	s.m = newMetrics(func() *call.Registry { return s.reg })
 	opts := cfg.Options
 	opts.Sink, opts.Clock = s, cfg.Clock
+	if opts.RecoverySink == nil {
+		// The events a recovery replays went out before the crash, or
+		// were never heard of (output commit); nobody is connected yet,
+		// and an invitee who was offline is told of what still rings
+		// when it logs in (G8). Pushing them again would repeat them.
+		opts.RecoverySink = events.Discard
+	}
 	reg, err := cfg.NewRegistry(opts)
 	if err != nil {
 		return nil, err
 	}
 	s.reg = reg
-	s.m = newMetrics(reg)
+	for _, d := range reg.Online() {
+		unlock := s.presence.lock(d.User, d.Device)
+		s.mu.Lock()
+		s.orphanLocked(d.User, d.Device, cfg.Grace)
+		s.mu.Unlock()
+		unlock()
+	}
 	s.routes()
 	return s, nil
 }
@@ -306,7 +366,26 @@ func (s *Server) attach(c *conn) {
 	}
 	old := byDevice[c.device]
 	byDevice[c.device] = c
+	key := [2]string{c.user, c.device}
+	o := s.orphans[key]
+	if o != nil {
+		o.timer.Stop()
+		delete(s.orphans, key)
+	}
 	s.mu.Unlock()
+	if o != nil {
+		// Online in the Registry all along (a restart's grace, or a
+		// Logout not yet done): a Login would do nothing, so the
+		// connection gets its replays from Replay, and its opening
+		// counts as a heartbeat, as a login's does (H5).
+		s.replay(c)
+		if s.cfg.Options.HeartbeatTimeout > 0 {
+			if err := s.reg.Heartbeat(c.user, c.device); err != nil {
+				c.log.Warn("heartbeat refused", "err", err)
+			}
+		}
+		return
+	}
 	if old == nil {
 		s.login(c)
 		return
@@ -350,7 +429,9 @@ func (s *Server) replay(c *conn) {
 // detach ends c's part: if c is still its device's connection, the
 // device is logged out (G7 may cancel its user's unanswered calls);
 // a replaced connection changes nothing. At shutdown with KeepPresence,
-// the device stays online in the Registry.
+// the device stays online in the Registry. A Logout the Registry refuses
+// is retried later (see expire), without holding the presence lock
+// meanwhile, so that a reconnection of the device is not held up.
 func (s *Server) detach(c *conn) {
 	unlock := s.presence.lock(c.user, c.device)
 	defer unlock()
@@ -361,12 +442,10 @@ func (s *Server) detach(c *conn) {
 	if !owner {
 		return
 	}
-	if !keep {
-		// Logged out before the connection leaves the table: the events
-		// the logout makes for the device (none today) could still reach
-		// it, and none produced while it is online finds no connection.
-		s.logout(c)
-	}
+	// Logged out before the connection leaves the table: the events the
+	// logout makes for the device (none today) could still reach it, and
+	// none produced while it is online finds no connection.
+	retry := !keep && !s.logout(c.user, c.device, c.log)
 	s.mu.Lock()
 	if byDevice := s.devices[c.user]; byDevice[c.device] == c {
 		delete(byDevice, c.device)
@@ -374,36 +453,72 @@ func (s *Server) detach(c *conn) {
 			delete(s.devices, c.user)
 		}
 	}
+	if retry && !s.closing {
+		o := s.orphanLocked(c.user, c.device, logoutRetryFirst)
+		o.tries, o.wait = 1, 2*logoutRetryFirst
+	}
 	s.mu.Unlock()
 }
 
-// logout logs c's device out, retrying while the Registry refuses (its
-// Journal, D1): a device whose Logout is lost stays online for good, and
-// G7 never cancels its user's unanswered calls. It holds the device's
-// presence lock meanwhile, so a reconnection of the device waits for it.
-// It gives up only when the server shuts down (its device then stays
-// online in the Registry, as with KeepPresence) or the error is one no
-// retry can mend.
-func (s *Server) logout(c *conn) {
-	wait := 50 * time.Millisecond
-	for {
-		err := s.reg.Logout(c.user, c.device)
-		if err == nil {
-			return
-		}
-		c.log.Error("logout refused", "err", err)
-		if !errors.Is(err, call.ErrJournal) {
-			return
-		}
-		s.mu.RLock()
-		closing := s.closing
-		s.mu.RUnlock()
-		if closing {
-			return
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 5*time.Second)
+// logout logs a device out and reports whether that is done: false if
+// the Registry refused for its Journal (D1), when the device is still
+// online and the Logout must be tried again, else G7 never cancels its
+// user's unanswered calls. Another error is one no retry can mend.
+func (s *Server) logout(user, device string, log *slog.Logger) bool {
+	err := s.reg.Logout(user, device)
+	if err == nil {
+		return true
 	}
+	log.Error("logout refused", "err", err)
+	return !errors.Is(err, call.ErrJournal)
+}
+
+// orphanLocked files a device that is online in the Registry and has no
+// connection, to be logged out after d unless it reconnects first. It is
+// called with s.mu and the device's presence lock held.
+func (s *Server) orphanLocked(user, device string, d time.Duration) *orphan {
+	key := [2]string{user, device}
+	o := &orphan{wait: logoutRetryFirst}
+	s.orphans[key] = o
+	o.timer = s.clock.AfterFunc(d, func() { s.expire(key, o) })
+	return o
+}
+
+// expire logs out an orphaned device whose time is up, unless it has
+// reconnected or the server is shutting down. A Logout the Registry
+// refuses (its Journal, D1) is tried again on the server's clock, after
+// a delay that doubles each time, logoutTries times in all; then the
+// server gives up and logs it: the device stays online in the Registry
+// until it connects and disconnects again, or its heartbeat lapses (H5).
+// At shutdown the retries stop: the device stays online, as with
+// KeepPresence, and a durable Registry restarted on the same state gives
+// it the grace period again.
+func (s *Server) expire(key [2]string, o *orphan) {
+	unlock := s.presence.lock(key[0], key[1])
+	defer unlock()
+	s.mu.RLock()
+	current := s.orphans[key] == o && !s.closing
+	s.mu.RUnlock()
+	if !current {
+		return
+	}
+	log := s.log.With("user", key[0], "device", key[1])
+	done := s.logout(key[0], key[1], log)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.orphans[key] != o { // Shutdown forgot it meanwhile
+		return
+	}
+	if o.tries++; done || o.tries >= logoutTries || s.closing {
+		delete(s.orphans, key)
+		if !done {
+			log.Error("logout given up: the device stays online in the Registry", "tries", o.tries)
+		}
+		return
+	}
+	wait := o.wait
+	o.wait = min(2*o.wait, logoutRetryMax)
+	o.timer = s.clock.AfterFunc(wait, func() { s.expire(key, o) })
 }
 
 // Emit is the Registry's Sink: it hands each event to the connections of
@@ -461,7 +576,9 @@ func (s *Server) offline(e events.Event) {
 func (s *Server) CountPush(outcome string) { s.m.pushes.WithLabelValues(outcome).Inc() }
 
 // Shutdown stops taking connections, closes every open one with 1001
-// (going away), logs their devices out (unless KeepPresence), and waits
+// (going away), logs their devices out (unless KeepPresence), gives up
+// the logouts still waiting (a grace period, or a retry: those devices
+// stay online in the Registry, as with KeepPresence), and waits
 // until every event the Registry produced has been handed on (to
 // connections, which are closing, and to the Pusher, which the caller
 // closes next). If ctx ends first, the connections still open are
@@ -472,6 +589,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	open := make([]*conn, 0, len(s.open))
 	for c := range s.open {
 		open = append(open, c)
+	}
+	for key, o := range s.orphans { // they stay online in the Registry (see expire)
+		o.timer.Stop()
+		delete(s.orphans, key)
 	}
 	s.mu.Unlock()
 	for _, c := range open {

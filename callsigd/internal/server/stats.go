@@ -11,12 +11,12 @@ import (
 // Journal's latency — beside the server's own metrics, which count
 // requests as the server answered them. One Stats call per scrape.
 type statsCollector struct {
-	r *call.Registry
+	r func() *call.Registry // called at each scrape
 
 	online, overloaded, commands, events, panics, refusals, appendLat, syncLat *prometheus.Desc
 }
 
-func newStatsCollector(r *call.Registry) *statsCollector {
+func newStatsCollector(r func() *call.Registry) *statsCollector {
 	return &statsCollector{
 		r:          r,
 		online:     prometheus.NewDesc("callsigd_registry_online_devices", "Devices online in the Registry, over all users.", nil, nil),
@@ -37,7 +37,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.r.Stats()
+	s := c.r().Stats()
 	ch <- prometheus.MustNewConstMetric(c.online, prometheus.GaugeValue, float64(s.OnlineDevices))
 	over := 0.0
 	if s.Overloaded {

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/clock"
+	"github.com/callsig/callsig/events"
+)
+
+// journaled runs fn on a Registry on a manual clock at start that
+// journals to a slice, and returns the entries: the state a crashed
+// server left.
+func journaled(t *testing.T, fn func(r *call.Registry)) []call.Entry {
+	t.Helper()
+	var entries []call.Entry
+	r, err := call.NewRegistry(call.Options{
+		Clock: clock.NewManual(start), NewID: calltest.IDs("call-"),
+		Journal: call.JournalFunc(func(e call.Entry) error { entries = append(entries, e); return nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(r)
+	return entries
+}
+
+// recovered is a Config.NewRegistry that recovers from entries.
+func recovered(entries []call.Entry) func(*Config) {
+	return func(c *Config) {
+		c.NewRegistry = func(o call.Options) (*call.Registry, error) { return call.Recover(nil, entries, o) }
+	}
+}
+
+// The devices a recovered Registry has online get the grace period to
+// reconnect (30 s without a heartbeat timeout): nothing is cancelled at
+// the restart and nothing recovery replays is pushed again; bob, who
+// reconnects, is online again and gets his replay; alice, who does not,
+// is logged out when the grace period ends, and G7 cancels her call then.
+func TestGraceAfterRestart(t *testing.T) {
+	entries := journaled(t, func(r *call.Registry) {
+		for _, u := range []string{"alice", "bob"} {
+			if err := r.Login(u, "web"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(entries))
+	if got := e.srv.Registry().Online(); len(got) != 2 {
+		t.Fatalf("online after recovery: %v", got)
+	}
+	bob := e.dial("bob", "web")
+	ev := bob.waitEvents(1)[0]
+	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "web" {
+		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
+	}
+	e.clk.Advance(DefaultGrace - time.Millisecond)
+	if _, live := e.srv.Registry().Call("call-1"); !live || len(e.srv.Registry().Online()) != 2 {
+		t.Fatal("the call or alice's presence did not last the grace period")
+	}
+	e.clk.Advance(time.Millisecond)
+	evs := bob.waitEvents(2)
+	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
+		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
+	}
+	if got := e.srv.Registry().Online(); len(got) != 1 || got[0].User != "bob" {
+		t.Fatalf("online after the grace period: %v", got)
+	}
+	// Carol, offline, was pushed the cancel only: her invitation went out
+	// before the crash and is not pushed again.
+	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) > 0 })
+	if len(got) != 1 || got[0].to != "carol" || got[0].event.Kind != events.InvitationCancelled {
+		t.Fatalf("pushes: %+v", got)
+	}
+}
+
+// The grace period is the heartbeat timeout when there is one.
+func TestGraceIsHeartbeatTimeout(t *testing.T) {
+	entries := journaled(t, func(r *call.Registry) {
+		if err := r.Login("alice", "web"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e := newEnvWith(t, call.Options{HeartbeatTimeout: 5 * time.Second}, Limits{}, recovered(entries))
+	if e.srv.cfg.Grace != 5*time.Second {
+		t.Fatalf("grace %v", e.srv.cfg.Grace)
+	}
+	e2 := newEnvWith(t, call.Options{}, Limits{}, func(c *Config) { c.Grace = time.Second; recovered(entries)(c) })
+	e2.clk.Advance(time.Second)
+	if got := e2.srv.Registry().Online(); got != nil {
+		t.Fatalf("online after the grace period: %v", got)
+	}
+}
+
+// refusingLogouts is a Journal that refuses Logout entries while refuse
+// is set, and says on refused when it does.
+type refusingLogouts struct {
+	mu      sync.Mutex
+	refuse  bool
+	n       int // logouts refused
+	refused chan struct{}
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (j *refusingLogouts) Append(e call.Entry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if e.Op == call.OpLogout && j.refuse {
+		j.n++
+		select {
+		case j.refused <- struct{}{}:
+		default:
+		}
+		return errDiskFull
+	}
+	return nil
+}
+
+func (j *refusingLogouts) count() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.n
+}
+
+func (j *refusingLogouts) set(refuse bool) {
+	j.mu.Lock()
+	j.refuse = refuse
+	j.mu.Unlock()
+}
+
+// waitOrphan waits until the server has user's device filed for a
+// logout retry (or not, with want false).
+func (e *env) waitOrphan(user, device string, want bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		e.srv.mu.RLock()
+		_, got := e.srv.orphans[[2]string{user, device}]
+		e.srv.mu.RUnlock()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s/%s orphaned: %v, want %v", user, device, got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A Logout the Journal refuses is retried on the server's clock, without
+// holding up a reconnection of the device: alice, whose logout is
+// refused, reconnects at once and gets her hello; once she leaves again
+// and the Journal accepts, the retry logs her out and G7 cancels her call.
+func TestRefusedLogoutRetried(t *testing.T) {
+	j := &refusingLogouts{refused: make(chan struct{}, 1)}
+	e := newEnv(t, call.Options{Journal: j}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "web")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.waitEvents(1)
+	j.set(true)
+	_ = alice.ws.Close(1000, "bye")
+	<-j.refused
+	again := e.dial("alice", "web") // held up by the retries before
+	again.ok("call", map[string]any{"call_id": "call-1"}, nil)
+	_ = again.ws.Close(1000, "bye")
+	<-j.refused
+	e.waitOrphan("alice", "web", true)
+	e.clk.Advance(logoutRetryFirst) // refused again
+	<-j.refused
+	j.set(false)
+	e.clk.Advance(2 * logoutRetryFirst)
+	evs := bob.waitEvents(2)
+	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
+		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
+	}
+	e.waitOrphan("alice", "web", false)
+}
+
+// The retries are bounded: after logoutTries refusals the server gives
+// up and the device stays online. Shutdown gives up at once.
+func TestRefusedLogoutGivenUp(t *testing.T) {
+	j := &refusingLogouts{refused: make(chan struct{}, 1)}
+	e := newEnv(t, call.Options{Journal: j}, Limits{})
+	alice := e.dial("alice", "web")
+	j.set(true)
+	_ = alice.ws.Close(1000, "bye")
+	<-j.refused
+	e.waitOrphan("alice", "web", true)
+	e.clk.Advance(time.Minute) // every retry falls due within it
+	e.waitOrphan("alice", "web", false)
+	e.clk.Advance(time.Hour)
+	if n := j.count(); n != logoutTries {
+		t.Fatalf("%d logouts tried, want %d", n, logoutTries)
+	}
+	<-j.refused
+	if got := e.srv.Registry().Online(); len(got) != 1 {
+		t.Fatalf("online: %v", got)
+	}
+
+	bob := e.dial("bob", "web")
+	_ = bob.ws.Close(1000, "bye")
+	<-j.refused
+	e.waitOrphan("bob", "web", true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrphan("bob", "web", false)
+}
