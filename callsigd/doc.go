@@ -13,13 +13,17 @@
 //	callsigd: serving http://127.0.0.1:8080 (dev mode, in memory)
 //
 // It stops cleanly on SIGINT or SIGTERM: it takes no new connection,
-// closes every open one with 1001 (going away), logs their devices out,
+// closes every open one with 1001 (going away), logs their devices out
+// (not with -data: see Durable state),
 // waits until the Registry has handed on every event that made, and sends
 // the pushes still queued, within 10 s.
 //
 // # Flags
 //
 //	-addr HOST:PORT        listen address (default 127.0.0.1:8080)
+//	-data DIR              keep the state durably in DIR (below); without it: in memory
+//	-checkpoint-entries N  with -data: snapshot and compact once N entries were
+//	                       journaled since the last snapshot (default 10000)
 //	-secret-file FILE      HS256 key for client tokens, at least 32 bytes (a
 //	                       trailing newline is not part of it); without it: dev mode
 //	-insecure-dev          allow dev mode on an address other than loopback
@@ -34,14 +38,44 @@
 //	                       *.example.com, or https://app.example.com to name
 //	                       the scheme too); default: same origin only
 //
-// -data (durable state), -node and -peers (a cluster) are recognised and
-// refused: this build keeps its state in memory on one node, and a server
-// that ignored them would lose what its operator thought safe.
+// -node and -peers (a cluster) are recognised and refused: this build
+// runs one node, and a server that ignored them would lose what its
+// operator thought safe.
 //
 // In dev mode the server makes a random key at start and mints a token
 // for anyone at POST /v1/dev/token; tokens die with the process. Dev mode
 // on an address other than loopback (":8080" listens on every interface)
 // needs -insecure-dev.
+//
+// # Durable state
+//
+// With -data DIR the Registry journals every input to DIR (package
+// journal) before its events go out or its command returns, with group
+// commit: one fsync serves every command that waits for it. At start the
+// server recovers the Registry from DIR (the latest snapshot, then the
+// journal after it); the events that recovery replays are dropped, offline
+// ones included: they went out before the crash, or nobody heard of them,
+// and an invitee who logs in is told again of what rings for it (G8).
+// Deadlines that passed while the server was down fall due at start.
+// Every second the server looks whether -checkpoint-entries entries were
+// journaled since the last snapshot; if so it stores a snapshot and
+// removes the segments it covers, so the journal stays bounded by about
+// that many entries. On SIGINT or SIGTERM it closes the connections
+// without logging their devices out, takes a last snapshot and closes
+// the journal, every entry durable.
+//
+// Devices that were online when the server stopped or died get a grace
+// period to reconnect: the -heartbeat timeout if set, else 30 s. One that
+// reconnects within it is online again and gets its replays (G8, A7); one
+// that does not is logged out then, and G7 cancels its user's unanswered
+// calls. With -heartbeat the Registry's own deadline (H5: the last
+// heartbeat before the crash, plus the timeout) applies too, and may end
+// the grace period sooner.
+//
+// A logout the journal refuses (a full disk) is retried 10 times, 50 ms
+// after the first refusal and twice as long after each (at most 5 s),
+// without holding up a reconnection of the device; then, or at shutdown,
+// the server gives up and the device stays online in the Registry.
 //
 // # HTTP
 //

@@ -62,6 +62,7 @@ type flags struct {
 	allowedOrigins                      []string
 	insecureDev                         bool
 	node, peers                         string
+	checkpointEntries                   uint64
 }
 
 func (f *flags) dev() bool { return f.secretFile == "" }
@@ -78,7 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
-	fs.StringVar(&f.data, "data", "", "journal and snapshots in `DIR` (not in this build: state is in memory)")
+	fs.StringVar(&f.data, "data", "", "keep the state durably in `DIR` (journal and snapshots); without it: in memory")
+	fs.Uint64Var(&f.checkpointEntries, "checkpoint-entries", 10000, "with -data: snapshot and compact the journal once `N` entries were journaled since the last snapshot")
 	fs.StringVar(&f.secretFile, "secret-file", "", "HS256 key for client tokens, at least 32 bytes, read from `FILE`; without it: dev mode")
 	fs.StringVar(&f.pushWebhook, "push-webhook", "", "POST every offline event to `URL`; without it they are logged")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 0, "H5 heartbeat timeout; 0: off, the WebSocket's own close logs out")
@@ -105,14 +107,14 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -help)", fs.Arg(0))
-	case f.data != "":
-		return nil, errors.New("-data: durable state is not in this build yet; run without -data to keep everything in memory")
 	case f.node != "" || f.peers != "":
 		return nil, errors.New("-node, -peers: clusters are not in this build yet; run one server without them")
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return nil, errors.New("-tls-cert and -tls-key go together")
 	case f.heartbeat < 0:
 		return nil, fmt.Errorf("-heartbeat %v is negative", f.heartbeat)
+	case f.checkpointEntries == 0:
+		return nil, errors.New("-checkpoint-entries must be at least 1")
 	case f.history < 0:
 		return nil, fmt.Errorf("-history %d is negative", f.history)
 	case f.dev() && !loopback(f.addr) && !f.insecureDev:
@@ -200,10 +202,40 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		hook = push.New(f.pushWebhook, push.Options{Logger: logger, Count: func(o string) { srv.CountPush(o) }})
 		cfg.Pusher = hook
 	}
+	var st *store
+	if f.data != "" {
+		st = &store{dir: f.data, every: f.checkpointEntries, log: logger}
+		cfg.NewRegistry = st.newRegistry
+		// The devices stay online in the journal at shutdown: the next
+		// start gives them the grace period to reconnect (Config.Grace).
+		cfg.KeepPresence = true
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
+		if st != nil {
+			_ = st.close()
+		}
 		return err
 	}
+	ckCtx, ckStop := context.WithCancel(context.Background())
+	ckDone := make(chan struct{})
+	go func() {
+		defer close(ckDone)
+		if st != nil {
+			st.checkpoints(ckCtx)
+		}
+	}()
+	// The journal is closed last, once the connections are closed and
+	// their events handed on.
+	defer func() {
+		ckStop()
+		<-ckDone
+		if st != nil {
+			if err := st.close(); err != nil {
+				logger.Error("closing the journal", "err", err)
+			}
+		}
+	}()
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -214,10 +246,16 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		scheme = "https"
 	}
 	mode := "in memory"
+	if f.data != "" {
+		mode = "journal in " + f.data
+	}
 	if f.dev() {
-		mode = "dev mode, in memory"
+		mode = "dev mode, " + mode
 	}
 	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
+	if st != nil {
+		st.logRecovered()
+	}
 	if hook == nil {
 		logger.Info("no -push-webhook: offline events are logged")
 	}

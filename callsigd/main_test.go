@@ -32,6 +32,7 @@ func TestFlags(t *testing.T) {
 		{"-addr", "[::1]:0"},
 		{"-addr", "0.0.0.0:0", "-insecure-dev"},
 		{"-addr", ":0", "-secret-file", secret},
+		{"-data", t.TempDir(), "-checkpoint-entries", "100"},
 	}
 	for _, args := range good {
 		if _, err := parseFlags(args, io.Discard); err != nil {
@@ -45,7 +46,7 @@ func TestFlags(t *testing.T) {
 	bad := map[string][]string{
 		"not loopback":          {"-addr", "0.0.0.0:8080"},
 		"every interface":       {"-addr", ":8080"},
-		"data (not yet)":        {"-data", t.TempDir()},
+		"no checkpoints":        {"-data", t.TempDir(), "-checkpoint-entries", "0"},
 		"cluster (not yet)":     {"-node", "n1", "-peers", "n1=a=b"},
 		"cert without key":      {"-tls-cert", "c.pem"},
 		"negative heartbeat":    {"-heartbeat", "-1s"},
@@ -63,10 +64,6 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"-data", "x"}, &out); code != 2 || !strings.Contains(out.String(), "-data: durable state is not in this build") {
-		t.Errorf("run -data: %d %q", code, out.String())
-	}
-	out.Reset()
 	if code := run([]string{"-max-invitees", "1000"}, &out); code != 1 || !strings.Contains(out.String(), "MaxInvitees") {
 		t.Errorf("run -max-invitees 1000: %d %q", code, out.String())
 	}
