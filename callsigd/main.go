@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -173,6 +174,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	var srv *server.Server
+	var counted atomic.Pointer[server.Server] // srv, once New has returned it
 	var hook *push.Webhook
 	cfg := server.Config{
 		Options: call.Options{
@@ -196,12 +198,35 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		cfg.Options.Glare = call.GlareMerge
 	}
 	if f.pushWebhook != "" {
-		// The Webhook counts its outcomes in the server's /metrics; it
-		// gets its first push only once srv is set (pushes come from the
-		// Registry's events, and there are none before a client connects).
-		hook = push.New(f.pushWebhook, push.Options{Logger: logger, Count: func(o string) { srv.CountPush(o) }})
+		// The Webhook counts its outcomes in the server's /metrics. A
+		// recovered Registry may push while server.New runs, before the
+		// Server is there to count: those outcomes go uncounted.
+		hook = push.New(f.pushWebhook, push.Options{Logger: logger, Count: func(o string) {
+			if s := counted.Load(); s != nil {
+				s.CountPush(o)
+			}
+		}})
 		cfg.Pusher = hook
 	}
+	// The first line comes before the Registry is made: a recovered one
+	// may log offline events at once (deadlines that passed meanwhile).
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Serve closes it too; this is for an error before
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	mode := "in memory"
+	if f.data != "" {
+		mode = "journal in " + f.data
+	}
+	if f.dev() {
+		mode = "dev mode, " + mode
+	}
+	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
 	var st *store
 	if f.data != "" {
 		st = &store{dir: f.data, every: f.checkpointEntries, log: logger}
@@ -210,13 +235,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		// start gives them the grace period to reconnect (Config.Grace).
 		cfg.KeepPresence = true
 	}
-	srv, err := server.New(cfg)
+	srv, err = server.New(cfg)
 	if err != nil {
 		if st != nil {
 			_ = st.close()
 		}
 		return err
 	}
+	counted.Store(srv)
 	ckCtx, ckStop := context.WithCancel(context.Background())
 	ckDone := make(chan struct{})
 	go func() {
@@ -237,22 +263,6 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		}
 	}()
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if tlsConfig != nil {
-		scheme = "https"
-	}
-	mode := "in memory"
-	if f.data != "" {
-		mode = "journal in " + f.data
-	}
-	if f.dev() {
-		mode = "dev mode, " + mode
-	}
-	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
 	if st != nil {
 		st.logRecovered()
 	}
