@@ -128,6 +128,13 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			return nil, fmt.Errorf("-push-webhook %q is not an http or https URL", f.pushWebhook)
 		}
 	}
+	// The Registry's own limits (-max-invitees, -default-timeout,
+	// -max-timeout) are checked here, by the Registry, so that a bad one
+	// fails before the first line says the server serves.
+	if _, err := call.NewRegistry(call.Options{MaxInvitees: f.maxInvitees, DefaultTimeout: f.defaultTimeout,
+		MaxTimeout: f.maxTimeout, History: f.history, HeartbeatTimeout: f.heartbeat}); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

@@ -44,19 +44,21 @@ func TestFlags(t *testing.T) {
 		t.Errorf("parsed %+v", f)
 	}
 	bad := map[string][]string{
-		"not loopback":          {"-addr", "0.0.0.0:8080"},
-		"every interface":       {"-addr", ":8080"},
-		"no checkpoints":        {"-data", t.TempDir(), "-checkpoint-entries", "0"},
-		"cluster (not yet)":     {"-node", "n1", "-peers", "n1=a=b"},
-		"cert without key":      {"-tls-cert", "c.pem"},
-		"negative heartbeat":    {"-heartbeat", "-1s"},
-		"negative history":      {"-history", "-1"},
-		"webhook not http":      {"-push-webhook", "ftp://x/y"},
-		"webhook not a URL":     {"-push-webhook", "::"},
-		"stray argument":        {"serve"},
-		"unknown flag":          {"-verbose"},
-		"not a duration":        {"-max-timeout", "soon"},
-		"not loopback, by name": {"-addr", "example.com:80"},
+		"not loopback":           {"-addr", "0.0.0.0:8080"},
+		"every interface":        {"-addr", ":8080"},
+		"no checkpoints":         {"-data", t.TempDir(), "-checkpoint-entries", "0"},
+		"cluster (not yet)":      {"-node", "n1", "-peers", "n1=a=b"},
+		"cert without key":       {"-tls-cert", "c.pem"},
+		"negative heartbeat":     {"-heartbeat", "-1s"},
+		"negative history":       {"-history", "-1"},
+		"webhook not http":       {"-push-webhook", "ftp://x/y"},
+		"webhook not a URL":      {"-push-webhook", "::"},
+		"stray argument":         {"serve"},
+		"unknown flag":           {"-verbose"},
+		"not a duration":         {"-max-timeout", "soon"},
+		"not loopback, by name":  {"-addr", "example.com:80"},
+		"too many invitees":      {"-max-invitees", "1000"},
+		"timeouts the wrong way": {"-default-timeout", "5m", "-max-timeout", "1m"},
 	}
 	for name, args := range bad {
 		if _, err := parseFlags(args, io.Discard); err == nil {
@@ -64,7 +66,10 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"-max-invitees", "1000"}, &out); code != 1 || !strings.Contains(out.String(), "MaxInvitees") {
+	// A Registry limit out of range is a bad flag, like any other: exit
+	// status 2, and refused before the first line says the server serves.
+	if code := run([]string{"-max-invitees", "1000"}, &out); code != 2 || !strings.Contains(out.String(), "MaxInvitees") ||
+		strings.Contains(out.String(), "serving") {
 		t.Errorf("run -max-invitees 1000: %d %q", code, out.String())
 	}
 }
