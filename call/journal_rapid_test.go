@@ -345,7 +345,13 @@ func TestCallingInvitePush(t *testing.T) {
 	}
 }
 
-// withoutLast drops a snapshot's last clock reading.
+// withoutLast drops what in a snapshot depends on when the clock's timer
+// fired rather than on the inputs: the last clock reading, and the count
+// of entries journaled (JournalIndex), since each firing that finds
+// something due journals the passing of time as an entry of its own, so a
+// timer that fires late, once for two deadlines, journals one entry where
+// a punctual one journals two.
 func withoutLast(snap []byte) []byte {
-	return regexp.MustCompile(`"last":"[^"]*",`).ReplaceAll(snap, nil)
+	snap = regexp.MustCompile(`"last":"[^"]*",`).ReplaceAll(snap, nil)
+	return regexp.MustCompile(`"journal":[0-9]+,`).ReplaceAll(snap, nil)
 }
