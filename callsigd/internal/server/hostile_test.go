@@ -171,6 +171,15 @@ func TestClientThatStopsReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer deaf.CloseNow() // never read: its socket buffers, then its send queue, fill
+	// deaf reads no hello, so nothing says its login is done: wait for the
+	// Registry to have it online, or the first invitation is an offline
+	// push and the test ends before the queue fills.
+	for deadline := time.Now().Add(waitLimit); len(e.srv.Registry().Devices("deaf")) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("deaf never came online")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	caller := e.dial("bob", "web")
 	probe := e.dial("carol", "web")
 
