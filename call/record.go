@@ -146,9 +146,8 @@ const membersOffset = unsafe.Offsetof(callOf2{}.members)
 // Event.Offline and whether an invitation is delivered at once.
 func (c *callRecord) online() core.Set {
 	var s core.Set
-	ls := c.links()
-	for i := range ls {
-		if u := ls[i].u; u != nil && u.online() {
+	for i, l := range c.links() {
+		if l.u != nil && l.u.online() {
 			s.Add(i)
 		}
 	}

@@ -71,7 +71,9 @@ func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
 	if now.Before(r.time.present) {
 		now = r.time.present
 	}
-	if _, _, _, at := r.firstDue(); !at.IsZero() && !at.After(now) {
+	_, _, _, at := r.firstDue()
+	due := !at.IsZero() && !at.After(now)
+	if due {
 		if !in.replaying {
 			if err := r.journalEntry(Entry{Op: OpTick, At: now}); err != nil {
 				r.time.retryAt = reading.Add(time.Second) // D1: everything stays due
@@ -81,7 +83,9 @@ func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
 		r.time.present = now // the passing of time takes effect, as an input of its own (see commit)
 	}
 	r.time.retryAt = time.Time{}
-	for r.processDue(now) {
+	// Nothing due: processDue would find as much, and most inputs find
+	// nothing due.
+	for due && r.processDue(now) {
 		r.passSlice(in)
 		// passSlice may have released the lock, and another input taken
 		// effect meanwhile at a later reading, with part of what fell due

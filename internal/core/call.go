@@ -310,15 +310,16 @@ func (c *Call) NextDue() (time.Time, DueKind) {
 	return next, kind
 }
 
-// Set is a set of member positions; a call has at most 101 members.
+// Set is a set of member positions; a call has at most 101 members. The
+// positions are taken as unsigned, which spares the division its sign.
 type Set [2]uint64
 
 // Has reports whether i is in s.
-func (s Set) Has(i int) bool { return s[i/64]&(uint64(1)<<(i%64)) != 0 }
+func (s Set) Has(i int) bool { return s[uint(i)/64]&(1<<(uint(i)%64)) != 0 }
 
 // Add adds i to s and reports whether it was not in s yet.
 func (s *Set) Add(i int) bool {
-	w, b := i/64, uint64(1)<<(i%64)
+	w, b := uint(i)/64, uint64(1)<<(uint(i)%64)
 	if s[w]&b != 0 {
 		return false
 	}
