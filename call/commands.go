@@ -39,58 +39,60 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 				}
 			}
 		}
-		o, err := r.runInput(&in)
-		if !o.askAdmit {
+		var o outcome
+		err := r.runInput(&in, &o)
+		if !in.askAdmit {
 			return o.invite, err
 		}
 	}
 }
 
-func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *InviteConfig) (outcome, error) {
+func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
 	const op = "invite"
 	now := in.entry.At
 	a := cfg.inviteArgs(inviter, invitees, &r.s)
 	lim := r.s.limits()
 	timeout, refused := core.CheckInvite(&a, nil, &lim)
 	if err := refusal(op, cfg.CallID, inviter, refused); err != nil {
-		return outcome{}, err
+		return InviteResult{}, err
 	}
 	id := cfg.CallID
 	if c := r.glareCall(inviter, invitees); c != nil { // H3, before H4 and ErrCallExists
 		res, err := r.merge(in, c, inviter, cfg)
-		return outcome{invite: res}, err
+		return res, err
 	}
 	if r.s.admit != nil && !in.admitAsked && !in.replaying {
-		return outcome{askAdmit: true}, nil // H3 peeked wrong: nothing has changed
+		in.askAdmit = true
+		return InviteResult{}, nil // H3 peeked wrong: nothing has changed
 	}
 	if id != "" {
 		if c := r.calls.Get(id); c != nil {
 			if res, ok := retried(c, inviter, invitees); ok {
-				return outcome{invite: res}, nil // H4: the same invite again: the first answer, nothing new
+				return res, nil // H4: the same invite again: the first answer, nothing new
 			}
-			return outcome{}, newErr(op, id, inviter, ErrCallExists, "")
+			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "")
 		}
 		if res, ok := r.retriedMerge(inviter, id, invitees); ok {
-			return outcome{invite: res}, nil // H4 after H3: the first answer, a merge, again
+			return res, nil // H4 after H3: the first answer, a merge, again
 		}
 	}
 	asked := invitees
 	invitees, failed := in.admitted(invitees) // H7
 	if len(invitees) == 0 {
-		return outcome{}, admitRefusedAll(op, cfg.CallID, inviter)
+		return InviteResult{}, admitRefusedAll(op, cfg.CallID, inviter)
 	}
 	if id == "" {
 		id = r.newID(in)
 		if !core.ValidID(id) {
-			return outcome{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
+			return InviteResult{}, newErr(op, id, inviter, ErrInvalidCallID, "Options.NewID made an invalid ID")
 		}
 		if r.calls.Get(id) != nil {
-			return outcome{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
+			return InviteResult{}, newErr(op, id, inviter, ErrCallExists, "Options.NewID made an ID in use")
 		}
 	}
 	in.entry.CallID = id
 	if err := r.commit(in); err != nil {
-		return outcome{}, err
+		return InviteResult{}, err
 	}
 	var busy core.Set // H2
 	for k, u := range invitees {
@@ -112,7 +114,7 @@ func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *
 	}
 	r.calls.Put(c)
 	r.update(now, c)
-	return outcome{invite: InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}}, nil
+	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
 }
 
 // inviteArgs returns what core.CheckInvite reads of an Invite.
@@ -147,7 +149,8 @@ func (r *Registry) lookup(op, user, callID string) (*callRecord, error) {
 // that call one allocation, to keep the Invite's; otherwise Cancel
 // allocates nothing (B2).
 func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelConfig) (failed []string, err error) {
-	o, err := r.input(Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push})
+	var o outcome
+	err = r.input(Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push}, &o)
 	return o.failed, err
 }
 
@@ -176,14 +179,14 @@ func (r *Registry) cancel(in *inputRun, inviter, callID string, invitees []strin
 // answered). Accepting again while the call is live is a no-op; once the call
 // is over every command gets ErrCallNotFound.
 func (r *Registry) Accept(invitee, callID string, cfg AcceptConfig) error {
-	_, err := r.input(Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	err := r.input(Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
 	return err
 }
 
 // Reject rejects an invitation (G3); see Accept. The caller gets
 // InvitationRejected with Reason Rejected.
 func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
-	_, err := r.input(Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	err := r.input(Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
 	return err
 }
 

@@ -45,7 +45,8 @@ func (r *Registry) CallingInvite(user, callID string, invitees []string, cfg Cal
 			r.askAdmit(&in, user, invitees)
 		}
 	}
-	o, err := r.runInput(&in)
+	var o outcome
+	err := r.runInput(&in, &o)
 	return o.invite, err
 }
 
@@ -96,7 +97,8 @@ func (cfg *CallingInviteConfig) inviteArgs(user string, invitees []string, dflt 
 // included. The members are told with UserStateChanged. Joining while
 // Accepted is a no-op that returns the call's Info and emits nothing.
 func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
-	o, err := r.input(Entry{Op: OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	var o outcome
+	err := r.input(Entry{Op: OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, &o)
 	return o.info, err
 }
 
@@ -126,7 +128,7 @@ func (r *Registry) joinCall(in *inputRun, user, callID string, cfg *JoinConfig) 
 // left Accepted or pending, the call ends by itself: InvitationEnded with
 // ReasonEmpty goes to the members that were pending or Accepted just before.
 func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
-	_, err := r.input(Entry{Op: OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	err := r.input(Entry{Op: OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
 	return err
 }
 
@@ -155,7 +157,7 @@ func (r *Registry) quit(in *inputRun, user, callID string, cfg *QuitConfig) erro
 // others keep their states; the call is over and no timeout fires after.
 // The ender's Member.Data becomes the End's data (its last action).
 func (r *Registry) End(user, callID string, cfg EndConfig) error {
-	_, err := r.input(Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	err := r.input(Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
 	return err
 }
 

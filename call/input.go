@@ -9,24 +9,21 @@ import (
 	"github.com/callsig/callsig/internal/core"
 )
 
-// outcome is what a command returns besides its error.
+// outcome is what a command returns besides its error. It is large, and
+// most inputs return none: a command writes it where its caller asked
+// (inputRun.result) rather than returning it up the stack.
 type outcome struct {
 	invite InviteResult
 	failed []string
 	info   Info
-
-	// askAdmit: the invite was run without asking Options.Admit, on the
-	// word of a peek that said it would merge (H3), and it would not
-	// merge after all. Nothing changed; Invite asks Admit and runs it
-	// again.
-	askAdmit bool
 }
 
 // input runs one command or presence change that asks Options.Admit
-// nothing.
-func (r *Registry) input(e Entry) (outcome, error) {
+// nothing. res gets what the command returns besides its error; it may be
+// nil for inputs that return only an error.
+func (r *Registry) input(e Entry, res *outcome) error {
 	in := inputRun{entry: e, admitAsked: true}
-	return r.runInput(&in)
+	return r.runInput(&in, res)
 }
 
 // runInput runs one input end to end: it takes the lock; refuses a
@@ -37,7 +34,12 @@ func (r *Registry) input(e Entry) (outcome, error) {
 // A panic in host code called meanwhile leaves the Registry usable (guard,
 // C6). A replayed input (Apply) is not refused for load, and takes effect
 // at its journaled reading, journaling nothing.
-func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
+//
+// res gets what the command returns besides its error, when it returns
+// more (Invite, CallingInvite, Cancel, Join): its caller must give one.
+// It is a parameter of its own, not a field of inputRun, so that it stays
+// on the caller's stack: the entry's slices may be kept by the Journal.
+func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 	r.begin(in)
 	defer r.guard(in)
 	e := &in.entry
@@ -47,7 +49,7 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
 			r.leave(in)
-			return o, err
+			return err
 		}
 	}
 	var reading time.Time
@@ -61,9 +63,9 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 		err = journalRefused(e, err)
 	} else {
 		e.At = now
-		o, err = r.run(in)
+		err = r.run(in, res)
 	}
-	if !in.replaying && !o.askAdmit {
+	if !in.replaying && !in.askAdmit {
 		r.stats.count(e.Op, err)
 	}
 	if in.replaying && err == nil {
@@ -78,7 +80,7 @@ func (r *Registry) runInput(in *inputRun) (o outcome, err error) {
 			err = journalRefused(e, serr)
 		}
 	}
-	return o, err
+	return err
 }
 
 // overloaded returns ErrOverloaded while Options.MaxBacklog events or more
@@ -137,7 +139,8 @@ func (r *Registry) guard(in *inputRun) {
 
 // run dispatches one input to its command. The entry is complete but for
 // the ID an Invite makes, which the command fills in before it commits.
-func (r *Registry) run(in *inputRun) (o outcome, err error) {
+// The commands that return more than an error write it to res.
+func (r *Registry) run(in *inputRun, res *outcome) (err error) {
 	e := &in.entry
 	// The call and its events keep the Registry's own copy of the Push: a
 	// host may reuse its Push once the command returns, and a replay must
@@ -151,17 +154,17 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 		if e.HostID {
 			cfg.CallID = e.CallID
 		}
-		o, err = r.invite(in, e.User, e.Users, &cfg)
+		res.invite, err = r.invite(in, e.User, e.Users, &cfg)
 	case OpCancel:
-		o.failed, err = r.cancel(in, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
+		res.failed, err = r.cancel(in, e.User, e.CallID, e.Users, &CancelConfig{ExtendedData: e.Data, Push: e.Push})
 	case OpAccept:
 		err = r.answer(in, "accept", e.User, e.CallID, true, e.Data, e.Device)
 	case OpReject:
 		err = r.answer(in, "reject", e.User, e.CallID, false, e.Data, e.Device)
 	case OpCallingInvite:
-		o.invite, err = r.callingInvite(in, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
+		res.invite, err = r.callingInvite(in, e.User, e.CallID, e.Users, &CallingInviteConfig{Timeout: e.Timeout, Push: e.Push})
 	case OpJoin:
-		o.info, err = r.joinCall(in, e.User, e.CallID, &JoinConfig{ExtendedData: e.Data, Device: e.Device})
+		res.info, err = r.joinCall(in, e.User, e.CallID, &JoinConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpQuit:
 		err = r.quit(in, e.User, e.CallID, &QuitConfig{ExtendedData: e.Data, Device: e.Device})
 	case OpEnd:
@@ -177,7 +180,7 @@ func (r *Registry) run(in *inputRun) (o outcome, err error) {
 	default:
 		err = unknownOp(e)
 	}
-	return o, err
+	return err
 }
 
 // commit writes input in to the Journal, once its checks have passed and
@@ -242,6 +245,10 @@ type inputRun struct {
 	admitErrs  []error // the live errors behind entry.Admit, whose identity the journal does not keep (H7)
 	admitAsked bool    // Options.Admit was asked for this input, or need not be
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
+	// askAdmit: the invite was run without asking Options.Admit, on the
+	// word of a peek that said it would merge (H3), and it would not merge
+	// after all. Nothing changed; Invite asks Admit and runs it again.
+	askAdmit bool
 
 	// reading is the clock's reading for this input, before D3 raises it
 	// to the Registry's present (advance); zero until then. A replay's is

@@ -111,9 +111,9 @@ func (r *Registry) Apply(e Entry) error {
 	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
 		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
+	var o outcome
 	in := inputRun{entry: e, replaying: true}
-	_, err := r.runInput(&in)
-	return err
+	return r.runInput(&in, &o)
 }
 
 // isCommand reports whether op is a command: an input that C5 refuses under

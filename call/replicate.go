@@ -41,8 +41,9 @@ func (r *Registry) ApplyResult(e Entry) (Result, error) {
 	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
 		return Result{}, &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
 	}
+	var o outcome
 	in := inputRun{entry: e, replaying: true}
-	o, err := r.runInput(&in)
+	err := r.runInput(&in, &o)
 	return Result{Invite: o.invite, Failed: o.failed, Info: o.info}, err
 }
 
