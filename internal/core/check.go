@@ -65,7 +65,17 @@ func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLen {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	// Eight bytes at a time while they are all printable ASCII, as IDs
+	// mostly are: every command checks two or three of them.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if !printableASCII(w) {
+			break // the byte loop below finds which, and what it is
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c == 0x7f {
 			return false
@@ -75,6 +85,18 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// printableASCII reports whether each byte of w is in 0x20–0x7e: none has
+// its high bit set, none is below 0x20, and none is 0x7f. Each test sets a
+// byte's high bit for the bytes it finds, without carries between bytes:
+// w-0x20… borrows out of a byte only where it is below 0x20, and ^w keeps
+// the bytes whose high bit was already set out of it; 0x7f is the byte x
+// of w^0x7f… that is zero, found the same way.
+func printableASCII(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := w ^ 0x7f*ones
+	return (w|(w-0x20*ones)&^w|(x-ones)&^x)&highs == 0
 }
 
 func validUnicodeID(s string) bool {
