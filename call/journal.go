@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/events"
-	"github.com/callsig/callsig/internal/core"
 )
 
 // Journal receives every input that changes a Registry, before the events
@@ -105,15 +104,8 @@ func (op Op) name() string {
 // whose clock does not fire meanwhile) rebuilds the same state and emits the
 // same events.
 func (r *Registry) Apply(e Entry) error {
-	if !e.Op.known() {
-		return unknownOp(&e)
-	}
-	if e.Op == OpInvite && !e.HostID && !core.ValidID(e.CallID) {
-		return &Error{Op: "apply", User: e.User, Err: ErrInvalidArgument, Detail: "an invite entry without the ID it made"}
-	}
-	var o outcome
-	in := inputRun{entry: e, replaying: true}
-	return r.runInput(&in, &o)
+	_, err := r.ApplyResult(e)
+	return err
 }
 
 // isCommand reports whether op is a command: an input that C5 refuses under
