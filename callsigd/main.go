@@ -20,6 +20,7 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/durable"
 	"github.com/callsig/callsig/callsigd/internal/push"
 	"github.com/callsig/callsig/callsigd/internal/server"
 	"github.com/callsig/callsig/callsigd/internal/web"
@@ -234,10 +235,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		mode = "dev mode, " + mode
 	}
 	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
-	var st *store
+	var st *durable.Store
 	if f.data != "" {
-		st = &store{dir: f.data, every: f.checkpointEntries, log: logger}
-		cfg.NewRegistry = st.newRegistry
+		st = durable.New(f.data, f.checkpointEntries, logger)
+		cfg.NewRegistry = st.NewRegistry
 		// The devices stay online in the journal at shutdown: the next
 		// start gives them the grace period to reconnect (Config.Grace).
 		cfg.KeepPresence = true
@@ -245,7 +246,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	srv, err = server.New(cfg)
 	if err != nil {
 		if st != nil {
-			_ = st.close()
+			_ = st.Close()
 		}
 		return err
 	}
@@ -255,7 +256,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	go func() {
 		defer close(ckDone)
 		if st != nil {
-			st.checkpoints(ckCtx)
+			st.Checkpoints(ckCtx)
 		}
 	}()
 	// The journal is closed last, once the connections are closed and
@@ -264,14 +265,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		ckStop()
 		<-ckDone
 		if st != nil {
-			if err := st.close(); err != nil {
+			if err := st.Close(); err != nil {
 				logger.Error("closing the journal", "err", err)
 			}
 		}
 	}()
 
 	if st != nil {
-		st.logRecovered()
+		st.LogRecovered()
 	}
 	if hook == nil {
 		logger.Info("no -push-webhook: offline events are logged")

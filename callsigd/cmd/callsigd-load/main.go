@@ -5,7 +5,9 @@
 // one run, and it reports lifecycles a second, p50, p99 and max latency
 // of each and their ratios, and the memory an idle connection costs each
 // server. See package internal/loadtest for what a lifecycle is and how
-// the echo models it.
+// the echo models it. With -data DIR it also loads a callsigd server with
+// -data (its journal in a new directory under DIR, fsync and group
+// commit as the daemon has them) between the two, in the same run.
 //
 // From the repository root:
 //
@@ -18,7 +20,10 @@
 //	-warmup D         lifecycles before it, not counted (default 1s)
 //	-addr HOST:PORT   load a callsigd server there (dev mode) instead of one
 //	                  in this process; no memory figures then
-//	-rate-limit       keep the in-process server's per-connection request
+//	-data DIR         also load a callsigd server with -data in this process,
+//	                  its journal in a new directory under DIR (removed after)
+//	-checkpoint-entries N   that server's -checkpoint-entries (default 10000)
+//	-rate-limit       keep the in-process servers' per-connection request
 //	                  limit (default: lifted)
 //	-no-memory        skip the idle-connection memory measure
 //	-cpuprofile FILE  a CPU profile of this process over callsigd's measured time
@@ -29,6 +34,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,11 +59,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 10e9, "measured time per server")
 	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "lifecycles before the measured time, not counted")
 	fs.StringVar(&cfg.Addr, "addr", "", "load the callsigd server at `HOST:PORT` (dev mode) instead of one in this process")
-	fs.BoolVar(&cfg.RateLimit, "rate-limit", false, "keep the in-process server's per-connection request limit")
+	fs.StringVar(&cfg.Data, "data", "", "also load a callsigd server with -data, its journal in a new directory under `DIR`")
+	fs.Uint64Var(&cfg.CheckpointEntries, "checkpoint-entries", 10000, "the -data server's -checkpoint-entries `N`")
+	fs.BoolVar(&cfg.RateLimit, "rate-limit", false, "keep the in-process servers' per-connection request limit")
 	noMemory := fs.Bool("no-memory", false, "skip the idle-connection memory measure")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process over callsigd's measured time to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.CheckpointEntries == 0 {
+		return errors.New("-checkpoint-entries must be at least 1")
 	}
 	cfg.IdleMemory = !*noMemory
 	cfg.Log = stderr
@@ -74,8 +85,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	loadtest.Print(stdout, rep)
-	if rep.Callsigd.Errors+rep.Echo.Errors > 0 {
-		return fmt.Errorf("%d errors", rep.Callsigd.Errors+rep.Echo.Errors)
+	n := rep.Callsigd.Errors + rep.Echo.Errors
+	if rep.Durable != nil {
+		n += rep.Durable.Errors
+	}
+	if n > 0 {
+		return fmt.Errorf("%d errors", n)
 	}
 	return nil
 }

@@ -5,6 +5,13 @@
 // WebSocket relay, in the same run, so that the ratio of the two is what
 // callsigd costs beyond moving the bytes.
 //
+// With Config.Data, a phase between the two runs the same load against a
+// callsigd server with -data: the daemon's own durable.Store, its
+// journal in a new directory on a real disk, every command waiting for
+// the fsync that makes its entry durable (group commit: one fsync serves
+// every command waiting meanwhile), checkpoints every -checkpoint-entries
+// entries. Its ratio to the echo is what durability costs on top.
+//
 // # The lifecycle
 //
 // Clients 2i and 2i+1 are a pair, A and B. A lifecycle: A sends invite

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -17,7 +18,7 @@ import (
 )
 
 // Config is one run: the same clients against callsigd, then against
-// the echo.
+// callsigd -data if asked, then against the echo.
 type Config struct {
 	Clients  int           // WebSocket clients, in pairs; 0: 2,000
 	Duration time.Duration // measured time per server; 0: 10 s
@@ -28,7 +29,17 @@ type Config struct {
 	// connection is measured only in this process's own server.
 	Addr string
 
-	// RateLimit keeps the in-process server's per-connection request
+	// Data, if set, adds a phase against a callsigd server with -data in
+	// this process, after callsigd's and before the echo's: its journal
+	// and snapshots go to a new directory under Data, on the disk Data is
+	// on (fsync and all), removed at the end of the run.
+	Data string
+
+	// CheckpointEntries is the -data server's -checkpoint-entries; 0:
+	// 10,000, callsigd's default.
+	CheckpointEntries uint64
+
+	// RateLimit keeps the in-process servers' per-connection request
 	// limit (20 a second, bursts of 40); without it the limit is lifted.
 	RateLimit bool
 
@@ -63,6 +74,11 @@ type Report struct {
 	Callsigd, Echo Result
 	// Throughput and P99 are callsigd's throughput and p99 over the echo's.
 	Throughput, P99 float64
+	// Durable is the phase against callsigd -data (Config.Data), nil
+	// without one; DurableThroughput and DurableP99 are its throughput
+	// and p99 over the echo's.
+	Durable                       *Result
+	DurableThroughput, DurableP99 float64
 	// Memory per idle connection, when measured (nil otherwise).
 	CallsigdIdle, EchoIdle *Memory
 	// NoFile is the open-files limit the run had (RLIMIT_NOFILE, raised to
@@ -95,6 +111,9 @@ func Run(cfg Config) (*Report, error) {
 	if cfg.Warmup == 0 {
 		cfg.Warmup = time.Second
 	}
+	if cfg.CheckpointEntries == 0 {
+		cfg.CheckpointEntries = 10000
+	}
 	logf := func(format string, args ...any) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, format+"\n", args...)
@@ -110,7 +129,7 @@ func Run(cfg Config) (*Report, error) {
 
 	var cs *target
 	if cfg.Addr == "" {
-		if cs, err = startCallsigd(!cfg.RateLimit); err != nil {
+		if cs, err = startCallsigd(!cfg.RateLimit, "", 0); err != nil {
 			return nil, err
 		}
 	} else {
@@ -146,17 +165,53 @@ func Run(cfg Config) (*Report, error) {
 	if rep.Callsigd, err = phase(cs, cfg, cfg.CPUProfile); err != nil {
 		return nil, err
 	}
+	if cfg.Data != "" {
+		if rep.Durable, err = durablePhase(cfg, logf); err != nil {
+			return nil, err
+		}
+	}
 	logf("load: echo, %d clients, %v", cfg.Clients, cfg.Duration)
 	if rep.Echo, err = phase(ec, cfg, nil); err != nil {
 		return nil, err
 	}
-	if rep.Echo.PerSecond > 0 {
-		rep.Throughput = rep.Callsigd.PerSecond / rep.Echo.PerSecond
-	}
-	if rep.Echo.P99 > 0 {
-		rep.P99 = float64(rep.Callsigd.P99) / float64(rep.Echo.P99)
+	rep.Throughput, rep.P99 = ratios(rep.Callsigd, rep.Echo)
+	if rep.Durable != nil {
+		rep.DurableThroughput, rep.DurableP99 = ratios(*rep.Durable, rep.Echo)
 	}
 	return rep, nil
+}
+
+// durablePhase starts callsigd -data in a new directory under cfg.Data,
+// runs the load against it, and stops it and removes the directory.
+func durablePhase(cfg Config, logf func(string, ...any)) (*Result, error) {
+	dir, err := os.MkdirTemp(cfg.Data, "callsigd-load-")
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: -data: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	ds, err := startCallsigd(!cfg.RateLimit, dir, cfg.CheckpointEntries)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: callsigd -data %s: %w", dir, err)
+	}
+	defer ds.close()
+	logf("load: callsigd -data %s, %d clients, %v", dir, cfg.Clients, cfg.Duration)
+	res, err := phase(ds, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// ratios are r's throughput and p99 over the echo's (0 for an echo with
+// none).
+func ratios(r, echo Result) (throughput, p99 float64) {
+	if echo.PerSecond > 0 {
+		throughput = r.PerSecond / echo.PerSecond
+	}
+	if echo.P99 > 0 {
+		p99 = float64(r.P99) / float64(echo.P99)
+	}
+	return throughput, p99
 }
 
 // frame is what a client reads of every frame.

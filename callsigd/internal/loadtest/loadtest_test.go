@@ -43,3 +43,36 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestDurable runs the -data phase briefly: a callsigd server with its
+// journal in a directory under Config.Data completes every lifecycle with
+// no error, checkpoints included (one every 100 entries), and the
+// directory is gone after the run.
+func TestDurable(t *testing.T) {
+	data := t.TempDir()
+	var log bytes.Buffer
+	rep, err := Run(Config{Clients: 20, Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond,
+		Data: data, CheckpointEntries: 100, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	var out bytes.Buffer
+	Print(&out, rep)
+	t.Log("\n" + out.String())
+	r := rep.Durable
+	if r == nil {
+		t.Fatal("no -data phase")
+	}
+	if r.Server != "callsigd -data" || r.Errors != 0 {
+		t.Errorf("%s: %d errors, the first: %s", r.Server, r.Errors, r.FirstError)
+	}
+	if r.Lifecycles == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
+		t.Errorf("%s: %d lifecycles, p50 %v, p99 %v, max %v", r.Server, r.Lifecycles, r.P50, r.P99, r.Max)
+	}
+	if rep.DurableThroughput <= 0 || rep.DurableP99 <= 0 {
+		t.Errorf("-data/echo ratios %.2f, %.2f", rep.DurableThroughput, rep.DurableP99)
+	}
+	if left, err := os.ReadDir(data); err != nil || len(left) != 0 {
+		t.Errorf("left under Config.Data: %v, %v", left, err)
+	}
+}

@@ -15,14 +15,21 @@ func Print(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "lifecycle frames: up %v B (invite, answer); down %v B (A: reply, Created; B: Received; B: reply, UserStateChanged; A: Accepted)\n",
 		rep.RequestBytes, rep.DownBytes)
-	for _, r := range []Result{rep.Callsigd, rep.Echo} {
-		fmt.Fprintf(w, "%-8s %d clients: %8.0f lifecycles/s (%d in %v)  p50 %v  p99 %v  max %v  errors %d\n",
+	results := []Result{rep.Callsigd, rep.Echo}
+	if rep.Durable != nil {
+		results = []Result{rep.Callsigd, *rep.Durable, rep.Echo}
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, "%-14s %d clients: %8.0f lifecycles/s (%d in %v)  p50 %v  p99 %v  max %v  errors %d\n",
 			r.Server, r.Clients, r.PerSecond, r.Lifecycles, r.Duration, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors)
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "         first error: %s\n", r.FirstError)
+			fmt.Fprintf(w, "               first error: %s\n", r.FirstError)
 		}
 	}
 	fmt.Fprintf(w, "callsigd/echo: throughput %.2fx, p99 %.2fx\n", rep.Throughput, rep.P99)
+	if rep.Durable != nil {
+		fmt.Fprintf(w, "callsigd -data/echo: throughput %.2fx, p99 %.2fx\n", rep.DurableThroughput, rep.DurableP99)
+	}
 	for _, m := range []struct {
 		name string
 		m    *Memory

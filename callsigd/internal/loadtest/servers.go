@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/durable"
 	"github.com/callsig/callsig/callsigd/internal/server"
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -30,33 +31,57 @@ type target struct {
 }
 
 // startCallsigd starts a callsigd server in this process on a loopback
-// port, in dev mode and in memory, with the per-connection request rate
-// limit lifted when unlimited is set (the limit is a policy against
-// hostile clients, not a cost: 20 requests a second would cap a pair at
-// 20 lifecycles a second).
-func startCallsigd(unlimited bool) (*target, error) {
+// port, in dev mode, with the per-connection request rate limit lifted
+// when unlimited is set (the limit is a policy against hostile clients,
+// not a cost: 20 requests a second would cap a pair at 20 lifecycles a
+// second). With data "" it keeps everything in memory; else it is
+// callsigd -data with that directory and -checkpoint-entries every: the
+// same durable.Store as the daemon's, with its group commit, its
+// checkpoints every second and KeepPresence.
+func startCallsigd(unlimited bool, data string, every uint64) (*target, error) {
 	a := auth.NewDev(nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := server.Config{
 		Auth:   a,
 		Dev:    true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: log,
 	}
 	if unlimited {
 		cfg.Limits = server.Limits{Rate: rate.Inf, Burst: 1}
 	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		return nil, err
+	name := "callsigd"
+	var st *durable.Store
+	if data != "" {
+		name = "callsigd -data"
+		st = durable.New(data, every, log)
+		cfg.NewRegistry = st.NewRegistry
+		cfg.KeepPresence = true
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		_ = ln.Close()
+		if st != nil {
+			_ = st.Close()
+		}
+		return nil, err
+	}
+	ckCtx, ckStop := context.WithCancel(context.Background())
+	ckDone := make(chan struct{})
+	go func() {
+		defer close(ckDone)
+		if st != nil {
+			st.Checkpoints(ckCtx)
+		}
+	}()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	base := "ws://" + ln.Addr().String() + "/v1/ws?token="
 	return &target{
-		name: "callsigd",
+		name: name,
 		url: func(user string) (string, error) {
 			tok, err := a.Mint(user, "load", time.Hour)
 			return base + tok, err
@@ -67,6 +92,11 @@ func startCallsigd(unlimited bool) (*target, error) {
 			_ = hs.Shutdown(ctx)
 			_ = srv.Shutdown(ctx)
 			_ = hs.Close()
+			ckStop()
+			<-ckDone
+			if st != nil {
+				_ = st.Close()
+			}
 		},
 	}, nil
 }
