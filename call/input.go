@@ -58,7 +58,12 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 	} else {
 		reading = r.readClock()
 	}
-	now, err := r.advance(in, reading)
+	var now time.Time
+	if e.Op == OpResume {
+		now = r.resumeAt(in, reading) // it restarts the heartbeats before anything falls due (resume.go)
+	} else {
+		now, err = r.advance(in, reading)
+	}
 	if err != nil {
 		err = journalRefused(e, err)
 	} else {
@@ -177,6 +182,8 @@ func (r *Registry) run(in *inputRun, res *outcome) (err error) {
 		err = r.heartbeat(in, e.User, e.Device)
 	case OpReplay:
 		err = r.replay(in, e.User, e.Device)
+	case OpResume:
+		err = r.resume(in)
 	default:
 		err = unknownOp(e)
 	}

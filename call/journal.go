@@ -55,6 +55,7 @@ const (
 	OpLogout        Op = "logout"         // Logout
 	OpHeartbeat     Op = "heartbeat"      // Heartbeat (H5)
 	OpReplay        Op = "replay"         // Replay: G8 and A7 again, to a device already online
+	OpResume        Op = "resume"         // Recover with Options.ResumeHeartbeats: every online device's heartbeat deadline restarts from At (H5)
 )
 
 // Entry is one input to a Registry — a command, a presence change, or the
@@ -122,7 +123,7 @@ func (op Op) isCommand() bool {
 // known reports whether op is one Apply can replay.
 func (op Op) known() bool {
 	switch op {
-	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat, OpReplay:
+	case OpTick, OpInvite, OpCancel, OpAccept, OpReject, OpCallingInvite, OpJoin, OpQuit, OpEnd, OpLogin, OpLogout, OpHeartbeat, OpReplay, OpResume:
 		return true
 	}
 	return false
@@ -141,6 +142,14 @@ func (op Op) known() bool {
 // Once the last entry is applied, the clock is read and the timer armed
 // from that reading: a deadline the clock is already past falls due at
 // once (with clock.Manual, on the next Advance), as after Restore.
+//
+// With o.ResumeHeartbeats and o.HeartbeatTimeout set, and devices online,
+// the recovery first counts as a heartbeat of every online device (H5):
+// their deadlines restart from the clock's reading, so that none lapses
+// for the time the host was down. That restart is an input of its own,
+// journaled as an OpResume entry (D1) before the timer is armed; if the
+// Journal refuses it, Recover returns that error (ErrJournal), and no
+// Registry.
 func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 	r, err := NewRegistry(o)
 	if err != nil {
@@ -168,6 +177,11 @@ func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 	r.s.sink = live
 	r.time.recovering = false
 	now := r.readClock()
+	if o.ResumeHeartbeats {
+		if err := r.resumeLocked(now); err != nil {
+			return nil, fmt.Errorf("callsig: recover: %w", err)
+		}
+	}
 	r.arm(now, now) // count from the clock's reading, not the last entry's
 	return r, nil
 }

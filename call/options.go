@@ -28,6 +28,17 @@ type Options struct {
 	// always go to Sink. Restore and NewRegistry do not use it.
 	RecoverySink events.Sink
 
+	// ResumeHeartbeats makes Recover count the recovery as a heartbeat
+	// of every device online in the state it rebuilt (H5): their
+	// deadlines restart from the clock's reading at the end of Recover,
+	// journaled as an OpResume entry, instead of falling due at once when
+	// they passed while the host was down. A host that gives the devices
+	// of a crashed server a grace period to reconnect wants it, so that
+	// their users' unanswered calls are not cancelled at the restart
+	// (G7). Off: every deadline, heartbeats included, falls due as D2
+	// says. Only Recover uses it, and only with HeartbeatTimeout.
+	ResumeHeartbeats bool
+
 	// Logger gets a line for what a host must hear of without asking:
 	// a Journal that starts refusing inputs and starts accepting them
 	// again, a panic in host code the Registry recovered from (C6), an
