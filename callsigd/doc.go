@@ -68,9 +68,11 @@
 // period to reconnect: the -heartbeat timeout if set, else 30 s. One that
 // reconnects within it is online again and gets its replays (G8, A7); one
 // that does not is logged out then, and G7 cancels its user's unanswered
-// calls. With -heartbeat the Registry's own deadline (H5: the last
-// heartbeat before the crash, plus the timeout) applies too, and may end
-// the grace period sooner.
+// calls. With -heartbeat the start counts as a heartbeat of each of
+// these devices (H5, journaled): the Registry's own deadline for it is the
+// timeout after the start, the end of the grace period, not the timeout
+// after its last heartbeat before the crash, which may have passed while
+// the server was down.
 //
 // A logout the journal refuses (a full disk) is retried 10 times, 50 ms
 // after the first refusal and twice as long after each (at most 5 s),

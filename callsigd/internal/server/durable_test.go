@@ -218,3 +218,56 @@ func TestRefusedLogoutGivenUp(t *testing.T) {
 	}
 	e.waitOrphan("bob", "web", false)
 }
+
+// With a heartbeat timeout, devices whose heartbeat deadlines (H5) passed
+// while the server was down keep their ringing call if they reconnect
+// within the grace period: the recovery restarts the Registry's deadlines
+// from the restart (Options.ResumeHeartbeats), so nothing lapses at its
+// first firing. Alice, calling bob, and bob were online two minutes
+// before the restart with a 10 s timeout; half the grace period after
+// it, both are still online and the call rings; they reconnect, bob gets
+// his replay and accepts, and alice hears of it.
+func TestGraceOutlivesLapsedHeartbeats(t *testing.T) {
+	const beat = 10 * time.Second
+	var entries []call.Entry
+	r, err := call.NewRegistry(call.Options{
+		Clock: clock.NewManual(start.Add(-2 * time.Minute)), NewID: calltest.IDs("call-"), HeartbeatTimeout: beat,
+		Journal: call.JournalFunc(func(e call.Entry) error { entries = append(entries, e); return nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := r.Login(u, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: 5 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+
+	e := newEnvWith(t, call.Options{HeartbeatTimeout: beat}, Limits{}, recovered(entries))
+	e.clk.Advance(beat / 2)
+	if _, live := e.srv.Registry().Call("call-1"); !live || len(e.srv.Registry().Online()) != 2 {
+		t.Fatalf("half the grace period after the restart: call-1 live %v, online %v", live, e.srv.Registry().Online())
+	}
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "web")
+	if ev := bob.waitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-1" {
+		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
+	}
+	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
+	alice.waitFor("InvitationAccepted", func() bool {
+		for _, ev := range alice.events {
+			if ev.Kind == events.InvitationAccepted && ev.CallID == "call-1" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, ev := range alice.Events() {
+		if ev.Kind == events.InvitationCancelled {
+			t.Fatalf("alice got %s", calltest.FormatEvent(ev))
+		}
+	}
+}

@@ -111,8 +111,11 @@ type Config struct {
 	// before the server logs it out (PROTOCOL.md, Durability). A device
 	// that reconnects within it is online again and gets its replays
 	// (G8, A7); one that does not is logged out, and G7 cancels its
-	// user's unanswered calls then, not at the restart. 0: the
-	// HeartbeatTimeout of Options if set, else DefaultGrace.
+	// user's unanswered calls then, not at the restart. New has
+	// NewRegistry recover with Options.ResumeHeartbeats, so that the
+	// Registry's heartbeat deadlines (H5) restart from the recovery
+	// rather than end the grace period at once. 0: the HeartbeatTimeout
+	// of Options if set, else DefaultGrace.
 	Grace time.Duration
 }
 
@@ -206,6 +209,10 @@ func New(cfg Config) (*Server, error) {
 		// when it logs in (G8). Pushing them again would repeat them.
 		opts.RecoverySink = events.Discard
 	}
+	// Nothing could heartbeat while the server was down: the grace
+	// period, not H5, decides when a device a recovery finds online is
+	// logged out (Config.Grace).
+	opts.ResumeHeartbeats = true
 	reg, err := cfg.NewRegistry(opts)
 	if err != nil {
 		return nil, err
