@@ -23,7 +23,8 @@
 //	-addr HOST:PORT        listen address (default 127.0.0.1:8080)
 //	-data DIR              keep the state durably in DIR (below); without it: in memory
 //	-checkpoint-entries N  with -data: snapshot and compact once N entries were
-//	                       journaled since the last snapshot (default 10000)
+//	                       journaled since the last snapshot (default 10000;
+//	                       at least 1)
 //	-secret-file FILE      HS256 key for client tokens, at least 32 bytes (a
 //	                       trailing newline is not part of it); without it: dev mode
 //	-insecure-dev          allow dev mode on an address other than loopback
@@ -46,6 +47,15 @@
 // for anyone at POST /v1/dev/token; tokens die with the process. Dev mode
 // on an address other than loopback (":8080" listens on every interface)
 // needs -insecure-dev.
+//
+// -checkpoint-entries goes beyond PROTOCOL.md, which names every other
+// flag above and says only that snapshots bound the journal: it is this
+// server's knob for how. It counts journal entries (each command, login,
+// logout, heartbeat and passing of time that changed something is one);
+// it applies only with -data, and is ignored without; 0 is refused. A
+// smaller N makes a restart replay less journal and keeps less on disk,
+// for more snapshots, each of which writes the whole state (Durable
+// state, below).
 //
 // # Durable state
 //
