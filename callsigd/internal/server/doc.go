@@ -22,6 +22,14 @@
 // device, so that a replaced connection's departure never logs out the
 // device its successor holds.
 //
+// The Registry is a Backend: a *call.Registry, or a replicated one that
+// other servers front too (Config.Shared, a cluster node). A shared
+// Backend changes two things: a device may be online through another
+// server, so a new connection claims its device from the others
+// (Config.Claim, Server.Release) and gets its replays by Replay when the
+// device is online already; and the devices online at start are not this
+// server's to log out.
+//
 // The Registry's Clock is Config.Clock, which also judges token expiry,
 // rate limits and heartbeat timeouts, so that a test on a clock.Manual
 // controls all of them.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/callsig/callsig/call"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -20,10 +19,10 @@ type metrics struct {
 	rejected    *prometheus.CounterVec // WebSocket upgrades refused, by reason
 }
 
-// newMetrics makes the metrics of the Registry r returns. It is called
-// before the Registry exists (a recovered Registry may emit events, which
+// newMetrics makes the metrics of the Backend r returns. It is called
+// before the Backend exists (a recovered Registry may emit events, which
 // the metrics count, before New has it); r is called at scrape time only.
-func newMetrics(r func() *call.Registry) *metrics {
+func newMetrics(r func() Backend) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -81,6 +81,37 @@ type Config struct {
 	// A durable server recovers its Registry here.
 	NewRegistry func(call.Options) (*call.Registry, error)
 
+	// NewBackend, when not nil, makes the Backend from Options instead of
+	// NewRegistry (which must then be nil): a replicated Registry, say.
+	// The devices a Backend made so has online are not this server's
+	// (see Shared): none is given the grace period of Grace, and its
+	// Options do not set ResumeHeartbeats.
+	NewBackend func(call.Options) (Backend, error)
+
+	// Shared says that other servers front the same Backend (a cluster):
+	// a device may be online through another server's connection. A new
+	// connection of a device then first asks Claim to have the other
+	// servers let go of theirs, and gets its replays (G8, A7) by Replay
+	// when the device is already online (a Login would do nothing for
+	// it), else by Login; and no device online at start is logged out by
+	// this server (Grace does not apply).
+	Shared bool
+
+	// Claim, with Shared, is called when a device connects here, before
+	// its login: it tells the other servers to close their connection of
+	// the device, if they have one, without logging it out (see
+	// Server.Release). It may fail to reach some; it must return within
+	// a bounded time. nil: nothing is done.
+	Claim func(user, device string)
+
+	// Health, when not nil, is asked by GET /healthz: an error makes it
+	// answer 503 with the error's message (a cluster node without a
+	// leader, say).
+	Health func() error
+
+	// Routes are more HTTP endpoints, by ServeMux pattern ("GET /v1/x").
+	Routes map[string]http.Handler
+
 	Clock  clock.Clock     // nil: clock.Real(); the Registry's, the tokens' and the rate limits' time
 	Auth   *auth.Authority // checks the tokens of /v1/ws; required
 	Dev    bool            // serve POST /v1/dev/token, minting tokens with Auth for anyone
@@ -131,11 +162,12 @@ const (
 	logoutTries      = 10
 )
 
-// Server is callsigd's HTTP and WebSocket front of one call.Registry.
+// Server is callsigd's HTTP and WebSocket front of one call.Registry, or
+// of one node of a replicated Registry (a Backend).
 type Server struct {
 	cfg   Config
 	clock clock.Clock
-	reg   *call.Registry
+	reg   Backend
 	log   *slog.Logger
 	m     *metrics
 	mux   *http.ServeMux
@@ -167,10 +199,13 @@ type orphan struct {
 	wait  time.Duration // the delay before the next attempt after a refusal
 }
 
-// New returns a Server with a new Registry.
+// New returns a Server with a new Registry (or Backend).
 func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("server: Config.Auth is required")
+	}
+	if cfg.NewBackend != nil && cfg.NewRegistry != nil {
+		return nil, errors.New("server: Config.NewRegistry and NewBackend exclude each other")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
@@ -199,7 +234,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	// The metrics exist before the Registry: a recovered one may emit
 	// at once (deadlines that passed while the server was down).
-	s.m = newMetrics(func() *call.Registry { return s.reg })
+	s.m = newMetrics(func() Backend { return s.reg })
 	opts := cfg.Options
 	opts.Sink, opts.Clock = s, cfg.Clock
 	if opts.RecoverySink == nil {
@@ -208,6 +243,15 @@ func New(cfg Config) (*Server, error) {
 		// and an invitee who was offline is told of what still rings
 		// when it logs in (G8). Pushing them again would repeat them.
 		opts.RecoverySink = events.Discard
+	}
+	if cfg.NewBackend != nil {
+		b, err := cfg.NewBackend(opts)
+		if err != nil {
+			return nil, err
+		}
+		s.reg = b
+		s.routes()
+		return s, nil
 	}
 	// Nothing could heartbeat while the server was down: the grace
 	// period, not H5, decides when a device a recovery finds online is
@@ -229,8 +273,15 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Registry returns the Server's Registry.
-func (s *Server) Registry() *call.Registry { return s.reg }
+// Registry returns the Server's Registry; nil if its Backend is not a
+// *call.Registry.
+func (s *Server) Registry() *call.Registry {
+	r, _ := s.reg.(*call.Registry)
+	return r
+}
+
+// Backend returns the Server's Backend.
+func (s *Server) Backend() Backend { return s.reg }
 
 // Handler returns the Server's HTTP handler: every endpoint of
 // PROTOCOL.md.
@@ -249,6 +300,9 @@ func (s *Server) routes() {
 	if s.cfg.Static != nil {
 		s.mux.Handle("GET /", http.FileServerFS(s.cfg.Static))
 	}
+	for pattern, h := range s.cfg.Routes {
+		s.mux.Handle(pattern, h)
+	}
 }
 
 // serveHealth answers 200 while the server takes commands.
@@ -259,6 +313,12 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	if closing {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
+	}
+	if s.cfg.Health != nil {
+		if err := s.cfg.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
@@ -365,6 +425,9 @@ func (s *Server) untrack(c *conn) {
 func (s *Server) attach(c *conn) {
 	unlock := s.presence.lock(c.user, c.device)
 	defer unlock()
+	if s.cfg.Shared && s.cfg.Claim != nil {
+		s.cfg.Claim(c.user, c.device)
+	}
 	s.mu.Lock()
 	byDevice := s.devices[c.user]
 	if byDevice == nil {
@@ -394,6 +457,10 @@ func (s *Server) attach(c *conn) {
 		return
 	}
 	if old == nil {
+		if s.cfg.Shared {
+			s.rejoin(c)
+			return
+		}
 		s.login(c)
 		return
 	}
@@ -404,7 +471,8 @@ func (s *Server) attach(c *conn) {
 }
 
 // login logs c's device in. The token's IDs passed the Registry's rules,
-// so a refusal is the Journal's (D1): the device is not online, and the
+// so a refusal is the Journal's (D1), or a replicated Backend's (no
+// leader reachable): the device is not online, and the
 // connection, which could only hear half of what it should, is closed
 // with 1013 (try again later).
 func (s *Server) login(c *conn) {
@@ -431,6 +499,48 @@ func (s *Server) replay(c *conn) {
 		c.log.Error("replay refused", "err", err)
 		c.close(websocket.StatusTryAgainLater, "replay refused", "login_refused")
 	}
+}
+
+// rejoin logs in the device of c, a connection with no predecessor here,
+// in a shared Backend, where the device may be online already: through a
+// connection to another server, or one to a server that died and whose
+// devices stay online until their heartbeat lapses (H5). Replay gives it
+// the replays (G8, A7) of a device online; then Login logs in a device
+// that is not (with the same replays), or counts as the heartbeat of one
+// that is (H5). A device whose heartbeat lapses between the two is logged
+// in afresh and gets its replays twice, as new events.
+func (s *Server) rejoin(c *conn) {
+	if err := s.reg.Replay(c.user, c.device); err != nil && !errors.Is(err, call.ErrNotOnline) {
+		c.log.Error("replay refused", "err", err)
+		c.close(websocket.StatusTryAgainLater, "replay refused", "login_refused")
+		return
+	}
+	s.login(c)
+}
+
+// Release closes this server's connection of user and device, if it has
+// one, with 4000 (replaced), and reports whether it had one. The device
+// is not logged out: in a shared Backend another server's connection took
+// it over (Config.Claim). The switch is made under the device's presence
+// lock, as attach makes its own, so that the released connection's
+// departure cannot log the device out.
+func (s *Server) Release(user, device string) bool {
+	unlock := s.presence.lock(user, device)
+	defer unlock()
+	s.mu.Lock()
+	c := s.devices[user][device]
+	if c != nil {
+		delete(s.devices[user], device)
+		if len(s.devices[user]) == 0 {
+			delete(s.devices, user)
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.close(CloseReplaced, "replaced", "replaced")
+	return true
 }
 
 // detach ends c's part: if c is still its device's connection, the

@@ -11,12 +11,12 @@ import (
 // Journal's latency — beside the server's own metrics, which count
 // requests as the server answered them. One Stats call per scrape.
 type statsCollector struct {
-	r func() *call.Registry // called at each scrape
+	r func() Backend // called at each scrape
 
 	online, overloaded, commands, events, panics, refusals, appendLat, syncLat *prometheus.Desc
 }
 
-func newStatsCollector(r func() *call.Registry) *statsCollector {
+func newStatsCollector(r func() Backend) *statsCollector {
 	return &statsCollector{
 		r:          r,
 		online:     prometheus.NewDesc("callsigd_registry_online_devices", "Devices online in the Registry, over all users.", nil, nil),

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/events"
+)
+
+// sharedBackend makes a server's Backend shared with other servers (set):
+// a Registry that NewBackend makes with the devices in online logged in
+// (through "other servers"), and the claims the server makes, kept.
+type sharedBackend struct {
+	online [][2]string
+
+	mu     sync.Mutex
+	reg    *call.Registry
+	claims [][2]string
+}
+
+func (b *sharedBackend) set(c *Config) {
+	c.Shared = true
+	c.NewBackend = func(o call.Options) (Backend, error) {
+		r, err := call.NewRegistry(o)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range b.online {
+			if err := r.Login(d[0], d[1]); err != nil {
+				return nil, err
+			}
+		}
+		b.mu.Lock()
+		b.reg = r
+		b.mu.Unlock()
+		return r, nil
+	}
+	c.Claim = func(user, device string) {
+		b.mu.Lock()
+		b.claims = append(b.claims, [2]string{user, device})
+		b.mu.Unlock()
+	}
+}
+
+// A device online in a shared Backend through another server (its
+// connection there, or a server that died) that connects here gets its
+// replays (G8), which a Login, doing nothing for a device online, would
+// not give; its connection first claims the device from the other
+// servers. The devices online at start are not this server's: no grace
+// period logs them out.
+func TestSharedRejoinReplays(t *testing.T) {
+	b := &sharedBackend{online: [][2]string{{"bob", "phone"}}}
+	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
+	alice := e.dial("alice", "web")
+	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	e.clk.Advance(DefaultGrace + time.Second) // no grace period: bob stays online
+	if got := e.srv.Backend().Online(); len(got) != 2 {
+		t.Fatalf("online: %v", got)
+	}
+	bob := e.dial("bob", "phone")
+	ev := bob.waitEvents(1)[0]
+	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "phone" {
+		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
+	}
+	// A device not online anywhere logs in, with its replays.
+	alice.ok("invite", map[string]any{"invitees": []string{"carol"}}, nil)
+	carol := e.dial("carol", "web")
+	if ev := carol.waitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-2" {
+		t.Fatalf("carol's replay: %s", calltest.FormatEvent(ev))
+	}
+	b.mu.Lock()
+	claims := slices.Clone(b.claims)
+	b.mu.Unlock()
+	if want := [][2]string{{"alice", "web"}, {"bob", "phone"}, {"carol", "web"}}; !slices.Equal(claims, want) {
+		t.Fatalf("claims %v, want %v", claims, want)
+	}
+	if e.srv.Registry() == nil {
+		t.Fatal("Registry() is nil for a *call.Registry Backend")
+	}
+}
+
+// Release closes the connection of a device that another server took
+// over with 4000 (replaced), and does not log it out.
+func TestRelease(t *testing.T) {
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
+	bob := e.dial("bob", "phone")
+	if !e.srv.Release("bob", "phone") {
+		t.Fatal("Release found no connection")
+	}
+	if code, reason := closeOf(bob.waitEnd()); code != CloseReplaced || reason != "replaced" {
+		t.Fatalf("bob's connection ended with %v %q", code, reason)
+	}
+	// Its handler has returned once the connection count is back to 0.
+	for deadline := time.Now().Add(waitLimit); e.metric("callsigd_connections") != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the released connection's handler did not return")
+		}
+	}
+	if got := e.srv.Backend().Online(); len(got) != 1 || got[0].User != "bob" {
+		t.Fatalf("online after Release: %v", got)
+	}
+	if e.srv.Release("bob", "phone") {
+		t.Fatal("Release found a connection twice")
+	}
+}
+
+// Config.Health makes /healthz answer 503 with its error; Config.Routes
+// are served; NewRegistry and NewBackend exclude each other.
+func TestHealthAndRoutes(t *testing.T) {
+	var sick error
+	var mu sync.Mutex
+	e := newEnvWith(t, call.Options{}, Limits{}, func(c *Config) {
+		c.Health = func() error { mu.Lock(); defer mu.Unlock(); return sick }
+		c.Routes = map[string]http.Handler{"GET /v1/extra": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("extra"))
+		})}
+	})
+	if code, body := get(t, e.ts.URL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	mu.Lock()
+	sick = errors.New("no leader")
+	mu.Unlock()
+	if code, body := get(t, e.ts.URL+"/healthz"); code != http.StatusServiceUnavailable || body != "no leader\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	if code, body := get(t, e.ts.URL+"/v1/extra"); code != http.StatusOK || body != "extra" {
+		t.Fatalf("/v1/extra: %d %q", code, body)
+	}
+	_, err := New(Config{Auth: e.auth, NewRegistry: call.NewRegistry,
+		NewBackend: func(o call.Options) (Backend, error) { return call.NewRegistry(o) }})
+	if err == nil {
+		t.Fatal("New took NewRegistry and NewBackend")
+	}
+}
