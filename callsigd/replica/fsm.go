@@ -114,6 +114,13 @@ func (f *fsm) state() (uint64, []byte, error) {
 	return f.index, b, err
 }
 
+// applied returns the index of the last entry applied.
+func (f *fsm) applied() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index
+}
+
 // Restore replaces the replica by the state a snapshot holds (raft.FSM).
 // A snapshot it cannot read is refused with ErrInvalidArgument, and the
 // replica stays as it was.

@@ -406,6 +406,21 @@ func (n *Node) Online() []call.OnlineDevice { return n.fsm.registry().Online() }
 // LiveCalls is call.Registry.LiveCalls on this node's replica.
 func (n *Node) LiveCalls(user string) []string { return n.fsm.registry().LiveCalls(user) }
 
+// Backlog is call.Registry.Backlog on this node's replica.
+func (n *Node) Backlog() int { return n.fsm.registry().Backlog() }
+
+// Stats is call.Registry.Stats on this node's replica: the inputs it
+// applied, the events it produced.
+func (n *Node) Stats() call.Stats { return n.fsm.registry().Stats() }
+
+// Applied returns the index of the last log entry applied to this node's
+// replica, its events handed to the Sink. A command that returned on the
+// leader was applied there at an index no greater than the leader's
+// Applied then; a node whose Applied has reached that index has applied
+// it too (raft's own AppliedIndex may run ahead of the replica). It must
+// not be called from inside the Sink's Emit.
+func (n *Node) Applied() uint64 { return n.fsm.applied() }
+
 // NextDue is call.Registry.NextDue on this node's replica.
 func (n *Node) NextDue() (time.Time, bool) { return n.fsm.registry().NextDue() }
 
