@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -20,11 +22,13 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/cluster"
 	"github.com/callsig/callsig/callsigd/internal/durable"
 	"github.com/callsig/callsig/callsigd/internal/push"
 	"github.com/callsig/callsig/callsigd/internal/server"
 	"github.com/callsig/callsig/callsigd/internal/web"
 	"github.com/callsig/callsig/clock"
+	"github.com/hashicorp/raft"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -65,7 +69,27 @@ type flags struct {
 	insecureDev                         bool
 	node, peers                         string
 	checkpointEntries                   uint64
+
+	// Cluster mode (-node, -peers), parsed.
+	peerList []cluster.Peer
+	self     cluster.Peer
+
+	// Set by tests only: a listener to serve on instead of -addr's, a
+	// raft transport instead of a TCP one on the node's raft address,
+	// raft's configuration (its timeouts), and how long a command waits
+	// for a leader.
+	listener  net.Listener
+	transport raft.Transport
+	raft      *raft.Config
+	wait      time.Duration
 }
+
+// clusterHeartbeat is -heartbeat's default in a cluster (see doc.go,
+// Cluster): the time a device of a node that died has to reconnect to
+// another before the cluster logs it out.
+const clusterHeartbeat = 30 * time.Second
+
+func (f *flags) clustered() bool { return f.node != "" }
 
 func (f *flags) dev() bool { return f.secretFile == "" }
 
@@ -96,11 +120,13 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key of -tls-cert, in `FILE`")
 	origins := fs.String("allowed-origins", "", "comma-separated `LIST` of other origins whose pages may open the WebSocket (host patterns, e.g. app.example.com or *.example.com); default: same origin only")
 	fs.BoolVar(&f.insecureDev, "insecure-dev", false, "allow dev mode (tokens for anyone) on an address other than loopback")
-	fs.StringVar(&f.node, "node", "", "this node's `ID` in a cluster (not in this build)")
-	fs.StringVar(&f.peers, "peers", "", "the cluster's nodes, `ID=RAFT=HTTP,...` (not in this build)")
+	fs.StringVar(&f.node, "node", "", "this node's `ID` in a cluster (needs -peers and -data)")
+	fs.StringVar(&f.peers, "peers", "", "the cluster's nodes, itself included: `ID=RAFT=HTTP,...`, each node's raft and HTTP addresses")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			f.allowedOrigins = append(f.allowedOrigins, o)
@@ -109,8 +135,13 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	switch {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -help)", fs.Arg(0))
-	case f.node != "" || f.peers != "":
-		return nil, errors.New("-node, -peers: clusters are not in this build yet; run one server without them")
+	case (f.node == "") != (f.peers == ""):
+		return nil, errors.New("-node and -peers go together: -node names this node among -peers")
+	case f.node != "" && f.data == "":
+		return nil, errors.New("-node needs -data: a node keeps its raft log and snapshots there")
+	case f.node != "" && set["heartbeat"] && f.heartbeat == 0:
+		return nil, errors.New("-heartbeat 0 in a cluster: the devices of a node that dies would stay online, " +
+			"and their unanswered calls ring, for good; give a timeout (default 30s)")
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return nil, errors.New("-tls-cert and -tls-key go together")
 	case f.heartbeat < 0:
@@ -119,6 +150,13 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, errors.New("-checkpoint-entries must be at least 1")
 	case f.history < 0:
 		return nil, fmt.Errorf("-history %d is negative", f.history)
+	}
+	if f.clustered() {
+		if err := f.parseCluster(set["addr"]); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case f.dev() && !loopback(f.addr) && !f.insecureDev:
 		return nil, fmt.Errorf("dev mode (no -secret-file) on %s, which is not a loopback address: "+
 			"anyone who reaches it can mint tokens for any user; give -secret-file, or -insecure-dev if that is what you want", f.addr)
@@ -137,6 +175,38 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// parseCluster checks and completes the flags of a cluster node: -peers
+// parsed, -node among them, -addr this node's HTTP address unless given
+// (addrSet), -heartbeat clusterHeartbeat unless given. In dev mode every
+// node's raft address must be a loopback one too, unless -insecure-dev:
+// raft's transport authenticates nobody.
+func (f *flags) parseCluster(addrSet bool) error {
+	peers, err := cluster.ParsePeers(f.peers)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(peers, func(p cluster.Peer) bool { return p.ID == f.node })
+	if i < 0 {
+		return fmt.Errorf("-node %q is not among -peers", f.node)
+	}
+	f.peerList, f.self = peers, peers[i]
+	if !addrSet {
+		f.addr = f.self.HTTP
+	}
+	if f.heartbeat == 0 {
+		f.heartbeat = clusterHeartbeat
+	}
+	if f.dev() && !f.insecureDev {
+		for _, p := range peers {
+			if !loopback(p.Raft) {
+				return fmt.Errorf("dev mode (no -secret-file) with the raft address %s of %s, which is not a loopback address: "+
+					"raft's transport authenticates nobody, and dev mode's keys are public; give -secret-file, or -insecure-dev", p.Raft, p.ID)
+			}
+		}
+	}
+	return nil
 }
 
 // loopback reports whether addr's host is a loopback address. An empty
@@ -160,14 +230,21 @@ func loopback(addr string) bool {
 func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	clk := clock.Real()
 	var authority *auth.Authority
-	if f.dev() {
+	var secret []byte // -secret-file's key; nil in dev mode
+	switch {
+	case f.dev() && f.clustered():
+		// Every node must take every node's tokens: the key is made
+		// from -peers, which they share (and which is no secret: dev mode).
+		authority, _ = auth.New(devKey("tokens", f.peerList), clk)
+	case f.dev():
 		authority = auth.NewDev(clk)
-	} else {
+	default:
 		key, err := os.ReadFile(f.secretFile)
 		if err != nil {
 			return fmt.Errorf("-secret-file: %w", err)
 		}
-		if authority, err = auth.New([]byte(strings.TrimRight(string(key), "\r\n")), clk); err != nil {
+		secret = []byte(strings.TrimRight(string(key), "\r\n"))
+		if authority, err = auth.New(secret, clk); err != nil {
 			return fmt.Errorf("-secret-file %s: %w", f.secretFile, err)
 		}
 	}
@@ -181,8 +258,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	var srv *server.Server
-	var counted atomic.Pointer[server.Server] // srv, once New has returned it
+	var counted atomic.Pointer[server.Server] // the server, once New has returned it
 	var hook *push.Webhook
 	cfg := server.Config{
 		Options: call.Options{
@@ -218,9 +294,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	// The first line comes before the Registry is made: a recovered one
 	// may log offline events at once (deadlines that passed meanwhile).
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return err
+	ln := f.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", f.addr); err != nil {
+			return err
+		}
 	}
 	defer ln.Close() // Serve closes it too; this is for an error before
 	scheme := "http"
@@ -228,7 +307,10 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		scheme = "https"
 	}
 	mode := "in memory"
-	if f.data != "" {
+	switch {
+	case f.clustered():
+		mode = fmt.Sprintf("cluster node %s of %d, raft in %s", f.node, len(f.peerList), filepath.Join(f.data, "raft"))
+	case f.data != "":
 		mode = "journal in " + f.data
 	}
 	if f.dev() {
@@ -236,17 +318,37 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "callsigd: serving %s://%s (%s)\n", scheme, ln.Addr(), mode)
 	var st *durable.Store
-	if f.data != "" {
+	var cl *cluster.Cluster
+	if f.clustered() {
+		var err error
+		if cl, err = newCluster(f, secret, tlsConfig, logger, stderr, counted.Load); err != nil {
+			return err
+		}
+		cfg.NewBackend = func(o call.Options) (server.Backend, error) {
+			if err := cl.Open(o); err != nil {
+				return nil, err
+			}
+			return cl, nil
+		}
+		cfg.Shared, cfg.Claim, cfg.Health, cfg.Routes = true, cl.Claim, cl.Health, cl.Routes()
+		// A node that stops leaves its devices online in the cluster,
+		// as one that dies does: they have the heartbeat timeout to
+		// reconnect to another node (doc.go, Cluster).
+		cfg.KeepPresence = true
+	} else if f.data != "" {
 		st = durable.New(f.data, f.checkpointEntries, logger)
 		cfg.NewRegistry = st.NewRegistry
 		// The devices stay online in the journal at shutdown: the next
 		// start gives them the grace period to reconnect (Config.Grace).
 		cfg.KeepPresence = true
 	}
-	srv, err = server.New(cfg)
+	srv, err := server.New(cfg)
 	if err != nil {
 		if st != nil {
 			_ = st.Close()
+		}
+		if cl != nil {
+			_ = cl.Close()
 		}
 		return err
 	}
@@ -267,6 +369,11 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		if st != nil {
 			if err := st.Close(); err != nil {
 				logger.Error("closing the journal", "err", err)
+			}
+		}
+		if cl != nil {
+			if err := cl.Close(); err != nil {
+				logger.Error("closing the raft node", "err", err)
 			}
 		}
 	}()

@@ -47,7 +47,7 @@ func TestFlags(t *testing.T) {
 		"not loopback":           {"-addr", "0.0.0.0:8080"},
 		"every interface":        {"-addr", ":8080"},
 		"no checkpoints":         {"-data", t.TempDir(), "-checkpoint-entries", "0"},
-		"cluster (not yet)":      {"-node", "n1", "-peers", "n1=a=b"},
+		"cluster without -data":  {"-node", "n1", "-peers", "n1=a=b"},
 		"cert without key":       {"-tls-cert", "c.pem"},
 		"negative heartbeat":     {"-heartbeat", "-1s"},
 		"negative history":       {"-history", "-1"},

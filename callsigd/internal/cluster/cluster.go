@@ -1,0 +1,432 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/replica"
+	"github.com/hashicorp/raft"
+)
+
+// The codes of replies that the cluster adds to call.Code's.
+const (
+	// CodeUnavailable: no leader could be reached; nothing was done.
+	CodeUnavailable = "unavailable"
+	// CodeUncertain: the command reached a leader that lost its
+	// leadership, or the leader could not be heard, before the command
+	// was known to be committed: it may or may not have taken effect.
+	CodeUncertain = "uncertain"
+)
+
+// The errors of a Cluster's commands, besides the command's own (call.Err*).
+// Each has a method Code, which call.Code honours.
+var (
+	// ErrUnavailable: no leader could be reached within Config.Wait (none
+	// known, or every attempt failed before the leader ran anything):
+	// nothing was done; retry.
+	ErrUnavailable = errors.New("cluster: no leader reachable: nothing was done, retry")
+	// ErrUncertain is replica.ErrUncertain: the outcome is unknown.
+	ErrUncertain = replica.ErrUncertain
+)
+
+// Error is an error of the cluster: ErrUnavailable or ErrUncertain, with
+// what happened.
+type Error struct {
+	Err    error  // ErrUnavailable or ErrUncertain
+	Detail string // why
+}
+
+func (e *Error) Error() string { return e.Err.Error() + ": " + e.Detail }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Code returns CodeUnavailable or CodeUncertain.
+func (e *Error) Code() string {
+	if e.Err == ErrUnavailable {
+		return CodeUnavailable
+	}
+	return CodeUncertain
+}
+
+// DefaultWait is Config.Wait when 0: how long a command waits for a
+// leader to take it. It spans an election with raft's default timeouts.
+const DefaultWait = 3 * time.Second
+
+// claimTimeout bounds a Claim: how long a new connection waits for the
+// other nodes to let go of its device.
+const claimTimeout = time.Second
+
+// Config configures a Cluster.
+type Config struct {
+	ID    string // this node's ID, among Peers
+	Peers []Peer // every node, this one included
+
+	// Dir holds the raft stores (replica.OpenStores).
+	Dir string
+
+	// Key signs and checks the requests the nodes make of each other
+	// (the internal endpoints): the same on every node, at least 32
+	// bytes.
+	Key []byte
+
+	// Raft is raft's configuration (nil: raft.DefaultConfig()).
+	Raft *raft.Config
+
+	// Transport is the raft transport; nil: raft's TCP transport,
+	// listening on this node's raft address.
+	Transport raft.Transport
+
+	// Client makes the requests to the other nodes (nil: a client of its
+	// own); Scheme is their HTTP addresses' ("http" when empty, or
+	// "https").
+	Client *http.Client
+	Scheme string
+
+	// Wait bounds how long a command waits for a leader; 0: DefaultWait.
+	Wait time.Duration
+
+	// Timeout bounds how long the leader waits for a command's entry to
+	// be committed (replica.Config.Timeout); 0: replica.DefaultTimeout.
+	Timeout time.Duration
+
+	// Release is asked, when another node claims a device, to close this
+	// node's connection of it without logging it out (server.Release).
+	Release func(user, device string) bool
+
+	Logger *slog.Logger // nil: slog.Default()
+	Log    io.Writer    // raft's own log lines (nil: none)
+}
+
+// Cluster is one node of a callsigd cluster: a replica.Node and what a
+// server needs to front it. Its commands (those of server.Backend) run on
+// the leader: here if this node leads, else forwarded to the leader's
+// internal endpoint. Its queries read this node's replica. It is safe for
+// concurrent use.
+type Cluster struct {
+	cfg     Config
+	self    Peer
+	byID    map[string]Peer
+	client  *http.Client
+	log     *slog.Logger
+	wait    time.Duration
+	forward time.Duration // bounds one forwarded request
+
+	mu     sync.Mutex
+	node   *replica.Node
+	stores *replica.Stores
+	trans  raft.Transport
+	closed bool
+}
+
+// New checks cfg and returns a Cluster whose node is not started yet
+// (see Open).
+func New(cfg Config) (*Cluster, error) {
+	c := &Cluster{cfg: cfg, byID: map[string]Peer{}, client: cfg.Client, log: cfg.Logger, wait: cfg.Wait}
+	for _, p := range cfg.Peers {
+		c.byID[p.ID] = p
+	}
+	self, ok := c.byID[cfg.ID]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("cluster: node %q is not among the peers", cfg.ID)
+	case len(cfg.Key) < 32:
+		return nil, errors.New("cluster: the key needs at least 32 bytes")
+	case cfg.Dir == "" && cfg.Transport == nil:
+		return nil, errors.New("cluster: no directory for the raft stores")
+	case cfg.Scheme != "" && cfg.Scheme != "http" && cfg.Scheme != "https":
+		return nil, fmt.Errorf("cluster: scheme %q", cfg.Scheme)
+	}
+	c.self = self
+	if c.cfg.Scheme == "" {
+		c.cfg.Scheme = "http"
+	}
+	if c.client == nil {
+		c.client = &http.Client{}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.wait <= 0 {
+		c.wait = DefaultWait
+	}
+	commit := cfg.Timeout
+	if commit <= 0 {
+		commit = replica.DefaultTimeout
+	}
+	c.forward = commit + 2*time.Second
+	return c, nil
+}
+
+// Open starts the node with the Registry's options o (the server's
+// NewBackend): it opens the raft stores under Dir and the transport,
+// and, if the stores hold no state, bootstraps the cluster with every
+// peer as a voter. Every node of a new cluster bootstraps so, with the
+// same servers, which raft takes as one configuration; a node with state
+// ignores the peers' list and rejoins its cluster by itself.
+func (c *Cluster) Open(o call.Options) error {
+	logs := c.cfg.Log
+	if logs == nil {
+		logs = io.Discard
+	}
+	stores, err := replica.OpenStores(c.cfg.Dir, logs)
+	if err != nil {
+		return err
+	}
+	trans := c.cfg.Transport
+	if trans == nil {
+		t, err := raft.NewTCPTransport(c.self.Raft, nil, 3, 10*time.Second, logs)
+		if err != nil {
+			_ = stores.Close()
+			return fmt.Errorf("cluster: raft transport on %s: %w", c.self.Raft, err)
+		}
+		trans = t
+	}
+	rc := raft.DefaultConfig()
+	if c.cfg.Raft != nil {
+		r := *c.cfg.Raft
+		rc = &r
+	}
+	if rc.Logger == nil && rc.LogOutput == nil {
+		rc.LogOutput = logs
+	}
+	rcfg := replica.Config{ID: c.cfg.ID, Options: o, Raft: rc, Transport: trans, Timeout: c.cfg.Timeout}
+	stores.Configure(&rcfg)
+	node, err := replica.NewNode(rcfg)
+	if err != nil {
+		closeTransport(trans)
+		_ = stores.Close()
+		return err
+	}
+	servers := make([]raft.Server, len(c.cfg.Peers))
+	for i, p := range c.cfg.Peers {
+		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)}
+	}
+	if err := node.Bootstrap(servers); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		_ = node.Close()
+		closeTransport(trans)
+		_ = stores.Close()
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	c.mu.Lock()
+	c.node, c.stores, c.trans = node, stores, trans
+	c.mu.Unlock()
+	return nil
+}
+
+func closeTransport(t raft.Transport) {
+	if cl, ok := t.(io.Closer); ok {
+		_ = cl.Close()
+	}
+}
+
+// Node returns the node (nil before Open).
+func (c *Cluster) Node() *replica.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.node
+}
+
+// Close stops the node, then its transport and its stores. The queries
+// still read the replica as the node left it.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.node == nil || c.closed {
+		return nil
+	}
+	c.closed = true
+	err := c.node.Close()
+	closeTransport(c.trans)
+	return errors.Join(err, c.stores.Close())
+}
+
+// Health is the server's health check: nil while the node knows a leader.
+func (c *Cluster) Health() error {
+	n := c.Node()
+	if n == nil {
+		return errors.New("not started")
+	}
+	if n.Leader() == "" {
+		return errors.New("no leader")
+	}
+	return nil
+}
+
+// Routes are the endpoints a node serves besides the server's own: the
+// cluster's state, and the internal ones the nodes call.
+func (c *Cluster) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET /v1/cluster":     http.HandlerFunc(c.serveState),
+		"POST " + commandPath: c.internal(c.serveCommand),
+		"POST " + releasePath: c.internal(c.serveRelease),
+	}
+}
+
+// state is GET /v1/cluster's body.
+type state struct {
+	Node   string `json:"node"`
+	Leader string `json:"leader"`
+	Peers  []Peer `json:"peers"`
+}
+
+func (c *Cluster) serveState(w http.ResponseWriter, _ *http.Request) {
+	st := state{Node: c.cfg.ID, Peers: slices.Clone(c.cfg.Peers)}
+	if n := c.Node(); n != nil {
+		st.Leader = n.Leader()
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// Claim asks every other node to close its connection of user and
+// device, if it has one, without logging the device out (server.Config
+// Claim). It waits for their answers, at most claimTimeout; a node that
+// does not answer is passed over: a node that is down has no connection.
+func (c *Cluster) Claim(user, device string) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	body, _ := json.Marshal(releaseBody{User: user, Device: device}) // two strings: always encodes
+	var wg sync.WaitGroup
+	for _, p := range c.cfg.Peers {
+		if p.ID == c.cfg.ID {
+			continue
+		}
+		wg.Go(func() {
+			resp, err := c.post(ctx, p, releasePath, body)
+			if err != nil {
+				c.log.Debug("claim not heard", "peer", p.ID, "user", user, "device", device, "err", err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+}
+
+// releaseBody is a claim's body.
+type releaseBody struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
+}
+
+func (c *Cluster) serveRelease(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var b releaseBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if c.cfg.Release != nil {
+		c.cfg.Release(b.User, b.Device)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// The commands of server.Backend.
+
+// Invite is call.Registry.Invite, on the leader.
+func (c *Cluster) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
+	var out call.InviteResult
+	err := c.run(&command{Op: opInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID}, &out)
+	return out, err
+}
+
+// CallingInvite is call.Registry.CallingInvite, on the leader.
+func (c *Cluster) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
+	var out call.InviteResult
+	err := c.run(&command{Op: opCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push}, &out)
+	return out, err
+}
+
+// Cancel is call.Registry.Cancel, on the leader.
+func (c *Cluster) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
+	var out []string
+	err := c.run(&command{Op: opCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push}, &out)
+	return out, err
+}
+
+// Accept is call.Registry.Accept, on the leader.
+func (c *Cluster) Accept(invitee, callID string, cfg call.AcceptConfig) error {
+	return c.run(&command{Op: opAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+}
+
+// Reject is call.Registry.Reject, on the leader.
+func (c *Cluster) Reject(invitee, callID string, cfg call.RejectConfig) error {
+	return c.run(&command{Op: opReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+}
+
+// Join is call.Registry.Join, on the leader.
+func (c *Cluster) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
+	var out call.Info
+	err := c.run(&command{Op: opJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, &out)
+	return out, err
+}
+
+// Quit is call.Registry.Quit, on the leader.
+func (c *Cluster) Quit(user, callID string, cfg call.QuitConfig) error {
+	return c.run(&command{Op: opQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+}
+
+// End is call.Registry.End, on the leader.
+func (c *Cluster) End(user, callID string, cfg call.EndConfig) error {
+	return c.run(&command{Op: opEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+}
+
+// Login is call.Registry.Login, on the leader.
+func (c *Cluster) Login(user, device string) error {
+	return c.run(&command{Op: opLogin, User: user, Device: device}, nil)
+}
+
+// Logout is call.Registry.Logout, on the leader.
+func (c *Cluster) Logout(user, device string) error {
+	return c.run(&command{Op: opLogout, User: user, Device: device}, nil)
+}
+
+// Heartbeat is call.Registry.Heartbeat, on the leader.
+func (c *Cluster) Heartbeat(user, device string) error {
+	return c.run(&command{Op: opHeartbeat, User: user, Device: device}, nil)
+}
+
+// Replay is call.Registry.Replay, on the leader; its events reach the
+// device through the node it is connected to, like any others.
+func (c *Cluster) Replay(user, device string) error {
+	return c.run(&command{Op: opReplay, User: user, Device: device}, nil)
+}
+
+// The queries of server.Backend read this node's replica (see
+// replica.Node): a follower's may be behind the leader's, but not behind
+// a command this node forwarded and answered (see run).
+
+// Call is call.Registry.Call on this node's replica.
+func (c *Cluster) Call(callID string) (call.Info, bool) { return c.Node().Call(callID) }
+
+// History is call.Registry.History on this node's replica.
+func (c *Cluster) History(user string, count int, cursor string) ([]call.Info, string, error) {
+	return c.Node().History(user, count, cursor)
+}
+
+// Online is call.Registry.Online on this node's replica: the devices
+// online through every node.
+func (c *Cluster) Online() []call.OnlineDevice { return c.Node().Online() }
+
+// Len is call.Registry.Len on this node's replica.
+func (c *Cluster) Len() int { return c.Node().Len() }
+
+// Backlog is call.Registry.Backlog on this node's replica.
+func (c *Cluster) Backlog() int { return c.Node().Backlog() }
+
+// Stats is call.Registry.Stats on this node's replica.
+func (c *Cluster) Stats() call.Stats { return c.Node().Stats() }
+
+// Devices is call.Registry.Devices on this node's replica.
+func (c *Cluster) Devices(user string) []string { return c.Node().Devices(user) }

@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/replica"
+)
+
+// newTestCluster returns a Cluster that is not started, on key, serving
+// its routes.
+func newTestCluster(t *testing.T, key string) (*Cluster, string) {
+	t.Helper()
+	c, err := New(Config{ID: "a", Peers: []Peer{{"a", "127.0.0.1:1", "127.0.0.1:2"}}, Dir: t.TempDir(), Key: []byte(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for p, h := range c.Routes() {
+		mux.Handle(p, h)
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return c, ts.URL
+}
+
+// The internal endpoints take only requests signed with the cluster's
+// key, at a time near the receiver's: anything else gets 401 and is not
+// run. A request signed right reaches the handler (here: a node not
+// started, 503).
+func TestInternalRequestsAreSigned(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	c, url := newTestCluster(t, key)
+	other, _ := newTestCluster(t, strings.Repeat("x", 32))
+	body := []byte(`{"op":"login","user":"mallory"}`)
+	send := func(signer *Cluster, at time.Time, mangle func(*http.Request)) int {
+		t.Helper()
+		ts := strconv.FormatInt(at.UnixNano(), 10)
+		req, _ := http.NewRequest(http.MethodPost, url+commandPath, bytes.NewReader(body))
+		req.Header.Set(headerNode, "b")
+		req.Header.Set(headerTime, ts)
+		req.Header.Set(headerSig, hex.EncodeToString(signer.sign(commandPath, "b", ts, body)))
+		if mangle != nil {
+			mangle(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	now := time.Now()
+	cases := map[string]struct {
+		signer *Cluster
+		at     time.Time
+		mangle func(*http.Request)
+		want   int
+	}{
+		"signed":          {c, now, nil, http.StatusServiceUnavailable},
+		"no signature":    {c, now, func(r *http.Request) { r.Header.Del(headerSig) }, http.StatusUnauthorized},
+		"another key":     {other, now, nil, http.StatusUnauthorized},
+		"another node":    {c, now, func(r *http.Request) { r.Header.Set(headerNode, "c") }, http.StatusUnauthorized},
+		"too old":         {c, now.Add(-time.Minute), nil, http.StatusUnauthorized},
+		"from the future": {c, now.Add(time.Minute), nil, http.StatusUnauthorized},
+		"not a time":      {c, now, func(r *http.Request) { r.Header.Set(headerTime, "soon") }, http.StatusUnauthorized},
+		"another body": {c, now, func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(`{"op":"logout"}`))
+			r.ContentLength = -1
+		}, http.StatusUnauthorized},
+		"another path": {c, now, func(r *http.Request) { r.URL.Path = releasePath }, http.StatusUnauthorized},
+	}
+	for name, tc := range cases {
+		if got := send(tc.signer, tc.at, tc.mangle); got != tc.want {
+			t.Errorf("%s: %d, want %d", name, got, tc.want)
+		}
+	}
+	if err := c.Health(); err == nil {
+		t.Error("a node not started is healthy")
+	}
+	if err := c.Login("alice", "web"); err == nil || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("a command on a node not started: %v", err)
+	}
+}
+
+// The cluster's errors give their codes to call.Code; an error a leader
+// answered comes back with its code, matching its sentinel.
+func TestCodes(t *testing.T) {
+	cases := []struct {
+		err      error
+		code     string
+		sentinel error
+	}{
+		{&Error{ErrUnavailable, "no leader"}, CodeUnavailable, ErrUnavailable},
+		{&Error{ErrUncertain, "lost"}, CodeUncertain, replica.ErrUncertain},
+		{local(fmt.Errorf("x: %w", replica.ErrUncertain)), CodeUncertain, replica.ErrUncertain},
+		{local(replica.ErrClosed), CodeUncertain, replica.ErrUncertain},
+		{codedError("not_pending", "bob is not pending"), "not_pending", call.ErrNotPending},
+		{codedError("something_new", "?"), "something_new", nil},
+	}
+	for _, tc := range cases {
+		if got := call.Code(tc.err); got != tc.code {
+			t.Errorf("%v: code %q, want %q", tc.err, got, tc.code)
+		}
+		if tc.sentinel != nil && !errors.Is(tc.err, tc.sentinel) {
+			t.Errorf("%v does not match %v", tc.err, tc.sentinel)
+		}
+	}
+	if msg := codedError("not_pending", "bob is not pending").Error(); msg != "bob is not pending" {
+		t.Errorf("message %q", msg)
+	}
+}

@@ -1,0 +1,44 @@
+// Package cluster makes a callsigd server one node of a cluster: a
+// replica.Node (a call.Registry replicated on hashicorp/raft) with what
+// the server needs to front it (server.Backend, the claims of devices,
+// the health check and the cluster's endpoints).
+//
+// # Commands go to the leader
+//
+// A Cluster's commands run on the leader. On the leader they run on its
+// Node. On a follower they are forwarded: POST /v1/internal/command on the
+// leader's HTTP address (from -peers) with the op, the acting user and
+// device (the connection's, which the follower authenticated) and the
+// arguments; the leader runs the command on its Node, which forwards
+// nothing further, and answers with the result or the error's code, and
+// the index of the last entry it had applied. The follower then waits
+// until its own replica has applied that index (bounded by Config.Wait),
+// so that the command's events have reached its connections before the
+// reply, and its queries (call, history) see the command, as on one
+// server.
+//
+// While no leader is known, or the one known does not lead (it answers
+// not_leader), or cannot be reached before the request is sent, nothing
+// was done, and the command is tried again until Config.Wait has passed:
+// then it fails with ErrUnavailable (code "unavailable"). A command that
+// reached a leader that lost its leadership before the entry was known to
+// be committed (replica.ErrUncertain), or whose answer was lost once the
+// request was sent, fails with ErrUncertain (code "uncertain"): it may or
+// may not have taken effect.
+//
+// # The internal endpoints
+//
+// The requests the nodes make of each other carry the caller's ID, the
+// time, and an HMAC-SHA256 under Config.Key of the path, the ID, the time
+// and the body; a node refuses, with 401 and unheard, one whose signature
+// is not its key's, or whose time is more than 30 s from its clock. The
+// key is the same on every node (callsigd derives it from -secret-file's
+// key, or in dev mode from -peers, which is no secret: in dev mode anyone
+// who reaches a node may act as anyone, as dev tokens already allow). A
+// request captured on the way can be replayed within the 30 s: the nodes'
+// HTTP should be on a private network, or over TLS.
+//
+// POST /v1/internal/release is a claim: a device connected to another
+// node; the node that receives it closes its own connection of the device
+// without logging it out (Config.Release, the server's Release).
+package cluster

@@ -1,0 +1,371 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/replica"
+	"github.com/callsig/callsig/events"
+)
+
+// The internal endpoints, which only the nodes call, and their headers.
+const (
+	commandPath = "/v1/internal/command" // a follower's command, run on the leader
+	releasePath = "/v1/internal/release" // a claim: close your connection of this device
+
+	headerNode = "Callsigd-Node"      // the calling node's ID
+	headerTime = "Callsigd-Time"      // when it called: Unix nanoseconds
+	headerSig  = "Callsigd-Signature" // hex HMAC-SHA256 under Config.Key of path, node, time and body
+
+	// maxSkew is how far a request's time may be from the receiver's
+	// clock: a request captured on the way can be replayed within it.
+	maxSkew = 30 * time.Second
+	// maxBody bounds an internal request's body: a command carries at
+	// most a client's message (64 KiB) and the IDs.
+	maxBody = 1 << 20
+)
+
+// The ops a command names.
+const (
+	opInvite        = "invite"
+	opCallingInvite = "calling_invite"
+	opCancel        = "cancel"
+	opAccept        = "accept"
+	opReject        = "reject"
+	opJoin          = "join"
+	opQuit          = "quit"
+	opEnd           = "end"
+	opLogin         = "login"
+	opLogout        = "logout"
+	opHeartbeat     = "heartbeat"
+	opReplay        = "replay"
+)
+
+// codeNotLeader is the internal endpoint's error code for a node that
+// does not lead (replica.ErrNotLeader): nothing was done, and the caller
+// tries the leader it learns of next.
+const codeNotLeader = "not_leader"
+
+// command is one of server.Backend's commands as a follower forwards it:
+// the op, the acting user and device (the connection's), and the
+// arguments.
+type command struct {
+	Op      string        `json:"op"`
+	User    string        `json:"user"`
+	Device  string        `json:"device,omitempty"`
+	CallID  string        `json:"call_id,omitempty"`
+	Users   []string      `json:"users,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"` // nanoseconds
+	Mode    events.Mode   `json:"mode"`
+	Data    string        `json:"data,omitempty"`
+	Push    *events.Push  `json:"push,omitempty"`
+}
+
+// response is the internal command endpoint's answer: the result (on
+// success) or the error, and the index of the last entry the leader had
+// applied when the command returned.
+type response struct {
+	Applied uint64          `json:"applied"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *wireError      `json:"error,omitempty"`
+}
+
+type wireError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// newResult returns a pointer to op's result, or nil for an op with none.
+func newResult(op string) any {
+	switch op {
+	case opInvite, opCallingInvite:
+		return new(call.InviteResult)
+	case opCancel:
+		return new([]string)
+	case opJoin:
+		return new(call.Info)
+	}
+	return nil
+}
+
+// execute runs cmd on n and stores its result in out (newResult's).
+func execute(n *replica.Node, cmd *command, out any) error {
+	var err error
+	switch cmd.Op {
+	case opInvite:
+		*out.(*call.InviteResult), err = n.Invite(cmd.User, cmd.Users, call.InviteConfig{
+			Timeout: cmd.Timeout, Mode: cmd.Mode, ExtendedData: cmd.Data, Push: cmd.Push, CallID: cmd.CallID})
+	case opCallingInvite:
+		*out.(*call.InviteResult), err = n.CallingInvite(cmd.User, cmd.CallID, cmd.Users, call.CallingInviteConfig{
+			Timeout: cmd.Timeout, Push: cmd.Push})
+	case opCancel:
+		*out.(*[]string), err = n.Cancel(cmd.User, cmd.CallID, cmd.Users, call.CancelConfig{ExtendedData: cmd.Data, Push: cmd.Push})
+	case opAccept:
+		err = n.Accept(cmd.User, cmd.CallID, call.AcceptConfig{ExtendedData: cmd.Data, Device: cmd.Device})
+	case opReject:
+		err = n.Reject(cmd.User, cmd.CallID, call.RejectConfig{ExtendedData: cmd.Data, Device: cmd.Device})
+	case opJoin:
+		*out.(*call.Info), err = n.Join(cmd.User, cmd.CallID, call.JoinConfig{ExtendedData: cmd.Data, Device: cmd.Device})
+	case opQuit:
+		err = n.Quit(cmd.User, cmd.CallID, call.QuitConfig{ExtendedData: cmd.Data, Device: cmd.Device})
+	case opEnd:
+		err = n.End(cmd.User, cmd.CallID, call.EndConfig{ExtendedData: cmd.Data, Device: cmd.Device})
+	case opLogin:
+		err = n.Login(cmd.User, cmd.Device)
+	case opLogout:
+		err = n.Logout(cmd.User, cmd.Device)
+	case opHeartbeat:
+		err = n.Heartbeat(cmd.User, cmd.Device)
+	case opReplay:
+		err = n.Replay(cmd.User, cmd.Device)
+	default:
+		return fmt.Errorf("cluster: unknown op %q: %w", cmd.Op, call.ErrInvalidArgument)
+	}
+	return err
+}
+
+// run runs cmd on the leader and stores its result in out (newResult's
+// for cmd.Op). If this node leads, it runs here; else it is forwarded to
+// the leader, and once the leader has answered, run waits (at most
+// Config.Wait) until this node's replica has applied what the leader had
+// when it answered: the command's events then have reached this node's
+// connections before its reply, and this node's queries see the command,
+// as on one server. While no leader is known, or the one known does not
+// lead or cannot be reached (nothing done), run tries again, for
+// Config.Wait in all; then ErrUnavailable.
+func (c *Cluster) run(cmd *command, out any) error {
+	n := c.Node()
+	if n == nil {
+		return &Error{ErrUnavailable, "the node is not started"}
+	}
+	deadline := time.Now().Add(c.wait)
+	pause := 5 * time.Millisecond
+	for {
+		var why string
+		if n.IsLeader() {
+			err := execute(n, cmd, out)
+			if !errors.Is(err, replica.ErrNotLeader) {
+				return local(err)
+			}
+			why = err.Error()
+		} else if id := n.Leader(); id == "" {
+			why = "no leader known"
+		} else if p, ok := c.byID[id]; !ok || id == c.cfg.ID {
+			why = fmt.Sprintf("the leader %q is not among the peers", id)
+		} else {
+			applied, err, again := c.forwardTo(p, cmd, out, deadline)
+			if !again {
+				if err == nil {
+					c.await(n, applied, deadline)
+				}
+				return err
+			}
+			why = err.Error()
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return &Error{ErrUnavailable, why}
+		}
+		time.Sleep(min(pause, left))
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// local maps the errors of this node's replica.Node to the cluster's.
+func local(err error) error {
+	switch {
+	case errors.Is(err, replica.ErrUncertain):
+		return &Error{ErrUncertain, err.Error()}
+	case errors.Is(err, replica.ErrClosed):
+		// Raft may have been shut down between the commit and the
+		// apply: the entry may be in the log.
+		return &Error{ErrUncertain, "the node is shutting down"}
+	}
+	return err
+}
+
+// await waits until n has applied index, or until deadline (then the
+// reply goes out all the same: the command was done).
+func (c *Cluster) await(n *replica.Node, index uint64, deadline time.Time) {
+	pause := 100 * time.Microsecond
+	for n.Applied() < index && time.Now().Before(deadline) {
+		time.Sleep(pause)
+		pause = min(2*pause, 5*time.Millisecond)
+	}
+}
+
+// forwardTo sends cmd to the leader p and decodes its answer into out.
+// again says that nothing was done and another try may succeed: the
+// request never reached p, p does not lead, or refused it unheard. An
+// error after the request reached p, before its answer was read, is
+// ErrUncertain.
+func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (applied uint64, err error, again bool) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: %w: %v", call.ErrInvalidArgument, err), false
+	}
+	// The request is bounded by the leader's commit timeout, not by
+	// the wait for a leader: once sent, its answer is worth waiting for.
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.forward, time.Until(deadline)))
+	defer cancel()
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}})
+	resp, err := c.post(ctx, p, commandPath, body)
+	if err != nil {
+		if !wrote.Load() {
+			return 0, fmt.Errorf("leader %s unreachable: %v", p.ID, err), true
+		}
+		return 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: %v", p.ID, err)}, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusOK {
+		// The command endpoint answers 200 whenever it ran the command:
+		// anything else was refused unheard (a node not in cluster mode,
+		// a key that differs, a shutdown).
+		return 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
+	}
+	var r response
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	if err != nil {
+		return 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: the answer could not be read: %v", p.ID, err)}, false
+	}
+	if r.Error != nil {
+		switch r.Error.Code {
+		case codeNotLeader:
+			return 0, fmt.Errorf("%s: %s", p.ID, r.Error.Message), true
+		case CodeUncertain:
+			return 0, &Error{ErrUncertain, r.Error.Message}, false
+		}
+		return r.Applied, codedError(r.Error.Code, r.Error.Message), false
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Result, out); err != nil {
+			return 0, fmt.Errorf("cluster: leader %s: the result could not be read: %w", p.ID, err), false
+		}
+	}
+	return r.Applied, nil, false
+}
+
+// codedError returns an error whose call.Code is code, with message msg,
+// matching the code's sentinel with errors.Is where package call knows
+// the code: a call.Failure decoded from JSON carries such an error.
+func codedError(code, msg string) error {
+	var f call.Failure
+	b, _ := json.Marshal(map[string]string{"user": "", "code": code, "message": msg})
+	if err := json.Unmarshal(b, &f); err != nil || f.Err == nil {
+		return fmt.Errorf("%s: %s", code, msg)
+	}
+	return f.Err
+}
+
+// serveCommand runs a forwarded command on this node, which must lead
+// (it forwards nothing further), and answers 200 with a response.
+func (c *Cluster) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var cmd command
+	if err := json.Unmarshal(body, &cmd); err != nil {
+		http.Error(w, "command: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	n := c.Node()
+	if n == nil {
+		http.Error(w, "not started", http.StatusServiceUnavailable)
+		return
+	}
+	out := newResult(cmd.Op)
+	err := execute(n, &cmd, out)
+	r := response{Applied: n.Applied()}
+	switch {
+	case err == nil:
+		r.Result = json.RawMessage("{}")
+		if out != nil {
+			b, err := json.Marshal(out)
+			if err != nil { // a result that JSON cannot carry, as the server's reply would say
+				r.Error = &wireError{"internal", "cannot encode the result: " + err.Error()}
+			}
+			r.Result = b
+		}
+	case errors.Is(err, replica.ErrNotLeader):
+		r.Error = &wireError{codeNotLeader, err.Error()}
+	default:
+		err = local(err)
+		r.Error = &wireError{call.Code(err), err.Error()}
+	}
+	writeJSON(w, http.StatusOK, r)
+}
+
+// internal wraps an internal endpoint: it reads the body and checks the
+// request's signature and time; a request that fails gets 401 and is not
+// run.
+func (c *Cluster) internal(h func(http.ResponseWriter, *http.Request, []byte)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			http.Error(w, "body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		node, at := r.Header.Get(headerNode), r.Header.Get(headerTime)
+		sig, err := hex.DecodeString(r.Header.Get(headerSig))
+		ns, terr := strconv.ParseInt(at, 10, 64)
+		switch {
+		case err != nil || terr != nil || !hmac.Equal(sig, c.sign(r.URL.Path, node, at, body)):
+			http.Error(w, "not signed by a node of this cluster", http.StatusUnauthorized)
+			return
+		case time.Since(time.Unix(0, ns)).Abs() > maxSkew:
+			http.Error(w, "signed too long ago, or the clocks differ", http.StatusUnauthorized)
+			return
+		}
+		h(w, r, body)
+	})
+}
+
+// sign returns the signature of an internal request.
+func (c *Cluster) sign(path, node, at string, body []byte) []byte {
+	m := hmac.New(sha256.New, c.cfg.Key)
+	for _, s := range []string{path, node, at} {
+		m.Write([]byte(s))
+		m.Write([]byte{'\n'})
+	}
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// post sends a signed internal request to p.
+func (c *Cluster) post(ctx context.Context, p Peer, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Scheme+"://"+p.HTTP+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	at := strconv.FormatInt(time.Now().UnixNano(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(headerNode, c.cfg.ID)
+	req.Header.Set(headerTime, at)
+	req.Header.Set(headerSig, hex.EncodeToString(c.sign(path, c.cfg.ID, at, body)))
+	return c.client.Do(req)
+}
+
+// writeJSON answers status with v's JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
