@@ -635,3 +635,109 @@ func metric(t *testing.T, n *testNode, prefix string) float64 {
 	}
 	return -1
 }
+
+// keepAlive sends a heartbeat from each of clients every 300 ms until
+// the test ends; a client whose connection ended is passed over.
+func keepAlive(t *testing.T, clients ...*wsClient) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			for _, c := range clients {
+				_ = c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"hb","op":"heartbeat"}`))
+			}
+		}
+	}()
+}
+
+// TestClusterDeadNode: the devices of a node that dies stay online in
+// the cluster until their heartbeat lapses (H5, on the new leader's
+// clock), which gives them time to reconnect to another node: dave, an
+// invitee, does so and gets his invitation again (Replay), and can
+// answer it; alice, a caller, does not, and once her timeout has passed
+// G7 cancels her unanswered call. The node that dies is the leader.
+func TestClusterDeadNode(t *testing.T) {
+	nodes := startCluster(t, 3, "-heartbeat", "1500ms")
+	leader := leaderOf(t, nodes)
+	fs := followers(nodes, leader)
+	alice := dial(t, leader, "alice", "web")
+	dave := dial(t, leader, "dave", "web")
+	carol := dial(t, fs[0], "carol", "web")
+	bob := dial(t, fs[1], "bob", "web")
+	keepAlive(t, alice, dave, carol, bob)
+	id1, _ := alice.ok("invite", map[string]any{"invitees": []string{"bob"}, "timeout_ms": 60000})["call_id"].(string)
+	bob.event("InvitationReceived", id1)
+	id2, _ := carol.ok("invite", map[string]any{"invitees": []string{"dave"}, "timeout_ms": 60000})["call_id"].(string)
+	dave.event("InvitationReceived", id2)
+
+	stopped := time.Now()
+	leader.shutdown()
+	for _, c := range []*wsClient{alice, dave} {
+		if code := c.waitEnd(); code != websocket.StatusGoingAway {
+			t.Fatalf("%s's connection ended with %v", c.user, code)
+		}
+	}
+	dave2 := dial(t, fs[1], "dave", "web")
+	keepAlive(t, dave2)
+	if ev := dave2.event("InvitationReceived", id2); ev["caller"] != "carol" || ev["to_device"] != "web" {
+		t.Fatalf("dave's replay %v", ev)
+	}
+	ev := bob.event("InvitationCancelled", id1)
+	if ev["reason"] != "CallerOffline" {
+		t.Fatalf("bob got %v", ev)
+	}
+	if d := time.Since(stopped); d < time.Second {
+		t.Fatalf("alice's call cancelled %v after her node stopped, before her heartbeat could lapse", d)
+	}
+	dave2.ok("accept", map[string]any{"call_id": id2})
+	carol.event("InvitationAccepted", id2)
+}
+
+// TestClusterTakeover: a device that connects to another node while its
+// connection to the first is open takes the device over: the first node
+// closes its connection with 4000 (replaced) without logging the device
+// out, and the new connection gets the device's replays.
+func TestClusterTakeover(t *testing.T) {
+	nodes := startCluster(t, 3, "-heartbeat", "1m")
+	leader := leaderOf(t, nodes)
+	fs := followers(nodes, leader)
+	alice := dial(t, fs[0], "alice", "web")
+	bob := dial(t, fs[1], "bob", "phone")
+	id, _ := alice.ok("invite", map[string]any{"invitees": []string{"bob"}})["call_id"].(string)
+	bob.event("InvitationReceived", id)
+
+	bob2 := dial(t, leader, "bob", "phone")
+	if code := bob.waitEnd(); code != 4000 {
+		t.Fatalf("bob's first connection ended with %v", code)
+	}
+	if ev := bob2.event("InvitationReceived", id); ev["to_device"] != "phone" {
+		t.Fatalf("bob's replay %v", ev)
+	}
+	alice2 := dial(t, leader, "alice", "web")
+	if code := alice.waitEnd(); code != 4000 {
+		t.Fatalf("alice's first connection ended with %v", code)
+	}
+	// Once the released connections' handlers have returned, their
+	// devices are still online: alice's call was not cancelled (G7).
+	for _, n := range fs {
+		for deadline := time.Now().Add(waitLimit); metric(t, n, "callsigd_connections") != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still has connections", n.id)
+			}
+		}
+	}
+	if info := alice2.ok("call", map[string]any{"call_id": id}); info["caller"] != "alice" {
+		t.Fatalf("call %v", info)
+	}
+	bob2.ok("accept", map[string]any{"call_id": id})
+	alice2.event("InvitationAccepted", id)
+}
