@@ -1,6 +1,7 @@
 // Callsigd is the reference signaling server of callsig: one call.Registry
 // behind a WebSocket, with dev tokens, an offline-push webhook and
-// Prometheus metrics. Run it, or read it as the example of how to embed
+// Prometheus metrics, on one server or replicated over a cluster (see
+// Cluster). Run it, or read it as the example of how to embed
 // the Registry.
 //
 // From the repository root,
@@ -39,9 +40,9 @@
 //	                       *.example.com, or https://app.example.com to name
 //	                       the scheme too); default: same origin only
 //
-// -node and -peers (a cluster) are recognised and refused: this build
-// runs one node, and a server that ignored them would lose what its
-// operator thought safe.
+//	-node ID               this node's ID in a cluster (below; needs -peers and -data)
+//	-peers ID=RAFT=HTTP,...  every node of the cluster, itself included: its ID,
+//	                       its raft address and its HTTP address
 //
 // In dev mode the server makes a random key at start and mints a token
 // for anyone at POST /v1/dev/token; tokens die with the process. Dev mode
@@ -95,6 +96,9 @@
 //	GET  /v1/ws?token=T   the WebSocket
 //	POST /v1/dev/token    dev mode only (404 otherwise): {"user","device"} → {"token"}
 //	GET  /healthz         200 "ok" while the server takes commands, 503 once it stops
+//	                      (and, in a cluster, while the node knows no leader)
+//	GET  /v1/cluster      in a cluster: {"node","leader","peers":[{"id","raft","http"}]}
+//	                      ("leader" is "" while none is known)
 //	GET  /metrics         Prometheus text: callsigd_calls_live,
 //	                      callsigd_commands_total{op,result},
 //	                      callsigd_command_duration_seconds{op},
@@ -134,7 +138,11 @@
 // JSON, a binary frame, a type other than "request", no or an unknown op,
 // a field of the wrong type, an unknown mode, a negative timeout_ms; the
 // reply carries the id when it was a string that could be read; the
-// connection stays open) and rate_limited (below).
+// connection stays open) and rate_limited (below); in a cluster, two
+// more: unavailable (no leader could be reached: nothing was done, retry)
+// and uncertain (the leader lost its leadership, or could not be heard,
+// after the command was sent: it may or may not have taken effect; see
+// Cluster).
 //
 // Events are {"type":"event",…} with the fields of events.Event as its
 // JSON gives them, less "to" (the connection's user) and "offline". An
@@ -158,6 +166,90 @@
 //     timeout is closed with 4001 "heartbeat timeout", as its device is
 //     logged out by the Registry (H5). Only the heartbeat op (and the
 //     connection's opening) counts.
+//
+// # Cluster
+//
+// With -node and -peers the server is one node of a cluster: the
+// Registry is replicated on hashicorp/raft (package replica), its journal
+// is the raft log (raft-boltdb) and its snapshots raft's, in DIR/raft
+// under -data. Three nodes on one machine, each command in its own
+// terminal (or callsigd/cluster.sh, which runs the three):
+//
+//	P=n1=127.0.0.1:7001=127.0.0.1:8081,n2=127.0.0.1:7002=127.0.0.1:8082,n3=127.0.0.1:7003=127.0.0.1:8083
+//	go run ./callsigd -node n1 -peers $P -data /tmp/callsigd/n1
+//	go run ./callsigd -node n2 -peers $P -data /tmp/callsigd/n2
+//	go run ./callsigd -node n3 -peers $P -data /tmp/callsigd/n3
+//
+// Every node is given the same -peers; -addr defaults to the node's HTTP
+// address there. A node whose -data holds no raft state bootstraps the
+// cluster with every peer as a voter (every node does so, with the same
+// servers, which raft takes as one configuration); one with state
+// rejoins its cluster by itself, whatever -peers says of membership,
+// which this version does not change: the peers' list only gives the
+// nodes' HTTP addresses. -checkpoint-entries is raft's snapshot
+// threshold. A single server's journal in -data is not read in a cluster.
+//
+// Every node takes WebSocket clients and applies every committed entry to
+// its replica; the events go to the devices connected to it, and offline
+// pushes are sent by the node that proposed the entry (the leader), once.
+// A command runs on the leader: a follower forwards it, with its client's
+// user and device, to the leader's internal endpoint (package
+// internal/cluster), waits until its own replica has what the leader had
+// when it answered — so the command's events reach its clients before
+// the reply, and the call and history ops see it — and replies on the
+// client's connection. Login, Logout, Heartbeat and Replay, the server's
+// own commands, go the same way. The call and history ops read the
+// node's replica, which may be a little behind the leader's for what
+// other clients did.
+//
+// While no leader is known, or the one known cannot be reached, a command
+// waits for one, 3 s at most: then it gets unavailable, and nothing was
+// done. A command that reached a leader which lost its leadership before
+// the entry was known to be committed, or whose answer was lost once it
+// was sent, gets uncertain: it may or may not have taken effect; the call
+// op (or a retry that the Registry refuses if it was done, as an accept
+// is) tells. A connection whose login cannot reach a leader is closed
+// with 1013 (try again later). The nodes sign their requests to each
+// other with a key derived from -secret-file's; in dev mode both that key
+// and the tokens' are derived from -peers, so that every node takes every
+// node's tokens, and anyone who knows -peers has them (dev mode mints
+// tokens for anyone anyway). Raft's own transport authenticates nobody:
+// the raft addresses must be reachable by the nodes only (in dev mode,
+// they must be loopback ones, unless -insecure-dev).
+//
+// A device belongs to the node its connection is on. One that connects to
+// another node takes its device over: the first node closes its
+// connection with 4000 (replaced) without logging the device out, and the
+// new connection gets the replays (G8, A7) of a device online. The
+// devices of a node that dies, or stops, stay online in the cluster until
+// their heartbeat lapses: in a cluster -heartbeat is always on (30 s
+// unless given; 0 is refused), a client's heartbeat op is a replicated
+// Heartbeat, and the leader's clock logs out a device whose last
+// heartbeat is older than the timeout (H5), whereupon G7 cancels its
+// user's unanswered calls. A client of a dead node that reconnects to
+// another within the timeout is online all along and gets its replays.
+//
+// Across the death of a node, while a majority is up:
+//
+//   - Every command a client was answered for (a reply with a result or
+//     a call's error code) is committed: it survives, and every call any
+//     client was told about is still there with its deadline, which fires
+//     once, on the new leader's clock. Seq numbers go on.
+//   - A command in flight when the leader died gets uncertain or
+//     unavailable (see above), or no reply at all if the client's own
+//     node died: the client learns the outcome from the call op, or from
+//     the replays when it reconnects.
+//   - Events are delivered at most once to a connection, in Seq order per
+//     call. A client whose node died misses the events made while it was
+//     disconnected; reconnecting (to any node) it gets the replays: every
+//     invitation still pending for it, and the state of its advanced
+//     calls. Other events (an accept, a cancel) made meanwhile are not
+//     sent again.
+//   - An offline push is sent at most once: by the leader that proposed
+//     the entry, after the commit; one whose leader died before applying
+//     it is lost.
+//   - The devices of the dead node stay online for up to the heartbeat
+//     timeout (their calls ring on), then are logged out.
 //
 // # Offline events
 //
