@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,7 +61,7 @@ func newCluster(f *flags, secret []byte, tlsConfig *tls.Config, logger *slog.Log
 			}
 		}
 		cfg.Scheme = "https"
-		cfg.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+		cfg.Client = cluster.NewClient(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
 	}
 	return cluster.New(cfg)
 }

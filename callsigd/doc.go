@@ -228,6 +228,10 @@
 // heartbeat is older than the timeout (H5), whereupon G7 cancels its
 // user's unanswered calls. A client of a dead node that reconnects to
 // another within the timeout is online all along and gets its replays.
+// A node that stops on SIGINT or SIGTERM leaves its devices online the
+// same way (their clients reconnect elsewhere), after handing its
+// leadership, if it leads, to another node; and a logout that can reach
+// no leader leaves its device to the same heartbeat rule.
 //
 // Across the death of a node, while a majority is up:
 //

@@ -76,12 +76,14 @@ type flags struct {
 
 	// Set by tests only: a listener to serve on instead of -addr's, a
 	// raft transport instead of a TCP one on the node's raft address,
-	// raft's configuration (its timeouts), and how long a command waits
-	// for a leader.
-	listener  net.Listener
-	transport raft.Transport
-	raft      *raft.Config
-	wait      time.Duration
+	// raft's configuration (its timeouts), how long a command waits for
+	// a leader, and no handover at the stop (a leader that stops then
+	// leaves as one that dies does: the others hold an election).
+	listener   net.Listener
+	transport  raft.Transport
+	raft       *raft.Config
+	wait       time.Duration
+	noHandover bool
 }
 
 // clusterHeartbeat is -heartbeat's default in a cluster (see doc.go,
@@ -405,6 +407,14 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	if cl != nil && !f.noHandover {
+		// A leader hands over first: the others take commands again
+		// without waiting for an election, and forward them to the new
+		// leader while this one stops.
+		if err := cl.Handover(); err != nil {
+			logger.Warn("leadership not handed over", "err", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	_ = hs.Shutdown(sctx) // stops listening; the WebSockets, hijacked, are the Server's to close

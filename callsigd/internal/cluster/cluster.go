@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -151,7 +153,7 @@ func New(cfg Config) (*Cluster, error) {
 		c.cfg.Scheme = "http"
 	}
 	if c.client == nil {
-		c.client = &http.Client{}
+		c.client = NewClient(nil)
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -227,6 +229,33 @@ func closeTransport(t raft.Transport) {
 	if cl, ok := t.(io.Closer); ok {
 		_ = cl.Close()
 	}
+}
+
+// NewClient returns an HTTP client for the requests between nodes, over
+// TLS with tlsConfig when it is not nil: no proxy, a dial that gives up
+// after 2 s (a node that is down is passed over quickly), and idle
+// connections kept for every node, since a follower forwards every
+// command.
+func NewClient(tlsConfig *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		TLSClientConfig:     tlsConfig,
+		TLSHandshakeTimeout: 2 * time.Second,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// Handover hands the leadership to another node if this one leads, and
+// waits until that is done or has failed (raft bounds it by an election
+// timeout): a node about to stop does so first, so that the others need
+// not wait for an election while it stops.
+func (c *Cluster) Handover() error {
+	n := c.Node()
+	if n == nil || !n.IsLeader() {
+		return nil
+	}
+	return n.Raft().LeadershipTransfer().Error()
 }
 
 // Node returns the node (nil before Open).
@@ -427,6 +456,3 @@ func (c *Cluster) Backlog() int { return c.Node().Backlog() }
 
 // Stats is call.Registry.Stats on this node's replica.
 func (c *Cluster) Stats() call.Stats { return c.Node().Stats() }
-
-// Devices is call.Registry.Devices on this node's replica.
-func (c *Cluster) Devices(user string) []string { return c.Node().Devices(user) }
