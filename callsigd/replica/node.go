@@ -18,8 +18,9 @@ import (
 
 // The errors of a Node's commands, besides the command's own (call.Err*).
 var (
-	// ErrNotLeader: this node is not the leader; nothing was proposed and
-	// nothing changed. The error names the leader when one is known.
+	// ErrNotLeader: this node is not the leader, or is handing its
+	// leadership over; nothing was proposed and nothing changed. The
+	// error names the leader when one is known.
 	ErrNotLeader = errors.New("replica: not the leader")
 	// ErrUncertain: the entry was proposed but leadership was lost before
 	// it was known to be committed; it may or may not take effect.
@@ -240,7 +241,8 @@ func (n *Node) propose(e call.Entry) (call.Result, error) {
 	f := n.raft.Apply(b, n.timeout)
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress): // refused before it was appended
 			return call.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrRaftShutdown):
 			return call.Result{}, ErrClosed
