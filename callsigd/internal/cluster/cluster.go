@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Err.Error() + ": " + e.Detail }
+
+// newError returns an Error of err, whose detail may begin with err's own
+// message (an error wrapped on the leader, then again here): it is said
+// once.
+func newError(err error, detail string) *Error {
+	for p := err.Error() + ": "; strings.HasPrefix(detail, p); {
+		detail = strings.TrimPrefix(detail, p)
+	}
+	return &Error{err, detail}
+}
 
 // Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }

@@ -120,4 +120,9 @@ func TestCodes(t *testing.T) {
 	if msg := codedError("not_pending", "bob is not pending").Error(); msg != "bob is not pending" {
 		t.Errorf("message %q", msg)
 	}
+	// Wrapped on the leader, then on the follower: said once.
+	leader := local(fmt.Errorf("%w: leadership lost while committing log", replica.ErrUncertain))
+	if msg := newError(ErrUncertain, leader.Error()).Error(); msg != ErrUncertain.Error()+": leadership lost while committing log" {
+		t.Errorf("message %q", msg)
+	}
 }

@@ -188,7 +188,7 @@ func (c *Cluster) run(cmd *command, out any) error {
 func local(err error) error {
 	switch {
 	case errors.Is(err, replica.ErrUncertain):
-		return &Error{ErrUncertain, err.Error()}
+		return newError(ErrUncertain, err.Error())
 	case errors.Is(err, replica.ErrClosed):
 		// Raft may have been shut down between the commit and the
 		// apply: the entry may be in the log.
@@ -254,7 +254,7 @@ func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (
 		case codeNotLeader:
 			return 0, fmt.Errorf("%s: %s", p.ID, r.Error.Message), true
 		case CodeUncertain:
-			return 0, &Error{ErrUncertain, r.Error.Message}, false
+			return 0, newError(ErrUncertain, r.Error.Message), false
 		}
 		return r.Applied, codedError(r.Error.Code, r.Error.Message), false
 	}
