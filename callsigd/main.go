@@ -237,7 +237,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	case f.dev() && f.clustered():
 		// Every node must take every node's tokens: the key is made
 		// from -peers, which they share (and which is no secret: dev mode).
-		authority, _ = auth.New(devKey("tokens", f.peerList), clk)
+		authority, _ = auth.New(cluster.DevKey("tokens", f.peerList), clk)
 	case f.dev():
 		authority = auth.NewDev(clk)
 	default:
@@ -323,20 +323,17 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	var cl *cluster.Cluster
 	if f.clustered() {
 		var err error
-		if cl, err = newCluster(f, secret, tlsConfig, logger, stderr, counted.Load); err != nil {
+		if cl, err = cluster.NewNode(cluster.Setup{
+			ID: f.node, Peers: f.peerList, Data: f.data, Secret: secret, TLS: tlsConfig,
+			CheckpointEntries: f.checkpointEntries, Raft: f.raft, Log: stderr,
+			Transport: f.transport, Wait: f.wait, Logger: logger,
+		}, counted.Load); err != nil {
 			return err
 		}
-		cfg.NewBackend = func(o call.Options) (server.Backend, error) {
-			if err := cl.Open(o); err != nil {
-				return nil, err
-			}
-			return cl, nil
-		}
-		cfg.Shared, cfg.Claim, cfg.Health, cfg.Routes = true, cl.Claim, cl.Health, cl.Routes()
 		// A node that stops leaves its devices online in the cluster,
 		// as one that dies does: they have the heartbeat timeout to
 		// reconnect to another node (doc.go, Cluster).
-		cfg.KeepPresence = true
+		cl.Configure(&cfg)
 	} else if f.data != "" {
 		st = durable.New(f.data, f.checkpointEntries, logger)
 		cfg.NewRegistry = st.NewRegistry
