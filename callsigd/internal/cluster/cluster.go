@@ -197,7 +197,7 @@ func (c *Cluster) Open(o call.Options) error {
 	}
 	trans := c.cfg.Transport
 	if trans == nil {
-		t, err := raft.NewTCPTransport(c.self.Raft, nil, 3, 10*time.Second, logs)
+		t, err := NewTransport(c.self.Raft, logs)
 		if err != nil {
 			_ = stores.Close()
 			return fmt.Errorf("cluster: raft transport on %s: %w", c.self.Raft, err)
@@ -234,6 +234,14 @@ func (c *Cluster) Open(o call.Options) error {
 	c.node, c.stores, c.trans = node, stores, trans
 	c.mu.Unlock()
 	return nil
+}
+
+// NewTransport returns raft's TCP transport listening on addr, as a node
+// makes it when Config.Transport is nil: a host that must know the
+// address before the node starts (one on port 0) makes it so and gives
+// it as Config.Transport. Its own log lines go to logs.
+func NewTransport(addr string, logs io.Writer) (*raft.NetworkTransport, error) {
+	return raft.NewTCPTransport(addr, nil, 3, 10*time.Second, logs)
 }
 
 func closeTransport(t raft.Transport) {
