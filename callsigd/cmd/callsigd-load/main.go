@@ -7,7 +7,10 @@
 // server. See package internal/loadtest for what a lifecycle is and how
 // the echo models it. With -data DIR it also loads a callsigd server with
 // -data (its journal in a new directory under DIR, fsync and group
-// commit as the daemon has them) between the two, in the same run.
+// commit as the daemon has them) between the two, in the same run; with
+// -cluster as well, then a cluster of three callsigd nodes in this
+// process (raft over loopback TCP, each node's raft log and snapshots in
+// a new directory under DIR), its clients spread over the three nodes.
 //
 // From the repository root:
 //
@@ -22,7 +25,10 @@
 //	                  in this process; no memory figures then
 //	-data DIR         also load a callsigd server with -data in this process,
 //	                  its journal in a new directory under DIR (removed after)
-//	-checkpoint-entries N   that server's -checkpoint-entries (default 10000)
+//	-cluster          with -data: also load a cluster of three callsigd nodes
+//	                  in this process, their raft stores under DIR (removed after)
+//	-checkpoint-entries N   that server's and those nodes' -checkpoint-entries
+//	                  (default 10000)
 //	-rate-limit       keep the in-process servers' per-connection request
 //	                  limit (default: lifted)
 //	-no-memory        skip the idle-connection memory measure
@@ -60,7 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Warmup, "warmup", 1e9, "lifecycles before the measured time, not counted")
 	fs.StringVar(&cfg.Addr, "addr", "", "load the callsigd server at `HOST:PORT` (dev mode) instead of one in this process")
 	fs.StringVar(&cfg.Data, "data", "", "also load a callsigd server with -data, its journal in a new directory under `DIR`")
-	fs.Uint64Var(&cfg.CheckpointEntries, "checkpoint-entries", 10000, "the -data server's -checkpoint-entries `N`")
+	fs.BoolVar(&cfg.Cluster, "cluster", false, "with -data: also load a cluster of three callsigd nodes, their raft stores under -data's DIR")
+	fs.Uint64Var(&cfg.CheckpointEntries, "checkpoint-entries", 10000, "the -data server's and the cluster nodes' -checkpoint-entries `N`")
 	fs.BoolVar(&cfg.RateLimit, "rate-limit", false, "keep the in-process servers' per-connection request limit")
 	noMemory := fs.Bool("no-memory", false, "skip the idle-connection memory measure")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process over callsigd's measured time to `FILE`")
@@ -69,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.CheckpointEntries == 0 {
 		return errors.New("-checkpoint-entries must be at least 1")
+	}
+	if cfg.Cluster && cfg.Data == "" {
+		return errors.New("-cluster needs -data DIR: the nodes keep their raft stores under DIR")
 	}
 	cfg.IdleMemory = !*noMemory
 	cfg.Log = stderr
@@ -86,8 +96,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	loadtest.Print(stdout, rep)
 	n := rep.Callsigd.Errors + rep.Echo.Errors
-	if rep.Durable != nil {
-		n += rep.Durable.Errors
+	for _, r := range []*loadtest.Result{rep.Durable, rep.Cluster} {
+		if r != nil {
+			n += r.Errors
+		}
 	}
 	if n > 0 {
 		return fmt.Errorf("%d errors", n)

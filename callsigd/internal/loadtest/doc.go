@@ -12,6 +12,23 @@
 // every command waiting meanwhile), checkpoints every -checkpoint-entries
 // entries. Its ratio to the echo is what durability costs on top.
 //
+// With Config.Cluster as well, a phase after that one runs the same load
+// against three callsigd nodes as one cluster, in this process, each set
+// up by the daemon's own code for -node and -peers in dev mode
+// (cluster.NewNode and Configure, raft's default configuration): raft's
+// TCP transport on loopback ports, each node's raft log and snapshots
+// (raft-boltdb, fsync and all) in its own new directory under Data, its
+// HTTP server on its own port. The client of u<i> connects to node
+// i mod 3: each node has a third of the clients, and the commands of the
+// two thirds that are not on the leader are forwarded to it by their
+// node. The nodes run in this process, as the -data server does, so
+// that the two phases are measured alike: the clients and the servers
+// share this process's cores in both, and the cluster's three replicas,
+// raft and the forwarding between the nodes share them too. Its ratio to
+// the -data phase is what replication costs over one durable node on the
+// same machine; the report says which node led and whether a new term
+// began during the phase.
+//
 // # The lifecycle
 //
 // Clients 2i and 2i+1 are a pair, A and B. A lifecycle: A sends invite

@@ -18,7 +18,8 @@ import (
 )
 
 // Config is one run: the same clients against callsigd, then against
-// callsigd -data if asked, then against the echo.
+// callsigd -data and a cluster of callsigd nodes if asked, then against
+// the echo.
 type Config struct {
 	Clients  int           // WebSocket clients, in pairs; 0: 2,000
 	Duration time.Duration // measured time per server; 0: 10 s
@@ -35,8 +36,16 @@ type Config struct {
 	// on (fsync and all), removed at the end of the run.
 	Data string
 
-	// CheckpointEntries is the -data server's -checkpoint-entries; 0:
-	// 10,000, callsigd's default.
+	// Cluster, with Data, adds a phase against a cluster of three
+	// callsigd nodes in this process, after the -data phase: raft on
+	// loopback TCP, each node's raft log and snapshots (bolt files, fsync
+	// and all) in a new directory under Data, removed at the end of the
+	// run. A client connects to one of the three nodes, a third of them
+	// to each.
+	Cluster bool
+
+	// CheckpointEntries is the -data server's and the cluster nodes'
+	// -checkpoint-entries; 0: 10,000, callsigd's default.
 	CheckpointEntries uint64
 
 	// RateLimit keeps the in-process servers' per-connection request
@@ -79,6 +88,18 @@ type Report struct {
 	// and p99 over the echo's.
 	Durable                       *Result
 	DurableThroughput, DurableP99 float64
+	// Cluster is the phase against the cluster (Config.Cluster), nil
+	// without one. ClusterThroughput and ClusterP99 are its throughput
+	// and p99 over the -data phase's (one node, durable, the same load);
+	// ClusterEchoThroughput and ClusterEchoP99 over the echo's.
+	Cluster                               *Result
+	ClusterThroughput, ClusterP99         float64
+	ClusterEchoThroughput, ClusterEchoP99 float64
+	// ClusterLeader is the node that led when the cluster's clients
+	// began to connect, and ClusterElections how many raft terms began
+	// from then until they had all closed (0: it led throughout).
+	ClusterLeader    string
+	ClusterElections uint64
 	// Memory per idle connection, when measured (nil otherwise).
 	CallsigdIdle, EchoIdle *Memory
 	// NoFile is the open-files limit the run had (RLIMIT_NOFILE, raised to
@@ -113,6 +134,9 @@ func Run(cfg Config) (*Report, error) {
 	}
 	if cfg.CheckpointEntries == 0 {
 		cfg.CheckpointEntries = 10000
+	}
+	if cfg.Cluster && cfg.Data == "" {
+		return nil, errors.New("loadtest: a cluster needs Data, for its nodes' raft stores")
 	}
 	logf := func(format string, args ...any) {
 		if cfg.Log != nil {
@@ -170,6 +194,11 @@ func Run(cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
+	if cfg.Cluster {
+		if err = clusterPhase(cfg, rep, logf); err != nil {
+			return nil, err
+		}
+	}
 	logf("load: echo, %d clients, %v", cfg.Clients, cfg.Duration)
 	if rep.Echo, err = phase(ec, cfg, nil); err != nil {
 		return nil, err
@@ -178,7 +207,36 @@ func Run(cfg Config) (*Report, error) {
 	if rep.Durable != nil {
 		rep.DurableThroughput, rep.DurableP99 = ratios(*rep.Durable, rep.Echo)
 	}
+	if rep.Cluster != nil {
+		rep.ClusterThroughput, rep.ClusterP99 = ratios(*rep.Cluster, *rep.Durable)
+		rep.ClusterEchoThroughput, rep.ClusterEchoP99 = ratios(*rep.Cluster, rep.Echo)
+	}
 	return rep, nil
+}
+
+// clusterPhase starts the cluster, its nodes' raft stores in a new
+// directory under cfg.Data, runs the load against it, and stops it and
+// removes the directory.
+func clusterPhase(cfg Config, rep *Report, logf func(string, ...any)) error {
+	dir, err := os.MkdirTemp(cfg.Data, "callsigd-load-cluster-")
+	if err != nil {
+		return fmt.Errorf("loadtest: cluster: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	ct, err := startCluster(!cfg.RateLimit, dir, cfg.CheckpointEntries)
+	if err != nil {
+		return err
+	}
+	defer ct.close()
+	leader, term := ct.state()
+	logf("load: callsigd cluster of %d nodes (leader %s), raft in %s, %d clients, %v", len(ct.nodes), leader, dir, cfg.Clients, cfg.Duration)
+	res, err := phase(ct.target, cfg, nil)
+	if err != nil {
+		return err
+	}
+	_, after := ct.state()
+	rep.Cluster, rep.ClusterLeader, rep.ClusterElections = &res, leader, after-term
+	return nil
 }
 
 // durablePhase starts callsigd -data in a new directory under cfg.Data,
@@ -202,14 +260,14 @@ func durablePhase(cfg Config, logf func(string, ...any)) (*Result, error) {
 	return &res, nil
 }
 
-// ratios are r's throughput and p99 over the echo's (0 for an echo with
+// ratios are r's throughput and p99 over base's (0 for a base with
 // none).
-func ratios(r, echo Result) (throughput, p99 float64) {
-	if echo.PerSecond > 0 {
-		throughput = r.PerSecond / echo.PerSecond
+func ratios(r, base Result) (throughput, p99 float64) {
+	if base.PerSecond > 0 {
+		throughput = r.PerSecond / base.PerSecond
 	}
-	if echo.P99 > 0 {
-		p99 = float64(r.P99) / float64(echo.P99)
+	if base.P99 > 0 {
+		p99 = float64(r.P99) / float64(base.P99)
 	}
 	return throughput, p99
 }

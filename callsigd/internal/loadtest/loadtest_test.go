@@ -76,3 +76,47 @@ func TestDurable(t *testing.T) {
 		t.Errorf("left under Config.Data: %v, %v", left, err)
 	}
 }
+
+// TestCluster runs the cluster phase briefly, in the same run as the
+// -data phase: three nodes, their clients spread over the three, complete
+// every lifecycle with no error, the ratios to the -data phase and to the
+// echo are there, and the nodes' directories are gone after the run.
+func TestCluster(t *testing.T) {
+	data := t.TempDir()
+	var log bytes.Buffer
+	rep, err := Run(Config{Clients: 24, Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond,
+		Data: data, Cluster: true, CheckpointEntries: 100, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	var out bytes.Buffer
+	Print(&out, rep)
+	t.Log("\n" + out.String())
+	if rep.Durable == nil || rep.Cluster == nil {
+		t.Fatalf("phases: -data %v, cluster %v", rep.Durable, rep.Cluster)
+	}
+	r := rep.Cluster
+	if r.Server != "callsigd cluster" || r.Errors != 0 {
+		t.Errorf("%s: %d errors, the first: %s", r.Server, r.Errors, r.FirstError)
+	}
+	if r.Lifecycles == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
+		t.Errorf("%s: %d lifecycles, p50 %v, p99 %v, max %v", r.Server, r.Lifecycles, r.P50, r.P99, r.Max)
+	}
+	if rep.ClusterThroughput <= 0 || rep.ClusterP99 <= 0 || rep.ClusterEchoThroughput <= 0 || rep.ClusterEchoP99 <= 0 {
+		t.Errorf("cluster/-data ratios %.2f, %.2f; cluster/echo %.2f, %.2f",
+			rep.ClusterThroughput, rep.ClusterP99, rep.ClusterEchoThroughput, rep.ClusterEchoP99)
+	}
+	if rep.ClusterLeader == "" {
+		t.Error("no leader reported")
+	}
+	if left, err := os.ReadDir(data); err != nil || len(left) != 0 {
+		t.Errorf("left under Config.Data: %v, %v", left, err)
+	}
+}
+
+// A cluster phase needs Data, for the nodes' raft stores.
+func TestClusterNeedsData(t *testing.T) {
+	if _, err := Run(Config{Clients: 2, Cluster: true}); err == nil {
+		t.Error("Run with Cluster and no Data: no error")
+	}
+}

@@ -15,20 +15,29 @@ func Print(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "lifecycle frames: up %v B (invite, answer); down %v B (A: reply, Created; B: Received; B: reply, UserStateChanged; A: Accepted)\n",
 		rep.RequestBytes, rep.DownBytes)
-	results := []Result{rep.Callsigd, rep.Echo}
-	if rep.Durable != nil {
-		results = []Result{rep.Callsigd, *rep.Durable, rep.Echo}
+	results := []Result{rep.Callsigd}
+	for _, r := range []*Result{rep.Durable, rep.Cluster} {
+		if r != nil {
+			results = append(results, *r)
+		}
 	}
+	results = append(results, rep.Echo)
 	for _, r := range results {
-		fmt.Fprintf(w, "%-14s %d clients: %8.0f lifecycles/s (%d in %v)  p50 %v  p99 %v  max %v  errors %d\n",
+		fmt.Fprintf(w, "%-16s %d clients: %8.0f lifecycles/s (%d in %v)  p50 %v  p99 %v  max %v  errors %d\n",
 			r.Server, r.Clients, r.PerSecond, r.Lifecycles, r.Duration, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors)
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "               first error: %s\n", r.FirstError)
+			fmt.Fprintf(w, "                 first error: %s\n", r.FirstError)
 		}
 	}
 	fmt.Fprintf(w, "callsigd/echo: throughput %.2fx, p99 %.2fx\n", rep.Throughput, rep.P99)
 	if rep.Durable != nil {
 		fmt.Fprintf(w, "callsigd -data/echo: throughput %.2fx, p99 %.2fx\n", rep.DurableThroughput, rep.DurableP99)
+	}
+	if rep.Cluster != nil {
+		fmt.Fprintf(w, "callsigd cluster/-data: throughput %.2fx, p99 %.2fx\n", rep.ClusterThroughput, rep.ClusterP99)
+		fmt.Fprintf(w, "callsigd cluster/echo: throughput %.2fx, p99 %.2fx\n", rep.ClusterEchoThroughput, rep.ClusterEchoP99)
+		fmt.Fprintf(w, "cluster: leader %s when the clients connected; %d elections from then until they closed\n",
+			rep.ClusterLeader, rep.ClusterElections)
 	}
 	for _, m := range []struct {
 		name string
