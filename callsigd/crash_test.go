@@ -24,7 +24,10 @@ import (
 func TestChildServer(t *testing.T) {
 	args := os.Getenv("CALLSIGD_CHILD_ARGS")
 	if args == "" {
-		t.Skip("the server process of TestCrashRecovery")
+		t.Skip("the server process of TestCrashRecovery and TestClusterSIGKILL")
+	}
+	if os.Getenv(clusterChildEnv) != "" {
+		os.Exit(runClusterChild(strings.Fields(args)))
 	}
 	os.Exit(run(strings.Fields(args), os.Stderr))
 }
@@ -40,8 +43,17 @@ type child struct {
 // startChild runs the server with args and waits for its first line.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
+	return startProcess(t, `journal in .*`, nil, nil, args...)
+}
+
+// startProcess runs the server with args, the environment variables env
+// and the open files files (descriptors 3, 4, …), and waits for its
+// first line, which must say it serves in dev mode and then match mode.
+func startProcess(t *testing.T, mode string, env []string, files []*os.File, args ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildServer$")
-	cmd.Env = append(os.Environ(), "CALLSIGD_CHILD_ARGS="+strings.Join(args, " "))
+	cmd.Env = append(append(os.Environ(), "CALLSIGD_CHILD_ARGS="+strings.Join(args, " ")), env...)
+	cmd.ExtraFiles = files
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +77,7 @@ func startChild(t *testing.T, args ...string) *child {
 	}()
 	select {
 	case line := <-first:
-		m := regexp.MustCompile(`^callsigd: serving (http://127\.0\.0\.1:\d+) \(dev mode, journal in .*\)$`).FindStringSubmatch(line)
+		m := regexp.MustCompile(`^callsigd: serving (http://127\.0\.0\.1:\d+) \(dev mode, ` + mode + `\)$`).FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("first line %q", line)
 		}
@@ -87,28 +99,41 @@ type wireEvent struct {
 	Kind     string    `json:"kind"`
 	CallID   string    `json:"call_id"`
 	Seq      uint64    `json:"seq"`
+	At       time.Time `json:"at"`
 	Reason   string    `json:"reason"`
 	ToDevice string    `json:"to_device"`
 	Deadline time.Time `json:"deadline"`
 }
 
-// crashClient is one device's WebSocket client; it keeps the events of
-// all its connections, and heartbeats every 300 ms.
+// crashClient is one device's WebSocket client (device "d" unless
+// device says otherwise); it keeps the events of all its connections,
+// and heartbeats every 300 ms.
 type crashClient struct {
-	t    *testing.T
-	user string
+	t      *testing.T
+	user   string
+	device string
 
 	mu      sync.Mutex
 	ws      *websocket.Conn
 	conn    int           // connections made so far
 	events  [][]wireEvent // by connection
-	replies map[string]chan json.RawMessage
+	replies map[string]chan reply
 	next    int
 	dead    chan struct{} // closed when the current connection ends
 }
 
+// reply is a request's reply: its result, or its error's code.
+type reply struct {
+	result json.RawMessage
+	code   string
+}
+
 func (c *crashClient) dial(base string) error {
-	resp, err := http.Post(base+"/v1/dev/token", "application/json", strings.NewReader(`{"user":"`+c.user+`","device":"d"}`))
+	device := c.device
+	if device == "" {
+		device = "d"
+	}
+	resp, err := http.Post(base+"/v1/dev/token", "application/json", strings.NewReader(`{"user":"`+c.user+`","device":"`+device+`"}`))
 	if err != nil {
 		return err
 	}
@@ -139,7 +164,9 @@ func (c *crashClient) dial(base string) error {
 				Type   string          `json:"type"`
 				ID     string          `json:"id"`
 				Result json.RawMessage `json:"result"`
-				Error  json.RawMessage `json:"error"`
+				Error  *struct {
+					Code string `json:"code"`
+				} `json:"error"`
 			}
 			_ = json.Unmarshal(b, &head)
 			switch head.Type {
@@ -158,9 +185,9 @@ func (c *crashClient) dial(base string) error {
 				c.mu.Unlock()
 				if ch != nil {
 					if head.Error != nil {
-						ch <- nil
+						ch <- reply{code: head.Error.Code}
 					} else {
-						ch <- head.Result
+						ch <- reply{result: head.Result}
 					}
 				}
 			}
@@ -187,12 +214,18 @@ func (c *crashClient) dial(base string) error {
 // do sends a request and returns its result, or nil for an error reply
 // or a connection that ended first.
 func (c *crashClient) do(op string, args map[string]any) json.RawMessage {
+	return c.request(op, args).result
+}
+
+// request sends a request and returns its reply; a connection that ended
+// first gives neither a result nor a code.
+func (c *crashClient) request(op string, args map[string]any) reply {
 	c.mu.Lock()
 	c.next++
 	id := strconv.Itoa(c.next)
-	ch := make(chan json.RawMessage, 1)
+	ch := make(chan reply, 1)
 	if c.replies == nil {
-		c.replies = map[string]chan json.RawMessage{}
+		c.replies = map[string]chan reply{}
 	}
 	c.replies[id] = ch
 	ws, dead := c.ws, c.dead
@@ -203,13 +236,13 @@ func (c *crashClient) do(op string, args map[string]any) json.RawMessage {
 	}
 	b, _ := json.Marshal(m)
 	if ws.Write(context.Background(), websocket.MessageText, b) != nil {
-		return nil
+		return reply{}
 	}
 	select {
 	case r := <-ch:
 		return r
 	case <-dead:
-		return nil
+		return reply{}
 	}
 }
 
