@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,9 +27,9 @@ import (
 const clusterChildEnv = "CALLSIGD_CHILD_CLUSTER"
 
 // runClusterChild is the command as a cluster node's process runs it
-// under test: as run, but with testRaft's timeouts (elections in well
-// under a second), serving on the listeners it inherits (descriptor 3:
-// HTTP, 4: raft), which its parent opened on the node's addresses.
+// under test: as run, but with childRaft's timeouts, serving on the
+// listeners it inherits (descriptor 3: HTTP, 4: raft), which its parent
+// opened on the node's addresses.
 func runClusterChild(args []string) int {
 	f, err := parseFlags(args, os.Stderr)
 	if err != nil {
@@ -45,7 +47,7 @@ func runClusterChild(args []string) int {
 	}
 	f.listener = lns[0]
 	f.transport = raft.NewNetworkTransport(streamLayer{lns[1]}, 3, time.Second, io.Discard)
-	f.raft = testRaft()
+	f.raft = childRaft()
 	f.raft.LogOutput, f.raft.LogLevel = os.Stderr, "WARN"
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -207,7 +209,7 @@ func within(f func() bool) bool {
 
 // query asks for call id through c: the call's members (nil for
 // call_not_found), and whether the node answered at all. A rate_limited
-// answer is asked again once the connection's rate allows.
+// answer is asked again a second later.
 func query(t *testing.T, c *crashClient, id string) (members []callMember, ok bool) {
 	t.Helper()
 	for {
@@ -227,7 +229,7 @@ func query(t *testing.T, c *crashClient, id string) (members []callMember, ok bo
 		case "call_not_found":
 			return nil, true
 		case "rate_limited":
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(time.Second) // the connection regains a rate_limited a second: it is not closed
 		default:
 			t.Errorf("%s: call %s: %s", c.user, id, r.code)
 			return nil, false
@@ -528,9 +530,20 @@ func TestClusterSIGKILL(t *testing.T) {
 	}
 }
 
+// childRaft is raft's configuration in the nodes' processes: testRaft's
+// (elections in well under a second), or with CALLSIGD_KILL_RAFT=default
+// raft's defaults, as the command has them, to measure a failover as
+// it runs.
+func childRaft() *raft.Config {
+	if os.Getenv("CALLSIGD_KILL_RAFT") == "default" {
+		return raft.DefaultConfig()
+	}
+	return testRaft()
+}
+
 // failoverBound bounds the time from the leader's death to a command
-// done: ten election timeouts of testRaft.
-var failoverBound = 10 * testRaft().ElectionTimeout
+// done: ten election timeouts.
+var failoverBound = 10 * childRaft().ElectionTimeout
 
 // ledger is what the clients were told of the calls, under load.
 type ledger struct {
@@ -686,4 +699,132 @@ func (l *ledger) check(ask func(*toldCall) *crashClient) (ringing int) {
 		}
 	}
 	return ringing
+}
+
+// TestClusterKillRandom runs a seeded schedule of SIGKILLs and restarts
+// of any node, the leader or not, while pairs of clients invite, accept
+// and cancel. After each kill, once a leader is known, the survivors
+// answer the same for every call a client was told of, and as told;
+// the dead node's clients reconnect to a survivor; the node restarts on
+// its directory and rejoins. CALLSIGD_KILL_ROUNDS sets the number of
+// kills (default 2), CALLSIGD_KILL_SEED the seed (default 1).
+func TestClusterKillRandom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the nodes as processes")
+	}
+	rounds, seed := 2, uint64(1)
+	if v := os.Getenv("CALLSIGD_KILL_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("CALLSIGD_KILL_ROUNDS=%q", v)
+		}
+		rounds = n
+	}
+	if v := os.Getenv("CALLSIGD_KILL_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CALLSIGD_KILL_SEED=%q", v)
+		}
+		seed = n
+	}
+	t.Logf("CALLSIGD_KILL_SEED=%d CALLSIGD_KILL_ROUNDS=%d", seed, rounds)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	nodes := startProcCluster(t, 3, "-heartbeat", "10s")
+
+	const pairs = 4
+	var callers, callees []*crashClient
+	at := map[*crashClient]*procNode{} // the node of each client's connection
+	dial := func(c *crashClient, n *procNode) {
+		t.Helper()
+		if err := c.dial(n.base()); err != nil {
+			t.Fatal(err)
+		}
+		at[c] = n
+	}
+	for i := range pairs {
+		callers = append(callers, &crashClient{t: t, user: fmt.Sprint("caller", i)})
+		callees = append(callees, &crashClient{t: t, user: fmt.Sprint("callee", i)})
+		dial(callers[i], nodes[rng.IntN(3)])
+		dial(callees[i], nodes[rng.IntN(3)])
+	}
+	clients := slices.Concat(callers, callees)
+	l := &ledger{t: t, told: map[string]*toldCall{}}
+	for round := range rounds {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range pairs {
+			picks := rand.New(rand.NewPCG(seed, uint64(round*pairs+i+1)))
+			wg.Go(func() { l.load(callers[i], callees[i], stop, func() int { return picks.IntN(3) }) })
+		}
+		time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond)
+		victim := nodes[rng.IntN(3)]
+		wasLeader := victim.state().Leader == victim.id
+		victim.kill()
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond) // the load goes on
+		var live []*procNode
+		for _, n := range nodes {
+			if n != victim {
+				live = append(live, n)
+			}
+		}
+		leader := procLeader(t, live)
+		time.Sleep(300 * time.Millisecond) // commands on the new leader, if there is one
+		close(stop)
+		wg.Wait()
+		t.Logf("round %d: %s killed (the leader: %v); %s leads", round, victim.id, wasLeader, leader.id)
+		for _, c := range clients {
+			if at[c] == victim {
+				dial(c, live[rng.IntN(2)])
+			}
+		}
+		for i := range pairs {
+			l.fromEvents(callers[i], callees[i])
+		}
+		// Through a device of each caller on each survivor: the same
+		// answer for every call, and the one told.
+		ask := map[*procNode]map[string]*crashClient{}
+		for _, n := range live {
+			ask[n] = map[string]*crashClient{}
+			for _, c := range callers {
+				k := &crashClient{t: t, user: c.user, device: fmt.Sprint("k", round, n.id)}
+				if err := k.dial(n.base()); err != nil {
+					t.Fatal(err)
+				}
+				ask[n][c.user] = k
+			}
+		}
+		var a, b string
+		if !within(func() bool {
+			a, b = answers(t, l, ask[live[0]]), answers(t, l, ask[live[1]])
+			return a == b
+		}) {
+			t.Fatalf("round %d: the survivors differ:\n%s: %s\n%s: %s", round, live[0].id, a, live[1].id, b)
+		}
+		for _, n := range live {
+			l.check(func(tc *toldCall) *crashClient { return ask[n][tc.caller.user] })
+			for _, k := range ask[n] {
+				_ = k.ws.CloseNow()
+			}
+		}
+		victim.start([2]net.Listener{})
+		procLeader(t, nodes)
+	}
+	checkConnections(t, clients)
+	t.Logf("%d calls told of; errors %v", len(l.told), l.codes)
+}
+
+// answers returns what the call op answers for every call told of,
+// through the caller's client in ask, as one string, by call ID.
+func answers(t *testing.T, l *ledger, ask map[string]*crashClient) string {
+	t.Helper()
+	l.mu.Lock()
+	ids := slices.Sorted(maps.Keys(l.told))
+	told := maps.Clone(l.told)
+	l.mu.Unlock()
+	var b strings.Builder
+	for _, id := range ids {
+		members, ok := query(t, ask[told[id].caller.user], id)
+		fmt.Fprintf(&b, "%s %v %+v\n", id, ok, members)
+	}
+	return b.String()
 }
