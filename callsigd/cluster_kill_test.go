@@ -74,7 +74,8 @@ type procNode struct {
 	raftAddr, httpAddr string
 	dir, peers         string
 	args               []string
-	proc               *child // nil while it is down
+	proc               *child   // nil while it is down
+	dead               []*child // the processes killed, for their logs
 }
 
 func (n *procNode) base() string { return "http://" + n.httpAddr }
@@ -105,8 +106,11 @@ func startProcCluster(t *testing.T, n int, args ...string) []*procNode {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, nd := range nodes {
+				for i, p := range nd.dead {
+					t.Logf("%s's stderr, process %d (killed):\n%s", nd.id, i+1, p.log())
+				}
 				if nd.proc != nil {
-					t.Logf("%s's stderr:\n%s", nd.id, nd.proc.log())
+					t.Logf("%s's stderr, process %d:\n%s", nd.id, len(nd.dead)+1, nd.proc.log())
 				}
 			}
 		}
@@ -150,7 +154,7 @@ func (n *procNode) kill() {
 		n.t.Fatal(err)
 	}
 	_ = n.proc.cmd.Wait()
-	n.proc = nil
+	n.dead, n.proc = append(n.dead, n.proc), nil
 }
 
 func (n *procNode) state() clusterState {

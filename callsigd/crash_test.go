@@ -20,11 +20,12 @@ import (
 )
 
 // TestChildServer is the server process of TestCrashRecovery: the test
-// binary run again with CALLSIGD_CHILD_ARGS set runs the command.
+// binary run again with CALLSIGD_CHILD_ARGS set runs the command (with
+// clusterChildEnv set too, a node of TestClusterSIGKILL's cluster).
 func TestChildServer(t *testing.T) {
 	args := os.Getenv("CALLSIGD_CHILD_ARGS")
 	if args == "" {
-		t.Skip("the server process of TestCrashRecovery and TestClusterSIGKILL")
+		t.Skip("the server process of TestCrashRecovery and the cluster's kill tests")
 	}
 	if os.Getenv(clusterChildEnv) != "" {
 		os.Exit(runClusterChild(strings.Fields(args)))
