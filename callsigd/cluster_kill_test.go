@@ -371,11 +371,13 @@ func TestClusterSIGKILL(t *testing.T) {
 
 	killed := time.Now()
 	leader.kill()
+	l.mu.Lock()
 	for id, tc := range l.told {
 		if tc.short && !tc.deadline.After(killed) {
-			t.Fatalf("short call %s fell due at %v, before the kill: this machine is too slow for the test", id, tc.deadline)
+			t.Errorf("short call %s fell due at %v, before the kill: this machine is too slow for the test", id, tc.deadline)
 		}
 	}
+	l.mu.Unlock()
 	// The first command after the kill, on a survivor.
 	var ghost string
 	for {
