@@ -496,42 +496,46 @@ func TestClusterSIGKILL(t *testing.T) {
 	t.Logf("%d calls told of: %d ringing, %d whole stories on connections that stayed up; %d clients moved; errors %v",
 		len(told), ringing, whole, len(moved), l.codes)
 
-	// The dead node restarts on its directory and catches up.
+	// The dead node restarts on its directory and catches up. Clients
+	// connect to it at once, while it replays its log: a second device
+	// of every caller.
 	leader.start([2]net.Listener{})
+	back := map[*crashClient]*crashClient{}
+	for _, c := range slices.Concat(callers, shortCallers, []*crashClient{probe}) {
+		back[c] = &crashClient{t: t, user: c.user, device: "r"}
+		if err := back[c].dial(leader.base()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	now := procLeader(t, nodes)
 	for _, n := range nodes {
 		if st := n.state(); st.Leader != now.id {
 			t.Fatalf("%s names %q as the leader, not %s", n.id, st.Leader, now.id)
 		}
 	}
-	back := &crashClient{t: t, user: "probe", device: "r"}
-	if err := back.dial(leader.base()); err != nil {
-		t.Fatal(err)
-	}
-	if r := back.request("invite", map[string]any{"invitees": []string{"ghost2"}}); r.result == nil {
+	if r := back[probe].request("invite", map[string]any{"invitees": []string{"ghost2"}}); r.result == nil {
 		t.Fatalf("an invite through the restarted node: %q", r.code)
 	}
-	if members, _ := query(t, back, ghost); len(members) != 2 || !members[1].Deadline.Equal(told[ghost].deadline) {
+	if members, _ := query(t, back[probe], ghost); len(members) != 2 || !members[1].Deadline.Equal(told[ghost].deadline) {
 		t.Fatalf("the restarted node has call %s, made while it was down, as %+v", ghost, members)
 	}
 	// It answers as the survivors do for every call told of.
-	asked := map[*crashClient]*crashClient{}
 	for id, tc := range told {
-		if tc.callee == nil {
-			continue
-		}
-		r := asked[tc.caller]
-		if r == nil {
-			r = &crashClient{t: t, user: tc.caller.user, device: "r"}
-			if err := r.dial(leader.base()); err != nil {
-				t.Fatal(err)
-			}
-			asked[tc.caller] = r
-		}
 		there, _ := query(t, tc.caller, id)
-		here, _ := query(t, r, id)
+		here, _ := query(t, back[tc.caller], id)
 		if a, b := fmt.Sprint(there), fmt.Sprint(here); a != b {
 			t.Errorf("call %s: the restarted node has %+v, %s's node %+v", id, here, tc.caller.user, there)
+		}
+	}
+	// Its log, replayed, is no news: a caller's device that logs in gets
+	// no event of its calls (choice-caller-device), and nothing happened
+	// to the calls told of since the restart.
+	for _, r := range back {
+		for _, ev := range r.eventsOf(0) {
+			if told[ev.CallID] != nil {
+				t.Errorf("%s/%s, connected to the restarted node: %s Seq %d of call %s, made before the restart",
+					r.user, r.device, ev.Kind, ev.Seq, ev.CallID)
+			}
 		}
 	}
 }

@@ -220,7 +220,10 @@
 // A device belongs to the node its connection is on. One that connects to
 // another node takes its device over: the first node closes its
 // connection with 4000 (replaced) without logging the device out, and the
-// new connection gets the replays (G8, A7) of a device online. The
+// new connection gets the replays (G8, A7) of a device online. A new
+// connection waits, 3 s at most, until its node has applied what the
+// other nodes had: a node that is behind (one restarted replays its log)
+// passes it no event made before it opened. The
 // devices of a node that dies, or stops, stay online in the cluster until
 // their heartbeat lapses: in a cluster -heartbeat is always on (30 s
 // unless given; 0 is refused), a client's heartbeat op is a replicated

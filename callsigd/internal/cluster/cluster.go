@@ -339,11 +339,21 @@ func (c *Cluster) serveState(w http.ResponseWriter, _ *http.Request) {
 // device, if it has one, without logging the device out (server.Config
 // Claim). It waits for their answers, at most claimTimeout; a node that
 // does not answer is passed over: a node that is down has no connection.
+//
+// Each answer gives the index of the last entry the node had applied;
+// Claim then waits (at most Config.Wait) until this node's replica has
+// applied the highest, before the connection is the device's here: the
+// entries this node had yet to apply, which it applies while it catches
+// up (a node restarted replays its log), made events before the
+// connection was opened, and those do not reach it (doc.go, Cluster).
 func (c *Cluster) Claim(user, device string) {
+	deadline := time.Now().Add(c.wait)
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	body, _ := json.Marshal(releaseBody{User: user, Device: device}) // two strings: always encodes
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var index uint64 // the highest applied index answered
 	for _, p := range c.cfg.Peers {
 		if p.ID == c.cfg.ID {
 			continue
@@ -354,17 +364,32 @@ func (c *Cluster) Claim(user, device string) {
 				c.log.Debug("claim not heard", "peer", p.ID, "user", user, "device", device, "err", err)
 				return
 			}
+			defer resp.Body.Close()
+			var a releaseAnswer
+			if resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&a) == nil {
+				mu.Lock()
+				index = max(index, a.Applied)
+				mu.Unlock()
+			}
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 		})
 	}
 	wg.Wait()
+	if n := c.Node(); n != nil {
+		c.await(n, index, deadline)
+	}
 }
 
 // releaseBody is a claim's body.
 type releaseBody struct {
 	User   string `json:"user"`
 	Device string `json:"device"`
+}
+
+// releaseAnswer is the answer to a claim: the index of the last entry
+// the node had applied.
+type releaseAnswer struct {
+	Applied uint64 `json:"applied"`
 }
 
 func (c *Cluster) serveRelease(w http.ResponseWriter, _ *http.Request, body []byte) {
@@ -376,7 +401,11 @@ func (c *Cluster) serveRelease(w http.ResponseWriter, _ *http.Request, body []by
 	if c.cfg.Release != nil {
 		c.cfg.Release(b.User, b.Device)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	var a releaseAnswer
+	if n := c.Node(); n != nil {
+		a.Applied = n.Applied()
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // The commands of server.Backend.

@@ -40,5 +40,11 @@
 //
 // POST /v1/internal/release is a claim: a device connected to another
 // node; the node that receives it closes its own connection of the device
-// without logging it out (Config.Release, the server's Release).
+// without logging it out (Config.Release, the server's Release), and
+// answers with the index of the last entry it had applied. The claiming
+// node waits until its own replica has applied the highest index
+// answered (bounded by Config.Wait) before the new connection is the
+// device's: the entries it applies while it catches up (a node restarted
+// replays its log) made their events before the connection was opened,
+// and those do not reach it.
 package cluster
