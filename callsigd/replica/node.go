@@ -22,10 +22,13 @@ var (
 	// leadership over; nothing was proposed and nothing changed. The
 	// error names the leader when one is known.
 	ErrNotLeader = errors.New("replica: not the leader")
-	// ErrUncertain: the entry was proposed but leadership was lost before
-	// it was known to be committed; it may or may not take effect.
+	// ErrUncertain: the entry was proposed but its outcome was not known
+	// in time: leadership was lost before it was known to be committed,
+	// the Node was closed (the error is then ErrClosed too), or
+	// Config.Timeout passed first; it may or may not take effect.
 	ErrUncertain = errors.New("replica: leadership lost: the outcome is unknown")
-	// ErrClosed: the Node is shut down.
+	// ErrClosed: the Node is shut down. Alone, nothing was proposed; with
+	// ErrUncertain, the entry was proposed before the Node closed.
 	ErrClosed = errors.New("replica: node closed")
 )
 
@@ -52,7 +55,8 @@ type Config struct {
 	Stable    raft.StableStore
 	Snapshots raft.SnapshotStore
 	// Timeout bounds how long a command waits for its entry to be
-	// committed and applied; 0: DefaultTimeout.
+	// committed and applied, after which it returns ErrUncertain; 0:
+	// DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -143,7 +147,9 @@ func (n *Node) Leader() string {
 	return string(id)
 }
 
-// Close stops the node: raft, then its timer. It waits for both.
+// Close stops the node: raft, then its timer. It waits for both. A
+// command still waiting for its entry then returns ErrUncertain and
+// ErrClosed.
 func (n *Node) Close() error {
 	var err error
 	n.close.Do(func() {
@@ -238,13 +244,16 @@ func (n *Node) propose(e call.Entry) (call.Result, error) {
 	if err != nil {
 		return call.Result{}, fmt.Errorf("replica: %w: %v", call.ErrInvalidArgument, err)
 	}
+	deadline := time.Now().Add(n.timeout)
 	f := n.raft.Apply(b, n.timeout)
-	if err := f.Error(); err != nil {
+	if err := n.wait(f, deadline); err != nil {
 		switch {
+		case errors.Is(err, ErrUncertain):
+			return call.Result{}, err
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
 			errors.Is(err, raft.ErrLeadershipTransferInProgress): // refused before it was appended
 			return call.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
+		case errors.Is(err, raft.ErrRaftShutdown) && f.Index() == 0: // never appended
 			return call.Result{}, ErrClosed
 		default:
 			return call.Result{}, fmt.Errorf("%w: %v", ErrUncertain, err)
@@ -252,6 +261,27 @@ func (n *Node) propose(e call.Entry) (call.Result, error) {
 	}
 	a, _ := f.Response().(applied)
 	return a.res, a.err
+}
+
+// wait returns f's error once raft answers it, or ErrUncertain once the
+// deadline passes or the node closes first. raft's own timeout bounds the
+// enqueueing of an entry only, and raft never answers an entry that was
+// committed but still queued for the FSM when it shut down: the goroutine
+// that waits for raft's answer is then left waiting. The deadline is on
+// the wall clock, as raft's timeouts are, not on Options.Clock.
+func (n *Node) wait(f raft.ApplyFuture, deadline time.Time) error {
+	answer := make(chan error, 1)
+	go func() { answer <- f.Error() }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-answer:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("%w: not applied within %v", ErrUncertain, n.timeout)
+	case <-n.done:
+		return fmt.Errorf("%w: %w", ErrUncertain, ErrClosed)
+	}
 }
 
 // input proposes an entry that needs nothing but the clock reading.
