@@ -50,6 +50,8 @@ type Config struct {
 	// uses a copy, with LocalID and NotifyCh set.
 	Raft *raft.Config
 	// The transport and the stores (OpenStores gives the stores on disk).
+	// A network transport must not pipeline (see NewTransport, which
+	// gives one that does not).
 	Transport raft.Transport
 	Logs      raft.LogStore
 	Stable    raft.StableStore
