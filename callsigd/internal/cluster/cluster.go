@@ -239,9 +239,10 @@ func (c *Cluster) Open(o call.Options) error {
 // NewTransport returns raft's TCP transport listening on addr, as a node
 // makes it when Config.Transport is nil: a host that must know the
 // address before the node starts (one on port 0) makes it so and gives
-// it as Config.Transport. Its own log lines go to logs.
+// it as Config.Transport. Its own log lines go to logs. It does not
+// pipeline replication (see replica.NewTransport).
 func NewTransport(addr string, logs io.Writer) (*raft.NetworkTransport, error) {
-	return raft.NewTCPTransport(addr, nil, 3, 10*time.Second, logs)
+	return replica.NewTCPTransport(addr, nil, 10*time.Second, logs)
 }
 
 func closeTransport(t raft.Transport) {
