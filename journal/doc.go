@@ -61,7 +61,9 @@
 // counts the entries it journals (call.Registry.JournalIndex) and names
 // the count in its snapshots (call.SnapshotIndex); Checkpoint stores such
 // a snapshot at that index and compacts, safely while the Registry serves
-// inputs.
+// inputs. A host with Options of its own (SegmentSize, say) calls Open and
+// then the Journal's Recover method, which the package's Recover does with
+// the zero Options.
 //
 // # Format
 //

@@ -17,12 +17,15 @@ import (
 //
 // The Registry's JournalIndex is then the Journal's Last, and every later
 // entry it appends gets the next index: Checkpoint relies on it.
+//
+// A host that sets Options (SegmentSize, say) opens the Journal itself
+// and calls its Recover method.
 func Recover(dir string, o call.Options) (*call.Registry, *Journal, error) {
 	j, err := Open(dir, Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := recoverFrom(j, o)
+	r, err := j.Recover(o)
 	if err != nil {
 		j.Close()
 		return nil, nil, err
@@ -30,8 +33,12 @@ func Recover(dir string, o call.Options) (*call.Registry, *Journal, error) {
 	return r, j, nil
 }
 
-// recoverFrom is Recover on an open Journal.
-func recoverFrom(j *Journal, o call.Options) (*call.Registry, error) {
+// Recover rebuilds the Registry j records, as the package's Recover does
+// after opening j: the latest snapshot, then every entry after it, with
+// o.Journal set to j. It is called once, on a Journal just opened, before
+// anything is appended to it. On an error j stays open: the caller closes
+// it.
+func (j *Journal) Recover(o call.Options) (*call.Registry, error) {
 	index, snap, err := j.LatestSnapshot()
 	if err != nil {
 		return nil, err

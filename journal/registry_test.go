@@ -191,3 +191,60 @@ func TestRecoverEmptyDir(t *testing.T) {
 		t.Fatalf("JournalIndex %d after recovery, want 1", r.JournalIndex())
 	}
 }
+
+// A host that opens the Journal with Options of its own recovers through
+// the Journal's Recover method: the Registry is the one the journal
+// records, and it appends under those Options from there on.
+func TestRecoverWithOptions(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{SegmentSize: 512}
+	opts := func() call.Options {
+		return call.Options{Clock: clock.NewManual(start), NewID: counterIDs()}
+	}
+	j, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := j.Recover(opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 60 {
+		randomCommand(rng, r)
+	}
+	want, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(j.segmentFirsts()); n < 3 {
+		t.Fatalf("%d segments after 60 inputs in segments of 512 bytes, want several", n)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err = Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	r, err = j.Recover(opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the recovered Registry's snapshot differs from the one journaled")
+	}
+	before := len(j.segmentFirsts())
+	for range 60 {
+		randomCommand(rng, r)
+	}
+	if after := len(j.segmentFirsts()); after <= before {
+		t.Fatalf("segments %d -> %d after 60 more inputs: the recovered Registry does not append under the Journal's Options", before, after)
+	}
+}
