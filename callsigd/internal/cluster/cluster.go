@@ -114,7 +114,8 @@ type Config struct {
 
 	// Release is asked, when another node claims a device, to close this
 	// node's connection of it without logging it out (server.Release).
-	Release func(user, device string) bool
+	// ctx ends when the claiming node stops waiting for the answer.
+	Release func(ctx context.Context, user, device string) bool
 
 	Logger *slog.Logger // nil: slog.Default()
 	Log    io.Writer    // raft's own log lines (nil: none)
@@ -393,14 +394,14 @@ type releaseAnswer struct {
 	Applied uint64 `json:"applied"`
 }
 
-func (c *Cluster) serveRelease(w http.ResponseWriter, _ *http.Request, body []byte) {
+func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []byte) {
 	var b releaseBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if c.cfg.Release != nil {
-		c.cfg.Release(b.User, b.Device)
+		c.cfg.Release(r.Context(), b.User, b.Device)
 	}
 	var a releaseAnswer
 	if n := c.Node(); n != nil {

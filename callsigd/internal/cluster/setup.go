@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
@@ -70,9 +71,9 @@ func NewNode(s Setup, srv func() *server.Server) (*Cluster, error) {
 	cfg := Config{
 		ID: s.ID, Peers: s.Peers, Dir: filepath.Join(s.Data, "raft"), Key: key,
 		Raft: rc, Transport: s.Transport, Wait: s.Wait, Logger: s.Logger,
-		Release: func(user, device string) bool {
+		Release: func(ctx context.Context, user, device string) bool {
 			if sv := srv(); sv != nil {
-				return sv.Release(user, device)
+				return sv.Release(ctx, user, device)
 			}
 			return false
 		},

@@ -524,9 +524,18 @@ func (s *Server) rejoin(c *conn) {
 // it over (Config.Claim). The switch is made under the device's presence
 // lock, as attach makes its own, so that the released connection's
 // departure cannot log the device out.
-func (s *Server) Release(user, device string) bool {
+//
+// ctx is the claim's: if it has ended by the time the presence lock is
+// taken, the claimer gave up waiting and went on without this release,
+// and the connection found now may be one that came after the claim
+// (the device reconnecting to this server meanwhile); Release then
+// closes nothing and reports false.
+func (s *Server) Release(ctx context.Context, user, device string) bool {
 	unlock := s.presence.lock(user, device)
 	defer unlock()
+	if ctx.Err() != nil {
+		return false
+	}
 	s.mu.Lock()
 	c := s.devices[user][device]
 	if c != nil {

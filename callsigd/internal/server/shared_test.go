@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -91,7 +92,7 @@ func TestRelease(t *testing.T) {
 	b := &sharedBackend{}
 	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
 	bob := e.dial("bob", "phone")
-	if !e.srv.Release("bob", "phone") {
+	if !e.srv.Release(context.Background(), "bob", "phone") {
 		t.Fatal("Release found no connection")
 	}
 	if code, reason := closeOf(bob.waitEnd()); code != CloseReplaced || reason != "replaced" {
@@ -106,8 +107,25 @@ func TestRelease(t *testing.T) {
 	if got := e.srv.Backend().Online(); len(got) != 1 || got[0].User != "bob" {
 		t.Fatalf("online after Release: %v", got)
 	}
-	if e.srv.Release("bob", "phone") {
+	if e.srv.Release(context.Background(), "bob", "phone") {
 		t.Fatal("Release found a connection twice")
+	}
+}
+
+// A claim whose claimer gave up before the presence lock was free closes
+// nothing: the connection there now may have come after the claim.
+func TestReleaseOfAClaimGivenUp(t *testing.T) {
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
+	bob := e.dial("bob", "phone")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if e.srv.Release(ctx, "bob", "phone") {
+		t.Fatal("a claim given up released the connection")
+	}
+	bob.ok("heartbeat", nil, nil) // still open, and served
+	if !e.srv.Release(context.Background(), "bob", "phone") {
+		t.Fatal("Release found no connection")
 	}
 }
 
