@@ -126,3 +126,19 @@ func TestCodes(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 }
+
+// A leader's answer whose result cannot be read is of a command that took
+// effect: ErrUncertain with the leader's applied index (so that the
+// follower waits for its events), never a plain failure.
+func TestUnreadableResultIsUncertain(t *testing.T) {
+	c, _ := newTestCluster(t, strings.Repeat("k", 32))
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"applied": 7, "result": "not an InviteResult"})
+	}))
+	t.Cleanup(leader.Close)
+	p := Peer{ID: "b", HTTP: strings.TrimPrefix(leader.URL, "http://")}
+	applied, err, again := c.forwardTo(p, &command{Op: opInvite, User: "alice", Users: []string{"bob"}}, new(call.InviteResult), time.Now().Add(time.Second))
+	if applied != 7 || !errors.Is(err, ErrUncertain) || again {
+		t.Fatalf("applied %d, err %v, again %v; want 7, uncertain, false", applied, err, again)
+	}
+}

@@ -168,8 +168,8 @@ func (c *Cluster) run(cmd *command, out any) error {
 		} else {
 			applied, err, again := c.forwardTo(p, cmd, out, deadline)
 			if !again {
-				if err == nil {
-					c.await(n, applied, deadline)
+				if err == nil || applied > 0 && errors.Is(err, ErrUncertain) {
+					c.await(n, applied, deadline) // it took effect: its events first
 				}
 				return err
 			}
@@ -260,7 +260,9 @@ func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (
 	}
 	if out != nil {
 		if err := json.Unmarshal(r.Result, out); err != nil {
-			return 0, fmt.Errorf("cluster: leader %s: the result could not be read: %w", p.ID, err), false
+			// The command took effect: its outcome is unknown to the
+			// client, not a failure, and its events are on their way.
+			return r.Applied, &Error{ErrUncertain, fmt.Sprintf("leader %s: the result could not be read: %v", p.ID, err)}, false
 		}
 	}
 	return r.Applied, nil, false
@@ -299,8 +301,8 @@ func (c *Cluster) serveCommand(w http.ResponseWriter, _ *http.Request, body []by
 		r.Result = json.RawMessage("{}")
 		if out != nil {
 			b, err := json.Marshal(out)
-			if err != nil { // a result that JSON cannot carry, as the server's reply would say
-				r.Error = &wireError{"internal", "cannot encode the result: " + err.Error()}
+			if err != nil { // it took effect, but its result cannot be told
+				r.Error = &wireError{CodeUncertain, "the command took effect; its result cannot be encoded: " + err.Error()}
 			}
 			r.Result = b
 		}
