@@ -416,6 +416,15 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	defer cancel()
 	_ = hs.Shutdown(sctx) // stops listening; the WebSockets, hijacked, are the Server's to close
 	err = srv.Shutdown(sctx)
+	if cl != nil {
+		// Raft stops before the push hook: while it runs, the node may
+		// lead again and propose the passing of time, whose offline
+		// events only the proposer pushes.
+		if cerr := cl.Close(); cerr != nil {
+			logger.Error("closing the raft node", "err", cerr)
+		}
+		cl = nil // closed: the deferred close has nothing left to do
+	}
 	if hook != nil {
 		hook.Close(sctx)
 	}
