@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/coder/websocket"
 	"github.com/hashicorp/raft"
 )
@@ -267,20 +268,9 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// wsClient is a WebSocket client of one node that keeps what it receives.
-type wsClient struct {
-	t            *testing.T
-	user, device string
-	ws           *websocket.Conn
-
-	mu      sync.Mutex
-	changed chan struct{}
-	hello   bool
-	events  []map[string]any
-	replies map[string]map[string]any
-	ended   error
-	next    int
-}
+// wsClient is a WebSocket client of one node, with the results and
+// events it receives as maps, as the cluster tests read them.
+type wsClient struct{ *wstest.Client }
 
 // dial connects user/device to n with a dev token minted by n, and waits
 // for the hello.
@@ -290,7 +280,7 @@ func dial(t *testing.T, n *testNode, user, device string) *wsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor("hello", func() bool { return c.hello })
+	c.Hello()
 	return c
 }
 
@@ -303,130 +293,58 @@ func tryDial(t *testing.T, n *testNode, user, device string) (*wsClient, error) 
 	var tok struct{ Token string }
 	_ = json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
-	ws, _, err := websocket.Dial(context.Background(), "ws://"+n.httpAddr+"/v1/ws?token="+tok.Token, nil)
+	c, err := wstest.Dial(t, "ws://"+n.httpAddr+"/v1/ws?token="+tok.Token, user, device)
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(-1)
-	c := &wsClient{t: t, user: user, device: device, ws: ws, changed: make(chan struct{}), replies: map[string]map[string]any{}}
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	go c.read()
-	return c, nil
-}
-
-func (c *wsClient) read() {
-	for {
-		_, b, err := c.ws.Read(context.Background())
-		c.mu.Lock()
-		if err != nil {
-			c.ended = err
-		} else {
-			var m map[string]any
-			if json.Unmarshal(b, &m) != nil {
-				c.t.Errorf("%s/%s: a frame that is not JSON: %s", c.user, c.device, b)
-			}
-			switch m["type"] {
-			case "hello":
-				c.hello = true
-			case "event":
-				c.events = append(c.events, m)
-			case "reply":
-				id, _ := m["id"].(string)
-				c.replies[id] = m
-			}
-		}
-		close(c.changed)
-		c.changed = make(chan struct{})
-		c.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-// waitFor waits until f, called with c.mu held, is true.
-func (c *wsClient) waitFor(what string, f func() bool) {
-	c.t.Helper()
-	deadline := time.NewTimer(waitLimit)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		ok, ch, ended := f(), c.changed, c.ended
-		c.mu.Unlock()
-		if ok {
-			return
-		}
-		if ended != nil {
-			c.t.Fatalf("%s/%s: waiting for %s, the connection ended: %v", c.user, c.device, what, ended)
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			c.t.Fatalf("%s/%s: no %s within %v", c.user, c.device, what, waitLimit)
-		}
-	}
+	return &wsClient{c}, nil
 }
 
 // waitEnd waits until the connection ends and returns its close code.
 func (c *wsClient) waitEnd() websocket.StatusCode {
-	c.t.Helper()
-	deadline := time.NewTimer(waitLimit)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		ch, ended := c.changed, c.ended
-		c.mu.Unlock()
-		if ended != nil {
-			return websocket.CloseStatus(ended)
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			c.t.Fatalf("%s/%s: still open after %v", c.user, c.device, waitLimit)
-		}
-	}
+	c.T.Helper()
+	return websocket.CloseStatus(c.WaitEnd())
 }
 
 // do sends a request and waits for its reply: the result, or the error's
 // code.
 func (c *wsClient) do(op string, args map[string]any) (map[string]any, string) {
-	c.t.Helper()
-	c.mu.Lock()
-	c.next++
-	id := strconv.Itoa(c.next)
-	c.mu.Unlock()
-	m := map[string]any{"type": "request", "id": id, "op": op}
-	for k, v := range args {
-		m[k] = v
+	c.T.Helper()
+	res, code := c.Do(op, args)
+	if code != "" {
+		return nil, code
 	}
-	b, _ := json.Marshal(m)
-	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
-		c.t.Fatalf("%s/%s: %v", c.user, c.device, err)
+	var m map[string]any
+	if err := json.Unmarshal(res, &m); err != nil {
+		c.T.Fatalf("%s result %s: %v", op, res, err)
 	}
-	var r map[string]any
-	c.waitFor("the reply to "+op, func() bool { r = c.replies[id]; return r != nil })
-	if e, ok := r["error"].(map[string]any); ok {
-		return nil, e["code"].(string)
-	}
-	return r["result"].(map[string]any), ""
+	return m, ""
 }
 
 // ok is do for a request that must succeed.
 func (c *wsClient) ok(op string, args map[string]any) map[string]any {
-	c.t.Helper()
-	res, code := c.do(op, args)
-	if code != "" {
-		c.t.Fatalf("%s/%s %s %v: %s", c.user, c.device, op, args, code)
+	c.T.Helper()
+	var m map[string]any
+	c.OK(op, args, &m)
+	return m
+}
+
+// eventMaps returns the event frames received so far, each as a map.
+func (c *wsClient) eventMaps() []map[string]any {
+	frames := c.EventFrames()
+	evs := make([]map[string]any, len(frames))
+	for i, b := range frames {
+		_ = json.Unmarshal(b, &evs[i])
 	}
-	return res
+	return evs
 }
 
 // event waits for an event of kind for callID and returns it.
 func (c *wsClient) event(kind, callID string) map[string]any {
-	c.t.Helper()
+	c.T.Helper()
 	var ev map[string]any
-	c.waitFor(kind+" of "+callID, func() bool {
-		for _, e := range c.events {
+	c.WaitFor(kind+" of "+callID, func() bool {
+		for _, e := range c.eventMaps() {
 			if e["kind"] == kind && e["call_id"] == callID {
 				ev = e
 				return true
@@ -439,10 +357,8 @@ func (c *wsClient) event(kind, callID string) map[string]any {
 
 // count returns how many events of kind for callID c has received.
 func (c *wsClient) count(kind, callID string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
-	for _, e := range c.events {
+	for _, e := range c.eventMaps() {
 		if e["kind"] == kind && e["call_id"] == callID {
 			n++
 		}
@@ -671,7 +587,7 @@ func keepAlive(t *testing.T, clients ...*wsClient) {
 			case <-tick.C:
 			}
 			for _, c := range clients {
-				_ = c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"hb","op":"heartbeat"}`))
+				_ = c.WS.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"hb","op":"heartbeat"}`))
 			}
 		}
 	}()
@@ -701,7 +617,7 @@ func TestClusterDeadNode(t *testing.T) {
 	leader.stopAsDead()
 	for _, c := range []*wsClient{alice, dave} {
 		if code := c.waitEnd(); code != websocket.StatusGoingAway {
-			t.Fatalf("%s's connection ended with %v", c.user, code)
+			t.Fatalf("%s's connection ended with %v", c.User, code)
 		}
 	}
 	dave2 := dial(t, fs[1], "dave", "web")

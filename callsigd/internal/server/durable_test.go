@@ -58,7 +58,7 @@ func TestGraceAfterRestart(t *testing.T) {
 		t.Fatalf("online after recovery: %v", got)
 	}
 	bob := e.dial("bob", "web")
-	ev := bob.waitEvents(1)[0]
+	ev := bob.WaitEvents(1)[0]
 	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "web" {
 		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
 	}
@@ -67,7 +67,7 @@ func TestGraceAfterRestart(t *testing.T) {
 		t.Fatal("the call or alice's presence did not last the grace period")
 	}
 	e.clk.Advance(time.Millisecond)
-	evs := bob.waitEvents(2)
+	evs := bob.WaitEvents(2)
 	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
 		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
 	}
@@ -165,21 +165,21 @@ func TestRefusedLogoutRetried(t *testing.T) {
 	e := newEnv(t, call.Options{Journal: j}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "web")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
-	bob.waitEvents(1)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
 	j.set(true)
-	_ = alice.ws.Close(1000, "bye")
+	_ = alice.WS.Close(1000, "bye")
 	<-j.refused
 	again := e.dial("alice", "web") // held up by the retries before
-	again.ok("call", map[string]any{"call_id": "call-1"}, nil)
-	_ = again.ws.Close(1000, "bye")
+	again.OK("call", map[string]any{"call_id": "call-1"}, nil)
+	_ = again.WS.Close(1000, "bye")
 	<-j.refused
 	e.waitOrphan("alice", "web", true)
 	e.clk.Advance(logoutRetryFirst) // refused again
 	<-j.refused
 	j.set(false)
 	e.clk.Advance(2 * logoutRetryFirst)
-	evs := bob.waitEvents(2)
+	evs := bob.WaitEvents(2)
 	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
 		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
 	}
@@ -193,7 +193,7 @@ func TestRefusedLogoutGivenUp(t *testing.T) {
 	e := newEnv(t, call.Options{Journal: j}, Limits{})
 	alice := e.dial("alice", "web")
 	j.set(true)
-	_ = alice.ws.Close(1000, "bye")
+	_ = alice.WS.Close(1000, "bye")
 	<-j.refused
 	e.waitOrphan("alice", "web", true)
 	e.clk.Advance(time.Minute) // every retry falls due within it
@@ -208,7 +208,7 @@ func TestRefusedLogoutGivenUp(t *testing.T) {
 	}
 
 	bob := e.dial("bob", "web")
-	_ = bob.ws.Close(1000, "bye")
+	_ = bob.WS.Close(1000, "bye")
 	<-j.refused
 	e.waitOrphan("bob", "web", true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -253,12 +253,12 @@ func TestGraceOutlivesLapsedHeartbeats(t *testing.T) {
 	}
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "web")
-	if ev := bob.waitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-1" {
+	if ev := bob.WaitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-1" {
 		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
 	}
-	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
-	alice.waitFor("InvitationAccepted", func() bool {
-		for _, ev := range alice.events {
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	alice.WaitFor("InvitationAccepted", func() bool {
+		for _, ev := range alice.Events() {
 			if ev.Kind == events.InvitationAccepted && ev.CallID == "call-1" {
 				return true
 			}

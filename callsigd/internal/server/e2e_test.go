@@ -8,6 +8,7 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/events"
 )
 
@@ -36,7 +37,7 @@ func TestCallsEndToEnd(t *testing.T) {
 	opts.NewID = calltest.IDs("call-")
 	m := calltest.NewModel(opts, start)
 	cc := calltest.NewConnChecker(m)
-	connect := func(user, device string) *client {
+	connect := func(user, device string) *wstest.Client {
 		m.Login(user, device)
 		return e.dial(user, device)
 	}
@@ -47,22 +48,22 @@ func TestCallsEndToEnd(t *testing.T) {
 
 	// Accepted by bob (on his phone), rejected by carol.
 	push := &events.Push{Title: "Alice", Content: "Incoming call"}
-	res, code := alice.do("invite", map[string]any{"invitees": []string{"bob", "carol"}, "timeout_ms": 30000, "data": "hi", "push": push})
+	res, code := alice.Do("invite", map[string]any{"invitees": []string{"bob", "carol"}, "timeout_ms": 30000, "data": "hi", "push": push})
 	want, _, err := m.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 30 * time.Second, ExtendedData: "hi", Push: push})
 	if code != "" || err != nil {
 		t.Fatalf("invite: %s, model %v", code, err)
 	}
 	sameJSON(t, "invite result", res, want)
-	bobPhone.ok("accept", map[string]any{"call_id": "call-1", "data": "on my way"}, nil)
+	bobPhone.OK("accept", map[string]any{"call_id": "call-1", "data": "on my way"}, nil)
 	m.Accept("bob", "call-1", call.AcceptConfig{ExtendedData: "on my way", Device: "phone"})
-	carol.ok("reject", map[string]any{"call_id": "call-1"}, nil)
+	carol.OK("reject", map[string]any{"call_id": "call-1"}, nil)
 	m.Reject("carol", "call-1", call.RejectConfig{Device: "web"})
 	e.checkConns(cc)
 
 	// Cancelled while ringing.
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
 	m.Invite("alice", []string{"bob"}, call.InviteConfig{})
-	res, code = alice.do("cancel", map[string]any{"call_id": "call-2", "data": "sorry"})
+	res, code = alice.Do("cancel", map[string]any{"call_id": "call-2", "data": "sorry"})
 	failed, _, err := m.Cancel("alice", "call-2", nil, call.CancelConfig{ExtendedData: "sorry"})
 	if code != "" || err != nil || len(failed) != 0 || string(res) != "{}" {
 		t.Fatalf("cancel: %s %s, model %v %v", res, code, failed, err)
@@ -70,47 +71,47 @@ func TestCallsEndToEnd(t *testing.T) {
 	e.checkConns(cc)
 
 	// Timed out: the clock the test controls passes the deadline.
-	alice.ok("invite", map[string]any{"invitees": []string{"carol"}, "timeout_ms": 5000}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"carol"}, "timeout_ms": 5000}, nil)
 	m.Invite("alice", []string{"carol"}, call.InviteConfig{Timeout: 5 * time.Second})
 	e.clk.Advance(5 * time.Second)
 	m.Advance(start.Add(5 * time.Second))
 	e.checkConns(cc)
-	carol.fails("call_not_found", "accept", map[string]any{"call_id": "call-3"})
+	carol.Fails("call_not_found", "accept", map[string]any{"call_id": "call-3"})
 
 	// An advanced call: bob accepts, invites carol more, carol joins
 	// (while still ringing), quits, and alice ends it.
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}, "mode": "Advanced"}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}, "mode": "Advanced"}, nil)
 	m.Invite("alice", []string{"bob"}, call.InviteConfig{Mode: events.Advanced})
-	bobWeb.ok("accept", map[string]any{"call_id": "call-4"}, nil)
+	bobWeb.OK("accept", map[string]any{"call_id": "call-4"}, nil)
 	m.Accept("bob", "call-4", call.AcceptConfig{Device: "web"})
-	res, code = bobWeb.do("calling_invite", map[string]any{"call_id": "call-4", "invitees": []string{"carol"}, "timeout_ms": 20000})
+	res, code = bobWeb.Do("calling_invite", map[string]any{"call_id": "call-4", "invitees": []string{"carol"}, "timeout_ms": 20000})
 	want, _, err = m.CallingInvite("bob", "call-4", []string{"carol"}, call.CallingInviteConfig{Timeout: 20 * time.Second})
 	if code != "" || err != nil {
 		t.Fatalf("calling_invite: %s, model %v", code, err)
 	}
 	sameJSON(t, "calling_invite result", res, want)
-	res, code = carol.do("join", map[string]any{"call_id": "call-4", "data": "hello all"})
+	res, code = carol.Do("join", map[string]any{"call_id": "call-4", "data": "hello all"})
 	info, _, err := m.Join("carol", "call-4", call.JoinConfig{ExtendedData: "hello all", Device: "web"})
 	if code != "" || err != nil {
 		t.Fatalf("join: %s, model %v", code, err)
 	}
 	sameJSON(t, "join result", res, info)
-	res, code = alice.do("call", map[string]any{"call_id": "call-4"})
+	res, code = alice.Do("call", map[string]any{"call_id": "call-4"})
 	info, _ = m.Call("call-4")
 	if code != "" {
 		t.Fatalf("call: %s", code)
 	}
 	sameJSON(t, "call result", res, info)
-	carol.ok("quit", map[string]any{"call_id": "call-4"}, nil)
+	carol.OK("quit", map[string]any{"call_id": "call-4"}, nil)
 	m.Quit("carol", "call-4", call.QuitConfig{Device: "web"})
-	alice.ok("end", map[string]any{"call_id": "call-4", "data": "bye"}, nil)
+	alice.OK("end", map[string]any{"call_id": "call-4", "data": "bye"}, nil)
 	m.End("alice", "call-4", call.EndConfig{ExtendedData: "bye", Device: "web"})
 	e.checkConns(cc)
 
 	// dave is offline: his invitation goes to the pusher, without "to"
 	// or "offline" in the event; when he connects, it is replayed to his
 	// device (G8), and he rejects it.
-	alice.ok("invite", map[string]any{"invitees": []string{"dave"}, "push": push}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"dave"}, "push": push}, nil)
 	m.Invite("alice", []string{"dave"}, call.InviteConfig{Push: push})
 	got := e.pushes.wait(t, "dave's invitation", func(p []pushed) bool { return len(p) == 1 })
 	if p := got[0]; p.to != "dave" || p.callID != "call-5" || p.event.Kind != events.InvitationReceived ||
@@ -118,38 +119,38 @@ func TestCallsEndToEnd(t *testing.T) {
 		t.Fatalf("push %+v", p)
 	}
 	dave := connect("dave", "phone")
-	if ev := dave.waitEvents(1)[0]; ev.ToDevice != "phone" || ev.Kind != events.InvitationReceived {
+	if ev := dave.WaitEvents(1)[0]; ev.ToDevice != "phone" || ev.Kind != events.InvitationReceived {
 		t.Fatalf("dave's replay: %s", calltest.FormatEvent(ev))
 	}
-	dave.ok("reject", map[string]any{"call_id": "call-5"}, nil)
+	dave.OK("reject", map[string]any{"call_id": "call-5"}, nil)
 	m.Reject("dave", "call-5", call.RejectConfig{Device: "phone"})
 
 	// bob's web tab closes: bob stays online on his phone, which alone
 	// gets his next call.
-	_ = bobWeb.ws.Close(1000, "bye")
+	_ = bobWeb.WS.Close(1000, "bye")
 	m.Logout("bob", "web")
-	bobWeb.waitEnd()
-	carol.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bobWeb.WaitEnd()
+	carol.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
 	m.Invite("carol", []string{"bob"}, call.InviteConfig{})
-	bobPhone.ok("accept", map[string]any{"call_id": "call-6"}, nil)
+	bobPhone.OK("accept", map[string]any{"call_id": "call-6"}, nil)
 	m.Accept("bob", "call-6", call.AcceptConfig{Device: "phone"})
 	e.checkConns(cc)
 
 	// History, page by page, as the Model keeps it (H8).
 	var page historyResult
-	alice.ok("history", map[string]any{"count": 2}, &page)
+	alice.OK("history", map[string]any{"count": 2}, &page)
 	all := m.History("alice")
 	if len(all) != 5 || len(page.Calls) != 2 || page.Next == "" {
 		t.Fatalf("alice's history: model %d calls, first page %d, next %q", len(all), len(page.Calls), page.Next)
 	}
 	var rest historyResult
-	alice.ok("history", map[string]any{"cursor": page.Next}, &rest)
+	alice.OK("history", map[string]any{"cursor": page.Next}, &rest)
 	if rest.Next != "" {
 		t.Fatalf("a last page with next %q", rest.Next)
 	}
 	b, _ := json.Marshal(historyResult{Calls: append(page.Calls, rest.Calls...)})
 	sameJSON(t, "history", b, historyResult{Calls: all})
-	alice.fails("invalid_argument", "history", map[string]any{"cursor": "nonsense"})
+	alice.Fails("invalid_argument", "history", map[string]any{"cursor": "nonsense"})
 
 	if n := e.metric(`callsigd_commands_total{op="invite",result="ok"}`); n != 6 {
 		t.Fatalf("metrics count %v invites", n)
@@ -167,16 +168,16 @@ func TestReplacedConnection(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
-	bob.waitEvents(1)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
 
 	again := e.dial("alice", "web")
-	err := alice.waitEnd()
+	err := alice.WaitEnd()
 	if code, reason := closeOf(err); code != CloseReplaced || reason != "replaced" {
 		t.Fatalf("the replaced connection ended with %v", err)
 	}
-	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
-	evs := again.waitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	evs := again.WaitEvents(1)
 	if evs[0].Kind != events.InvitationAccepted || evs[0].CallID != "call-1" {
 		t.Fatalf("the new connection got %s", calltest.FormatEvent(evs[0]))
 	}
@@ -199,10 +200,10 @@ func TestLogoutOnDisconnect(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
-	bob.waitEvents(1)
-	_ = alice.ws.Close(1000, "bye")
-	evs := bob.waitEvents(2)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
+	_ = alice.WS.Close(1000, "bye")
+	evs := bob.WaitEvents(2)
 	if evs[1].Kind != events.InvitationCancelled || evs[1].Reason != events.ReasonCallerOffline {
 		t.Fatalf("bob got %s", calltest.FormatEvent(evs[1]))
 	}
@@ -215,11 +216,11 @@ func TestReplacementReplays(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
-	bob.waitEvents(1)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
 	again := e.dial("bob", "phone")
-	bob.waitEnd()
-	ev := again.waitEvents(1)[0]
+	bob.WaitEnd()
+	ev := again.WaitEvents(1)[0]
 	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "phone" || ev.Seq != 3 {
 		t.Fatalf("the replacing connection got %s", calltest.FormatEvent(ev))
 	}

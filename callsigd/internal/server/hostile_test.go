@@ -10,6 +10,7 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/events"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -81,8 +82,8 @@ func TestMalformedMessages(t *testing.T) {
 		{`{"type":"request","id":7,"op":"heartbeat"}`, ""},
 	}
 	for i, tc := range cases {
-		c.send(tc.frame)
-		r := c.nthReply(i + 1)
+		c.Send(tc.frame)
+		r := c.NthReply(i + 1)
 		if r.Error == nil || r.Error.Code != CodeBadRequest {
 			t.Fatalf("%s: reply %+v, want bad_request", tc.frame, r)
 		}
@@ -90,13 +91,13 @@ func TestMalformedMessages(t *testing.T) {
 			t.Fatalf("%s: reply id %v, want %q", tc.frame, r.ID, tc.id)
 		}
 	}
-	if err := c.ws.Write(context.Background(), websocket.MessageBinary, []byte(`{"type":"request","id":"b","op":"heartbeat"}`)); err != nil {
+	if err := c.WS.Write(context.Background(), websocket.MessageBinary, []byte(`{"type":"request","id":"b","op":"heartbeat"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.nthReply(len(cases) + 1); r.Error == nil || r.Error.Code != CodeBadRequest {
+	if r := c.NthReply(len(cases) + 1); r.Error == nil || r.Error.Code != CodeBadRequest {
 		t.Fatalf("a binary frame: reply %+v", r)
 	}
-	c.ok("heartbeat", nil, nil) // still open
+	c.OK("heartbeat", nil, nil) // still open
 	if n := e.metric(`callsigd_commands_total{op="none",result="bad_request"}`); n != float64(len(cases)+1) {
 		t.Fatalf("metrics count %v bad requests", n) // the unknown op under "none" too, and the binary frame
 	}
@@ -108,12 +109,12 @@ func TestOversizedMessage(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	c := e.dial("alice", "web")
 	req := `{"type":"request","id":"big","op":"heartbeat"}`
-	c.send(req + strings.Repeat(" ", MaxMessage-len(req)))
-	if r := c.replyTo("big"); r.Error != nil {
+	c.Send(req + strings.Repeat(" ", MaxMessage-len(req)))
+	if r := c.ReplyTo("big"); r.Error != nil {
 		t.Fatalf("a message of exactly %d bytes: %+v", MaxMessage, r.Error)
 	}
-	c.send(req + strings.Repeat(" ", MaxMessage-len(req)+1))
-	if code, _ := closeOf(c.waitEnd()); code != websocket.StatusMessageTooBig {
+	c.Send(req + strings.Repeat(" ", MaxMessage-len(req)+1))
+	if code, _ := closeOf(c.WaitEnd()); code != websocket.StatusMessageTooBig {
 		t.Fatalf("closed with %v, want 1009", code)
 	}
 }
@@ -129,19 +130,17 @@ func TestFloodingClient(t *testing.T) {
 	other := e.dial("alice", "web")
 	for range 40 {
 		// Writes may fail once the server has closed: that is the point.
-		if flood.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"f","op":"heartbeat"}`)) != nil {
+		if flood.WS.Write(context.Background(), websocket.MessageText, []byte(`{"type":"request","id":"f","op":"heartbeat"}`)) != nil {
 			break
 		}
 	}
-	if code, reason := closeOf(flood.waitEnd()); code != websocket.StatusPolicyViolation || reason != "rate limit exceeded" {
+	if code, reason := closeOf(flood.WaitEnd()); code != websocket.StatusPolicyViolation || reason != "rate limit exceeded" {
 		t.Fatalf("the flood ended with %v %q, want 1008", code, reason)
 	}
-	flood.mu.Lock()
-	replies := append([]json.RawMessage(nil), flood.replyList...)
-	flood.mu.Unlock()
+	replies := flood.Replies()
 	var ok, limited int
 	for _, b := range replies {
-		var r wireReply
+		var r wstest.Reply
 		_ = json.Unmarshal(b, &r)
 		switch {
 		case r.Error == nil:
@@ -155,7 +154,7 @@ func TestFloodingClient(t *testing.T) {
 	if ok != burst || limited != strikes {
 		t.Fatalf("%d ok and %d rate_limited replies, want %d and %d", ok, limited, burst, strikes)
 	}
-	other.ok("heartbeat", nil, nil)
+	other.OK("heartbeat", nil, nil)
 	if n := e.metric(`callsigd_connection_closes_total{reason="rate_limited"}`); n != 1 {
 		t.Fatalf("metrics count %v closes for the rate limit", n)
 	}
@@ -201,9 +200,9 @@ func TestClientThatStopsReading(t *testing.T) {
 		if done {
 			break
 		}
-		caller.ok("invite", map[string]any{"invitees": []string{"deaf"}, "data": data}, nil)
+		caller.OK("invite", map[string]any{"invitees": []string{"deaf"}, "data": data}, nil)
 		t0 := time.Now()
-		probe.ok("heartbeat", nil, nil)
+		probe.OK("heartbeat", nil, nil)
 		worst = max(worst, time.Since(t0))
 	}
 	e.pushes.wait(t, "an offline push to deaf", loggedOut)
@@ -237,19 +236,19 @@ func TestSomeoneElsesCall(t *testing.T) {
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")
 	mallory := e.dial("mallory", "web")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
 	for _, op := range []string{"cancel", "accept", "reject", "join", "quit", "end", "call"} {
-		mallory.fails("call_not_found", op, map[string]any{"call_id": "call-1"})
+		mallory.Fails("call_not_found", op, map[string]any{"call_id": "call-1"})
 	}
-	mallory.fails("call_not_found", "calling_invite", map[string]any{"call_id": "call-1", "invitees": []string{"mallory"}})
-	bob.fails("not_inviter", "cancel", map[string]any{"call_id": "call-1"})
-	alice.fails("not_invitee", "accept", map[string]any{"call_id": "call-1"})
-	bob.fails("wrong_mode", "end", map[string]any{"call_id": "call-1"})
-	bob.ok("accept", map[string]any{"call_id": "call-1"}, nil)
+	mallory.Fails("call_not_found", "calling_invite", map[string]any{"call_id": "call-1", "invitees": []string{"mallory"}})
+	bob.Fails("not_inviter", "cancel", map[string]any{"call_id": "call-1"})
+	alice.Fails("not_invitee", "accept", map[string]any{"call_id": "call-1"})
+	bob.Fails("wrong_mode", "end", map[string]any{"call_id": "call-1"})
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
 	if evs := mallory.Events(); len(evs) != 0 {
 		t.Fatalf("mallory got %d events", len(evs))
 	}
-	alice.waitEvents(2) // Created, Accepted
+	alice.WaitEvents(2) // Created, Accepted
 	if evs := alice.Events(); evs[1].Kind != events.InvitationAccepted {
 		t.Fatalf("alice got %v", evs[1].Kind)
 	}

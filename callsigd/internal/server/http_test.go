@@ -12,6 +12,7 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/internal/auth"
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/events"
 	"github.com/coder/websocket"
 )
@@ -99,12 +100,12 @@ func TestHeartbeatTimeout(t *testing.T) {
 	quiet := e.dial("alice", "web")
 	lively := e.dial("bob", "web")
 	e.clk.Advance(6 * time.Second)
-	lively.ok("heartbeat", nil, nil)
+	lively.OK("heartbeat", nil, nil)
 	e.clk.Advance(4 * time.Second) // alice's deadline; bob's is 6 s on
-	if code, reason := closeOf(quiet.waitEnd()); code != CloseHeartbeat || reason != "heartbeat timeout" {
+	if code, reason := closeOf(quiet.WaitEnd()); code != CloseHeartbeat || reason != "heartbeat timeout" {
 		t.Fatalf("the quiet connection ended with %v %q", code, reason)
 	}
-	lively.ok("heartbeat", nil, nil)
+	lively.OK("heartbeat", nil, nil)
 	if n := e.metric(`callsigd_connection_closes_total{reason="heartbeat"}`); n != 1 {
 		t.Fatalf("metrics count %v heartbeat closes", n)
 	}
@@ -117,15 +118,15 @@ func TestShutdown(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "web")
-	alice.ok("invite", map[string]any{"invitees": []string{"carol"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"carol"}}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*client{alice, bob} {
-		if code, _ := closeOf(c.waitEnd()); code != websocket.StatusGoingAway {
-			t.Fatalf("%s closed with %v, want 1001", c.user, code)
+	for _, c := range []*wstest.Client{alice, bob} {
+		if code, _ := closeOf(c.WaitEnd()); code != websocket.StatusGoingAway {
+			t.Fatalf("%s closed with %v, want 1001", c.User, code)
 		}
 	}
 	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) == 2 })
@@ -150,11 +151,11 @@ func TestShutdownKeepPresence(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	e.srv.cfg.KeepPresence = true
 	alice := e.dial("alice", "web")
-	alice.ok("invite", map[string]any{"invitees": []string{"carol"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"carol"}}, nil)
 	if err := e.srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	alice.waitEnd()
+	alice.WaitEnd()
 	if n := e.srv.Registry().Len(); n != 1 {
 		t.Fatalf("%d calls live after shutdown, want alice's", n)
 	}

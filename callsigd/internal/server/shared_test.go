@@ -59,20 +59,20 @@ func TestSharedRejoinReplays(t *testing.T) {
 	b := &sharedBackend{online: [][2]string{{"bob", "phone"}}}
 	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
 	alice := e.dial("alice", "web")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
 	e.clk.Advance(DefaultGrace + time.Second) // no grace period: bob stays online
 	if got := e.srv.Backend().Online(); len(got) != 2 {
 		t.Fatalf("online: %v", got)
 	}
 	bob := e.dial("bob", "phone")
-	ev := bob.waitEvents(1)[0]
+	ev := bob.WaitEvents(1)[0]
 	if ev.Kind != events.InvitationReceived || ev.CallID != "call-1" || ev.ToDevice != "phone" {
 		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
 	}
 	// A device not online anywhere logs in, with its replays.
-	alice.ok("invite", map[string]any{"invitees": []string{"carol"}}, nil)
+	alice.OK("invite", map[string]any{"invitees": []string{"carol"}}, nil)
 	carol := e.dial("carol", "web")
-	if ev := carol.waitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-2" {
+	if ev := carol.WaitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-2" {
 		t.Fatalf("carol's replay: %s", calltest.FormatEvent(ev))
 	}
 	b.mu.Lock()
@@ -95,7 +95,7 @@ func TestRelease(t *testing.T) {
 	if !e.srv.Release(context.Background(), "bob", "phone") {
 		t.Fatal("Release found no connection")
 	}
-	if code, reason := closeOf(bob.waitEnd()); code != CloseReplaced || reason != "replaced" {
+	if code, reason := closeOf(bob.WaitEnd()); code != CloseReplaced || reason != "replaced" {
 		t.Fatalf("bob's connection ended with %v %q", code, reason)
 	}
 	// Its handler has returned once the connection count is back to 0.
@@ -123,7 +123,7 @@ func TestReleaseOfAClaimGivenUp(t *testing.T) {
 	if e.srv.Release(ctx, "bob", "phone") {
 		t.Fatal("a claim given up released the connection")
 	}
-	bob.ok("heartbeat", nil, nil) // still open, and served
+	bob.OK("heartbeat", nil, nil) // still open, and served
 	if !e.srv.Release(context.Background(), "bob", "phone") {
 		t.Fatal("Release found no connection")
 	}

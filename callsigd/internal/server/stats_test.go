@@ -13,8 +13,8 @@ func TestRegistryStatsMetrics(t *testing.T) {
 	e := newEnv(t, call.Options{}, Limits{})
 	alice := e.dial("alice", "web")
 	bob := e.dial("bob", "phone")
-	alice.ok("invite", map[string]any{"invitees": []string{"bob"}}, nil)
-	bob.waitEvents(1)
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
 	_ = e.dial("bob", "phone") // replaces bob's connection: a Replay
 	for _, c := range []struct {
 		metric string
