@@ -223,7 +223,11 @@
 // new connection gets the replays (G8, A7) of a device online. A new
 // connection waits, 3 s at most, until its node has applied what the
 // other nodes had: a node that is behind (one restarted replays its log)
-// passes it no event made before it opened. The
+// passes it no event made before it opened. A node so far behind that
+// the leader sends it its snapshot (after a partition, say) never makes
+// the events of the entries the snapshot covers: it closes every
+// connection it has with 1012 (service restart), without logging the
+// devices out, and their clients reconnect and get their replays. The
 // devices of a node that dies, or stops, stay online in the cluster until
 // their heartbeat lapses: in a cluster -heartbeat is always on (30 s
 // unless given; 0 is refused), a client's heartbeat op is a replicated

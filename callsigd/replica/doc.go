@@ -39,6 +39,14 @@
 // The Sink is called on raft's apply goroutine: Emit must not wait for a
 // command of the same Node, which waits for that goroutine.
 //
+// A follower too far behind the leader for its log (raft's TrailingLogs)
+// is sent the leader's snapshot instead, and its replica is replaced by
+// it: the entries the snapshot covers are never applied there, and their
+// events are never produced on that node. Config.Restored is called then,
+// so that the node's users can catch up another way (callsigd closes the
+// node's connections, and its clients get their replays, G8 and A7, on
+// reconnecting).
+//
 // # Storage
 //
 // The raft log is the Registry's journal (Options.Journal must be nil).

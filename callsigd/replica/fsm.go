@@ -48,6 +48,9 @@ type fsm struct {
 	reg   atomic.Pointer[call.Registry]
 
 	mine atomic.Bool // the entry being applied was proposed by this process: its Offline events are this node's to push
+
+	restored func()      // Config.Restored; nil: none
+	running  atomic.Bool // NewNode has returned: a Restore now is a snapshot raft installs, not the one it starts from
 }
 
 func newFSM(node string, epoch uint64, o call.Options, wake func()) (*fsm, error) {
@@ -123,7 +126,8 @@ func (f *fsm) applied() uint64 {
 
 // Restore replaces the replica by the state a snapshot holds (raft.FSM).
 // A snapshot it cannot read is refused with ErrInvalidArgument, and the
-// replica stays as it was.
+// replica stays as it was. Once the node runs, a replica replaced so
+// produced no event for the entries it skipped: Config.Restored is told.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -142,6 +146,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.reg.Store(r)
 	f.mu.Unlock()
 	f.wake()
+	if f.restored != nil && f.running.Load() {
+		f.restored()
+	}
 	return nil
 }
 

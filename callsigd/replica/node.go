@@ -60,6 +60,17 @@ type Config struct {
 	// committed and applied, after which it returns ErrUncertain; 0:
 	// DefaultTimeout.
 	Timeout time.Duration
+	// Restored, when not nil, is called after raft replaced this node's
+	// replica by a snapshot while the node runs (a leader installs one
+	// on a follower too far behind for its log): the events of the
+	// entries the snapshot skipped were never produced here, so the
+	// node's users must learn what they missed otherwise (see the
+	// package's doc). It is not called for a snapshot restored before
+	// NewNode returns (the one raft starts from, in its store): the node
+	// has no users yet. It runs on raft's apply
+	// goroutine, as the Sink does, and must not wait for a command of
+	// the same Node nor block for long.
+	Restored func()
 }
 
 // Node is one member of a replicated Registry: a raft node whose FSM is a
@@ -110,6 +121,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.restored = cfg.Restored
 	n.fsm = f
 	rc := raft.DefaultConfig()
 	if cfg.Raft != nil {
@@ -121,6 +133,9 @@ func NewNode(cfg Config) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, f, cfg.Logs, cfg.Stable, cfg.Snapshots, cfg.Transport); err != nil {
 		return nil, err
 	}
+	// NewRaft restored its latest snapshot, if any, before it returned;
+	// a Restore from now on is one a leader installed.
+	f.running.Store(true)
 	n.wg.Add(2)
 	go n.watch()
 	go n.tick()

@@ -117,6 +117,14 @@ type Config struct {
 	// ctx ends when the claiming node stops waiting for the answer.
 	Release func(ctx context.Context, user, device string) bool
 
+	// Restored is called when raft replaced this node's replica by the
+	// leader's snapshot (replica.Config.Restored): the events of the
+	// entries it skipped were never produced here, so the node's
+	// connections must be closed for their clients to reconnect and get
+	// their replays (server.ReleaseAll). It runs on raft's apply
+	// goroutine and must not block. nil: nothing is done.
+	Restored func()
+
 	Logger *slog.Logger // nil: slog.Default()
 	Log    io.Writer    // raft's own log lines (nil: none)
 }
@@ -213,7 +221,7 @@ func (c *Cluster) Open(o call.Options) error {
 	if rc.Logger == nil && rc.LogOutput == nil {
 		rc.LogOutput = logs
 	}
-	rcfg := replica.Config{ID: c.cfg.ID, Options: o, Raft: rc, Transport: trans, Timeout: c.cfg.Timeout}
+	rcfg := replica.Config{ID: c.cfg.ID, Options: o, Raft: rc, Transport: trans, Timeout: c.cfg.Timeout, Restored: c.cfg.Restored}
 	stores.Configure(&rcfg)
 	node, err := replica.NewNode(rcfg)
 	if err != nil {

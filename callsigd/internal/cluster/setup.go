@@ -52,7 +52,8 @@ type Setup struct {
 // the internal requests between nodes signed with a key derived from
 // Secret (in dev mode, from Peers), over HTTPS when the server serves it.
 // srv returns the server once it exists, which releases the connections
-// other nodes claim.
+// other nodes claim, and all of its connections when raft replaces the
+// node's replica by a snapshot.
 func NewNode(s Setup, srv func() *server.Server) (*Cluster, error) {
 	key := DevKey("internal", s.Peers)
 	if s.Secret != nil {
@@ -76,6 +77,11 @@ func NewNode(s Setup, srv func() *server.Server) (*Cluster, error) {
 				return sv.Release(ctx, user, device)
 			}
 			return false
+		},
+		Restored: func() {
+			if sv := srv(); sv != nil {
+				sv.ReleaseAll()
+			}
 		},
 	}
 	if s.TLS != nil {

@@ -15,7 +15,8 @@ import (
 )
 
 // The close codes the server sends, besides WebSocket's own (1001 going
-// away at shutdown, 1008 policy violation, 1009 message too big).
+// away at shutdown, 1008 policy violation, 1009 message too big, 1012
+// service restart at ReleaseAll).
 const (
 	CloseReplaced  websocket.StatusCode = 4000 // another connection of the same user and device took over
 	CloseHeartbeat websocket.StatusCode = 4001 // no heartbeat within the -heartbeat timeout (H5)

@@ -48,7 +48,7 @@ func newMetrics(r func() Backend) *metrics {
 		}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_connection_closes_total",
-			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, login_refused (the Registry refused the login or its replays), shutdown.",
+			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, login_refused (the Registry refused the login or its replays), shutdown, restored (ReleaseAll).",
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_upgrades_refused_total",

@@ -552,6 +552,33 @@ func (s *Server) Release(ctx context.Context, user, device string) bool {
 	return true
 }
 
+// ReleaseAll closes every connection of a device this server has with
+// 1012 (service restart), without logging the devices out, as Release
+// does for one: their clients reconnect, to this server or another, and
+// get the replays (G8, A7) of a device online. A cluster node calls it
+// when its replica was replaced by a snapshot, which made no event for
+// the entries it skipped (replica.Config.Restored). It does not wait:
+// each connection sends what it has queued, then its close frame, on its
+// own writer; and it takes no presence lock, which a login holds while
+// its command waits for the replica. A device left with no connection
+// stays online until its heartbeat lapses (H5) or it connects again.
+// It returns how many connections it closed.
+func (s *Server) ReleaseAll() int {
+	s.mu.Lock()
+	var released []*conn
+	for user, byDevice := range s.devices {
+		for _, c := range byDevice {
+			released = append(released, c)
+		}
+		delete(s.devices, user)
+	}
+	s.mu.Unlock()
+	for _, c := range released {
+		c.close(websocket.StatusServiceRestart, "state replaced: reconnect", "restored")
+	}
+	return len(released)
+}
+
 // detach ends c's part: if c is still its device's connection, the
 // device is logged out (G7 may cancel its user's unanswered calls);
 // a replaced connection changes nothing. At shutdown with KeepPresence,

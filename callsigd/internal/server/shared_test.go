@@ -11,7 +11,9 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/events"
+	"github.com/coder/websocket"
 )
 
 // sharedBackend makes a server's Backend shared with other servers (set):
@@ -126,6 +128,49 @@ func TestReleaseOfAClaimGivenUp(t *testing.T) {
 	bob.OK("heartbeat", nil, nil) // still open, and served
 	if !e.srv.Release(context.Background(), "bob", "phone") {
 		t.Fatal("Release found no connection")
+	}
+}
+
+// ReleaseAll closes every connection with 1012 (service restart) and
+// logs no device out: the ringing call of a caller so disconnected is not
+// cancelled (G7), and a device that reconnects gets its replays (G8).
+func TestReleaseAll(t *testing.T) {
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
+	alice := e.dial("alice", "web")
+	bobPhone := e.dial("bob", "phone")
+	bobWeb := e.dial("bob", "web")
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bobPhone.WaitEvents(1)
+	bobWeb.WaitEvents(1)
+	if n := e.srv.ReleaseAll(); n != 3 {
+		t.Fatalf("ReleaseAll closed %d connections, want 3", n)
+	}
+	for _, c := range []*wstest.Client{alice, bobPhone, bobWeb} {
+		if code, reason := closeOf(c.WaitEnd()); code != websocket.StatusServiceRestart || reason != "state replaced: reconnect" {
+			t.Fatalf("a connection ended with %v %q", code, reason)
+		}
+	}
+	for deadline := time.Now().Add(waitLimit); e.metric("callsigd_connections") != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the released connections' handlers did not return")
+		}
+	}
+	if got := e.srv.Backend().Online(); len(got) != 3 {
+		t.Fatalf("online after ReleaseAll: %v", got)
+	}
+	if n := e.metric(`callsigd_connection_closes_total{reason="restored"}`); n != 3 {
+		t.Fatalf("metrics count %v restored connections, want 3", n)
+	}
+	if info, ok := e.srv.Backend().Call("call-1"); !ok || !info.EndedAt.IsZero() {
+		t.Fatalf("the call after ReleaseAll: %+v %v", info, ok)
+	}
+	bob := e.dial("bob", "phone")
+	if ev := bob.WaitEvents(1)[0]; ev.Kind != events.InvitationReceived || ev.CallID != "call-1" {
+		t.Fatalf("bob's replay: %s", calltest.FormatEvent(ev))
+	}
+	if n := e.srv.ReleaseAll(); n != 1 {
+		t.Fatalf("ReleaseAll closed %d connections, want the one reconnected", n)
 	}
 }
 
