@@ -346,12 +346,7 @@ func (n *Node) Invite(inviter string, invitees []string, cfg call.InviteConfig) 
 	if !e.HostID {
 		e.CallID = n.newID()
 	}
-	errs := n.askAdmit(inviter, invitees)
-	e.Admit = call.AdmitAnswers(errs)
-	e.At = n.now()
-	res, err := n.propose(e)
-	res.Invite.Failed = liveFailures(res.Invite.Failed, invitees, errs)
-	return res.Invite, err
+	return n.proposeAdmitted(e)
 }
 
 // CallingInvite is call.Registry.CallingInvite, replicated; Admit is asked
@@ -362,11 +357,18 @@ func (n *Node) CallingInvite(user, callID string, invitees []string, cfg call.Ca
 	}
 	e := call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: slices.Clone(invitees), Timeout: cfg.Timeout,
 		Push: copyPush(cfg.Push)}
-	errs := n.askAdmit(user, invitees)
+	return n.proposeAdmitted(e)
+}
+
+// proposeAdmitted proposes an invite entry e with Admit's answers about
+// e.Users carried in it (H7), and gives the live errors Admit returned
+// back to the result's failures.
+func (n *Node) proposeAdmitted(e call.Entry) (call.InviteResult, error) {
+	errs := n.askAdmit(e.User, e.Users)
 	e.Admit = call.AdmitAnswers(errs)
 	e.At = n.now()
 	res, err := n.propose(e)
-	res.Invite.Failed = liveFailures(res.Invite.Failed, invitees, errs)
+	res.Invite.Failed = liveFailures(res.Invite.Failed, e.Users, errs)
 	return res.Invite, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,4 +319,52 @@ func TestRandomCommandsReplicasAgree(t *testing.T) {
 		}
 	}
 	converge(t, ms)
+}
+
+// Admit is asked once, by the proposer: its answers travel in the entry
+// (H7), every replica refuses the same invitees, and the proposer's caller
+// gets Admit's own errors back, for Invite and CallingInvite alike.
+func TestAdmitAnswersTravelInTheEntry(t *testing.T) {
+	errBlocked := errors.New("blocked by policy")
+	var asked atomic.Int64
+	o := call.Options{Admit: func(_, invitee string) error {
+		asked.Add(1)
+		if invitee == "mallory" {
+			return errBlocked
+		}
+		return nil
+	}}
+	ms := inmemCluster(t, 3, clock.NewManual(t0), o)
+	leader := leaderOf(t, ms)
+	res, err := leader.Invite("alice", []string{"bob", "mallory"}, call.InviteConfig{Mode: events.Advanced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].User != "mallory" || !errors.Is(res.Failed[0].Err, errBlocked) {
+		t.Fatalf("Invite's failures %+v, want mallory with Admit's error", res.Failed)
+	}
+	more, err := leader.CallingInvite("alice", res.CallID, []string{"carol", "mallory"}, call.CallingInviteConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(more.Failed) != 1 || more.Failed[0].User != "mallory" || !errors.Is(more.Failed[0].Err, errBlocked) {
+		t.Fatalf("CallingInvite's failures %+v, want mallory with Admit's error", more.Failed)
+	}
+	if n := asked.Load(); n != 4 {
+		t.Fatalf("Admit asked %d times over three replicas, want 4: once per invitee, by the proposer only", n)
+	}
+	converge(t, ms)
+	for _, m := range ms {
+		info, ok := m.Call(res.CallID)
+		if !ok {
+			t.Fatalf("%s: no call %s", m.ID(), res.CallID)
+		}
+		var users []string
+		for _, mb := range info.Members {
+			users = append(users, mb.User)
+		}
+		if !slices.Equal(users, []string{"alice", "bob", "carol"}) {
+			t.Fatalf("%s: members %v, want alice, bob, carol", m.ID(), users)
+		}
+	}
 }
