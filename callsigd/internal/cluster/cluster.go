@@ -296,16 +296,22 @@ func (c *Cluster) Node() *replica.Node {
 
 // Close stops the node, then its transport and its stores. The queries
 // still read the replica as the node left it.
+//
+// The lock is let go first: raft's shutdown waits for its apply goroutine
+// and the network, and the queries, /healthz and the commands that ask
+// for the node meanwhile must not wait behind it.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.node == nil || c.closed {
+	node, trans, stores := c.node, c.trans, c.stores
+	if node == nil || c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
-	err := c.node.Close()
-	closeTransport(c.trans)
-	return errors.Join(err, c.stores.Close())
+	c.mu.Unlock()
+	err := node.Close()
+	closeTransport(trans)
+	return errors.Join(err, stores.Close())
 }
 
 // Health is the server's health check: nil while the node knows a leader.
