@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -101,12 +102,19 @@ func New(url string, o Options) *Webhook {
 }
 
 // Body returns the webhook's request body for an event to user to: event
-// is the event's JSON, as a connection would get it.
+// is the event's JSON, as a connection would get it, and goes in as it is
+// (it is checked to be JSON, not encoded again).
 func Body(to string, event []byte) ([]byte, error) {
-	return json.Marshal(struct {
-		To    string          `json:"to"`
-		Event json.RawMessage `json:"event"`
-	}{to, event})
+	if !json.Valid(event) {
+		return nil, errors.New("the event is not JSON")
+	}
+	q, err := json.Marshal(to)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(`{"to":,"event":}`)+len(q)+len(event))
+	b = append(append(append(append(b, `{"to":`...), q...), `,"event":`...), event...)
+	return append(b, '}'), nil
 }
 
 // Enqueue queues the push of event (its JSON) to user to, without

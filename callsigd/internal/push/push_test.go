@@ -147,3 +147,18 @@ func TestRefusedAndAbandoned(t *testing.T) {
 		t.Fatalf("counts %v, want both abandoned after one retry", c.n)
 	}
 }
+
+// Body puts the event's JSON in as it is, beside the quoted user, and
+// refuses what is not JSON.
+func TestBody(t *testing.T) {
+	b, err := Body(`bo"b`, []byte(`{"kind":"InvitationReceived","seq":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"to":"bo\"b","event":{"kind":"InvitationReceived","seq":1}}`; string(b) != want {
+		t.Fatalf("body %s, want %s", b, want)
+	}
+	if _, err := Body("bob", []byte(`{"kind":`)); err == nil {
+		t.Fatal("a body made of an event that is not JSON")
+	}
+}

@@ -710,18 +710,17 @@ func (s *Server) Emit(e events.Event) {
 // offline hands an event whose recipient had no device online to the
 // Pusher, or logs it.
 func (s *Server) offline(e events.Event) {
-	to := e.To
+	if s.cfg.Pusher == nil { // nothing to encode the event for
+		s.m.pushes.WithLabelValues("logged").Inc()
+		s.log.Info("offline event (no -push-webhook)", "to", e.To, "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq)
+		return
+	}
 	frame, err := encodeEvent(e)
 	if err != nil {
 		s.log.Error("cannot encode event", "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq, "err", err)
 		return
 	}
-	if s.cfg.Pusher == nil {
-		s.m.pushes.WithLabelValues("logged").Inc()
-		s.log.Info("offline event (no -push-webhook)", "to", to, "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq)
-		return
-	}
-	s.cfg.Pusher.Enqueue(to, e.CallID, frame)
+	s.cfg.Pusher.Enqueue(e.To, e.CallID, frame)
 }
 
 // CountPush counts an outcome of the Pusher in /metrics
