@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -41,10 +41,12 @@ type fsm struct {
 	host  events.Sink  // the Node's Sink
 	wake  func()       // tells the Node that an entry was applied
 
-	// mu is held while an entry is applied or a snapshot restored, and by
-	// state: the index and the replica's state agree.
-	mu    sync.Mutex
-	index uint64 // the last log entry applied
+	// No lock is held while an entry is applied, since applying calls the
+	// host's Sink. raft applies and restores on one goroutine, which alone
+	// writes these; state pairs the index with the replica's snapshot by
+	// reading gen before and after (an odd gen: a change under way).
+	index atomic.Uint64 // the last log entry applied
+	gen   atomic.Uint64 // odd while an entry is applied or a snapshot restored
 	reg   atomic.Pointer[call.Registry]
 
 	mine atomic.Bool // the entry being applied was proposed by this process: its Offline events are this node's to push
@@ -85,9 +87,13 @@ func (f *fsm) registry() *call.Registry { return f.reg.Load() }
 // changes nothing and gives ErrInvalidArgument, on every replica alike.
 func (f *fsm) Apply(l *raft.Log) any {
 	defer f.wake()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.index = l.Index
+	f.gen.Add(1)
+	defer func() {
+		// Once its events are delivered: a node whose applied index has
+		// reached an entry has delivered what the entry made.
+		f.index.Store(l.Index)
+		f.gen.Add(1)
+	}()
 	var p proposal
 	if err := json.Unmarshal(l.Data, &p); err != nil {
 		return applied{err: fmt.Errorf("replica: log entry %d: %w: %v", l.Index, call.ErrInvalidArgument, err)}
@@ -109,20 +115,26 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 // state returns the index of the last entry applied and the replica's
-// snapshot after it.
+// snapshot after it. From raft's goroutine (Snapshot) nothing is applied
+// meanwhile; from another, a snapshot that an apply or restore overlapped
+// is taken again.
 func (f *fsm) state() (uint64, []byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, err := f.registry().Snapshot()
-	return f.index, b, err
+	for {
+		g := f.gen.Load()
+		if g%2 == 1 {
+			runtime.Gosched()
+			continue
+		}
+		index, r := f.index.Load(), f.registry()
+		b, err := r.Snapshot()
+		if f.gen.Load() == g {
+			return index, b, err
+		}
+	}
 }
 
 // applied returns the index of the last entry applied.
-func (f *fsm) applied() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.index
-}
+func (f *fsm) applied() uint64 { return f.index.Load() }
 
 // Restore replaces the replica by the state a snapshot holds (raft.FSM).
 // A snapshot it cannot read is refused with ErrInvalidArgument, and the
@@ -141,10 +153,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	f.index = binary.BigEndian.Uint64(b)
+	f.gen.Add(1)
+	f.index.Store(binary.BigEndian.Uint64(b))
 	f.reg.Store(r)
-	f.mu.Unlock()
+	f.gen.Add(1)
 	f.wake()
 	if f.restored != nil && f.running.Load() {
 		f.restored()

@@ -468,8 +468,8 @@ func (n *Node) Stats() call.Stats { return n.fsm.registry().Stats() }
 // replica, its events handed to the Sink. A command that returned on the
 // leader was applied there at an index no greater than the leader's
 // Applied then; a node whose Applied has reached that index has applied
-// it too (raft's own AppliedIndex may run ahead of the replica). It must
-// not be called from inside the Sink's Emit.
+// it too (raft's own AppliedIndex may run ahead of the replica), its
+// events delivered to the Sink. It takes no lock.
 func (n *Node) Applied() uint64 { return n.fsm.applied() }
 
 // NextDue is call.Registry.NextDue on this node's replica.
@@ -477,7 +477,8 @@ func (n *Node) NextDue() (time.Time, bool) { return n.fsm.registry().NextDue() }
 
 // State returns the index of the last log entry applied here and the
 // replica's Snapshot after it: two nodes at the same index give the same
-// bytes. It must not be called from inside the Sink's Emit.
+// bytes. It must not be called from inside the Sink's Emit, which runs
+// while an entry is applied: State waits for no entry to be under way.
 func (n *Node) State() (index uint64, snapshot []byte, err error) { return n.fsm.state() }
 
 // copyPush returns a copy of p (nil for nil), which the caller may then

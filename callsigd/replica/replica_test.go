@@ -368,3 +368,63 @@ func TestAdmitAnswersTravelInTheEntry(t *testing.T) {
 		}
 	}
 }
+
+// The Sink runs on raft's apply goroutine with no lock of the Node's held:
+// it may ask its Node for the applied index and query the replica, and
+// the entry it is delivering counts as applied only once its events are
+// out.
+func TestSinkMayQueryItsNode(t *testing.T) {
+	var node atomic.Pointer[replica.Node]
+	var mu sync.Mutex
+	var seen []uint64
+	sink := events.SinkFunc(func(e events.Event) {
+		n := node.Load()
+		a := n.Applied()
+		_, _ = n.Call(e.CallID)
+		mu.Lock()
+		seen = append(seen, a)
+		mu.Unlock()
+	})
+	addr, trans := raft.NewInmemTransport("")
+	n, err := replica.NewNode(replica.Config{
+		ID: "n0", Options: call.Options{Clock: clock.NewManual(t0), Sink: sink}, Raft: raftConfig(), Transport: trans,
+		Logs: raft.NewInmemStore(), Stable: raft.NewInmemStore(), Snapshots: raft.NewInmemSnapshotStore(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	node.Store(n)
+	if err := n.Bootstrap([]raft.Server{{ID: "n0", Address: addr}}); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, []member{{n, nil}})
+	done := make(chan error, 1)
+	go func() {
+		if err := n.Login("bob", "d"); err != nil {
+			done <- err
+			return
+		}
+		_, err := n.Invite("alice", []string{"bob"}, call.InviteConfig{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Sink that asks its Node for Applied deadlocked the node")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("no event reached the Sink")
+	}
+	final := n.Applied()
+	for _, a := range seen {
+		if a >= final {
+			t.Fatalf("the Sink saw Applied %d while delivering, final %d: the entry counted before its events were out", a, final)
+		}
+	}
+}
