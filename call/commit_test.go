@@ -201,6 +201,14 @@ func TestSyncFailure(t *testing.T) {
 	if n := reg.Backlog(); n != 0 {
 		t.Fatalf("backlog %d after the dropped events", n)
 	}
+	// Stats counts what went to the Sink: the dropped events are not.
+	var counted uint64
+	for _, c := range reg.Stats().Events {
+		counted += c.Count
+	}
+	if counted != uint64(before) {
+		t.Fatalf("Stats counts %d events, %d went to the Sink", counted, before)
+	}
 }
 
 // TestSnapshotIndex: a snapshot names the entries its state has seen;

@@ -175,12 +175,16 @@ func (r *Registry) takeOut() []events.Event {
 // durable returns whether the batch taken out may go to the Sink: once
 // the entries that made its events are durable (output commit, with a
 // Syncer). A failed Sync drops it, as it does every later batch: those
-// events are never delivered. Called without the lock, by the deliverer.
+// events are never delivered, and takeOut's count of them is taken back
+// (Stats.Events counts what went to the Sink). Called without the lock, by
+// the deliverer, which clears the batch after.
 func (r *Registry) durable(batch []events.Event) bool {
 	if r.jnl.syncer == nil || r.syncTo(r.out.syncTo) == nil {
 		return true
 	}
-	clear(batch)
+	r.mu.Lock()
+	r.stats.countEvents(batch, -1)
+	r.mu.Unlock()
 	return false
 }
 
