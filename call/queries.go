@@ -38,15 +38,11 @@ func (r *Registry) Devices(user string) []string {
 func (r *Registry) Online() []OnlineDevice {
 	r.mu.Lock()
 	var out []OnlineDevice
-	for _, s := range r.users.slots {
-		if s.p == nil || s.kind > 0 {
-			continue
-		}
-		u := (*user)(s.p)
+	r.users.each(func(u *user) {
 		for _, d := range u.devices {
 			out = append(out, OnlineDevice{User: u.id, Device: d})
 		}
-	}
+	})
 	r.mu.Unlock()
 	// The table's order is its hash's, which varies from run to run (C4):
 	// sort by user, keeping each user's devices in login order.

@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/callsig/callsig/events"
@@ -138,35 +139,7 @@ type counters struct {
 }
 
 // statsOp returns op's index in statsOps, or -1.
-func statsOp(op Op) int {
-	switch op {
-	case OpInvite:
-		return 0
-	case OpCancel:
-		return 1
-	case OpAccept:
-		return 2
-	case OpReject:
-		return 3
-	case OpCallingInvite:
-		return 4
-	case OpJoin:
-		return 5
-	case OpQuit:
-		return 6
-	case OpEnd:
-		return 7
-	case OpLogin:
-		return 8
-	case OpLogout:
-		return 9
-	case OpHeartbeat:
-		return 10
-	case OpReplay:
-		return 11
-	}
-	return -1
-}
+func statsOp(op Op) int { return slices.Index(statsOps[:], op) }
 
 // result returns the column of err in counters.commands.
 func result(err error) int {
