@@ -40,6 +40,7 @@ func (r *Registry) input(e Entry, res *outcome) error {
 // It is a parameter of its own, not a field of inputRun, so that it stays
 // on the caller's stack: the entry's slices may be kept by the Journal.
 func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
+	defer r.flushLogs() // after guard has let the lock go, whatever happened
 	r.begin(in)
 	defer r.guard(in)
 	e := &in.entry
@@ -92,6 +93,7 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 // wait for the Sink (C5): the check a command that asks Options.Admit makes
 // before it does, so that a refused command costs the host nothing.
 func (r *Registry) overloaded(op Op, user, callID string) error {
+	defer r.flushLogs()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.overloadedLocked(op, user, callID)

@@ -170,6 +170,7 @@ func Recover(snap []byte, journal []Entry, o Options) (*Registry, error) {
 			return nil, fmt.Errorf("callsig: recover: journal entry %d: %w", i, err)
 		}
 	}
+	defer r.flushLogs() // once the lock below is let go
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Used from one goroutine, Apply has delivered every event it made

@@ -43,10 +43,9 @@ type Options struct {
 	// a Journal that starts refusing inputs and starts accepting them
 	// again, a panic in host code the Registry recovered from (C6), an
 	// overload that begins and ends (C5). Never a line per command: the
-	// refusals in between are counted (Registry.Stats). The Journal and
-	// overload lines are written with the Registry's lock held, as
-	// Journal.Append is called: its Handler must not call back into the
-	// Registry. nil: no lines.
+	// refusals in between are counted (Registry.Stats). Lines are written
+	// without the Registry's lock held, once the input that made them has
+	// let it go: the Handler may call the Registry. nil: no lines.
 	Logger *slog.Logger
 
 	// MaxBacklog bounds the events produced and not yet handed to the Sink

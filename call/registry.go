@@ -38,6 +38,7 @@ type Registry struct {
 	recycler recycler     // Options.TransientMembers: memory to reuse (recycle.go)
 	stats    counters     // what Stats reports (stats.go)
 	jnl      journalState // entries journaled and durable; a failed Sync (commit.go)
+	logs     logQueue     // Logger lines noted under the lock, written after it (stats.go)
 	out      delivery     // events on their way to the Sink (delivery.go); last, for its padding
 }
 

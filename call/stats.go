@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/callsig/callsig/events"
@@ -188,11 +189,11 @@ func (r *Registry) appendEntry(j Journal, e Entry) error {
 		c.refused++
 		if !c.refusing {
 			c.refusing = true
-			r.log(slog.LevelError, "callsig: the Journal refuses inputs", "op", string(e.Op), "err", err)
+			r.logLocked(slog.LevelError, "callsig: the Journal refuses inputs", "op", string(e.Op), "err", err)
 		}
 	case c.refusing:
 		c.refusing = false
-		r.log(slog.LevelInfo, "callsig: the Journal accepts inputs again", "refused", c.refused)
+		r.logLocked(slog.LevelInfo, "callsig: the Journal accepts inputs again", "refused", c.refused)
 		c.refused = 0
 	}
 	return err
@@ -207,11 +208,11 @@ func (r *Registry) overload(refused bool, backlog int) {
 		c.overRefused++
 		if !c.overloaded {
 			c.overloaded = true
-			r.log(slog.LevelWarn, "callsig: overloaded: refusing commands", "backlog", backlog, "max_backlog", r.s.maxBacklog)
+			r.logLocked(slog.LevelWarn, "callsig: overloaded: refusing commands", "backlog", backlog, "max_backlog", r.s.maxBacklog)
 		}
 	case c.overloaded:
 		c.overloaded = false
-		r.log(slog.LevelInfo, "callsig: overload over: accepting commands", "backlog", backlog, "refused", c.overRefused)
+		r.logLocked(slog.LevelInfo, "callsig: overload over: accepting commands", "backlog", backlog, "refused", c.overRefused)
 		c.overRefused = 0
 	}
 }
@@ -224,10 +225,51 @@ func (r *Registry) recovered(where string, p any) {
 	r.log(slog.LevelError, "callsig: panic in host code", "in", where, "panic", p)
 }
 
-// log writes one line to Options.Logger, if there is one.
+// log writes one line to Options.Logger, if there is one. It is called
+// without the lock: the Logger is host code.
 func (r *Registry) log(level slog.Level, msg string, args ...any) {
 	if l := r.s.logger; l != nil {
 		l.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// logQueue holds the Logger lines noted with the lock held, until the
+// input that noted them (or the next one) has let the lock go. It holds a
+// line per change of state (a Journal refusing or accepting again, an
+// overload beginning or ending), never one per input.
+type logQueue struct {
+	lines   []logLine   // guarded by the Registry's lock
+	pending atomic.Bool // lines is not empty: read without the lock, so that an input with nothing to write takes the lock no second time
+}
+
+type logLine struct {
+	level slog.Level
+	msg   string
+	args  []any
+}
+
+// logLocked notes a line for Options.Logger, with the lock held; flushLogs
+// writes it once the lock is let go.
+func (r *Registry) logLocked(level slog.Level, msg string, args ...any) {
+	if r.s.logger == nil {
+		return
+	}
+	r.logs.lines = append(r.logs.lines, logLine{level, msg, args})
+	r.logs.pending.Store(true)
+}
+
+// flushLogs writes the lines noted under the lock. Called without it.
+func (r *Registry) flushLogs() {
+	if !r.logs.pending.Load() {
+		return
+	}
+	r.mu.Lock()
+	lines := r.logs.lines
+	r.logs.lines = nil
+	r.logs.pending.Store(false)
+	r.mu.Unlock()
+	for _, l := range lines {
+		r.log(l.level, l.msg, l.args...)
 	}
 }
 

@@ -2,12 +2,17 @@ package call_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
 )
 
@@ -167,5 +172,49 @@ func TestLogger(t *testing.T) {
 	}()
 	if !strings.Contains(buf.String(), "panic") || !strings.Contains(buf.String(), "boom") || reg3.Stats().Panics != 1 {
 		t.Fatalf("panic line:\n%s", buf.String())
+	}
+}
+
+// callbackHandler is a slog.Handler that asks the Registry something for
+// every line, as a Handler adding the Registry's figures might.
+type callbackHandler struct {
+	slog.Handler
+	reg   func() *call.Registry
+	lines *atomic.Int64
+}
+
+func (h callbackHandler) Handle(ctx context.Context, r slog.Record) error {
+	_ = h.reg().Stats()
+	h.lines.Add(1)
+	return nil
+}
+
+// The Logger is host code: its lines are written without the Registry's
+// lock, so a Handler may call back into the Registry.
+func TestLoggerMayCallTheRegistry(t *testing.T) {
+	var reg *call.Registry
+	var lines atomic.Int64
+	h := callbackHandler{slog.NewTextHandler(io.Discard, nil), func() *call.Registry { return reg }, &lines}
+	j := &memJournal{}
+	var err error
+	reg, err = call.NewRegistry(call.Options{Clock: clock.NewManual(t0), Journal: j, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		j.refuse = errors.New("disk full")
+		_ = reg.Login("bob", "phone")
+		j.refuse = nil
+		_ = reg.Login("bob", "phone")
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Logger that calls the Registry deadlocked it")
+	}
+	if n := lines.Load(); n != 2 {
+		t.Fatalf("%d lines, want 2 (refusing, accepting again)", n)
 	}
 }

@@ -191,6 +191,7 @@ func (r *Registry) arm(now, reading time.Time) {
 // generation, and if it fires late for an arming since replaced, arm
 // simply resets it again.
 func (r *Registry) fire(gen uint64) {
+	defer r.flushLogs()
 	var in inputRun
 	r.begin(&in)
 	defer r.guard(&in)
