@@ -112,18 +112,9 @@ func Restore(snap []byte, o Options) (*Registry, error) {
 // readSnapshotIndex reads the "journal" member of a snapshot, skipping the
 // others unread (SnapshotIndex).
 func readSnapshotIndex(b []byte) (uint64, error) {
-	d := &jsonReader{b: b}
-	first, seen := true, uint64(0)
-	if k, ok := d.field(&first, topKeys, &seen); !ok || k != topVersion {
-		if d.err != nil {
-			return 0, badSnapshot("not a snapshot: %v", d.err)
-		}
-		return 0, badSnapshot("not a snapshot: the first member is not callsig_snapshot")
-	}
-	if v := d.i64(); d.err != nil {
-		return 0, badSnapshot("not a snapshot: callsig_snapshot: %v", d.err)
-	} else if v != snapshotVersion {
-		return 0, badSnapshot("format version %d, this build reads %d", v, snapshotVersion)
+	d, first, seen := &jsonReader{b: b}, true, uint64(0)
+	if err := d.head(&first, &seen); err != nil {
+		return 0, err
 	}
 	var n uint64
 	for {
@@ -146,6 +137,23 @@ func readSnapshotIndex(b []byte) (uint64, error) {
 	return n, nil
 }
 
+// head reads a snapshot's first member, its format version, which must
+// be this build's.
+func (d *jsonReader) head(first *bool, seen *uint64) error {
+	if k, ok := d.field(first, topKeys, seen); !ok || k != topVersion {
+		if d.err != nil {
+			return badSnapshot("not a snapshot: %v", d.err)
+		}
+		return badSnapshot("not a snapshot: the first member is not callsig_snapshot")
+	}
+	if v := d.i64(); d.err != nil {
+		return badSnapshot("not a snapshot: callsig_snapshot: %v", d.err)
+	} else if v != snapshotVersion {
+		return badSnapshot("format version %d, this build reads %d", v, snapshotVersion)
+	}
+	return nil
+}
+
 func badSnapshot(format string, a ...any) error {
 	return &Error{Op: "restore", Err: ErrInvalidArgument, Detail: fmt.Sprintf(format, a...)}
 }
@@ -156,18 +164,9 @@ func badSnapshot(format string, a ...any) error {
 // (B6), once the last reading and the creation order they are checked
 // against are known: the members before them in what Snapshot writes.
 func (r *Registry) load(b []byte) error {
-	d := &jsonReader{b: b}
-	first, seen := true, uint64(0)
-	if k, ok := d.field(&first, topKeys, &seen); !ok || k != topVersion {
-		if d.err != nil {
-			return badSnapshot("not a snapshot: %v", d.err)
-		}
-		return badSnapshot("not a snapshot: the first member is not callsig_snapshot")
-	}
-	if v := d.i64(); d.err != nil {
-		return badSnapshot("not a snapshot: callsig_snapshot: %v", d.err)
-	} else if v != snapshotVersion {
-		return badSnapshot("format version %d, this build reads %d", v, snapshotVersion)
+	d, first, seen := &jsonReader{b: b}, true, uint64(0)
+	if err := d.head(&first, &seen); err != nil {
+		return err
 	}
 	var users []snapDevice
 	var hist []snapHist
