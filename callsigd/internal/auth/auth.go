@@ -4,7 +4,7 @@
 //
 // A token is accepted only if it is well formed, signed with HS256 under
 // the Authority's key, not expired by the Authority's clock, and names IDs
-// the Registry would take (see ValidUser and ValidDevice): a token the
+// the Registry would take (call.ValidID and call.ValidDevice): a token the
 // Registry would refuse to log in must not open a connection that then
 // does nothing.
 package auth
@@ -14,9 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/clock"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -107,34 +106,11 @@ func (a *Authority) Verify(token string) (user, device string, err error) {
 
 // checkIDs refuses a user or device ID that the Registry would refuse.
 func checkIDs(user, device string) error {
-	if !ValidUser(user) {
+	if !call.ValidID(user) {
 		return fmt.Errorf("%w: sub %q is not a valid user ID", ErrInvalidToken, user)
 	}
-	if !ValidDevice(device) {
+	if !call.ValidDevice(device) {
 		return fmt.Errorf("%w: dev %q is not a valid device ID", ErrInvalidToken, device)
 	}
 	return nil
 }
-
-// maxIDLen is the longest ID, in bytes, that the Registry takes.
-const maxIDLen = 128
-
-// ValidUser reports whether the Registry takes id as a user ID: 1 to 128
-// bytes of UTF-8 with no control (Cc) or format (Cf) character (RULES.md,
-// the API contract). It mirrors the rule package call applies, which the
-// library does not export.
-func ValidUser(id string) bool {
-	if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) {
-		return false
-	}
-	for _, r := range id {
-		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidDevice reports whether the Registry takes id as a device ID: the
-// default device "", or what ValidUser takes.
-func ValidDevice(id string) bool { return id == "" || ValidUser(id) }
