@@ -1,8 +1,10 @@
 package server
 
 import (
+	"github.com/callsig/callsig/events"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"strings"
 )
 
 // metrics are what /metrics exports. Each Server has a prometheus
@@ -13,6 +15,7 @@ type metrics struct {
 	commands    *prometheus.CounterVec   // op, result ("ok" or the error code)
 	latency     *prometheus.HistogramVec // op
 	events      *prometheus.CounterVec   // kind
+	eventKinds  [256]prometheus.Counter  // events' counter of each known kind, resolved once: Emit counts every event
 	pushes      *prometheus.CounterVec   // outcome (see package push)
 	connections prometheus.Gauge
 	closes      *prometheus.CounterVec // why a connection was closed by the server
@@ -55,6 +58,9 @@ func newMetrics(r func() Backend) *metrics {
 			Help: "WebSocket upgrades refused, by reason: token, shutting_down.",
 		}, []string{"reason"}),
 	}
+	for k := events.Kind(1); !strings.HasPrefix(k.String(), "Kind("); k++ {
+		m.eventKinds[k] = m.events.WithLabelValues(k.String())
+	}
 	m.reg.MustRegister(m.commands, m.latency, m.events, m.pushes, m.connections, m.closes, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callsigd_calls_live",
@@ -69,4 +75,13 @@ func newMetrics(r func() Backend) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// countEvent counts an event of kind k in callsigd_events_total.
+func (m *metrics) countEvent(k events.Kind) {
+	if c := m.eventKinds[k]; c != nil {
+		c.Inc()
+		return
+	}
+	m.events.WithLabelValues(k.String()).Inc() // a kind this build does not know
 }

@@ -681,7 +681,7 @@ func (s *Server) expire(key [2]string, o *orphan) {
 // each connection's queue, and the Pusher, get each call's events in that
 // order.
 func (s *Server) Emit(e events.Event) {
-	s.m.events.WithLabelValues(e.Kind.String()).Inc()
+	s.m.countEvent(e.Kind)
 	if e.Offline {
 		s.offline(e)
 		return
