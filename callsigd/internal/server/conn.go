@@ -37,8 +37,9 @@ type conn struct {
 	log          *slog.Logger
 
 	out    chan []byte
-	ready  chan struct{}   // closed once the device is logged in: the writer starts then
-	ctx    context.Context // cancelled to tear the connection down at once
+	ready  chan struct{}              // closed once the device is logged in: the writer starts then
+	grace  atomic.Pointer[time.Timer] // close's closeGrace timer, stopped once the connection is torn down
+	ctx    context.Context            // cancelled to tear the connection down at once
 	cancel context.CancelFunc
 	wrote  chan struct{} // closed when the writer has returned
 
@@ -118,7 +119,7 @@ func (c *conn) close(code websocket.StatusCode, reason, why string) {
 		c.closeCode, c.closeReason = code, reason
 		select {
 		case c.out <- nil: // the writer's signal to close (see writeLoop)
-			time.AfterFunc(closeGrace, c.cancel)
+			c.grace.Store(time.AfterFunc(closeGrace, c.cancel))
 		default:
 			c.cancel()
 		}

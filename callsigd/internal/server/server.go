@@ -393,6 +393,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.detach(c)
 	c.cancel()
 	<-c.wrote
+	if t := c.grace.Load(); t != nil {
+		t.Stop() // torn down: nothing is left for it to cut short, and it would keep c
+	}
 	_ = ws.CloseNow()
 }
 
