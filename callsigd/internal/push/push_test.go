@@ -162,3 +162,28 @@ func TestBody(t *testing.T) {
 		t.Fatal("a body made of an event that is not JSON")
 	}
 }
+
+// Retries are bounded: a webhook that keeps answering 5xx or 429 gets
+// MaxAttempts attempts at a push, which then counts Failed once, and the
+// next push of the call goes on.
+func TestRetriesBounded(t *testing.T) {
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		var mu sync.Mutex
+		calls := 0
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			w.WriteHeader(status)
+		}))
+		c := &counts{}
+		w := New(hook.URL, Options{Shards: 1, MaxAttempts: 3, Backoff: time.Millisecond, Count: c.count})
+		w.Enqueue("bob", "c1", []byte(`{}`))
+		w.Enqueue("bob", "c1", []byte(`{}`))
+		w.Close(context.Background())
+		hook.Close()
+		if calls != 6 || c.get(Failed) != 2 || c.get(Retried) != 4 || c.get(Sent) != 0 {
+			t.Fatalf("status %d: %d attempts, counts %v; want 3 attempts and one Failed per push", status, calls, c.n)
+		}
+	}
+}
