@@ -171,3 +171,18 @@ func sentinelsDeclared(f *ast.File) []string {
 	}
 	return names
 }
+
+// statsOp is written out as a switch for speed: it must give every op of
+// statsOps its index there, and -1 to the ops Stats does not count.
+func TestStatsOp(t *testing.T) {
+	for i, op := range statsOps {
+		if got := statsOp(op); got != i {
+			t.Errorf("statsOp(%q) = %d, want %d", op, got, i)
+		}
+	}
+	for _, op := range []Op{OpTick, OpResume, "nonsense"} {
+		if got := statsOp(op); got != -1 {
+			t.Errorf("statsOp(%q) = %d, want -1", op, got)
+		}
+	}
+}
