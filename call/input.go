@@ -40,7 +40,6 @@ func (r *Registry) input(e Entry, res *outcome) error {
 // It is a parameter of its own, not a field of inputRun, so that it stays
 // on the caller's stack: the entry's slices may be kept by the Journal.
 func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
-	defer r.flushLogs() // after guard has let the lock go, whatever happened
 	r.begin(in)
 	defer r.guard(in)
 	e := &in.entry
@@ -50,6 +49,7 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 			// C5: refused before anything else is checked; nothing is
 			// read, processed or journaled.
 			r.leave(in)
+			r.flushLogs()
 			return err
 		}
 	}
@@ -86,6 +86,9 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 			err = journalRefused(e, serr)
 		}
 	}
+	// The lines noted under the lock; after a panic (guard), the next
+	// input writes them.
+	r.flushLogs()
 	return err
 }
 
