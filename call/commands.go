@@ -16,11 +16,27 @@ import (
 // with no online device stays Inviting and its event is Offline: push it
 // with the config's Push, and it is rung again when it logs in (G8).
 func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (InviteResult, error) {
+	// The checks that need no state (RULES.md §2's order, up to the
+	// host-chosen CallID) run once, before the lock; an invite they refuse
+	// runs them again under it, where ErrOverloaded and a refused passing
+	// of time win over them. An invite that passes them and has the
+	// default NewID gets its random ID here too, so that other goroutines'
+	// inputs go on meanwhile; one the invite then does not use (it merges,
+	// H3, or is refused) is simply dropped. A host's NewID is asked under
+	// the lock, once a call is sure to be made, so that its IDs follow one
+	// another with none skipped (C4).
+	a, lim := cfg.inviteArgs(inviter, invitees, &r.s), r.s.limits()
+	timeout, refused := core.CheckInvite(&a, nil, &lim)
+	checked := !refused.Refused()
+	var madeID string
+	if checked && cfg.CallID == "" && r.s.newID == nil {
+		madeID = randomID()
+	}
 	for {
 		in := inputRun{entry: Entry{
 			Op: OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
 			Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID, HostID: cfg.CallID != "",
-		}, admitAsked: true}
+		}, admitAsked: true, checked: checked, timeout: timeout, madeID: madeID}
 		if r.s.admit != nil {
 			if err := r.overloaded(OpInvite, inviter, cfg.CallID); err != nil {
 				return InviteResult{}, err // C5: asks Admit nothing either
@@ -31,8 +47,7 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 			// ringing call. Whether it will is known only under the lock,
 			// and Admit is not called under it: peek first, and should the
 			// peek prove wrong (the run says so: askAdmit), start again.
-			a, lim := cfg.inviteArgs(inviter, invitees, &r.s), r.s.limits()
-			if _, refused := core.CheckInvite(&a, nil, &lim); !refused.Refused() {
+			if checked {
 				in.admitAsked = !r.mayMerge(inviter, invitees)
 				if in.admitAsked {
 					r.askAdmit(&in, inviter, invitees)
@@ -50,11 +65,15 @@ func (r *Registry) Invite(inviter string, invitees []string, cfg InviteConfig) (
 func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *InviteConfig) (InviteResult, error) {
 	const op = "invite"
 	now := in.entry.At
-	a := cfg.inviteArgs(inviter, invitees, &r.s)
 	lim := r.s.limits()
-	timeout, refused := core.CheckInvite(&a, nil, &lim)
-	if err := refusal(op, cfg.CallID, inviter, refused); err != nil {
-		return InviteResult{}, err
+	timeout := in.timeout
+	if !in.checked {
+		a := cfg.inviteArgs(inviter, invitees, &r.s)
+		var refused core.Refusal
+		timeout, refused = core.CheckInvite(&a, nil, &lim)
+		if err := refusal(op, cfg.CallID, inviter, refused); err != nil {
+			return InviteResult{}, err
+		}
 	}
 	id := cfg.CallID
 	if c := r.glareCall(inviter, invitees); c != nil { // H3, before H4 and ErrCallExists

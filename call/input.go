@@ -240,12 +240,19 @@ func copyPush(p *events.Push) *events.Push {
 	return &c
 }
 
-// newID returns the ID of a new call: the journaled one when replaying.
+// newID returns the ID of a new call: the journaled one when replaying,
+// the one Invite made before the lock with the default NewID, else the
+// host's NewID's.
 func (r *Registry) newID(in *inputRun) string {
-	if in.replaying {
+	switch {
+	case in.replaying:
 		return in.entry.CallID
+	case in.madeID != "":
+		return in.madeID
+	case r.s.newID != nil:
+		return r.s.newID()
 	}
-	return r.s.newID()
+	return randomID()
 }
 
 // inputRun is one input under way: what it is, and what it notes as it
@@ -257,6 +264,14 @@ type inputRun struct {
 	admitErrs  []error // the live errors behind entry.Admit, whose identity the journal does not keep (H7)
 	admitAsked bool    // Options.Admit was asked for this input, or need not be
 	replaying  bool    // Apply: the entry comes from a journal; write none, make no ID
+
+	// Invite's checks that need no state, run before the lock: checked
+	// when it passed them, with the timeout they gave, and, with the
+	// default NewID, the ID of the call it may create (see Invite). A
+	// replay has none of them.
+	checked bool
+	timeout time.Duration
+	madeID  string
 	// askAdmit: the invite was run without asking Options.Admit, on the
 	// word of a peek that said it would merge (H3), and it would not merge
 	// after all. Nothing changed; Invite asks Admit and runs it again.

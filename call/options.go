@@ -15,7 +15,7 @@ import (
 type Options struct {
 	Clock          clock.Clock   // nil: clock.Real()
 	Sink           events.Sink   // nil: events.Discard
-	NewID          func() string // call IDs; nil: random, unique, URL-safe (128 bits)
+	NewID          func() string // call IDs, asked under the lock once per call created; nil: random, unique, URL-safe (128 bits)
 	MaxInvitees    int           // invitees a call may hold; 0: 9; at most 100
 	DefaultTimeout time.Duration // used when InviteConfig.Timeout is 0; 0: min(90s, MaxTimeout)
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s
@@ -92,7 +92,7 @@ const (
 type settings struct {
 	clock          clock.Clock
 	sink           events.Sink
-	newID          func() string
+	newID          func() string // Options.NewID; nil: randomID, made before the lock (see Invite)
 	maxInvitees    int
 	defaultTimeout time.Duration
 	maxTimeout     time.Duration
@@ -171,9 +171,6 @@ func (o Options) resolve() (settings, error) {
 	}
 	if s.sink == nil {
 		s.sink = events.Discard
-	}
-	if s.newID == nil {
-		s.newID = randomID
 	}
 	if s.maxInvitees == 0 {
 		s.maxInvitees = DefaultMaxInvitees
