@@ -301,13 +301,43 @@ func (n *Node) wait(f raft.ApplyFuture, deadline time.Time) error {
 	}
 }
 
-// input proposes an entry that needs nothing but the clock reading.
-func (n *Node) input(e call.Entry) (call.Result, error) {
+// Do runs the command or presence change e on the cluster, proposed by
+// this node, which must lead: it is what the op's method (Invite, Accept,
+// Login, …) does, given as the entry a follower forwards. Do fills in
+// what a proposer decides once for every replica — At from this node's
+// clock; for an Invite whose CallID is empty the ID NewID makes (HostID
+// says whether there was one); for an Invite or a CallingInvite Admit's
+// answers (H7) — over whatever e held there, and returns the Registry's
+// result. Admit may be asked about an invite the Registry then refuses or
+// merges (H3) without asking, which changes nothing but the asking. The
+// passing of time is the node's own to propose: an OpTick, OpResume or
+// unknown op is refused with call.ErrInvalidArgument.
+func (n *Node) Do(e call.Entry) (call.Result, error) {
+	switch e.Op {
+	case call.OpInvite, call.OpCallingInvite, call.OpCancel, call.OpAccept, call.OpReject, call.OpJoin,
+		call.OpQuit, call.OpEnd, call.OpLogin, call.OpLogout, call.OpHeartbeat, call.OpReplay:
+	default:
+		return call.Result{}, fmt.Errorf("replica: %w: op %q is not a command", call.ErrInvalidArgument, e.Op)
+	}
 	if err := n.leading(); err != nil {
 		return call.Result{}, err
 	}
+	e.Users, e.Push, e.Admit = slices.Clone(e.Users), copyPush(e.Push), nil
+	if e.Op == call.OpInvite {
+		e.HostID = e.CallID != ""
+		if !e.HostID {
+			e.CallID = n.newID()
+		}
+	}
+	var errs []error
+	if e.Op == call.OpInvite || e.Op == call.OpCallingInvite {
+		errs = n.askAdmit(e.User, e.Users)
+		e.Admit = call.AdmitAnswers(errs)
+	}
 	e.At = n.now()
-	return n.propose(e)
+	res, err := n.propose(e)
+	res.Invite.Failed = liveFailures(res.Invite.Failed, e.Users, errs)
+	return res, err
 }
 
 // askAdmit asks Options.Admit about each invitee (nil: admitted).
@@ -333,104 +363,83 @@ func liveFailures(fs []call.Failure, invitees []string, errs []error) []call.Fai
 	return fs
 }
 
+// The commands of call.Registry, replicated: each is Do with its entry.
+
 // Invite is call.Registry.Invite, replicated. The call's ID (unless the
-// config names one) and Admit's answers are made here, once; Admit may be
-// asked about an invite the Registry would have refused or merged (H3)
-// without asking, which changes nothing but the asking.
+// config names one) and Admit's answers are made here, once (see Do).
 func (n *Node) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
-	if err := n.leading(); err != nil {
-		return call.InviteResult{}, err
-	}
-	e := call.Entry{Op: call.OpInvite, User: inviter, Users: slices.Clone(invitees), Timeout: cfg.Timeout, Mode: cfg.Mode,
-		Data: cfg.ExtendedData, Push: copyPush(cfg.Push), CallID: cfg.CallID, HostID: cfg.CallID != ""}
-	if !e.HostID {
-		e.CallID = n.newID()
-	}
-	return n.proposeAdmitted(e)
+	res, err := n.Do(call.Entry{Op: call.OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID})
+	return res.Invite, err
 }
 
 // CallingInvite is call.Registry.CallingInvite, replicated; Admit is asked
 // here, as for Invite.
 func (n *Node) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
-	if err := n.leading(); err != nil {
-		return call.InviteResult{}, err
-	}
-	e := call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: slices.Clone(invitees), Timeout: cfg.Timeout,
-		Push: copyPush(cfg.Push)}
-	return n.proposeAdmitted(e)
-}
-
-// proposeAdmitted proposes an invite entry e with Admit's answers about
-// e.Users carried in it (H7), and gives the live errors Admit returned
-// back to the result's failures.
-func (n *Node) proposeAdmitted(e call.Entry) (call.InviteResult, error) {
-	errs := n.askAdmit(e.User, e.Users)
-	e.Admit = call.AdmitAnswers(errs)
-	e.At = n.now()
-	res, err := n.propose(e)
-	res.Invite.Failed = liveFailures(res.Invite.Failed, e.Users, errs)
+	res, err := n.Do(call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
+		Push: cfg.Push})
 	return res.Invite, err
 }
 
 // Cancel is call.Registry.Cancel, replicated.
 func (n *Node) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
-	res, err := n.input(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: slices.Clone(invitees),
-		Data: cfg.ExtendedData, Push: copyPush(cfg.Push)})
+	res, err := n.Do(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: invitees,
+		Data: cfg.ExtendedData, Push: cfg.Push})
 	return res.Failed, err
 }
 
 // Accept is call.Registry.Accept, replicated.
 func (n *Node) Accept(invitee, callID string, cfg call.AcceptConfig) error {
-	_, err := n.input(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	_, err := n.Do(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
 // Reject is call.Registry.Reject, replicated.
 func (n *Node) Reject(invitee, callID string, cfg call.RejectConfig) error {
-	_, err := n.input(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	_, err := n.Do(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
 // Join is call.Registry.Join, replicated.
 func (n *Node) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
-	res, err := n.input(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	res, err := n.Do(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return res.Info, err
 }
 
 // Quit is call.Registry.Quit, replicated.
 func (n *Node) Quit(user, callID string, cfg call.QuitConfig) error {
-	_, err := n.input(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	_, err := n.Do(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
 // End is call.Registry.End, replicated.
 func (n *Node) End(user, callID string, cfg call.EndConfig) error {
-	_, err := n.input(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	_, err := n.Do(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 	return err
 }
 
 // Login is call.Registry.Login, replicated.
 func (n *Node) Login(user, device string) error {
-	_, err := n.input(call.Entry{Op: call.OpLogin, User: user, Device: device})
+	_, err := n.Do(call.Entry{Op: call.OpLogin, User: user, Device: device})
 	return err
 }
 
 // Logout is call.Registry.Logout, replicated.
 func (n *Node) Logout(user, device string) error {
-	_, err := n.input(call.Entry{Op: call.OpLogout, User: user, Device: device})
+	_, err := n.Do(call.Entry{Op: call.OpLogout, User: user, Device: device})
 	return err
 }
 
 // Heartbeat is call.Registry.Heartbeat, replicated (H5).
 func (n *Node) Heartbeat(user, device string) error {
-	_, err := n.input(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
+	_, err := n.Do(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
 	return err
 }
 
 // Replay is call.Registry.Replay, replicated. Its events are every node's,
 // like any others: the node the device is connected to delivers them.
 func (n *Node) Replay(user, device string) error {
-	_, err := n.input(call.Entry{Op: call.OpReplay, User: user, Device: device})
+	_, err := n.Do(call.Entry{Op: call.OpReplay, User: user, Device: device})
 	return err
 }
 

@@ -428,3 +428,48 @@ func TestSinkMayQueryItsNode(t *testing.T) {
 		}
 	}
 }
+
+// Do takes an entry as a follower forwards it, and fills in what the
+// proposer decides over whatever the entry held: the time from its own
+// clock, an Invite's ID (unless the entry names one) and Admit's answers.
+// It refuses what only the node itself proposes (the passing of time).
+func TestDoDecidesForTheProposer(t *testing.T) {
+	clk := clock.NewManual(t0)
+	o := call.Options{Admit: func(_, invitee string) error {
+		if invitee == "mallory" {
+			return errors.New("blocked")
+		}
+		return nil
+	}}
+	leader := leaderOf(t, inmemCluster(t, 1, clk, o))
+	past := t0.Add(-time.Hour)
+	res, err := leader.Do(call.Entry{Op: call.OpInvite, User: "alice", Users: []string{"bob", "mallory"}, At: past,
+		CallID: "", HostID: true, Admit: []string{"", ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !call.ValidID(res.Invite.CallID) || !res.Invite.Deadline.Equal(t0.Add(90*time.Second)) {
+		t.Fatalf("invite result %+v: want a made ID and the deadline from the node's clock", res.Invite)
+	}
+	if len(res.Invite.Failed) != 1 || res.Invite.Failed[0].User != "mallory" {
+		t.Fatalf("failures %+v: want mallory, refused by this node's Admit, not the entry's answers", res.Invite.Failed)
+	}
+	if info, ok := leader.Call(res.Invite.CallID); !ok || !info.CreatedAt.Equal(t0) {
+		t.Fatalf("call %+v (%v): want it created at the node's clock %v", info, ok, t0)
+	}
+	host, err := leader.Do(call.Entry{Op: call.OpInvite, User: "carol", Users: []string{"dave"}, CallID: "room-1"})
+	if err != nil || host.Invite.CallID != "room-1" {
+		t.Fatalf("host ID: %+v, %v", host.Invite, err)
+	}
+	if _, err := leader.Do(call.Entry{Op: call.OpAccept, User: "dave", CallID: "room-1", At: past, Admit: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []call.Op{call.OpTick, call.OpResume, "nonsense"} {
+		if _, err := leader.Do(call.Entry{Op: op, User: "alice", At: t0.Add(time.Hour)}); !errors.Is(err, call.ErrInvalidArgument) {
+			t.Errorf("Do(%s): %v, want ErrInvalidArgument", op, err)
+		}
+	}
+	if _, ok := leader.NextDue(); !ok {
+		t.Fatal("nothing due: the refused tick took effect")
+	}
+}

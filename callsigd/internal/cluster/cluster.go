@@ -428,72 +428,74 @@ func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []by
 
 // Invite is call.Registry.Invite, on the leader.
 func (c *Cluster) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
-	var out call.InviteResult
-	err := c.run(&command{Op: opInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
-		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID}, &out)
-	return out, err
+	res, err := c.run(call.Entry{Op: call.OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
+		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID})
+	return res.Invite, err
 }
 
 // CallingInvite is call.Registry.CallingInvite, on the leader.
 func (c *Cluster) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
-	var out call.InviteResult
-	err := c.run(&command{Op: opCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push}, &out)
-	return out, err
+	res, err := c.run(call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push})
+	return res.Invite, err
 }
 
 // Cancel is call.Registry.Cancel, on the leader.
 func (c *Cluster) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
-	var out []string
-	err := c.run(&command{Op: opCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push}, &out)
-	return out, err
+	res, err := c.run(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push})
+	return res.Failed, err
 }
 
 // Accept is call.Registry.Accept, on the leader.
 func (c *Cluster) Accept(invitee, callID string, cfg call.AcceptConfig) error {
-	return c.run(&command{Op: opAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	return c.do(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 }
 
 // Reject is call.Registry.Reject, on the leader.
 func (c *Cluster) Reject(invitee, callID string, cfg call.RejectConfig) error {
-	return c.run(&command{Op: opReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	return c.do(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 }
 
 // Join is call.Registry.Join, on the leader.
 func (c *Cluster) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
-	var out call.Info
-	err := c.run(&command{Op: opJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, &out)
-	return out, err
+	res, err := c.run(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
+	return res.Info, err
 }
 
 // Quit is call.Registry.Quit, on the leader.
 func (c *Cluster) Quit(user, callID string, cfg call.QuitConfig) error {
-	return c.run(&command{Op: opQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	return c.do(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 }
 
 // End is call.Registry.End, on the leader.
 func (c *Cluster) End(user, callID string, cfg call.EndConfig) error {
-	return c.run(&command{Op: opEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	return c.do(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
 }
 
 // Login is call.Registry.Login, on the leader.
 func (c *Cluster) Login(user, device string) error {
-	return c.run(&command{Op: opLogin, User: user, Device: device}, nil)
+	return c.do(call.Entry{Op: call.OpLogin, User: user, Device: device})
 }
 
 // Logout is call.Registry.Logout, on the leader.
 func (c *Cluster) Logout(user, device string) error {
-	return c.run(&command{Op: opLogout, User: user, Device: device}, nil)
+	return c.do(call.Entry{Op: call.OpLogout, User: user, Device: device})
 }
 
 // Heartbeat is call.Registry.Heartbeat, on the leader.
 func (c *Cluster) Heartbeat(user, device string) error {
-	return c.run(&command{Op: opHeartbeat, User: user, Device: device}, nil)
+	return c.do(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
 }
 
 // Replay is call.Registry.Replay, on the leader; its events reach the
 // device through the node it is connected to, like any others.
 func (c *Cluster) Replay(user, device string) error {
-	return c.run(&command{Op: opReplay, User: user, Device: device}, nil)
+	return c.do(call.Entry{Op: call.OpReplay, User: user, Device: device})
+}
+
+// do is run for a command whose only answer is its error.
+func (c *Cluster) do(e call.Entry) error {
+	_, err := c.run(e)
+	return err
 }
 
 // The queries of server.Backend read this node's replica (see

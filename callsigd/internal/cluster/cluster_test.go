@@ -137,7 +137,7 @@ func TestUnreadableResultIsUncertain(t *testing.T) {
 	}))
 	t.Cleanup(leader.Close)
 	p := Peer{ID: "b", HTTP: strings.TrimPrefix(leader.URL, "http://")}
-	applied, err, again := c.forwardTo(p, &command{Op: opInvite, User: "alice", Users: []string{"bob"}}, new(call.InviteResult), time.Now().Add(time.Second))
+	_, applied, err, again := c.forwardTo(p, call.Entry{Op: call.OpInvite, User: "alice", Users: []string{"bob"}}, time.Now().Add(time.Second))
 	if applied != 7 || !errors.Is(err, ErrUncertain) || again {
 		t.Fatalf("applied %d, err %v, again %v; want 7, uncertain, false", applied, err, again)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/replica"
-	"github.com/callsig/callsig/events"
 )
 
 // The internal endpoints, which only the nodes call, and their headers.
@@ -38,49 +37,18 @@ const (
 	maxBody = 1 << 20
 )
 
-// The ops a command names.
-const (
-	opInvite        = "invite"
-	opCallingInvite = "calling_invite"
-	opCancel        = "cancel"
-	opAccept        = "accept"
-	opReject        = "reject"
-	opJoin          = "join"
-	opQuit          = "quit"
-	opEnd           = "end"
-	opLogin         = "login"
-	opLogout        = "logout"
-	opHeartbeat     = "heartbeat"
-	opReplay        = "replay"
-)
-
 // codeNotLeader is the internal endpoint's error code for a node that
 // does not lead (replica.ErrNotLeader): nothing was done, and the caller
 // tries the leader it learns of next.
 const codeNotLeader = "not_leader"
 
-// command is one of server.Backend's commands as a follower forwards it:
-// the op, the acting user and device (the connection's), and the
-// arguments.
-type command struct {
-	Op      string        `json:"op"`
-	User    string        `json:"user"`
-	Device  string        `json:"device,omitempty"`
-	CallID  string        `json:"call_id,omitempty"`
-	Users   []string      `json:"users,omitempty"`
-	Timeout time.Duration `json:"timeout,omitempty"` // nanoseconds
-	Mode    events.Mode   `json:"mode"`
-	Data    string        `json:"data,omitempty"`
-	Push    *events.Push  `json:"push,omitempty"`
-}
-
 // response is the internal command endpoint's answer: the result (on
 // success) or the error, and the index of the last entry the leader had
 // applied when the command returned.
 type response struct {
-	Applied uint64          `json:"applied"`
-	Result  json.RawMessage `json:"result,omitempty"`
-	Error   *wireError      `json:"error,omitempty"`
+	Applied uint64      `json:"applied"`
+	Result  call.Result `json:"result"`
+	Error   *wireError  `json:"error,omitempty"`
 }
 
 type wireError struct {
@@ -88,77 +56,29 @@ type wireError struct {
 	Message string `json:"message"`
 }
 
-// newResult returns a pointer to op's result, or nil for an op with none.
-func newResult(op string) any {
-	switch op {
-	case opInvite, opCallingInvite:
-		return new(call.InviteResult)
-	case opCancel:
-		return new([]string)
-	case opJoin:
-		return new(call.Info)
-	}
-	return nil
-}
-
-// execute runs cmd on n and stores its result in out (newResult's).
-func execute(n *replica.Node, cmd *command, out any) error {
-	var err error
-	switch cmd.Op {
-	case opInvite:
-		*out.(*call.InviteResult), err = n.Invite(cmd.User, cmd.Users, call.InviteConfig{
-			Timeout: cmd.Timeout, Mode: cmd.Mode, ExtendedData: cmd.Data, Push: cmd.Push, CallID: cmd.CallID})
-	case opCallingInvite:
-		*out.(*call.InviteResult), err = n.CallingInvite(cmd.User, cmd.CallID, cmd.Users, call.CallingInviteConfig{
-			Timeout: cmd.Timeout, Push: cmd.Push})
-	case opCancel:
-		*out.(*[]string), err = n.Cancel(cmd.User, cmd.CallID, cmd.Users, call.CancelConfig{ExtendedData: cmd.Data, Push: cmd.Push})
-	case opAccept:
-		err = n.Accept(cmd.User, cmd.CallID, call.AcceptConfig{ExtendedData: cmd.Data, Device: cmd.Device})
-	case opReject:
-		err = n.Reject(cmd.User, cmd.CallID, call.RejectConfig{ExtendedData: cmd.Data, Device: cmd.Device})
-	case opJoin:
-		*out.(*call.Info), err = n.Join(cmd.User, cmd.CallID, call.JoinConfig{ExtendedData: cmd.Data, Device: cmd.Device})
-	case opQuit:
-		err = n.Quit(cmd.User, cmd.CallID, call.QuitConfig{ExtendedData: cmd.Data, Device: cmd.Device})
-	case opEnd:
-		err = n.End(cmd.User, cmd.CallID, call.EndConfig{ExtendedData: cmd.Data, Device: cmd.Device})
-	case opLogin:
-		err = n.Login(cmd.User, cmd.Device)
-	case opLogout:
-		err = n.Logout(cmd.User, cmd.Device)
-	case opHeartbeat:
-		err = n.Heartbeat(cmd.User, cmd.Device)
-	case opReplay:
-		err = n.Replay(cmd.User, cmd.Device)
-	default:
-		return fmt.Errorf("cluster: unknown op %q: %w", cmd.Op, call.ErrInvalidArgument)
-	}
-	return err
-}
-
-// run runs cmd on the leader and stores its result in out (newResult's
-// for cmd.Op). If this node leads, it runs here; else it is forwarded to
-// the leader, and once the leader has answered, run waits (at most
+// run runs the command or presence change e on the leader (see
+// replica.Node.Do: the leader fills in its time, ID and Admit's answers)
+// and returns its result. If this node leads, it runs here; else the
+// entry is forwarded to the leader as it is, and once the leader has answered, run waits (at most
 // Config.Wait) until this node's replica has applied what the leader had
 // when it answered: the command's events then have reached this node's
 // connections before its reply, and this node's queries see the command,
 // as on one server. While no leader is known, or the one known does not
 // lead or cannot be reached (nothing done), run tries again, for
 // Config.Wait in all; then ErrUnavailable.
-func (c *Cluster) run(cmd *command, out any) error {
+func (c *Cluster) run(e call.Entry) (call.Result, error) {
 	n := c.Node()
 	if n == nil {
-		return &Error{ErrUnavailable, "the node is not started"}
+		return call.Result{}, &Error{ErrUnavailable, "the node is not started"}
 	}
 	deadline := time.Now().Add(c.wait)
 	pause := 5 * time.Millisecond
 	for {
 		var why string
 		if n.IsLeader() {
-			err := execute(n, cmd, out)
+			res, err := n.Do(e)
 			if !errors.Is(err, replica.ErrNotLeader) {
-				return local(err)
+				return res, local(err)
 			}
 			why = err.Error()
 		} else if id := n.Leader(); id == "" {
@@ -166,18 +86,18 @@ func (c *Cluster) run(cmd *command, out any) error {
 		} else if p, ok := c.byID[id]; !ok || id == c.cfg.ID {
 			why = fmt.Sprintf("the leader %q is not among the peers", id)
 		} else {
-			applied, err, again := c.forwardTo(p, cmd, out, deadline)
+			res, applied, err, again := c.forwardTo(p, e, deadline)
 			if !again {
 				if err == nil || applied > 0 && errors.Is(err, ErrUncertain) {
 					c.await(n, applied, deadline) // it took effect: its events first
 				}
-				return err
+				return res, err
 			}
 			why = err.Error()
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return &Error{ErrUnavailable, why}
+			return call.Result{}, &Error{ErrUnavailable, why}
 		}
 		time.Sleep(min(pause, left))
 		pause = min(2*pause, 100*time.Millisecond)
@@ -207,15 +127,14 @@ func (c *Cluster) await(n *replica.Node, index uint64, deadline time.Time) {
 	}
 }
 
-// forwardTo sends cmd to the leader p and decodes its answer into out.
-// again says that nothing was done and another try may succeed: the
-// request never reached p, p does not lead, or refused it unheard. An
-// error after the request reached p, before its answer was read, is
-// ErrUncertain.
-func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (applied uint64, err error, again bool) {
-	body, err := json.Marshal(cmd)
+// forwardTo sends e to the leader p and returns its answer. again says
+// that nothing was done and another try may succeed: the request never
+// reached p, p does not lead, or refused it unheard. An error after the
+// request reached p, before its answer was read, is ErrUncertain.
+func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.Result, applied uint64, err error, again bool) {
+	body, err := json.Marshal(e)
 	if err != nil {
-		return 0, fmt.Errorf("cluster: %w: %v", call.ErrInvalidArgument, err), false
+		return res, 0, fmt.Errorf("cluster: %w: %v", call.ErrInvalidArgument, err), false
 	}
 	// The request is bounded by the leader's commit timeout, not by
 	// the wait for a leader: once sent, its answer is worth waiting for.
@@ -230,9 +149,9 @@ func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (
 	resp, err := c.post(ctx, p, commandPath, body)
 	if err != nil {
 		if !wrote.Load() {
-			return 0, fmt.Errorf("leader %s unreachable: %v", p.ID, err), true
+			return res, 0, fmt.Errorf("leader %s unreachable: %v", p.ID, err), true
 		}
-		return 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: %v", p.ID, err)}, false
+		return res, 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: %v", p.ID, err)}, false
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -240,32 +159,27 @@ func (c *Cluster) forwardTo(p Peer, cmd *command, out any, deadline time.Time) (
 		// The command endpoint answers 200 whenever it ran the command:
 		// anything else was refused unheard (a node not in cluster mode,
 		// a key that differs, a shutdown).
-		return 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
+		return res, 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
 	}
 	var r response
 	if err == nil {
 		err = json.Unmarshal(b, &r)
 	}
 	if err != nil {
-		return 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: the answer could not be read: %v", p.ID, err)}, false
+		// If the command took effect, its outcome is unknown to the
+		// client, not a failure, and its events are on their way.
+		return res, r.Applied, &Error{ErrUncertain, fmt.Sprintf("leader %s: the answer could not be read: %v", p.ID, err)}, false
 	}
 	if r.Error != nil {
 		switch r.Error.Code {
 		case codeNotLeader:
-			return 0, fmt.Errorf("%s: %s", p.ID, r.Error.Message), true
+			return res, 0, fmt.Errorf("%s: %s", p.ID, r.Error.Message), true
 		case CodeUncertain:
-			return 0, newError(ErrUncertain, r.Error.Message), false
+			return res, 0, newError(ErrUncertain, r.Error.Message), false
 		}
-		return r.Applied, codedError(r.Error.Code, r.Error.Message), false
+		return res, r.Applied, codedError(r.Error.Code, r.Error.Message), false
 	}
-	if out != nil {
-		if err := json.Unmarshal(r.Result, out); err != nil {
-			// The command took effect: its outcome is unknown to the
-			// client, not a failure, and its events are on their way.
-			return r.Applied, &Error{ErrUncertain, fmt.Sprintf("leader %s: the result could not be read: %v", p.ID, err)}, false
-		}
-	}
-	return r.Applied, nil, false
+	return r.Result, r.Applied, nil, false
 }
 
 // codedError returns an error whose call.Code is code, with message msg,
@@ -283,8 +197,8 @@ func codedError(code, msg string) error {
 // serveCommand runs a forwarded command on this node, which must lead
 // (it forwards nothing further), and answers 200 with a response.
 func (c *Cluster) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
-	var cmd command
-	if err := json.Unmarshal(body, &cmd); err != nil {
+	var e call.Entry
+	if err := json.Unmarshal(body, &e); err != nil {
 		http.Error(w, "command: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -293,26 +207,24 @@ func (c *Cluster) serveCommand(w http.ResponseWriter, _ *http.Request, body []by
 		http.Error(w, "not started", http.StatusServiceUnavailable)
 		return
 	}
-	out := newResult(cmd.Op)
-	err := execute(n, &cmd, out)
+	res, err := n.Do(e)
 	r := response{Applied: n.Applied()}
 	switch {
 	case err == nil:
-		r.Result = json.RawMessage("{}")
-		if out != nil {
-			b, err := json.Marshal(out)
-			if err != nil { // it took effect, but its result cannot be told
-				r.Error = &wireError{CodeUncertain, "the command took effect; its result cannot be encoded: " + err.Error()}
-			}
-			r.Result = b
-		}
+		r.Result = res
 	case errors.Is(err, replica.ErrNotLeader):
 		r.Error = &wireError{codeNotLeader, err.Error()}
 	default:
 		err = local(err)
 		r.Error = &wireError{call.Code(err), err.Error()}
 	}
-	writeJSON(w, http.StatusOK, r)
+	b, err := json.Marshal(r)
+	if err != nil { // it took effect, but its result cannot be told
+		r = response{Applied: r.Applied, Error: &wireError{CodeUncertain, "the command took effect; its result cannot be encoded: " + err.Error()}}
+		b, _ = json.Marshal(r)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
 }
 
 // internal wraps an internal endpoint: it reads the body and checks the
