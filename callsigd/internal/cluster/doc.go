@@ -7,11 +7,12 @@
 //
 // A Cluster's commands run on the leader. On the leader they run on its
 // Node. On a follower they are forwarded: POST /v1/internal/command on the
-// leader's HTTP address (from -peers) with the op, the acting user and
-// device (the connection's, which the follower authenticated) and the
-// arguments; the leader runs the command on its Node, which forwards
-// nothing further, and answers with the result or the error's code, and
-// the index of the last entry it had applied. The follower then waits
+// leader's HTTP address (from -peers) with the command as a call.Entry in
+// JSON (the acting user and device are the connection's, which the
+// follower authenticated); the leader runs it with replica.Node.Do, which
+// forwards nothing further and fills in the entry's time, ID and Admit's
+// answers itself, and answers with the call.Result or the error's code,
+// and the index of the last entry it had applied. The follower then waits
 // until its own replica has applied that index (bounded by Config.Wait),
 // so that the command's events have reached its connections before the
 // reply, and its queries (call, history) see the command, as on one
