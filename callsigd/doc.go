@@ -133,14 +133,15 @@
 // and unknown fields, are ignored. "call" answers call_not_found to a user
 // who is not a member, as every command on the call does (G10).
 //
-// Error codes are call.Code's (not_pending, call_not_found, …) and two of
-// the server's own: bad_request (a frame that is not a JSON request: not
+// Error codes are call.Code's (not_pending, call_not_found, …) and three
+// of the server's own: bad_request (a frame that is not a JSON request: not
 // JSON, a binary frame, a type other than "request", no or an unknown op,
 // a field of the wrong type, an unknown mode, a negative timeout_ms; the
 // reply carries the id when it was a string that could be read; the
-// connection stays open) and rate_limited (below); in a cluster, two
-// more: unavailable (no leader could be reached: nothing was done, retry)
-// and uncertain (the leader lost its leadership, or could not be heard,
+// connection stays open), rate_limited (below) and internal (the command
+// was done, but its result cannot be written as JSON: a time past the
+// year 9999, say); in a cluster, two more: unavailable (no leader could
+// be reached: nothing was done, retry) and uncertain (the leader lost its leadership, or could not be heard,
 // after the command was sent: it may or may not have taken effect; see
 // Cluster).
 //

@@ -9,8 +9,10 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/call/calltest"
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
+	"github.com/coder/websocket"
 )
 
 // journaled runs fn on a Registry on a manual clock at start that
@@ -269,5 +271,36 @@ func TestGraceOutlivesLapsedHeartbeats(t *testing.T) {
 		if ev.Kind == events.InvitationCancelled {
 			t.Fatalf("alice got %s", calltest.FormatEvent(ev))
 		}
+	}
+}
+
+// refusingLogins is a Journal that refuses every Login.
+type refusingLogins struct{}
+
+func (refusingLogins) Append(e call.Entry) error {
+	if e.Op == call.OpLogin {
+		return errDiskFull
+	}
+	return nil
+}
+
+// A Login the Journal refuses (D1) leaves the device offline, and its
+// connection, which could hear only half of what it should, is closed
+// with 1013 (try again later) and counted as login_refused.
+func TestRefusedLoginCloses(t *testing.T) {
+	e := newEnv(t, call.Options{Journal: refusingLogins{}}, Limits{})
+	c, err := wstest.Dial(t, e.wsURL(e.token("alice", "web")), "alice", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := c.WaitEnd()
+	if code, reason := closeOf(end); code != websocket.StatusTryAgainLater || reason != "login refused" {
+		t.Fatalf("the connection ended with %v, want 1013 login refused", end)
+	}
+	if got := e.srv.Registry().Online(); len(got) != 0 {
+		t.Fatalf("online after a refused login: %v", got)
+	}
+	if n := e.metric(`callsigd_connection_closes_total{reason="login_refused"}`); n != 1 {
+		t.Fatalf("metrics count %v refused logins", n)
 	}
 }
