@@ -414,6 +414,12 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if cl != nil {
+		// Once the grace period is over, commands still waiting on the
+		// leader give up (unavailable or uncertain), so that their
+		// connections do not hold the shutdown up.
+		defer context.AfterFunc(sctx, cl.Interrupt)()
+	}
 	_ = hs.Shutdown(sctx) // stops listening; the WebSockets, hijacked, are the Server's to close
 	err = srv.Shutdown(sctx)
 	if cl != nil {

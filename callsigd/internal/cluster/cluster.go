@@ -143,6 +143,10 @@ type Cluster struct {
 	wait    time.Duration
 	forward time.Duration // bounds one forwarded request
 
+	// stop ends the commands in flight: Interrupt and Close cancel it.
+	stop   context.Context
+	cancel context.CancelFunc
+
 	mu     sync.Mutex
 	node   *replica.Node
 	stores *replica.Stores
@@ -154,6 +158,7 @@ type Cluster struct {
 // (see Open).
 func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, byID: map[string]Peer{}, client: cfg.Client, log: cfg.Logger, wait: cfg.Wait}
+	c.stop, c.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
 		c.byID[p.ID] = p
 	}
@@ -301,6 +306,7 @@ func (c *Cluster) Node() *replica.Node {
 // and the network, and the queries, /healthz and the commands that ask
 // for the node meanwhile must not wait behind it.
 func (c *Cluster) Close() error {
+	c.Interrupt()
 	c.mu.Lock()
 	node, trans, stores := c.node, c.trans, c.stores
 	if node == nil || c.closed {
@@ -313,6 +319,14 @@ func (c *Cluster) Close() error {
 	closeTransport(trans)
 	return errors.Join(err, stores.Close())
 }
+
+// Interrupt makes the commands in flight give up at once, and those that
+// come after fail at once: one not yet sent to a leader fails with
+// ErrUnavailable (nothing was done), one whose request was sent with
+// ErrUncertain. A shutdown calls it when its grace period is over, so
+// that connections waiting on a forwarded command do not hold it up.
+// Close calls it too.
+func (c *Cluster) Interrupt() { c.cancel() }
 
 // Health is the server's health check: nil while the node knows a leader.
 func (c *Cluster) Health() error {
@@ -364,7 +378,7 @@ func (c *Cluster) serveState(w http.ResponseWriter, _ *http.Request) {
 // connection was opened, and those do not reach it (doc.go, Cluster).
 func (c *Cluster) Claim(user, device string) {
 	deadline := time.Now().Add(c.wait)
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	ctx, cancel := context.WithTimeout(c.stop, claimTimeout)
 	defer cancel()
 	body, _ := json.Marshal(releaseBody{User: user, Device: device}) // two strings: always encodes
 	var wg sync.WaitGroup

@@ -142,3 +142,46 @@ func TestUnreadableResultIsUncertain(t *testing.T) {
 		t.Fatalf("applied %d, err %v, again %v; want 7, uncertain, false", applied, err, again)
 	}
 }
+
+// Interrupt cuts a forwarded command short: one sent to a leader that
+// does not answer fails at once with ErrUncertain (it may have been
+// done), and the commands after it fail with ErrUnavailable without a
+// request, so that a shutdown is not held up by a leader that hangs.
+func TestInterruptEndsForwardedCommands(t *testing.T) {
+	c, _ := newTestCluster(t, strings.Repeat("k", 32))
+	hung := make(chan struct{})
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(hung); leader.Close() })
+	p := Peer{ID: "b", HTTP: strings.TrimPrefix(leader.URL, "http://")}
+	type answer struct {
+		err   error
+		again bool
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, _, err, again := c.forwardTo(p, call.Entry{Op: call.OpLogin, User: "alice"}, time.Now().Add(time.Minute))
+		done <- answer{err, again}
+	}()
+	time.Sleep(50 * time.Millisecond) // the request is on its way
+	start := time.Now()
+	c.Interrupt()
+	select {
+	case a := <-done:
+		if !errors.Is(a.err, ErrUncertain) || a.again {
+			t.Fatalf("interrupted: %v (again %v), want uncertain", a.err, a.again)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the forwarded command still waits 5 s after Interrupt")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the forwarded command took %v to give up", d)
+	}
+	if _, _, err, again := c.forwardTo(p, call.Entry{Op: call.OpLogin, User: "bob"}, time.Now().Add(time.Minute)); err == nil || !again {
+		t.Fatalf("after Interrupt: %v (again %v), want a request never sent", err, again)
+	}
+}

@@ -74,6 +74,9 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 	deadline := time.Now().Add(c.wait)
 	pause := 5 * time.Millisecond
 	for {
+		if c.stop.Err() != nil {
+			return call.Result{}, &Error{ErrUnavailable, "the node is shutting down"}
+		}
 		var why string
 		if n.IsLeader() {
 			res, err := n.Do(e)
@@ -99,7 +102,7 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 		if left <= 0 {
 			return call.Result{}, &Error{ErrUnavailable, why}
 		}
-		time.Sleep(min(pause, left))
+		c.sleep(min(pause, left))
 		pause = min(2*pause, 100*time.Millisecond)
 	}
 }
@@ -121,9 +124,19 @@ func local(err error) error {
 // reply goes out all the same: the command was done).
 func (c *Cluster) await(n *replica.Node, index uint64, deadline time.Time) {
 	pause := 100 * time.Microsecond
-	for n.Applied() < index && time.Now().Before(deadline) {
-		time.Sleep(pause)
+	for n.Applied() < index && time.Now().Before(deadline) && c.stop.Err() == nil {
+		c.sleep(pause)
 		pause = min(2*pause, 5*time.Millisecond)
+	}
+}
+
+// sleep waits for d, or until the cluster is interrupted.
+func (c *Cluster) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.stop.Done():
 	}
 }
 
@@ -138,7 +151,7 @@ func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.
 	}
 	// The request is bounded by the leader's commit timeout, not by
 	// the wait for a leader: once sent, its answer is worth waiting for.
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.forward, time.Until(deadline)))
+	ctx, cancel := context.WithTimeout(c.stop, max(c.forward, time.Until(deadline)))
 	defer cancel()
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
