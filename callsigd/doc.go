@@ -166,7 +166,11 @@
 //   - With -heartbeat, a connection that sends no heartbeat within the
 //     timeout is closed with 4001 "heartbeat timeout", as its device is
 //     logged out by the Registry (H5). Only the heartbeat op (and the
-//     connection's opening) counts.
+//     connection's opening) counts. A heartbeat that finds the
+//     connection's device logged out while it stayed open (in a cluster,
+//     by a Logout of its former connection that another node forwarded
+//     and that committed after this connection's login) logs it in
+//     again, with the replays of what still rings for it.
 //
 // # Cluster
 //

@@ -528,6 +528,9 @@ func (c *Cluster) History(user string, count int, cursor string) ([]call.Info, s
 // online through every node.
 func (c *Cluster) Online() []call.OnlineDevice { return c.Node().Online() }
 
+// Devices is call.Registry.Devices on this node's replica.
+func (c *Cluster) Devices(user string) []string { return c.Node().Devices(user) }
+
 // Len is call.Registry.Len on this node's replica.
 func (c *Cluster) Len() int { return c.Node().Len() }
 

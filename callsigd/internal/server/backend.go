@@ -30,6 +30,7 @@ type Backend interface {
 	Call(callID string) (call.Info, bool)
 	History(user string, count int, cursor string) ([]call.Info, string, error)
 	Online() []call.OnlineDevice
+	Devices(user string) []string
 	Len() int
 	Backlog() int
 	Stats() call.Stats

@@ -225,3 +225,30 @@ func TestReplacementReplays(t *testing.T) {
 		t.Fatalf("the replacing connection got %s", calltest.FormatEvent(ev))
 	}
 }
+
+// A device logged out while its connection stays (in a cluster, a Logout
+// of a former connection, forwarded by another node, can commit after
+// this connection's login) is logged in again by its next heartbeat,
+// which gets the replay of what still rings for it (G8).
+func TestHeartbeatLogsInAgain(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
+	if err := e.srv.Registry().Logout("bob", "phone"); err != nil { // the stray Logout
+		t.Fatal(err)
+	}
+	bob.OK("heartbeat", nil, nil)
+	if d := e.srv.Registry().Devices("bob"); len(d) != 1 || d[0] != "phone" {
+		t.Fatalf("bob's devices after the heartbeat: %v", d)
+	}
+	evs := bob.WaitEvents(2)
+	if evs[1].Kind != events.InvitationReceived || evs[1].CallID != "call-1" {
+		t.Fatalf("bob got %s, want the invitation again", calltest.FormatEvent(evs[1]))
+	}
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	if evs := alice.WaitEvents(2); evs[1].Kind != events.InvitationAccepted {
+		t.Fatalf("alice got %s", calltest.FormatEvent(evs[1]))
+	}
+}

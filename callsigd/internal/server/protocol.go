@@ -178,7 +178,11 @@ func (s *Server) exec(c *conn, r *request) (any, error) {
 		calls, next, err := reg.History(c.user, r.Count, r.Cursor)
 		return historyResult{calls, next}, err
 	case "heartbeat":
-		if err := reg.Heartbeat(c.user, c.device); err != nil {
+		err := reg.Heartbeat(c.user, c.device) // nil for a device not online
+		if err == nil && !slices.Contains(reg.Devices(c.user), c.device) {
+			err = s.relogin(c)
+		}
+		if err != nil {
 			return nil, err // it did not count (D1): the client sends another
 		}
 		c.beat()

@@ -504,6 +504,28 @@ func (s *Server) replay(c *conn) {
 	}
 }
 
+// relogin logs in again the device of c, a connection that is still the
+// device's here, when a heartbeat finds it not online in the Registry: the
+// device was logged out while the connection stayed, by a Logout that a
+// former connection's node forwarded and that committed only after this
+// connection's login (a cluster's election can hold one up), or by its
+// heartbeat lapsing (H5) a moment before the connection's own timer. The
+// login gives it the replays (G8, A7) of what rings, as a reconnection
+// would; whatever G7 cancelled meanwhile stays cancelled. A connection no
+// longer the device's gets ErrNotOnline, as before.
+func (s *Server) relogin(c *conn) error {
+	unlock := s.presence.lock(c.user, c.device)
+	defer unlock()
+	s.mu.RLock()
+	owner := s.devices[c.user][c.device] == c && !s.closing
+	s.mu.RUnlock()
+	if !owner {
+		return &call.Error{Op: "heartbeat", User: c.user, Err: call.ErrNotOnline, Detail: "the connection no longer holds the device"}
+	}
+	c.log.Warn("online again: the device was logged out while connected")
+	return s.reg.Login(c.user, c.device)
+}
+
 // rejoin logs in the device of c, a connection with no predecessor here,
 // in a shared Backend, where the device may be online already: through a
 // connection to another server, or one to a server that died and whose
