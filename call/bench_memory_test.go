@@ -30,24 +30,28 @@ func BenchmarkPendingHeapDistinct(b *testing.B) {
 }
 
 // TestPendingCallMemory checks B3: a pending 1-invitee call between two
-// offline users in no other call costs at most 512 bytes, a 9-invitee one
-// at most 2 KiB, with a million calls live (the 9-invitee case with a
-// tenth as many, ten million users being more than a test should make).
+// users in no other call costs at most 512 bytes, a 9-invitee one at most
+// 2 KiB, with a million calls live (the 9-invitee case with a tenth as
+// many, ten million users being more than a test should make), whether
+// the users are offline or all logged in on the default device.
 func TestPendingCallMemory(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("a million calls")
 	}
 	for _, c := range []struct {
 		calls, invitees int
+		online          bool
 		max             float64
 	}{
-		{1_000_000, 1, 512},
-		{100_000, 9, 2048},
+		{1_000_000, 1, false, 512},
+		{100_000, 9, false, 2048},
+		{1_000_000, 1, true, 512},
+		{100_000, 9, true, 2048},
 	} {
-		got := pendingHeap(t, c.calls, c.invitees, false)
-		t.Logf("%d pending %d-invitee calls: %.0f B/call", c.calls, c.invitees, got)
+		got := pendingHeap(t, c.calls, c.invitees, c.online)
+		t.Logf("%d pending %d-invitee calls, online %v: %.0f B/call", c.calls, c.invitees, c.online, got)
 		if got > c.max {
-			t.Errorf("%d pending %d-invitee calls: %.0f bytes per call, at most %.0f (B3)", c.calls, c.invitees, got, c.max)
+			t.Errorf("%d pending %d-invitee calls, online %v: %.0f bytes per call, at most %.0f (B3)", c.calls, c.invitees, c.online, got, c.max)
 		}
 	}
 }

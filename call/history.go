@@ -35,7 +35,7 @@ func (r *Registry) remember(c *callRecord, now time.Time) {
 		if c.links()[i].c == nil {
 			continue
 		}
-		u := c.links()[i].u
+		u := c.links()[i].rec()
 		if u == nil {
 			u = r.recordFor(c.Members()[i].User)
 		}

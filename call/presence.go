@@ -13,12 +13,14 @@ import (
 // those kept for their history (H8), with their devices' heartbeats (H5).
 //
 // Invariants: a user is in userTable exactly when it is in a live call,
-// has an online device, or is idle; idle lists, longest idle first, the
+// has an online device, or is idle; it has a record exactly when
+// needsRecord says it needs one; idle lists, longest idle first, the
 // users with a record that hold nothing but a history, at most its bound;
 // free holds dropped records, emptied, at most maxFreeUsers; beats holds
 // exactly the online devices of users with HeartbeatTimeout set, and
 // heartbeats counts the heartbeats so far, which orders devices whose
-// deadlines fall at one instant.
+// deadlines fall at one instant; online counts the online devices, those
+// of users without a record included.
 type presence struct {
 	userTable               // users by ID
 	idle       idleList     // users kept only for their history, longest idle first (H8)
@@ -29,14 +31,18 @@ type presence struct {
 	walkBuf    []membership // scratch for walking a user's calls while the walk ends some
 }
 
-// user is the record of a user that has more than live calls: an online
-// device (H1, with its heartbeat, H5) or a history (H8). A user whose only
-// state is its live calls has no record: the user table finds it through
-// its oldest call (see userTable), and the links of its calls have u ==
-// nil, so a million pending calls between users in no other call cost no
-// user record at all (B3). A record that comes to hold nothing is dropped
-// (see settle), and kept a while for reuse; one that holds nothing but a
-// history is idle, and bounded (maxIdleUsers).
+// user is the record of a user that has more than live calls and the
+// default device: a device other than the default one, or more than one
+// (H1), a heartbeat deadline (H5) or a history (H8); needsRecord decides.
+// A user whose only state is its live calls, and perhaps the default
+// device online, has no record: the user table finds it through its
+// oldest call (see userTable), and the links of its calls have u == nil,
+// or u == &onlineDefault if it is online, so a million pending calls
+// between users in no other call, logged in or not, cost no user record
+// at all (B3); nor does a user online on the default device in no call.
+// A record whose user comes to need none is given up (see settle), and
+// kept a while for reuse; one that holds nothing but a history is idle,
+// and bounded (maxIdleUsers).
 type user struct {
 	id      string
 	head    *memberLink // the live calls, oldest first (see memberLink); nil: none
@@ -61,7 +67,10 @@ type userExtras struct {
 // search. next ends the list with nil; prev of the first link points to
 // the last, so that a call, usually the newest, is filed from the end
 // without a tail pointer in the user's record, which most users do not
-// have. u is the user's record, or nil.
+// have. u is the user's record; for a user without one, &onlineDefault
+// when it is online on the default device, else nil. Every link of a
+// user's calls has the same u. c.online() reads it, so that ringing and
+// expiring a call look up no user (rec gives the record alone).
 //
 // A link does not keep the member's index: it is the link's place in
 // c.links(), which index finds. A field for it would move a pending
@@ -70,6 +79,21 @@ type memberLink struct {
 	u          *user
 	c          *callRecord
 	prev, next *memberLink
+}
+
+// onlineDefault is what the links of a user with no record say when it is
+// online on the default device (see memberLink): a user record of one
+// online device, so that callRecord.online reads it as any record. It is
+// never written, never filed, and no user's: rec, not u, gives a link's
+// record.
+var onlineDefault = user{devices: defaultDevice}
+
+// rec returns the record of l's user, or nil when it has none.
+func (l *memberLink) rec() *user {
+	if l.u == &onlineDefault {
+		return nil
+	}
+	return l.u
 }
 
 // index returns the position of l's member in l.c.Members(): the i for
@@ -207,8 +231,37 @@ func (r *Registry) callsOf(id string) *memberLink {
 	return nil
 }
 
-// recordFor returns the record of id, making it if need be: for a user in
-// live calls, the links of its calls are given the record. A user that was
+// devicesOf returns the online devices of id, in login order, or nil. The
+// slice is read-only.
+func (r *Registry) devicesOf(id string) []string {
+	if i, _, ok := r.users.find(id); ok {
+		return r.users.devices(i)
+	}
+	return nil
+}
+
+// needsRecord reports whether a user online on devices (in login order),
+// with hist entries of history, needs a record: every user does but one
+// that is online on the default device alone, or not at all, with no
+// heartbeat deadline (HeartbeatTimeout 0, H5) and no history (H8), which
+// the user table and its calls' links hold alone (see userTable). Live
+// calls need no record. This is the one place that decides; a user has a
+// record exactly when it says so (recordFor makes one, settle gives it
+// up).
+func (r *Registry) needsRecord(devices []string, hist int) bool {
+	switch {
+	case hist > 0 || len(devices) > 1:
+		return true
+	case len(devices) == 1:
+		return devices[0] != "" || r.s.heartbeat > 0
+	}
+	return false
+}
+
+// recordFor returns the record of id, making it if need be, with what the
+// table held of the user: its calls, whose links are given the record,
+// and the default device if it was online. The caller gives the user what
+// needs the record (a device, a heartbeat, a history). A user that was
 // idle is so no longer: the caller gives it a device or a call.
 func (r *Registry) recordFor(id string) *user {
 	i, h, ok := r.users.find(id)
@@ -229,6 +282,9 @@ func (r *Registry) recordFor(id string) *user {
 		r.users.addRecord(i, h, u)
 		return u
 	}
+	if len(r.users.devices(i)) > 0 {
+		u.devices = append(u.devices, "") // a new array: defaultDevice is shared
+	}
 	u.head = r.users.head(i)
 	for l := u.head; l != nil; l = l.next {
 		l.u = u
@@ -237,16 +293,38 @@ func (r *Registry) recordFor(id string) *user {
 	return u
 }
 
-// settle files u once it has no device and no live call: idle if it has a
-// history (H8), the longest idle users dropped beyond maxIdleUsers, else
-// dropped at once. It may be called on any record at any time, one
-// dropped already included (its id is then empty).
+// loginDefault puts id, which has no record and no online device, online
+// on the default device without making it one (see needsRecord).
+func (r *Registry) loginDefault(id string) {
+	r.users.online++
+	i, h, ok := r.users.find(id)
+	if !ok {
+		r.users.addOnline(i, h, id)
+		return
+	}
+	for l := r.users.head(i); l != nil; l = l.next {
+		l.u = &onlineDefault
+	}
+	r.users.setCallOnline(i, true)
+}
+
+// settle files u after its devices or calls changed: a user that needs
+// its record no more (needsRecord) gives it up, and is forgotten if it
+// holds nothing at all; one that holds nothing but a history is idle
+// (H8), the longest idle users dropped beyond maxIdleUsers. It may be
+// called on any record at any time, one dropped already included (its id
+// is then empty).
 func (r *Registry) settle(u *user) {
-	if u.id == "" || u.head != nil || len(u.devices) > 0 || u.isIdle() {
+	if u.id == "" || u.isIdle() {
 		return
 	}
 	if len(u.history()) == 0 {
-		r.drop(u)
+		if !r.needsRecord(u.devices, 0) {
+			r.shed(u)
+		}
+		return
+	}
+	if u.head != nil || len(u.devices) > 0 {
 		return
 	}
 	u.devices, u.extra.beats = nil, nil // empty: an idle user keeps nothing but its history
@@ -256,6 +334,30 @@ func (r *Registry) settle(u *user) {
 	}
 }
 
+// shed gives up the record of u, a user that needs none (needsRecord):
+// the table keeps what the record held (its calls, the default device
+// online), or forgets the user if it held nothing.
+func (r *Registry) shed(u *user) {
+	i, _, _ := r.users.find(u.id)
+	online := len(u.devices) > 0 // the default device alone
+	switch {
+	case u.head != nil:
+		mark := (*user)(nil)
+		if online {
+			mark = &onlineDefault
+		}
+		for l := u.head; l != nil; l = l.next {
+			l.u = mark
+		}
+		r.users.setCall(i, u.head.c, u.head.index(), online)
+	case online:
+		r.users.setOnline(i, u.id)
+	default:
+		r.users.del(i)
+	}
+	r.release(u)
+}
+
 // drop forgets u, which has no device and no live call, history and all,
 // and keeps its record for reuse.
 func (r *Registry) drop(u *user) {
@@ -263,6 +365,11 @@ func (r *Registry) drop(u *user) {
 	if i, _, ok := r.users.find(u.id); ok {
 		r.users.del(i)
 	}
+	r.release(u)
+}
+
+// release keeps u, which the table no longer holds, for reuse.
+func (r *Registry) release(u *user) {
 	if len(r.users.free) == maxFreeUsers {
 		*u = user{} // its id empty: settle leaves it alone
 		return
@@ -291,12 +398,19 @@ func (r *Registry) link(c *callRecord, i int) {
 	}
 	u := r.users.rec(s)
 	head := r.users.head(s)
-	l.u = u
 	if u != nil {
+		l.u = u
 		r.wake(u)
+	} else if r.users.slots[s].kind == noCall || r.users.slots[s].online {
+		l.u = &onlineDefault
 	}
-	if head == nil { // a record, with no call
-		l.prev, u.head = l, l
+	if head == nil { // a record, or the default device online, with no call
+		l.prev = l
+		if u != nil {
+			u.head = l
+		} else {
+			r.users.setCall(s, c, i, true)
+		}
 		return
 	}
 	tail := head.prev
@@ -313,7 +427,7 @@ func (r *Registry) link(c *callRecord, i int) {
 		if u != nil {
 			u.head = l
 		} else {
-			r.users.setCall(s, c, i)
+			r.users.setCall(s, c, i, l.u != nil)
 		}
 		return
 	}
@@ -332,31 +446,35 @@ func (r *Registry) unlink(c *callRecord, i int) {
 	if l.c == nil {
 		return
 	}
-	u, first, last := l.u, l.first(), l.next == nil
+	u, first, last := l.rec(), l.first(), l.next == nil
 	if !first && !last { // in the middle of the list
 		l.prev.next, l.next.prev = l.next, l.prev
 		*l = memberLink{}
 		return
 	}
 	s := -1 // the user's slot in the table, when it has no record
+	online := l.u != nil
 	if u == nil {
 		s, _, _ = r.users.find(c.Members()[i].User)
 	}
 	switch {
 	case first && last: // the user's only call
 		*l = memberLink{}
-		if u == nil {
-			r.users.del(s)
-		} else {
+		switch {
+		case u != nil:
 			u.head = nil
 			r.settle(u)
+		case online: // the table keeps the ID's bytes, the member's
+			r.users.setOnline(s, c.Members()[i].User)
+		default:
+			r.users.del(s)
 		}
 		return
 	case first:
 		next := l.next
 		next.prev = l.prev
 		if u == nil {
-			r.users.setCall(s, next.c, next.index())
+			r.users.setCall(s, next.c, next.index(), online)
 		} else {
 			u.head = next
 		}
@@ -383,14 +501,14 @@ func relink(c *callRecord, old []memberLink) {
 		}
 		if l.prev == o { // its user's only call
 			l.prev = l
-			if l.u != nil {
-				l.u.head = l
+			if u := l.rec(); u != nil {
+				u.head = l
 			}
 			continue
 		}
 		if first := l.prev.next != o; first {
-			if l.u != nil {
-				l.u.head = l
+			if u := l.rec(); u != nil {
+				u.head = l
 			}
 		} else {
 			l.prev.next = l
@@ -405,14 +523,6 @@ func relink(c *callRecord, old []memberLink) {
 		}
 		head.prev = l
 	}
-}
-
-// calls returns the live calls of u, oldest first, with u's index in each.
-func (u *user) calls(buf []membership) []membership {
-	for l := u.head; l != nil; l = l.next {
-		buf = append(buf, membership{c: l.c, i: l.index()})
-	}
-	return buf
 }
 
 // Login records that a device of user is online (H1). Each of the user's
@@ -457,17 +567,22 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 	if err := presenceArgs(OpLogin, id, device); err != nil {
 		return err
 	}
-	if u := r.record(id); u != nil && slices.Contains(u.devices, device) {
+	devices := r.devicesOf(id)
+	if slices.Contains(devices, device) {
 		return r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
 	}
 	if err := r.commit(in); err != nil {
 		return err // D1: a refused presence change changes nothing, and says so
 	}
-	u := r.recordFor(id)
-	u.devices = append(u.devices, device)
-	r.users.online++
-	r.startBeat(now, u, device)
-	for l := u.head; l != nil; l = l.next {
+	if len(devices) == 0 && r.record(id) == nil && !r.needsRecord([]string{device}, 0) {
+		r.loginDefault(id)
+	} else {
+		u := r.recordFor(id)
+		u.devices = append(u.devices, device)
+		r.users.online++
+		r.startBeat(now, u, device)
+	}
+	for l := r.callsOf(id); l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
 		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out.Outbox)
@@ -509,18 +624,17 @@ func (r *Registry) logout(in *inputRun, id, device string) error {
 	if err := presenceArgs(OpLogout, id, device); err != nil {
 		return err
 	}
-	u := r.record(id)
-	if u == nil {
-		return nil
-	}
-	i := slices.Index(u.devices, device)
-	if i < 0 {
+	if !slices.Contains(r.devicesOf(id), device) {
 		return nil
 	}
 	if err := r.commit(in); err != nil {
 		return err // D1: the device stays online, and the host is told
 	}
-	r.dropDevice(in.entry.At, u, i)
+	if u := r.record(id); u != nil {
+		r.dropDevice(in.entry.At, u, slices.Index(u.devices, device))
+	} else {
+		r.logoutDefault(in.entry.At, id)
+	}
 	return nil
 }
 
@@ -553,18 +667,17 @@ func (r *Registry) replay(in *inputRun, id, device string) error {
 	if err := presenceArgs(OpReplay, id, device); err != nil {
 		return err
 	}
-	u := r.record(id)
-	if u == nil || !slices.Contains(u.devices, device) {
+	if !slices.Contains(r.devicesOf(id), device) {
 		return newErr("replay", "", id, ErrNotOnline, "device "+core.QuoteID(device))
 	}
-	if !replays(u) {
+	if !replays(r.callsOf(id)) {
 		return nil // nothing to send: a no-op, not journaled (D1)
 	}
 	if err := r.commit(in); err != nil {
 		return err
 	}
 	now := in.entry.At
-	for l := u.head; l != nil; l = l.next {
+	for l := r.callsOf(id); l != nil; l = l.next {
 		// The user is online, so its pending invitations are Received
 		// already: LoggedIn sends them again and changes no state. The
 		// call is filed afresh all the same, as Login does, so that the
@@ -575,10 +688,11 @@ func (r *Registry) replay(in *inputRun, id, device string) error {
 	return nil
 }
 
-// replays reports whether a login of a device of u would send anything:
-// whether u is pending in a live call (G8) or in a live advanced call (A7).
-func replays(u *user) bool {
-	for l := u.head; l != nil; l = l.next {
+// replays reports whether a login of a device of the user whose calls
+// start at head would send anything: whether it is pending in a live call
+// (G8) or in a live advanced call (A7).
+func replays(head *memberLink) bool {
+	for l := head; l != nil; l = l.next {
 		if l.c.Mode() == events.Advanced || l.c.Members()[l.index()].State.Pending() {
 			return true
 		}
@@ -592,17 +706,43 @@ func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 	u.devices = slices.Delete(u.devices, i, i+1)
 	r.users.online--
 	r.stopBeat(u, i)
-	if len(u.devices) > 0 {
+	if len(u.devices) == 0 {
+		r.callerOffline(now, u.head)
+	}
+	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
+}
+
+// logoutDefault takes the default device of id, a user with no record and
+// that device alone, offline: what Logout does once journaled.
+func (r *Registry) logoutDefault(now time.Time, id string) {
+	r.users.online--
+	i, _, _ := r.users.find(id)
+	head := r.users.head(i)
+	if head == nil {
+		r.users.del(i)
 		return
 	}
+	for l := head; l != nil; l = l.next {
+		l.u = nil
+	}
+	r.users.setCallOnline(i, false)
+	r.callerOffline(now, head)
+}
+
+// callerOffline applies G7 to the calls from head on of a user whose last
+// device went: each it is the caller of is told so, and may end.
+func (r *Registry) callerOffline(now time.Time, head *memberLink) {
 	// Walk a copy: forgetting a call edits the user's list.
-	r.users.walkBuf = u.calls(r.users.walkBuf[:0])
-	for _, l := range r.users.walkBuf {
+	buf := r.users.walkBuf[:0]
+	for l := head; l != nil; l = l.next {
+		buf = append(buf, membership{c: l.c, i: l.index()})
+	}
+	r.users.walkBuf = buf
+	for _, l := range buf {
 		if l.i == 0 {
 			l.c.CallerOffline(now, l.c.online(), &r.out.Outbox)
 			r.update(now, l.c)
 		}
 	}
-	clear(r.users.walkBuf)
-	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
+	clear(buf)
 }

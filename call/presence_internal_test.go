@@ -25,9 +25,12 @@ type fataler interface {
 // list holds exactly its live calls, oldest first, with prev of the first
 // link pointing to the last; a user with a record is reached through it
 // (and every link of its carries it), one without through its oldest
-// call; a record holds something (a device, a call or a history); the
-// idle list holds exactly the records with nothing but a history, at most
-// its bound of them (H8); and nobody else is in the table.
+// call, or, online on the default device in no call, through its ID
+// alone (and every link of its carries &onlineDefault exactly when it is
+// online); a user has a record exactly when needsRecord says it needs one;
+// the idle list holds exactly the records with nothing but a history, at
+// most its bound of them (H8); the online devices are as many as counted;
+// and nobody else is in the table.
 func checkUsers(t fataler, r *Registry) {
 	t.Helper()
 	want := map[string][]*memberLink{}
@@ -41,7 +44,7 @@ func checkUsers(t fataler, r *Registry) {
 			want[id] = append(want[id], l)
 		}
 	})
-	n := 0
+	n, online := 0, 0
 	for i, p := range r.users.slots {
 		if p.p == nil {
 			continue
@@ -55,16 +58,32 @@ func checkUsers(t fataler, r *Registry) {
 		if u != nil && (u.id != id || u.head == nil && !u.online() && len(u.history()) == 0) {
 			t.Fatalf("user %s: record of %q, holding nothing", id, u.id)
 		}
+		devices := r.users.devices(i)
+		hist := 0
+		if u != nil {
+			hist = len(u.history())
+		}
+		if need := r.needsRecord(devices, hist); need != (u != nil) {
+			t.Fatalf("user %s: a record %v, online on %q with %d history entries: needs one %v", id, u != nil, devices, hist, need)
+		}
+		if p.online && (p.kind == 0 || p.kind == noCall) || p.kind == noCall && p.idLen == 0 {
+			t.Fatalf("user %s: slot of kind %d, online %v, ID length %d", id, p.kind, p.online, p.idLen)
+		}
+		online += len(devices)
 		if u != nil && u.isIdle() != (u.head == nil && !u.online()) {
 			t.Fatalf("user %s: on the idle list %v, with %d devices and calls %v", id, u.isIdle(), len(u.devices), u.head != nil)
 		}
 		head := r.users.head(i)
-		if u == nil && head == nil {
-			t.Fatalf("user %s: no record and no call", id)
+		if u == nil && head == nil && len(devices) == 0 {
+			t.Fatalf("user %s: no record, no call and no device", id)
+		}
+		wantU := u
+		if u == nil && len(devices) > 0 {
+			wantU = &onlineDefault
 		}
 		var got []*memberLink
 		for l := head; l != nil; l = l.next {
-			if l.u != u || l.c.Members()[l.index()].User != id || l.next != nil && l.next.prev != l {
+			if l.u != wantU || l.c.Members()[l.index()].User != id || l.next != nil && l.next.prev != l {
 				t.Fatalf("user %s: a link of call %s is filed wrong", id, l.c.ID())
 			}
 			if len(got) > len(want[id]) {
@@ -87,6 +106,12 @@ func checkUsers(t fataler, r *Registry) {
 	}
 	if n != r.users.len() {
 		t.Fatalf("%d users in the table, it counts %d", n, r.users.len())
+	}
+	if online != r.users.online {
+		t.Fatalf("%d devices online, counted %d", online, r.users.online)
+	}
+	if len(onlineDefault.devices) != 1 || onlineDefault.devices[0] != "" || onlineDefault.id != "" || onlineDefault.head != nil || onlineDefault.extra != nil {
+		t.Fatalf("onlineDefault was written: %+v", onlineDefault)
 	}
 	idle := 0
 	for u := r.users.idle.head; u != nil; u = u.extra.idleNext {

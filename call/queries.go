@@ -22,8 +22,8 @@ type OnlineDevice struct {
 func (r *Registry) Devices(user string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if u := r.record(user); u != nil && len(u.devices) > 0 {
-		return slices.Clone(u.devices)
+	if devices := r.devicesOf(user); len(devices) > 0 {
+		return slices.Clone(devices)
 	}
 	return nil
 }
@@ -38,9 +38,9 @@ func (r *Registry) Devices(user string) []string {
 func (r *Registry) Online() []OnlineDevice {
 	r.mu.Lock()
 	var out []OnlineDevice
-	r.users.each(func(u *user) {
-		for _, d := range u.devices {
-			out = append(out, OnlineDevice{User: u.id, Device: d})
+	r.users.eachOnline(func(id string, devices []string) {
+		for _, d := range devices {
+			out = append(out, OnlineDevice{User: id, Device: d})
 		}
 	})
 	r.mu.Unlock()

@@ -241,9 +241,9 @@ func (r *Registry) load(b []byte) error {
 
 // loadDevices restores one user's online devices and their heartbeats.
 func (r *Registry) loadDevices(sd *snapDevice) error {
-	// The calls are filed already, and made no record: a user with one
-	// has come before.
-	if !core.ValidID(sd.user) || r.record(sd.user) != nil || len(sd.devices) == 0 {
+	// The calls are filed already, and made no record, nor put anyone
+	// online: a user online already has come before.
+	if !core.ValidID(sd.user) || len(r.devicesOf(sd.user)) > 0 || len(sd.devices) == 0 {
 		return badSnapshot("user %s: invalid, repeated or without devices", core.QuoteID(sd.user))
 	}
 	for i, d := range sd.devices {
@@ -260,6 +260,10 @@ func (r *Registry) loadDevices(sd *snapDevice) error {
 			// come after it at one instant, as it did in the original.
 			return badSnapshot("user %s: device %s: heartbeat order %d outside [1, beat_seq %d]", core.QuoteID(sd.user), core.QuoteID(sd.devices[i]), b.order, r.users.heartbeats)
 		}
+	}
+	if !r.needsRecord(sd.devices, 0) { // the history, restored next, may yet need one
+		r.loginDefault(sd.user)
+		return nil
 	}
 	u := r.recordFor(sd.user)
 	u.devices = sd.devices

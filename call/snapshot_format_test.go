@@ -157,15 +157,16 @@ func (r *Registry) legacySnapshot() ([]byte, error) {
 			}
 		}
 	})
-	r.users.each(func(u *user) {
-		id := u.id
-		if len(u.devices) > 0 {
-			sd := legacyDevice{User: id, Devices: slices.Clone(u.devices)}
+	r.users.eachOnline(func(id string, devices []string) { // users without a record included
+		sd := legacyDevice{User: id, Devices: slices.Clone(devices)}
+		if u := r.record(id); u != nil {
 			for _, b := range u.beats() {
 				sd.Beats = append(sd.Beats, legacyBeat{At: b.at, Order: b.order})
 			}
-			s.Users = append(s.Users, sd)
 		}
+		s.Users = append(s.Users, sd)
+	})
+	r.users.each(func(u *user) {
 		if len(u.history()) > 0 && !u.isIdle() {
 			s.History = append(s.History, legacyHistOf(u, 0))
 		}

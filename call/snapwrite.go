@@ -161,15 +161,23 @@ func (r *Registry) copyState(s *stateCopy) {
 		}
 		cp.sink = sink
 	})
-	// Only users with a record have a device or a history (see user): a
-	// user in calls only is in the calls' members. The loop over the
-	// slots reads each record independently of the one before, so memory
+	// Only users with a record have a history, or a device other than
+	// the default one (see user): a user in calls only is in the calls'
+	// members, and the slot of one online on the default device alone
+	// says so (devices reads no call for it). The loop over the slots
+	// reads each record independently of the one before, so memory
 	// fetches many at once.
 	users := r.users.slots
 	inParts(len(s.parts), len(users), func(p, lo, hi int) {
 		cp := s.parts[p]
 		for i := lo; i < hi; i++ {
-			if users[i].p == nil || users[i].kind > 0 {
+			if users[i].p == nil {
+				continue
+			}
+			if users[i].kind > 0 { // no record: the default device, or none
+				if devices := r.users.devices(i); len(devices) > 0 {
+					cp.users = append(cp.users, userCopy{id: r.users.key(i), devices: devices})
+				}
 				continue
 			}
 			u := (*user)(users[i].p)

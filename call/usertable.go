@@ -2,16 +2,22 @@ package call
 
 import (
 	"hash/maphash"
+	"math"
 	"unsafe"
 
 	"github.com/callsig/callsig/internal/calltable"
+	"github.com/callsig/callsig/internal/core"
 )
 
 // userTable finds users by ID, the way calltable.Table finds calls (and
 // for the same reasons), with one difference: most users have no record
-// (see user), and the table then keeps the user's oldest live call and
-// its index there, from which the member's ID and the user's list of
-// calls are read. A user in a call costs its entry here and nothing else (B3).
+// (see user and Registry.needsRecord), and the table then keeps what the
+// user's record would: its oldest live call and its index there, from
+// which the member's ID and the user's list of calls are read, and
+// whether it is online on the default device; or, for a user online on
+// the default device and in no call, its ID's bytes. A user in a call, or
+// online on the default device alone, costs its entry here and nothing
+// else (B3).
 //
 // It is not a map[string]*user because, with users coming and going, a
 // map grows without bound: a built-in map leaves a tombstone for every
@@ -24,11 +30,37 @@ type userTable struct {
 	n     int
 }
 
+// userSlot is one user of the table, in one of three kinds:
+//
+//   - kind 0: p is the user's record;
+//   - 0 < kind < noCall: the user has no record, and is member kind-1 of
+//     the call p, its oldest live call. online says whether it is online
+//     on the default device, and then every link of its calls has u ==
+//     &onlineDefault; else every one has u == nil;
+//   - kind == noCall: the user has no record and no live call, and is
+//     online on the default device; p and idLen are its ID's bytes, which
+//     the slot keeps alive (IDs are at most core.MaxIDLen bytes).
+//
+// The fields fill the 16 bytes a pointer and a hash take (a slot of 24
+// would make the table of a million users half as large again).
 type userSlot struct {
-	p    unsafe.Pointer // a *user, or (kind > 0) a *callRecord
-	h    uint32         // the low bits of the hash of the user's ID
-	kind uint8          // 0: p is the user's record; k > 0: it has none, and is member k-1 of p
+	p      unsafe.Pointer // a *user, a *callRecord, or the ID's bytes: see kind
+	h      uint32         // the low bits of the hash of the user's ID
+	kind   uint8          // 0: p is the user's record; noCall: online, no call; else a member index + 1
+	online bool           // no record, in calls, and online on the default device
+	idLen  uint8          // kind == noCall: the ID's length
 }
+
+// noCall is the kind of the slot of a user that has no record and no call,
+// and is online on the default device. Member indexes + 1 stay below it
+// (maxMembers).
+const noCall = math.MaxUint8
+
+// An ID's length fits idLen, and a member index + 1 stays below noCall.
+const (
+	_ = uint8(core.MaxIDLen)
+	_ = uint8(noCall - 1 - maxMembers)
+)
 
 func newUserTable() userTable { return userTable{seed: maphash.MakeSeed()} }
 
@@ -36,10 +68,14 @@ func (t *userTable) hash(id string) uint32 { return uint32(maphash.String(t.seed
 
 // key returns the ID of the user in slot i.
 func (t *userTable) key(i int) string {
-	if s := &t.slots[i]; s.kind > 0 {
+	switch s := &t.slots[i]; s.kind {
+	case 0:
+		return (*user)(s.p).id
+	case noCall:
+		return unsafe.String((*byte)(s.p), s.idLen)
+	default:
 		return (*callRecord)(s.p).Members()[s.kind-1].User
 	}
-	return (*user)(t.slots[i].p).id
 }
 
 // find returns the slot of id and true, or false and the slot where id
@@ -69,36 +105,83 @@ func (t *userTable) rec(i int) *user {
 // head returns the link of the oldest live call of the user in slot i, or
 // nil.
 func (t *userTable) head(i int) *memberLink {
-	if s := &t.slots[i]; s.kind > 0 {
+	switch s := &t.slots[i]; s.kind {
+	case 0:
+		return (*user)(s.p).head
+	case noCall:
+		return nil
+	default:
 		return &(*callRecord)(s.p).links()[s.kind-1]
 	}
-	return (*user)(t.slots[i].p).head
+}
+
+// defaultDevice is the devices of a user online on the default device
+// alone. It is shared, and nothing may write it.
+var defaultDevice = []string{""}
+
+// devices returns the online devices of the user in slot i, in login
+// order, or nil: its record's, or for a user with none, the default
+// device if the slot says it is online. The slice is read-only.
+func (t *userTable) devices(i int) []string {
+	switch s := &t.slots[i]; {
+	case s.kind == 0:
+		return (*user)(s.p).devices
+	case s.kind == noCall || s.online:
+		return defaultDevice
+	}
+	return nil
 }
 
 // setRecord makes u the entry of slot i.
-func (t *userTable) setRecord(i int, u *user) { t.slots[i].p, t.slots[i].kind = unsafe.Pointer(u), 0 }
+func (t *userTable) setRecord(i int, u *user) {
+	s := &t.slots[i]
+	s.p, s.kind, s.online, s.idLen = unsafe.Pointer(u), 0, false, 0
+}
 
 // setCall makes member m of c the entry of slot i: the user has no record,
-// and c is its oldest live call.
-func (t *userTable) setCall(i int, c *callRecord, m int) {
-	t.slots[i].p, t.slots[i].kind = unsafe.Pointer(c), uint8(m+1)
+// c is its oldest live call, and online says whether it is online on the
+// default device.
+func (t *userTable) setCall(i int, c *callRecord, m int, online bool) {
+	s := &t.slots[i]
+	s.p, s.kind, s.online, s.idLen = unsafe.Pointer(c), uint8(m+1), online, 0
+}
+
+// setCallOnline records in slot i, that of a user with no record and a
+// live call, whether it is online on the default device.
+func (t *userTable) setCallOnline(i int, online bool) { t.slots[i].online = online }
+
+// setOnline makes slot i that of id, with no record and no call, online
+// on the default device.
+func (t *userTable) setOnline(i int, id string) {
+	s := &t.slots[i]
+	s.p, s.kind, s.online, s.idLen = unsafe.Pointer(unsafe.StringData(id)), noCall, false, uint8(len(id))
 }
 
 // addRecord adds u at slot i, which find returned with h for u.id.
-func (t *userTable) addRecord(i int, h uint32, u *user) { t.add(i, h, unsafe.Pointer(u), 0) }
-
-// addCall adds the user that is member m of c, and has no record, at slot
-// i, which find returned with h for its ID.
-func (t *userTable) addCall(i int, h uint32, c *callRecord, m int) {
-	t.add(i, h, unsafe.Pointer(c), uint8(m+1))
+func (t *userTable) addRecord(i int, h uint32, u *user) {
+	t.add(i, userSlot{p: unsafe.Pointer(u), h: h})
 }
 
-func (t *userTable) add(i int, h uint32, p unsafe.Pointer, kind uint8) {
+// addCall adds the user that is member m of c, and has no record, at slot
+// i, which find returned with h for its ID: c is its only call, and it is
+// offline.
+func (t *userTable) addCall(i int, h uint32, c *callRecord, m int) {
+	t.add(i, userSlot{p: unsafe.Pointer(c), h: h, kind: uint8(m + 1)})
+}
+
+// addOnline adds id, with no record and no call, online on the default
+// device, at slot i, which find returned with h for id.
+func (t *userTable) addOnline(i int, h uint32, id string) {
+	t.add(i, userSlot{p: unsafe.Pointer(unsafe.StringData(id)), h: h, kind: noCall, idLen: uint8(len(id))})
+}
+
+// add files s at slot i, which find returned for s.h.
+func (t *userTable) add(i int, s userSlot) {
 	if (t.n+1)*4 > len(t.slots)*3 { // keep the load at most 3/4
 		t.grow()
-		i = t.free(h)
+		i = t.free(s.h)
 	}
-	t.slots[i] = userSlot{p, h, kind}
+	t.slots[i] = s
 	t.n++
 }
 
@@ -137,6 +220,19 @@ func (t *userTable) grow() {
 
 // len returns the number of users in the table, with a record or not.
 func (t *userTable) len() int { return t.n }
+
+// eachOnline calls f for every user with an online device, with its
+// devices in login order (read-only), in no particular order: callers
+// that need one sort.
+func (t *userTable) eachOnline(f func(id string, devices []string)) {
+	for i := range t.slots {
+		if t.slots[i].p != nil {
+			if devices := t.devices(i); len(devices) > 0 {
+				f(t.key(i), devices)
+			}
+		}
+	}
+}
 
 // each calls f for every user record, in no particular order: callers that
 // need one sort.

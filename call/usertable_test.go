@@ -2,6 +2,7 @@ package call
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,29 +11,40 @@ import (
 	"github.com/callsig/callsig/internal/core"
 )
 
-// The user table against a plain map: users with a record and users
-// found through a call (as member 1 or 2 of it), added, switched from one
-// kind to the other, and deleted, with IDs from a small pool so that
-// probes collide, wrap around the end of the table and shift back on
-// delete.
+// The user table against a plain map: users with a record, users found
+// through a call (as member 1 or 2 of it), online on the default device or
+// not, and users online on the default device with neither (their ID's
+// bytes kept), added, switched from one kind to another, and deleted,
+// with IDs from a small pool so that probes collide, wrap around the end
+// of the table and shift back on delete.
 func TestUserTableRapid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		tab := newUserTable()
 		type entry struct {
-			u *user
-			c *callRecord
-			m int
+			u      *user
+			c      *callRecord
+			m      int
+			online bool // no record, online on the default device
 		}
 		ref := map[string]entry{}
+		headOf := func(e entry) *memberLink {
+			if e.c == nil {
+				return nil
+			}
+			return &e.c.links()[e.m]
+		}
 		id := rapid.Custom(func(t *rapid.T) string { return "u" + strconv.Itoa(rapid.IntRange(0, 60).Draw(t, "n")) })
 		draw := func(t *rapid.T, k string) entry {
-			if rapid.Bool().Draw(t, "record") {
+			switch rapid.IntRange(0, 2).Draw(t, "kind") {
+			case 0:
 				return entry{u: &user{id: k}}
+			case 1:
+				return entry{online: true}
 			}
 			c, m := newRecord(3), rapid.IntRange(1, 2).Draw(t, "member")
 			c.Open(time.Time{}, &core.Opening{Caller: "caller", Invitees: []string{"", ""}})
 			c.Members()[3-m].User, c.Members()[m].User = "other", k
-			return entry{c: c, m: m}
+			return entry{c: c, m: m, online: rapid.Bool().Draw(t, "online")}
 		}
 		t.Repeat(map[string]func(*rapid.T){
 			"add": func(t *rapid.T) {
@@ -45,10 +57,15 @@ func TestUserTableRapid(t *testing.T) {
 					t.Skip("present")
 				}
 				e := draw(t, k)
-				if e.u != nil {
+				switch {
+				case e.u != nil:
 					tab.addRecord(i, h, e.u)
-				} else {
-					tab.addCall(i, h, e.c, e.m)
+				case e.c == nil:
+					tab.addOnline(i, h, strings.Clone(k))
+				default:
+					tab.addCall(i, h, e.c, e.m) // offline: it may grow the table, moving i
+					j, _, _ := tab.find(k)
+					tab.setCallOnline(j, e.online)
 				}
 				ref[k] = e
 			},
@@ -59,10 +76,13 @@ func TestUserTableRapid(t *testing.T) {
 					t.Skip("absent")
 				}
 				e := draw(t, k)
-				if e.u != nil {
+				switch {
+				case e.u != nil:
 					tab.setRecord(i, e.u)
-				} else {
-					tab.setCall(i, e.c, e.m)
+				case e.c == nil:
+					tab.setOnline(i, strings.Clone(k))
+				default:
+					tab.setCall(i, e.c, e.m, e.online)
 				}
 				ref[k] = e
 			},
@@ -91,9 +111,27 @@ func TestUserTableRapid(t *testing.T) {
 					if e.u != nil {
 						records++
 					}
-					if tab.key(i) != k || tab.rec(i) != e.u || e.c != nil && tab.head(i) != &e.c.links()[e.m] {
+					if tab.key(i) != k || tab.rec(i) != e.u || e.u == nil && tab.head(i) != headOf(e) {
 						t.Fatalf("slot of %s holds another entry", k)
 					}
+					if e.u == nil && (len(tab.devices(i)) > 0) != e.online {
+						t.Fatalf("slot of %s: devices %q, want online %v", k, tab.devices(i), e.online)
+					}
+				}
+				online := 0
+				for _, e := range ref {
+					if e.online {
+						online++
+					}
+				}
+				tab.eachOnline(func(id string, devices []string) {
+					if e := ref[id]; !e.online || len(devices) != 1 || devices[0] != "" {
+						t.Fatalf("eachOnline gave %s with %q, not online on the default device in the map", id, devices)
+					}
+					online--
+				})
+				if online != 0 {
+					t.Fatalf("eachOnline missed %d users", online)
 				}
 				seen := 0
 				tab.each(func(u *user) {
