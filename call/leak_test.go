@@ -36,6 +36,8 @@ func TestMemoryFlatUnderChurn(t *testing.T) {
 		// H8: every user has a history, and more users go idle each round
 		// than the Registry keeps for their history.
 		{"mixed-history", call.Options{HeartbeatTimeout: 15 * time.Second, History: 2}, 5, mixedRound},
+		// Users logged in on the default device alone, who need no record.
+		{"online", call.Options{}, 5, onlineRound},
 	} {
 		t.Run(w.name, func(t *testing.T) {
 			const n = 150_000 // calls a round
