@@ -401,7 +401,7 @@ func (r *Registry) link(c *callRecord, i int) {
 	if u != nil {
 		l.u = u
 		r.wake(u)
-	} else if r.users.slots[s].kind == noCall || r.users.slots[s].online {
+	} else if len(r.users.devices(s)) > 0 { // the default device, with no record
 		l.u = &onlineDefault
 	}
 	if head == nil { // a record, or the default device online, with no call

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -317,5 +318,42 @@ func TestDefaultDeviceNoAllocs(t *testing.T) {
 		_ = r.Logout("ann", "")
 	}); n != 0 {
 		t.Fatalf("Login and Logout of the default device: %v allocations", n)
+	}
+	// B2: answering a call leaves its users online with no record, and
+	// allocates nothing for it.
+	const calls = 1000
+	ids, callers, callees := make([]string, calls), make([]string, calls), make([]string, calls)
+	for i := range ids {
+		callers[i], callees[i] = fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+		must(t, r.Login(callers[i], ""))
+		must(t, r.Login(callees[i], ""))
+		res, err := r.Invite(callers[i], []string{callees[i]}, InviteConfig{Timeout: time.Minute})
+		must(t, err)
+		ids[i] = res.CallID
+	}
+	next := 0
+	answer := func() {
+		i := next
+		next++
+		var err error
+		switch i % 3 {
+		case 0:
+			err = r.Reject(callees[i], ids[i], RejectConfig{})
+		case 1:
+			err = r.Accept(callees[i], ids[i], AcceptConfig{})
+		default:
+			_, err = r.Cancel(callers[i], ids[i], nil, CancelConfig{})
+		}
+		must(t, err)
+	}
+	for range calls / 2 { // the outbox reaches its size
+		answer()
+	}
+	if n := testing.AllocsPerRun(calls/2-1, answer); n != 0 {
+		t.Fatalf("an answer between users online with no record: %v allocations", n)
+	}
+	checkUsers(t, r)
+	if r.Len() != 0 || r.users.len() != 2*calls {
+		t.Fatalf("%d calls, %d users left", r.Len(), r.users.len())
 	}
 }

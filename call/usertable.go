@@ -68,14 +68,14 @@ func (t *userTable) hash(id string) uint32 { return uint32(maphash.String(t.seed
 
 // key returns the ID of the user in slot i.
 func (t *userTable) key(i int) string {
-	switch s := &t.slots[i]; s.kind {
-	case 0:
-		return (*user)(s.p).id
-	case noCall:
-		return unsafe.String((*byte)(s.p), s.idLen)
-	default:
-		return (*callRecord)(s.p).Members()[s.kind-1].User
+	s := &t.slots[i]
+	if m := s.kind - 1; m < noCall-1 { // a call's member, the most common kind (kind 0 wraps around)
+		return (*callRecord)(s.p).Members()[m].User
 	}
+	if s.kind == 0 {
+		return (*user)(s.p).id
+	}
+	return unsafe.String((*byte)(s.p), s.idLen)
 }
 
 // find returns the slot of id and true, or false and the slot where id
@@ -105,14 +105,14 @@ func (t *userTable) rec(i int) *user {
 // head returns the link of the oldest live call of the user in slot i, or
 // nil.
 func (t *userTable) head(i int) *memberLink {
-	switch s := &t.slots[i]; s.kind {
-	case 0:
-		return (*user)(s.p).head
-	case noCall:
-		return nil
-	default:
-		return &(*callRecord)(s.p).links()[s.kind-1]
+	s := &t.slots[i]
+	if m := s.kind - 1; m < noCall-1 { // as in key
+		return &(*callRecord)(s.p).links()[m]
 	}
+	if s.kind == 0 {
+		return (*user)(s.p).head
+	}
+	return nil
 }
 
 // defaultDevice is the devices of a user online on the default device
