@@ -24,7 +24,7 @@ import (
 type presence struct {
 	userTable               // users by ID
 	idle       idleList     // users kept only for their history, longest idle first (H8)
-	free       []*user      // dropped records, for reuse (see drop)
+	free       []*user      // dropped records, for reuse (see release)
 	beats      beatHeap     // online devices by heartbeat deadline (H5)
 	heartbeats uint64       // heartbeats and Logins so far, for their order (H5)
 	online     int          // devices online, over all users (Stats)
