@@ -231,10 +231,11 @@ func (c *conn) startHeartbeat() {
 	}
 	c.hbMu.Lock()
 	defer c.hbMu.Unlock()
-	c.hb = c.s.clock.AfterFunc(d, func() {
-		c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat")
-	})
+	c.hb = c.s.clock.AfterFunc(d, c.heartbeatLapsed)
 }
+
+// heartbeatLapsed closes a connection that sent no heartbeat in time.
+func (c *conn) heartbeatLapsed() { c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat") }
 
 // beat pushes the H5 timer back after a heartbeat.
 func (c *conn) beat() {
@@ -248,9 +249,7 @@ func (c *conn) beat() {
 		return
 	}
 	c.hb.Stop()
-	c.hb = c.s.clock.AfterFunc(c.s.cfg.Options.HeartbeatTimeout, func() {
-		c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat")
-	})
+	c.hb = c.s.clock.AfterFunc(c.s.cfg.Options.HeartbeatTimeout, c.heartbeatLapsed)
 }
 
 // stopHeartbeat stops the H5 timer of a connection that ended.

@@ -480,9 +480,15 @@ func (s *Server) attach(c *conn) {
 // with 1013 (try again later).
 func (s *Server) login(c *conn) {
 	if err := s.reg.Login(c.user, c.device); err != nil {
-		c.log.Error("login refused", "err", err)
-		c.close(websocket.StatusTryAgainLater, "login refused", "login_refused")
+		refused(c, "login", err)
 	}
+}
+
+// refused closes c, whose login or replays the Registry refused, with 1013
+// (try again later): the device cannot hear all it should.
+func refused(c *conn, what string, err error) {
+	c.log.Error(what+" refused", "err", err)
+	c.close(websocket.StatusTryAgainLater, what+" refused", "login_refused")
 }
 
 // replay gives a connection that replaced another the replays (G8, A7)
@@ -499,8 +505,7 @@ func (s *Server) replay(c *conn) {
 		return
 	}
 	if err != nil {
-		c.log.Error("replay refused", "err", err)
-		c.close(websocket.StatusTryAgainLater, "replay refused", "login_refused")
+		refused(c, "replay", err)
 	}
 }
 
@@ -536,8 +541,7 @@ func (s *Server) relogin(c *conn) error {
 // in afresh and gets its replays twice, as new events.
 func (s *Server) rejoin(c *conn) {
 	if err := s.reg.Replay(c.user, c.device); err != nil && !errors.Is(err, call.ErrNotOnline) {
-		c.log.Error("replay refused", "err", err)
-		c.close(websocket.StatusTryAgainLater, "replay refused", "login_refused")
+		refused(c, "replay", err)
 		return
 	}
 	s.login(c)
