@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/hashicorp/raft"
 )
 
@@ -160,7 +161,7 @@ func (n *procNode) kill() {
 func (n *procNode) state() clusterState {
 	n.t.Helper()
 	var st clusterState
-	if code, body := httpGet(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+	if code, body := wstest.Get(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
 		n.t.Fatalf("%s /v1/cluster: %d %s", n.id, code, body)
 	}
 	return st

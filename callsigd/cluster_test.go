@@ -231,7 +231,7 @@ type clusterState struct {
 func (n *testNode) state() clusterState {
 	n.t.Helper()
 	var st clusterState
-	if code, body := httpGet(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+	if code, body := wstest.Get(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
 		n.t.Fatalf("%s /v1/cluster: %d %s", n.id, code, body)
 	}
 	return st
@@ -255,17 +255,6 @@ func leaderOf(t *testing.T, nodes []*testNode) *testNode {
 	}
 	t.Fatal("the nodes agree on no leader")
 	return nil
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // wsClient is a WebSocket client of one node, with the results and
@@ -401,7 +390,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			st.Peers[0].ID != "n1" || st.Peers[1].Raft != nodes[1].raftAddr {
 			t.Fatalf("%s /v1/cluster: %+v", n.id, st)
 		}
-		if code, body := httpGet(t, n.base()+"/healthz"); code != http.StatusOK {
+		if code, body := wstest.Get(t, n.base()+"/healthz"); code != http.StatusOK {
 			t.Fatalf("%s /healthz: %d %s", n.id, code, body)
 		}
 	}
@@ -518,7 +507,7 @@ func TestClusterUnavailable(t *testing.T) {
 	followers(nodes, leader)[1].stopAsDead()
 	leader.stopAsDead()
 	for deadline := time.Now().Add(waitLimit); ; time.Sleep(20 * time.Millisecond) {
-		code, _ := httpGet(t, last.base()+"/healthz")
+		code, _ := wstest.Get(t, last.base()+"/healthz")
 		if code == http.StatusServiceUnavailable {
 			break
 		}
@@ -538,7 +527,7 @@ func TestClusterUnavailable(t *testing.T) {
 	back := leader
 	back.start(nil, nil)
 	leaderOf(t, []*testNode{last, back})
-	if code, _ := httpGet(t, last.base()+"/healthz"); code != http.StatusOK {
+	if code, _ := wstest.Get(t, last.base()+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz %d with a leader again", code)
 	}
 	res := alice.ok("invite", map[string]any{"invitees": []string{"carol"}})
@@ -557,7 +546,7 @@ func TestClusterUnavailable(t *testing.T) {
 // with prefix (a name and its labels), or -1.
 func metric(t *testing.T, n *testNode, prefix string) float64 {
 	t.Helper()
-	_, body := httpGet(t, n.base()+"/metrics")
+	_, body := wstest.Get(t, n.base()+"/metrics")
 	for _, line := range strings.Split(body, "\n") {
 		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
 			v, err := strconv.ParseFloat(rest, 64)

@@ -17,17 +17,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
@@ -62,10 +51,10 @@ func TestDevTokenAndEndpoints(t *testing.T) {
 			t.Errorf("dev token for %s: %d %s", bad, code, body)
 		}
 	}
-	if code, body := get(t, e.ts.URL+"/healthz"); code != 200 || body != "ok\n" {
+	if code, body := wstest.Get(t, e.ts.URL+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
-	code, body = get(t, e.ts.URL+"/metrics")
+	code, body = wstest.Get(t, e.ts.URL+"/metrics")
 	for _, name := range []string{"callsigd_calls_live", "callsigd_connections", "callsigd_registry_backlog", "go_goroutines"} {
 		if code != 200 || !strings.Contains(body, "\n"+name+" ") {
 			t.Errorf("metrics: %d, no %s", code, name)
@@ -85,10 +74,10 @@ func TestProductionMode(t *testing.T) {
 	if code, _ := post(t, ts+"/v1/dev/token", `{"user":"alice"}`); code != http.StatusNotFound {
 		t.Fatalf("dev token without dev mode: %d, want 404", code)
 	}
-	if code, body := get(t, ts+"/"); code != 200 || body != "the app" {
+	if code, body := wstest.Get(t, ts+"/"); code != 200 || body != "the app" {
 		t.Fatalf("/: %d %q", code, body)
 	}
-	if code, _ := get(t, ts+"/nothing-here"); code != http.StatusNotFound {
+	if code, _ := wstest.Get(t, ts+"/nothing-here"); code != http.StatusNotFound {
 		t.Fatalf("/nothing-here: %d", code)
 	}
 }
@@ -136,7 +125,7 @@ func TestShutdown(t *testing.T) {
 	if n := e.srv.Registry().Len(); n != 0 {
 		t.Fatalf("%d calls live after shutdown", n)
 	}
-	if code, _ := get(t, e.ts.URL+"/healthz"); code != http.StatusServiceUnavailable {
+	if code, _ := wstest.Get(t, e.ts.URL+"/healthz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("healthz after shutdown: %d", code)
 	}
 	if _, resp, err := websocket.Dial(context.Background(), e.wsURL(e.token("dave", "web")), nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {

@@ -185,16 +185,16 @@ func TestHealthAndRoutes(t *testing.T) {
 			_, _ = w.Write([]byte("extra"))
 		})}
 	})
-	if code, body := get(t, e.ts.URL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+	if code, body := wstest.Get(t, e.ts.URL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
 	mu.Lock()
 	sick = errors.New("no leader")
 	mu.Unlock()
-	if code, body := get(t, e.ts.URL+"/healthz"); code != http.StatusServiceUnavailable || body != "no leader\n" {
+	if code, body := wstest.Get(t, e.ts.URL+"/healthz"); code != http.StatusServiceUnavailable || body != "no leader\n" {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
-	if code, body := get(t, e.ts.URL+"/v1/extra"); code != http.StatusOK || body != "extra" {
+	if code, body := wstest.Get(t, e.ts.URL+"/v1/extra"); code != http.StatusOK || body != "extra" {
 		t.Fatalf("/v1/extra: %d %q", code, body)
 	}
 	_, err := New(Config{Auth: e.auth, NewRegistry: call.NewRegistry,
