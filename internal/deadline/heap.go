@@ -197,8 +197,11 @@ func (h *Heap[T]) Set(handle *int32, v T, order uint64, next time.Time, kind uin
 // add puts v, not yet in, into recent, first sifting recent into the heap
 // if it is full.
 func (h *Heap[T]) add(handle *int32, v T, order uint64, next time.Time, kind uint8) {
+	at := int64(0) // next is the base of an empty heap
 	if len(h.slots) == 0 && len(h.recent) == 0 {
 		h.base = next
+	} else {
+		at = h.key(next)
 	}
 	if len(h.recent) == recentCap {
 		h.flush()
@@ -214,7 +217,7 @@ func (h *Heap[T]) add(handle *int32, v T, order uint64, next time.Time, kind uin
 	*handle = int32(id)
 	i := len(h.recent)
 	h.pos[id] = int32(i) | inRecent
-	h.recent = append(h.recent, slot[T]{at: h.key(next), kind: kind, order: order, v: v, handle: id})
+	h.recent = append(h.recent, slot[T]{at: at, kind: kind, order: order, v: v, handle: id})
 	if i == 0 || before(&h.recent[i], &h.recent[h.recentMin]) {
 		h.recentMin = i
 	}
