@@ -122,7 +122,7 @@ func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *
 	r.calls.created++
 	c := r.alloc(1 + len(invitees))
 	c.order = r.calls.created
-	c.Open(now, &core.Opening{ID: id, Caller: inviter, Invitees: invitees, Mode: cfg.Mode, Timeout: timeout,
+	deadline := c.Open(now, &core.Opening{ID: id, Caller: inviter, Invitees: invitees, Mode: cfg.Mode, Timeout: timeout,
 		Data: cfg.ExtendedData, Push: cfg.Push})
 	for i := range c.Members() {
 		r.link(c, i)
@@ -133,7 +133,7 @@ func (r *Registry) invite(in *inputRun, inviter string, invitees []string, cfg *
 	}
 	r.calls.Put(c)
 	r.update(now, c)
-	return InviteResult{CallID: id, Timeout: timeout, Deadline: now.Add(timeout), Failed: failed}, nil
+	return InviteResult{CallID: id, Timeout: timeout, Deadline: deadline, Failed: failed}, nil
 }
 
 // inviteArgs returns what core.CheckInvite reads of an Invite.

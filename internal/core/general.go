@@ -25,8 +25,9 @@ type Opening struct {
 // Open makes c, an empty call with room for the caller and the invitees,
 // the call o describes at now: the caller Accepted, every invitee Inviting
 // until now+timeout. It emits nothing: the driver files the members under
-// their users, which tells it which are online, then calls Ring.
-func (c *Call) Open(now time.Time, o *Opening) {
+// their users, which tells it which are online, then calls Ring. It returns
+// the invitations' deadline.
+func (c *Call) Open(now time.Time, o *Opening) (deadline time.Time) {
 	c.id, c.mode, c.timeout = o.ID, o.Mode, o.Timeout
 	c.setCreated(now)
 	if o.Push != nil {
@@ -35,11 +36,12 @@ func (c *Call) Open(now time.Time, o *Opening) {
 	c.n = uint8(1 + len(o.Invitees))
 	ms := c.Members()
 	ms[0] = events.Member{User: o.Caller, State: events.Accepted, Data: o.Data}
-	deadline := now.Add(o.Timeout)
+	deadline = now.Add(o.Timeout)
 	for i, u := range o.Invitees {
 		ms[1+i] = events.Member{User: u, State: memberInitial, Inviter: o.Caller, Deadline: deadline}
 	}
 	c.pending = int16(len(o.Invitees))
+	return deadline
 }
 
 // Ring emits G2's events for the call Open just made: InvitationCreated to
@@ -49,6 +51,9 @@ func (c *Call) Open(now time.Time, o *Opening) {
 // With lim.NotReceived set, each invitee left Inviting gets its
 // not-received check (H6).
 func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
+	// Open gave every invitee the one deadline, now+timeout: read before
+	// any invitee leaves Inviting (and its deadline with it).
+	deadline := c.Members()[1].Deadline
 	for i := 1; i < len(c.Members()); i++ {
 		switch {
 		case busy.Has(i):
@@ -58,7 +63,6 @@ func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
 		}
 	}
 	all := out.clone(c.Members())
-	deadline := now.Add(c.timeout)
 	c.emit(out, events.Event{
 		Kind: events.InvitationCreated, To: c.Caller(), Offline: !online.Has(0), At: now,
 		From: c.Caller(), Data: c.InviteData(), Deadline: deadline, Members: all,
