@@ -6,6 +6,7 @@ import (
 
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/internal/core"
+	"github.com/callsig/callsig/internal/deadline"
 )
 
 // timeState is the Registry's time: the two readings of the clock the
@@ -164,14 +165,14 @@ func (r *Registry) arm(now, reading time.Time) {
 	if r.time.armed && !r.time.armedFor.After(at) {
 		return
 	}
-	d := at.Sub(now)
+	d := deadline.Sub(at, now)
 	if d <= 0 && !reading.IsZero() && reading.Before(now) {
 		// A deadline before the latest reading, not yet processed: the
 		// clock stepped back, and the input under way took effect at a
 		// reading before it (D3). Counting from the latest reading would
 		// fire at once, find nothing due and arm again, for as long as the
 		// clock is behind; count from the clock's reading now instead.
-		d = at.Sub(reading)
+		d = deadline.Sub(at, reading)
 	}
 	if t, ok := r.time.timer.(clock.Resetter); ok {
 		t.Reset(d)

@@ -73,11 +73,11 @@ const keyRange = 1 << 62 // about 146 years
 // the clock reads (Unix nanoseconds would overflow before 1678 and after
 // 2262, and a test clock may start at the zero time).
 func (h *Heap[T]) key(t time.Time) int64 {
-	if d := t.Sub(h.base); d > -keyRange && d < keyRange {
+	if d := Sub(t, h.base); d > -keyRange && d < keyRange {
 		return int64(d)
 	}
 	h.rebase(t)
-	return int64(t.Sub(h.base))
+	return int64(Sub(t, h.base))
 }
 
 // rebase makes the earlier of t and the heap's earliest instant the new
@@ -94,10 +94,10 @@ func (h *Heap[T]) rebase(t time.Time) {
 		}
 	}
 	for i := range h.slots {
-		h.slots[i].at = int64(h.when(&h.slots[i]).Sub(base))
+		h.slots[i].at = int64(Sub(h.when(&h.slots[i]), base))
 	}
 	for i := range h.recent {
-		h.recent[i].at = int64(h.when(&h.recent[i]).Sub(base))
+		h.recent[i].at = int64(Sub(h.when(&h.recent[i]), base))
 	}
 	h.base = base
 }
@@ -150,7 +150,7 @@ func (h *Heap[T]) min() (m *slot[T]) {
 }
 
 // when returns the instant slot s falls due.
-func (h *Heap[T]) when(s *slot[T]) time.Time { return h.base.Add(time.Duration(s.at)) }
+func (h *Heap[T]) when(s *slot[T]) time.Time { return Add(h.base, time.Duration(s.at)) }
 
 // Set files v, whose handle is *handle, at next with the given kind: in
 // (when *handle is None; order is then its creation order, which breaks
@@ -166,7 +166,7 @@ func (h *Heap[T]) Set(handle *int32, v T, order uint64, next time.Time, kind uin
 	case *handle == None:
 		h.add(handle, v, order, next, kind)
 	default:
-		d := next.Sub(h.base)
+		d := Sub(next, h.base)
 		if d <= -keyRange || d >= keyRange {
 			// The keys must be rebased, on the earliest instant in the
 			// heap but for v's own, which is about to change: v goes
