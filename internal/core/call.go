@@ -334,6 +334,19 @@ func (c *Call) emit(out *Outbox, e events.Event) {
 	out.Events = append(out.Events, e)
 }
 
+// next queues a new event of the given kind, to user to, stamped as emit
+// stamps events, and returns it for the caller to fill in the rest: an
+// event is large, and one built in place is not copied. The pointer is
+// valid until the next event is queued.
+func (c *Call) next(out *Outbox, kind events.Kind, to string, offline bool, at time.Time) *events.Event {
+	c.seq++
+	out.Events = append(out.Events, events.Event{})
+	e := &out.Events[len(out.Events)-1]
+	e.Kind, e.To, e.Offline, e.At = kind, to, offline, at
+	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.Caller()
+	return e
+}
+
 // alone returns member i alone, as an event's Members. In general mode it
 // shares the call's array without copying: a member that is no longer
 // pending never changes again there, and only such members are handed out

@@ -63,18 +63,14 @@ func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
 		}
 	}
 	all := out.clone(c.Members())
-	c.emit(out, events.Event{
-		Kind: events.InvitationCreated, To: c.Caller(), Offline: !online.Has(0), At: now,
-		From: c.Caller(), Data: c.InviteData(), Deadline: deadline, Members: all,
-	})
+	e := c.next(out, events.InvitationCreated, c.Caller(), !online.Has(0), now)
+	e.From, e.Data, e.Deadline, e.Members = c.Caller(), c.InviteData(), deadline, all
 	for i, m := range all[1:] {
 		if busy.Has(1 + i) {
 			continue
 		}
-		c.emit(out, events.Event{
-			Kind: events.InvitationReceived, To: m.User, Offline: m.State != events.Received, At: now,
-			From: m.Inviter, Data: c.InviteData(), Push: c.InvitePush(), Deadline: m.Deadline, Members: all,
-		})
+		e := c.next(out, events.InvitationReceived, m.User, m.State != events.Received, now)
+		e.From, e.Data, e.Push, e.Deadline, e.Members = m.Inviter, c.InviteData(), c.InvitePush(), m.Deadline, all
 	}
 	var rung Set
 	for i := 1; i < len(c.Members()); i++ {
@@ -174,13 +170,11 @@ func (c *Call) ApplyAnswer(now time.Time, a Answer, online Set, out *Outbox) {
 		c.endIfEmpty(now, before, online, out)
 		return
 	}
-	e := events.Event{
-		Kind: kind, To: c.Caller(), Offline: !online.Has(0), At: now,
-		From: user, Device: a.device, Data: a.data, Members: c.alone(i, out), Reason: reason,
-	}
-	c.emit(out, e)
-	e.Kind, e.To, e.Offline = events.UserStateChanged, user, !online.Has(i)
-	c.emit(out, e)
+	members := c.alone(i, out)
+	e := c.next(out, kind, c.Caller(), !online.Has(0), now)
+	e.From, e.Device, e.Data, e.Members, e.Reason = user, a.device, a.data, members, reason
+	e = c.next(out, events.UserStateChanged, user, !online.Has(i), now)
+	e.From, e.Device, e.Data, e.Members, e.Reason = user, a.device, a.data, members, reason
 	c.settle()
 }
 
