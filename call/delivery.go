@@ -218,10 +218,11 @@ func (r *Registry) deliverRun(batch []events.Event) {
 	}()
 	for {
 		if r.durable(batch) {
-			r.emitBatch(batch, &i)
+			r.emitBatch(batch, &i) // it clears each event it emitted
+		} else {
+			clear(batch) // drop references to Members and Push
 		}
 		i = -1
-		clear(batch) // drop references to Members and Push
 		r.mu.Lock()
 		r.recycle()
 		r.out.freeQueue, r.out.inFlight = batch[:0], 0
@@ -312,8 +313,10 @@ func (r *Registry) drain() {
 	r.mu.Unlock()
 }
 
-// emitBatch passes batch to the Sink in order; *i is the index of the
-// event being emitted, for a deliverer whose Sink panics. It counts in
+// emitBatch passes batch to the Sink in order, and clears each event once
+// Emit has returned for it, dropping its references to Members and Push;
+// *i is the index of the event being emitted, for a deliverer whose Sink
+// panics (the events from *i on are then left as they are). It counts in
 // r.out.emits the batch's start and end, so that r.out.emits is odd while a batch
 // is under way (see nested): once a batch rather than once an event, which
 // spares the atomic operations on every event and still tells a command
@@ -324,6 +327,7 @@ func (r *Registry) emitBatch(batch []events.Event, i *int) {
 	defer r.out.emits.Add(1)
 	for *i = 0; *i < len(batch); *i++ {
 		r.emitOne(&batch[*i])
+		batch[*i] = events.Event{}
 	}
 }
 
