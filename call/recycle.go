@@ -78,7 +78,8 @@ func (reuse *recycler) drop() {
 // of the batch.
 func (r *Registry) recycle() {
 	reuse := &r.recycler
-	for _, c := range reuse.endedInBatch {
+	for i, c := range reuse.endedInBatch {
+		reuse.endedInBatch[i] = nil // the batch's side keeps nothing (as drop leaves it)
 		// Only a record that still holds its own arrays (not one an
 		// advanced call grew out of, see place) goes back on a list: its
 		// room is then exactly its tier's.
@@ -96,5 +97,5 @@ func (r *Registry) recycle() {
 		reuse.free[t] = append(reuse.free[t], c)
 	}
 	reuse.arena.Recycle()
-	reuse.drop()
+	reuse.endedInBatch = reuse.endedInBatch[:0]
 }

@@ -103,11 +103,12 @@ func (a *Arena) Drop() {
 // Recycle makes the chunks of the batch just emitted reusable, keeping a
 // bounded number of them, cleared.
 func (a *Arena) Recycle() {
-	for _, ch := range a.batch {
+	for i, ch := range a.batch {
+		a.batch[i] = nil // the batch's side keeps nothing (as Drop leaves it)
 		if len(a.freeChunks) < maxFreeChunks {
 			clear(ch) // the part lists used: drop their strings
 			a.freeChunks = append(a.freeChunks, ch[:cap(ch)])
 		}
 	}
-	a.Drop()
+	a.batch = a.batch[:0]
 }
