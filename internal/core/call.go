@@ -168,21 +168,22 @@ func (c *Call) InviteData() string {
 	if c.extras != nil && c.extras.InviteDataKept {
 		return c.extras.InviteData
 	}
-	return c.Members()[0].Data
+	return c.firstMember.Data // the caller's: Members()[0]
 }
 
 // setData records data as the extended data of member i's last action.
 func (c *Call) setData(i int, data string) {
-	if i == 0 && data != c.Members()[0].Data && (c.extras == nil || !c.extras.InviteDataKept) {
+	ms := c.Members()
+	if i == 0 && data != ms[0].Data && (c.extras == nil || !c.extras.InviteDataKept) {
 		x := c.MakeExtras()
-		x.InviteData, x.InviteDataKept = c.Members()[0].Data, true
+		x.InviteData, x.InviteDataKept = ms[0].Data, true
 	}
-	c.Members()[i].Data = data
+	ms[i].Data = data
 }
 
-// Caller returns the user that created the call: the first member, which
-// the record does not keep a second time.
-func (c *Call) Caller() string { return c.Members()[0].User }
+// Caller returns the user that created the call: the first member
+// (Members()[0]), which the record does not keep a second time.
+func (c *Call) Caller() string { return c.firstMember.User }
 
 // InvitePush returns the Invite's push settings, or nil.
 func (c *Call) InvitePush() *events.Push {
@@ -202,8 +203,9 @@ func (c *Call) checks() []time.Time {
 
 // Index returns the position of user among the members, or -1.
 func (c *Call) Index(user string) int {
-	for i := range c.Members() {
-		if c.Members()[i].User == user {
+	ms := c.Members()
+	for i := range ms {
+		if ms[i].User == user {
 			return i
 		}
 	}
@@ -298,8 +300,9 @@ func (c *Call) NextDue() (time.Time, DueKind) {
 	var next time.Time
 	kind := DueDeadline
 	checks := c.checks()
-	for i := 1; i < len(c.Members()); i++ {
-		m := &c.Members()[i]
+	ms := c.Members()
+	for i := 1; i < len(ms); i++ {
+		m := &ms[i]
 		if m.State.Pending() && (next.IsZero() || m.Deadline.Before(next) || m.Deadline.Equal(next) && kind == DueCheck) {
 			next, kind = m.Deadline, DueDeadline
 		}

@@ -53,8 +53,9 @@ func (c *Call) Open(now time.Time, o *Opening) (deadline time.Time) {
 func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
 	// Open gave every invitee the one deadline, now+timeout: read before
 	// any invitee leaves Inviting (and its deadline with it).
-	deadline := c.Members()[1].Deadline
-	for i := 1; i < len(c.Members()); i++ {
+	ms := c.Members()
+	deadline := ms[1].Deadline
+	for i := 1; i < len(ms); i++ {
 		switch {
 		case busy.Has(i):
 			c.move(i, cmdReject)
@@ -62,7 +63,7 @@ func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
 			c.move(i, cmdDeliver)
 		}
 	}
-	all := out.clone(c.Members())
+	all := out.clone(ms)
 	e := c.next(out, events.InvitationCreated, c.Caller(), !online.Has(0), now)
 	e.From, e.Data, e.Deadline, e.Members = c.Caller(), c.InviteData(), deadline, all
 	for i, m := range all[1:] {
@@ -73,19 +74,19 @@ func (c *Call) Ring(now time.Time, online, busy Set, lim *Limits, out *Outbox) {
 		e.From, e.Data, e.Push, e.Deadline, e.Members = m.Inviter, c.InviteData(), c.InvitePush(), m.Deadline, all
 	}
 	var rung Set
-	for i := 1; i < len(c.Members()); i++ {
+	for i := 1; i < len(ms); i++ {
 		if !busy.Has(i) {
 			rung.Add(i)
 		}
 	}
-	for i := 1; i < len(c.Members()); i++ {
+	for i := 1; i < len(ms); i++ {
 		if busy.Has(i) {
 			c.busyReject(now, i, rung, online, out)
 		}
 	}
 	if d := lim.NotReceived; d > 0 { // H6
-		for i := 1; i < len(c.Members()); i++ {
-			if c.Members()[i].State == events.Inviting {
+		for i := 1; i < len(ms); i++ {
+			if ms[i].State == events.Inviting {
 				c.setCheck(i, now.Add(d))
 			}
 		}
