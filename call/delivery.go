@@ -325,9 +325,10 @@ func (r *Registry) drain() {
 func (r *Registry) emitBatch(batch []events.Event, i *int) {
 	r.out.emits.Add(1)
 	defer r.out.emits.Add(1)
-	for *i = 0; *i < len(batch); *i++ {
-		r.emitOne(&batch[*i])
-		batch[*i] = events.Event{}
+	for k := range batch {
+		*i = k
+		r.emitOne(&batch[k])
+		batch[k] = events.Event{}
 	}
 }
 
