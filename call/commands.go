@@ -198,15 +198,17 @@ func (r *Registry) cancel(in *inputRun, inviter, callID string, invitees []strin
 // answered). Accepting again while the call is live is a no-op; once the call
 // is over every command gets ErrCallNotFound.
 func (r *Registry) Accept(invitee, callID string, cfg AcceptConfig) error {
-	err := r.input(Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
-	return err
+	// input's work, with the entry made in place rather than copied in
+	in := inputRun{entry: Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}
+	return r.runInput(&in, nil)
 }
 
 // Reject rejects an invitation (G3); see Accept. The caller gets
 // InvitationRejected with Reason Rejected.
 func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
-	err := r.input(Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
-	return err
+	// input's work, with the entry made in place rather than copied in
+	in := inputRun{entry: Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}
+	return r.runInput(&in, nil)
 }
 
 // answer is Accept (accept set) and Reject.
