@@ -83,7 +83,9 @@ func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
 		}
 		r.time.present = now // the passing of time takes effect, as an input of its own (see commit)
 	}
-	r.time.retryAt = time.Time{}
+	if !r.time.retryAt.IsZero() {
+		r.time.retryAt = time.Time{}
+	}
 	// Nothing due: processDue would find as much, and most inputs find
 	// nothing due.
 	for due && r.processDue(now) {
@@ -159,7 +161,7 @@ func (r *Registry) arm(now, reading time.Time) {
 		}
 		return
 	}
-	if at.Before(r.time.retryAt) {
+	if !r.time.retryAt.IsZero() && at.Before(r.time.retryAt) { // zero but after a refusal
 		at = r.time.retryAt
 	}
 	if r.time.armed && !r.time.armedFor.After(at) {
