@@ -15,7 +15,7 @@ import (
 type Options struct {
 	Clock          clock.Clock   // nil: clock.Real()
 	Sink           events.Sink   // nil: events.Discard
-	NewID          func() string // call IDs, asked under the lock once per call created; nil: random, unique, URL-safe (128 bits)
+	NewID          func() string // call IDs, asked under the lock by each invite about to create a call; nil: random, unique, URL-safe (128 bits)
 	MaxInvitees    int           // invitees a call may hold; 0: 9; at most 100
 	DefaultTimeout time.Duration // used when InviteConfig.Timeout is 0; 0: min(90s, MaxTimeout)
 	MaxTimeout     time.Duration // 0: 600s; the least timeout is always 1s

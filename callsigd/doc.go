@@ -193,6 +193,9 @@
 // which this version does not change: the peers' list only gives the
 // nodes' HTTP addresses. -checkpoint-entries is raft's snapshot
 // threshold. A single server's journal in -data is not read in a cluster.
+// Every node of a cluster runs the same build: the nodes' internal
+// requests and raft's log entries carry no version, so a rolling upgrade
+// across a change of their format is not supported.
 //
 // Every node takes WebSocket clients and applies every committed entry to
 // its replica; the events go to the devices connected to it, and offline

@@ -320,12 +320,14 @@ func (c *Cluster) Close() error {
 	return errors.Join(err, stores.Close())
 }
 
-// Interrupt makes the commands in flight give up at once, and those that
-// come after fail at once: one not yet sent to a leader fails with
-// ErrUnavailable (nothing was done), one whose request was sent with
-// ErrUncertain. A shutdown calls it when its grace period is over, so
-// that connections waiting on a forwarded command do not hold it up.
-// Close calls it too.
+// Interrupt makes the forwarded commands in flight give up at once, and
+// those that come after fail at once: one not yet sent to a leader fails
+// with ErrUnavailable (nothing was done), one whose request was sent with
+// ErrUncertain; the waits for this node's replica to catch up end too. A
+// command this node runs as the leader is bounded by raft's commit
+// timeout instead (replica.Node.Do). A shutdown calls Interrupt when its
+// grace period is over, so that connections waiting on a forwarded
+// command do not hold it up. Close calls it too.
 func (c *Cluster) Interrupt() { c.cancel() }
 
 // Health is the server's health check: nil while the node knows a leader.

@@ -149,8 +149,9 @@ func TestUnreadableResultIsUncertain(t *testing.T) {
 // request, so that a shutdown is not held up by a leader that hangs.
 func TestInterruptEndsForwardedCommands(t *testing.T) {
 	c, _ := newTestCluster(t, strings.Repeat("k", 32))
-	hung := make(chan struct{})
+	hung, heard := make(chan struct{}), make(chan struct{}, 1)
 	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		heard <- struct{}{}
 		select {
 		case <-hung:
 		case <-r.Context().Done():
@@ -167,7 +168,7 @@ func TestInterruptEndsForwardedCommands(t *testing.T) {
 		_, _, err, again := c.forwardTo(p, call.Entry{Op: call.OpLogin, User: "alice"}, time.Now().Add(time.Minute))
 		done <- answer{err, again}
 	}()
-	time.Sleep(50 * time.Millisecond) // the request is on its way
+	<-heard // the request was sent
 	start := time.Now()
 	c.Interrupt()
 	select {

@@ -252,3 +252,26 @@ func TestHeartbeatLogsInAgain(t *testing.T) {
 		t.Fatalf("alice got %s", calltest.FormatEvent(evs[1]))
 	}
 }
+
+// A heartbeat that runs while its connection is being closed (its H5
+// timer fired mid-request, say) leaves the device as it is: logged in
+// again, it would be logged out by the closing connection's detach, a
+// second G7 for nothing. It does nothing, as a heartbeat of a device not
+// online does.
+func TestHeartbeatOfAClosingConnection(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	e.dial("bob", "phone")
+	e.srv.mu.RLock()
+	c := e.srv.devices["bob"]["phone"]
+	e.srv.mu.RUnlock()
+	if err := e.srv.Registry().Logout("bob", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	c.close(CloseHeartbeat, "heartbeat timeout", "heartbeat")
+	if _, err := e.srv.exec(c, &request{Op: "heartbeat"}); err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	if d := e.srv.Registry().Devices("bob"); len(d) != 0 {
+		t.Fatalf("a closing connection's heartbeat logged bob in again: %v", d)
+	}
+}

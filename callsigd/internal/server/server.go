@@ -516,16 +516,18 @@ func (s *Server) replay(c *conn) {
 // connection's login (a cluster's election can hold one up), or by its
 // heartbeat lapsing (H5) a moment before the connection's own timer. The
 // login gives it the replays (G8, A7) of what rings, as a reconnection
-// would; whatever G7 cancelled meanwhile stays cancelled. A connection no
-// longer the device's gets ErrNotOnline, as before.
+// would; whatever G7 cancelled meanwhile stays cancelled. A connection
+// that no longer holds the device, or is closing (as is the server), is
+// left alone, and its heartbeat answered as any heartbeat of a device not
+// online is: it does nothing.
 func (s *Server) relogin(c *conn) error {
 	unlock := s.presence.lock(c.user, c.device)
 	defer unlock()
 	s.mu.RLock()
-	owner := s.devices[c.user][c.device] == c && !s.closing
+	owner := s.devices[c.user][c.device] == c && !s.closing && !c.closing.Load()
 	s.mu.RUnlock()
 	if !owner {
-		return &call.Error{Op: "heartbeat", User: c.user, Err: call.ErrNotOnline, Detail: "the connection no longer holds the device"}
+		return nil
 	}
 	c.log.Warn("online again: the device was logged out while connected")
 	return s.reg.Login(c.user, c.device)
