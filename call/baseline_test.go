@@ -2,13 +2,13 @@ package call_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
 	"github.com/looplab/fsm"
@@ -17,8 +17,9 @@ import (
 // baseline is the same general-mode lifecycle built the plain way, as a
 // developer would write it in an afternoon on looplab/fsm: one fsm.FSM per
 // member, a map of calls under one mutex, one clock timer per call, events
-// to the same Sink, and call IDs that cannot be guessed, made as the
-// Registry's default NewID makes them (G10 holds for it too). The
+// to the same Sink, and call IDs that cannot be guessed, made by
+// call.NewCallID as the Registry's default NewID makes them (G10 holds for
+// it too), so that both pay the same for an ID. The
 // benchmarks run it beside the Registry (B1) and report the ratio; it is
 // not used anywhere else.
 type baseline struct {
@@ -48,15 +49,6 @@ func newBaseline(clk clock.Clock, sink events.Sink) *baseline {
 	return &baseline{clk: clk, sink: sink, calls: map[string]*baseCall{}}
 }
 
-// baseRandomID returns 128 random bits from crypto/rand as 22 URL-safe
-// characters, the way call/id.go makes the Registry's default IDs, so that
-// both pay the same for an ID that G10 allows.
-func baseRandomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 func (b *baseline) emit(c *baseCall, e events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Caller = c.id, c.seq, c.caller
@@ -66,7 +58,7 @@ func (b *baseline) emit(c *baseCall, e events.Event) {
 func (b *baseline) Invite(caller string, invitees []string, timeout time.Duration) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	id := baseRandomID()
+	id := call.NewCallID() // as the Registry makes its IDs by default (G10 holds for the baseline too)
 	now := b.clk.Now()
 	c := &baseCall{id: id, caller: caller, invitees: invitees, members: map[string]*fsm.FSM{}, deadline: now.Add(timeout)}
 	c.members[caller] = fsm.NewFSM("Accepted", baseEvents, fsm.Callbacks{}) // one FSM per member, the caller too
@@ -167,7 +159,7 @@ func (b *baseline) settle(c *baseCall) {
 func stateByName(s string) (events.State, bool) { return events.ParseState(s) }
 
 // The baseline's call IDs are as hard to guess as the Registry's (G10):
-// 128 bits from crypto/rand, all distinct.
+// 128 random bits, all distinct.
 func TestBaselineIDsAreRandom(t *testing.T) {
 	base := newBaseline(clock.NewManual(t0), events.Discard)
 	seen := map[string]bool{}
