@@ -316,3 +316,49 @@ func TestPanicInNestedCommand(t *testing.T) {
 		t.Fatalf("Invite after the panic: %v", err)
 	}
 }
+
+// reentrantClock is a Clock whose Now asks its Registry something while
+// on is set: a host clock that logs or counts through the Registry.
+type reentrantClock struct {
+	*clock.Manual
+	reg *call.Registry
+	on  atomic.Bool
+}
+
+func (c *reentrantClock) Now() time.Time {
+	if c.on.Load() {
+		_ = c.reg.Len()
+	}
+	return c.Manual.Now()
+}
+
+// A command reads the Clock before it takes the Registry's lock: the
+// Clock is host code, and may call the Registry back.
+func TestClockMayCallTheRegistry(t *testing.T) {
+	clk := &reentrantClock{Manual: clock.NewManual(t0)}
+	reg, err := call.NewRegistry(call.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.reg = reg
+	clk.on.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		res, err := reg.Invite("alice", []string{"bob"}, call.InviteConfig{})
+		if err == nil {
+			err = reg.Accept("bob", res.CallID, call.AcceptConfig{})
+		}
+		if err == nil {
+			err = reg.Login("carol", "")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Clock that calls the Registry deadlocked a command")
+	}
+}

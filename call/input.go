@@ -26,11 +26,12 @@ func (r *Registry) input(e Entry, res *outcome) error {
 	return r.runInput(&in, res)
 }
 
-// runInput runs one input end to end: it takes the lock; refuses a
-// command under overload (C5) before anything else; reads the clock and
-// processes what fell due up to that reading, journaling that passing of
-// time first (the Time rule, D1: advance); runs the input, which journals
-// itself once its checks pass (commit); and delivers its events (finish).
+// runInput runs one input end to end: it reads the clock, before the lock
+// (the Clock is host code); takes the lock; refuses a command under
+// overload (C5) before anything else; processes what fell due up to the
+// reading, journaling that passing of time first (the Time rule, D1:
+// advance); runs the input, which journals itself once its checks pass
+// (commit); and delivers its events (finish).
 // A panic in host code called meanwhile leaves the Registry usable (guard,
 // C6). A replayed input (Apply) is not refused for load, and takes effect
 // at its journaled reading, journaling nothing.
@@ -40,9 +41,18 @@ func (r *Registry) input(e Entry, res *outcome) error {
 // It is a parameter of its own, not a field of inputRun, so that it stays
 // on the caller's stack: the entry's slices may be kept by the Journal.
 func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
+	e := &in.entry
+	var reading time.Time
+	if in.replaying {
+		reading = e.At.Round(0).UTC() // a replay takes effect at its journaled reading
+	} else {
+		// Read before the lock: the Clock is host code, and the reading
+		// need not be taken under the lock, since the Time rule raises a
+		// reading older than the present to it (D3).
+		reading = r.readClock()
+	}
 	r.begin(in)
 	defer r.guard(in)
-	e := &in.entry
 	if !in.replaying && e.Op.isCommand() {
 		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
 			r.stats.count(e.Op, err)
@@ -52,12 +62,6 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 			r.flushLogs()
 			return err
 		}
-	}
-	var reading time.Time
-	if in.replaying {
-		reading = e.At.Round(0).UTC() // a replay takes effect at its journaled reading
-	} else {
-		reading = r.readClock()
 	}
 	var now time.Time
 	if e.Op == OpResume {
