@@ -6,7 +6,6 @@ import (
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/clock"
-	"github.com/callsig/callsig/events"
 )
 
 // onlineRound makes n calls between users logged in on the default
@@ -24,32 +23,11 @@ func onlineRound(t *testing.T, r *call.Registry, clk *clock.Manual, round, n int
 		if i%7 == 3 {
 			r.Login(callee, "phone")
 		}
-		mode := events.General
-		if i%5 == 4 {
-			mode = events.Advanced
-		}
-		res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Duration(1+i%20) * time.Second, Mode: mode})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := inviteIth(t, r, i, caller, callee)
 		if i%7 == 3 {
 			r.Logout(callee, "phone")
 		}
-		switch i % 5 {
-		case 1:
-			err = r.Accept(callee, res.CallID, call.AcceptConfig{})
-		case 2:
-			_, err = r.Cancel(caller, res.CallID, nil, call.CancelConfig{})
-		case 3:
-			err = r.Reject(callee, res.CallID, call.RejectConfig{})
-		case 4:
-			if err = r.Accept(callee, res.CallID, call.AcceptConfig{}); err == nil {
-				err = r.End(caller, res.CallID, call.EndConfig{})
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		endIth(t, r, i, caller, callee, id)
 		switch i % 3 {
 		case 0:
 			r.Logout(caller, "") // G7 cancels a call still pending

@@ -74,6 +74,44 @@ func TestMemoryFlatUnderChurn(t *testing.T) {
 // a round: every call of every round is between users seen nowhere else.
 func churnUser(round, i, side int) string { return fmt.Sprintf("u%02d%07d%d", round, i, side) }
 
+// inviteIth makes call i of a round from caller to callee, advanced one
+// time in five, ringing for 1 to 20 seconds, and returns its ID.
+func inviteIth(t *testing.T, r *call.Registry, i int, caller, callee string) string {
+	t.Helper()
+	mode := events.General
+	if i%5 == 4 {
+		mode = events.Advanced
+	}
+	res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Duration(1+i%20) * time.Second, Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.CallID
+}
+
+// endIth ends call i of a round (inviteIth's) the way i gives: left to
+// time out, accepted, cancelled, rejected, or (advanced) accepted and
+// ended.
+func endIth(t *testing.T, r *call.Registry, i int, caller, callee, id string) {
+	t.Helper()
+	var err error
+	switch i % 5 {
+	case 1:
+		err = r.Accept(callee, id, call.AcceptConfig{})
+	case 2:
+		_, err = r.Cancel(caller, id, nil, call.CancelConfig{})
+	case 3:
+		err = r.Reject(callee, id, call.RejectConfig{})
+	case 4:
+		if err = r.Accept(callee, id, call.AcceptConfig{}); err == nil {
+			err = r.End(caller, id, call.EndConfig{})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // timeoutRound makes n calls that all time out, at 30 different instants.
 func timeoutRound(t *testing.T, r *call.Registry, clk *clock.Manual, round, n int) {
 	for i := range n {
@@ -97,29 +135,7 @@ func mixedRound(t *testing.T, r *call.Registry, clk *clock.Manual, round, n int)
 		if i%2 == 0 {
 			r.Login(caller, "d")
 		}
-		mode := events.General
-		if i%5 == 4 {
-			mode = events.Advanced
-		}
-		res, err := r.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Duration(1+i%20) * time.Second, Mode: mode})
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch i % 5 {
-		case 1:
-			err = r.Accept(callee, res.CallID, call.AcceptConfig{})
-		case 2:
-			_, err = r.Cancel(caller, res.CallID, nil, call.CancelConfig{})
-		case 3:
-			err = r.Reject(callee, res.CallID, call.RejectConfig{})
-		case 4:
-			if err = r.Accept(callee, res.CallID, call.AcceptConfig{}); err == nil {
-				err = r.End(caller, res.CallID, call.EndConfig{})
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		endIth(t, r, i, caller, callee, inviteIth(t, r, i, caller, callee))
 		if i%4 == 2 {
 			r.Logout(caller, "d")
 		}
