@@ -177,21 +177,10 @@ func procLeader(t *testing.T, nodes []*procNode) *procNode {
 			up = append(up, n)
 		}
 	}
-	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		leader := up[0].state().Leader
-		same := leader != ""
-		for _, n := range up[1:] {
-			same = same && n.state().Leader == leader
-		}
-		for _, n := range up {
-			if same && n.id == leader {
-				return n
-			}
-		}
-	}
-	t.Fatal("the nodes agree on no leader")
-	return nil
+	return leaderOf(t, up)
 }
+
+func (n *procNode) nodeID() string { return n.id }
 
 // eventually waits, within waitLimit, until f is true.
 func eventually(t *testing.T, what string, f func() bool) {

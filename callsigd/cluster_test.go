@@ -239,7 +239,7 @@ func (n *testNode) state() clusterState {
 
 // leaderOf waits until every node of nodes knows one same leader, which
 // is among them, and returns it.
-func leaderOf(t *testing.T, nodes []*testNode) *testNode {
+func leaderOf[N clusterNode](t *testing.T, nodes []N) N {
 	t.Helper()
 	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		leader := nodes[0].state().Leader
@@ -248,14 +248,24 @@ func leaderOf(t *testing.T, nodes []*testNode) *testNode {
 			same = same && n.state().Leader == leader
 		}
 		for _, n := range nodes {
-			if same && n.id == leader {
+			if same && n.nodeID() == leader {
 				return n
 			}
 		}
 	}
 	t.Fatal("the nodes agree on no leader")
-	return nil
+	var none N
+	return none
 }
+
+// clusterNode is a node of a test cluster, in-process (testNode) or a
+// process of its own (procNode), as leaderOf asks after it.
+type clusterNode interface {
+	nodeID() string
+	state() clusterState // its GET /v1/cluster
+}
+
+func (n *testNode) nodeID() string { return n.id }
 
 // wsClient is a WebSocket client of one node, with the results and
 // events it receives as maps, as the cluster tests read them.
