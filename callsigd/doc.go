@@ -141,9 +141,9 @@
 // connection stays open), rate_limited (below) and internal (the command
 // was done, but its result cannot be written as JSON: a time past the
 // year 9999, say); in a cluster, two more: unavailable (no leader could
-// be reached: nothing was done, retry) and uncertain (the leader lost its leadership, or could not be heard,
-// after the command was sent: it may or may not have taken effect; see
-// Cluster).
+// be reached: nothing was done, retry) and uncertain (the leader lost its
+// leadership, or could not be heard, after the command was sent: it may
+// or may not have taken effect; see Cluster).
 //
 // Events are {"type":"event",…} with the fields of events.Event as its
 // JSON gives them, less "to" (the connection's user) and "offline". An
