@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -270,6 +271,12 @@ func (r *Registry) log(level slog.Level, msg string, args ...any) {
 type logQueue struct {
 	lines   []logLine   // guarded by the Registry's lock
 	pending atomic.Bool // lines is not empty: read without the lock, so that an input with nothing to write takes the lock no second time
+	// writing is held by the one goroutine writing lines, so that they
+	// reach the Logger in the order they were noted. Never waited for: a
+	// goroutine that finds it held leaves its lines to the writer, which
+	// writes until none is pending (a Handler that calls the Registry
+	// back is such a goroutine, inside the writer).
+	writing sync.Mutex
 }
 
 type logLine struct {
@@ -298,13 +305,20 @@ func (r *Registry) flushLogs() {
 }
 
 func (r *Registry) writeLogs() {
-	r.mu.Lock()
-	lines := r.logs.lines
-	r.logs.lines = nil
-	r.logs.pending.Store(false)
-	r.mu.Unlock()
-	for _, l := range lines {
-		r.log(l.level, l.msg, l.args...)
+	for r.logs.pending.Load() && r.logs.writing.TryLock() {
+		for r.logs.pending.Load() {
+			r.mu.Lock()
+			lines := r.logs.lines
+			r.logs.lines = nil
+			r.logs.pending.Store(false)
+			r.mu.Unlock()
+			for _, l := range lines {
+				r.log(l.level, l.msg, l.args...)
+			}
+		}
+		r.logs.writing.Unlock()
+		// A line noted after the last check, whose goroutine found
+		// writing held, is written by the next turn of the loop.
 	}
 }
 
