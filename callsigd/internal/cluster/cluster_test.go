@@ -186,3 +186,19 @@ func TestInterruptEndsForwardedCommands(t *testing.T) {
 		t.Fatalf("after Interrupt: %v (again %v), want a request never sent", err, again)
 	}
 }
+
+// A leader that ran a command but could not encode its result answers
+// uncertain with its applied index, and the follower keeps the index, so
+// that it waits for the command's events before it replies.
+func TestUncertainKeepsTheLeadersIndex(t *testing.T) {
+	c, _ := newTestCluster(t, strings.Repeat("k", 32))
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, response{Applied: 9, Error: &wireError{CodeUncertain, "the command took effect; its result cannot be encoded"}})
+	}))
+	t.Cleanup(leader.Close)
+	p := Peer{ID: "b", HTTP: strings.TrimPrefix(leader.URL, "http://")}
+	_, applied, err, again := c.forwardTo(p, call.Entry{Op: call.OpJoin, User: "alice", CallID: "c1"}, time.Now().Add(time.Second))
+	if applied != 9 || !errors.Is(err, ErrUncertain) || again {
+		t.Fatalf("applied %d, err %v, again %v; want 9, uncertain, false", applied, err, again)
+	}
+}

@@ -188,7 +188,10 @@ func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.
 		case codeNotLeader:
 			return res, 0, fmt.Errorf("%s: %s", p.ID, r.Error.Message), true
 		case CodeUncertain:
-			return res, 0, newError(ErrUncertain, r.Error.Message), false
+			// The leader's applied index, when it sent one (a result it
+			// could not encode): the command took effect, and its events
+			// are waited for as a success's are.
+			return res, r.Applied, newError(ErrUncertain, r.Error.Message), false
 		}
 		return res, r.Applied, codedError(r.Error.Code, r.Error.Message), false
 	}
