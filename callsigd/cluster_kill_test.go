@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/callsigd/internal/wstest"
+	"github.com/callsig/callsig/callsigd/replica"
 	"github.com/hashicorp/raft"
 )
 
@@ -47,7 +48,7 @@ func runClusterChild(args []string) int {
 		_ = file.Close()
 	}
 	f.listener = lns[0]
-	f.transport = raft.NewNetworkTransport(streamLayer{lns[1]}, 3, time.Second, io.Discard)
+	f.transport = replica.NewTransport(streamLayer{lns[1]}, time.Second, io.Discard)
 	f.raft = childRaft()
 	f.raft.LogOutput, f.raft.LogLevel = os.Stderr, "WARN"
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/callsigd/internal/wstest"
+	"github.com/callsig/callsig/callsigd/replica"
 	"github.com/coder/websocket"
 	"github.com/hashicorp/raft"
 )
@@ -118,7 +119,7 @@ func startCluster(t *testing.T, n int, args ...string) []*testNode {
 	var trans []raft.Transport
 	var peers []string
 	for i := range nodes {
-		tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, time.Second, io.Discard)
+		tr, err := replica.NewTCPTransport("127.0.0.1:0", nil, time.Second, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +161,7 @@ func (n *testNode) start(ln net.Listener, tr raft.Transport) {
 		}
 	}
 	if tr == nil {
-		if tr, err = raft.NewTCPTransport(n.raftAddr, nil, 3, time.Second, io.Discard); err != nil {
+		if tr, err = replica.NewTCPTransport(n.raftAddr, nil, time.Second, io.Discard); err != nil {
 			n.t.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // port) with its stores in dir, and returns it with its transport's address.
 func startTCP(t *testing.T, id, addr, dir string, clk clock.Clock) (member, raft.ServerAddress, func()) {
 	t.Helper()
-	trans, err := raft.NewTCPTransport(addr, nil, 3, time.Second, io.Discard)
+	trans, err := replica.NewTCPTransport(addr, nil, time.Second, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
