@@ -83,9 +83,7 @@ func (r *Registry) advance(in *inputRun, reading time.Time) (time.Time, error) {
 		}
 		r.time.present = now // the passing of time takes effect, as an input of its own (see commit)
 	}
-	if !r.time.retryAt.IsZero() {
-		r.time.retryAt = time.Time{}
-	}
+	r.time.retryAt = time.Time{}
 	// Nothing due: processDue would find as much, and most inputs find
 	// nothing due.
 	for due && r.processDue(now) {

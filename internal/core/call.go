@@ -332,9 +332,14 @@ func (s *Set) Add(i int) bool {
 
 // emit stamps e with the call's identity and next Seq and queues it.
 func (c *Call) emit(out *Outbox, e events.Event) {
+	c.stamp(&e)
+	out.Events = append(out.Events, e)
+}
+
+// stamp gives e the call's identity and its next Seq (G9).
+func (c *Call) stamp(e *events.Event) {
 	c.seq++
 	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.Caller()
-	out.Events = append(out.Events, e)
 }
 
 // next queues a new event of the given kind, to user to, stamped as emit
@@ -342,11 +347,10 @@ func (c *Call) emit(out *Outbox, e events.Event) {
 // event is large, and one built in place is not copied. The pointer is
 // valid until the next event is queued.
 func (c *Call) next(out *Outbox, kind events.Kind, to string, offline bool, at time.Time) *events.Event {
-	c.seq++
 	out.Events = append(out.Events, events.Event{})
 	e := &out.Events[len(out.Events)-1]
 	e.Kind, e.To, e.Offline, e.At = kind, to, offline, at
-	e.CallID, e.Seq, e.Mode, e.Caller = c.id, c.seq, c.mode, c.Caller()
+	c.stamp(e)
 	return e
 }
 
