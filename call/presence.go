@@ -108,6 +108,14 @@ func (l *memberLink) index() int {
 	panic("callsig: internal: a member link outside its call's links")
 }
 
+// setLinks makes u the user of every link of the list that starts at
+// head: the user's record, &onlineDefault, or nil (see memberLink).
+func setLinks(head *memberLink, u *user) {
+	for l := head; l != nil; l = l.next {
+		l.u = u
+	}
+}
+
 // first reports whether l is the first link of its list: the last link's
 // next is nil, never l.
 func (l *memberLink) first() bool { return l.prev.next != l }
@@ -286,9 +294,7 @@ func (r *Registry) recordFor(id string) *user {
 		u.devices = append(u.devices, "") // a new array: defaultDevice is shared
 	}
 	u.head = r.users.head(i)
-	for l := u.head; l != nil; l = l.next {
-		l.u = u
-	}
+	setLinks(u.head, u)
 	r.users.setRecord(i, u)
 	return u
 }
@@ -302,9 +308,7 @@ func (r *Registry) loginDefault(id string) {
 		r.users.addOnline(i, h, id)
 		return
 	}
-	for l := r.users.head(i); l != nil; l = l.next {
-		l.u = &onlineDefault
-	}
+	setLinks(r.users.head(i), &onlineDefault)
 	r.users.setCallOnline(i, true)
 }
 
@@ -346,9 +350,7 @@ func (r *Registry) shed(u *user) {
 		if online {
 			mark = &onlineDefault
 		}
-		for l := u.head; l != nil; l = l.next {
-			l.u = mark
-		}
+		setLinks(u.head, mark)
 		r.users.setCall(i, u.head.c, u.head.index(), online)
 	case online:
 		r.users.setOnline(i, u.id)
@@ -722,9 +724,7 @@ func (r *Registry) logoutDefault(now time.Time, id string) {
 		r.users.del(i)
 		return
 	}
-	for l := head; l != nil; l = l.next {
-		l.u = nil
-	}
+	setLinks(head, nil)
 	r.users.setCallOnline(i, false)
 	r.callerOffline(now, head)
 }
