@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -19,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/callsig/callsig/callsigd/replica"
 	"github.com/hashicorp/raft"
 )
@@ -159,14 +157,7 @@ func (n *procNode) kill() {
 	n.dead, n.proc = append(n.dead, n.proc), nil
 }
 
-func (n *procNode) state() clusterState {
-	n.t.Helper()
-	var st clusterState
-	if code, body := wstest.Get(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
-		n.t.Fatalf("%s /v1/cluster: %d %s", n.id, code, body)
-	}
-	return st
-}
+func (n *procNode) state() clusterState { return stateOf(n.t, n.id, n.base()) }
 
 // procLeader waits until every node of nodes that runs knows one same
 // leader, which is among them, and returns it.

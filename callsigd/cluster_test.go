@@ -229,11 +229,14 @@ type clusterState struct {
 	} `json:"peers"`
 }
 
-func (n *testNode) state() clusterState {
-	n.t.Helper()
+func (n *testNode) state() clusterState { return stateOf(n.t, n.id, n.base()) }
+
+// stateOf reads the GET /v1/cluster of node id, served at base.
+func stateOf(t *testing.T, id, base string) clusterState {
+	t.Helper()
 	var st clusterState
-	if code, body := wstest.Get(n.t, n.base()+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
-		n.t.Fatalf("%s /v1/cluster: %d %s", n.id, code, body)
+	if code, body := wstest.Get(t, base+"/v1/cluster"); code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("%s /v1/cluster: %d %s", id, code, body)
 	}
 	return st
 }
