@@ -4,7 +4,6 @@ import (
 	"github.com/callsig/callsig/events"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"strings"
 )
 
 // metrics are what /metrics exports. Each Server has a prometheus
@@ -58,7 +57,10 @@ func newMetrics(r func() Backend) *metrics {
 			Help: "WebSocket upgrades refused, by reason: token, shutting_down.",
 		}, []string{"reason"}),
 	}
-	for k := events.Kind(1); !strings.HasPrefix(k.String(), "Kind("); k++ {
+	for k := events.Kind(1); ; k++ {
+		if _, known := events.ParseKind(k.String()); !known {
+			break
+		}
 		m.eventKinds[k] = m.events.WithLabelValues(k.String())
 	}
 	m.reg.MustRegister(m.commands, m.latency, m.events, m.pushes, m.connections, m.closes, m.rejected,
