@@ -169,7 +169,7 @@ func (r *Registry) lookup(op, user, callID string) (*callRecord, error) {
 // allocates nothing (B2).
 func (r *Registry) Cancel(inviter, callID string, invitees []string, cfg CancelConfig) (failed []string, err error) {
 	var o outcome
-	err = r.input(Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push}, &o)
+	err = r.runInput(&inputRun{entry: Entry{Op: OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push}, admitAsked: true}, &o)
 	return o.failed, err
 }
 
@@ -198,17 +198,13 @@ func (r *Registry) cancel(in *inputRun, inviter, callID string, invitees []strin
 // answered). Accepting again while the call is live is a no-op; once the call
 // is over every command gets ErrCallNotFound.
 func (r *Registry) Accept(invitee, callID string, cfg AcceptConfig) error {
-	// input's work, with the entry made in place rather than copied in
-	in := inputRun{entry: Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}
-	return r.runInput(&in, nil)
+	return r.runInput(&inputRun{entry: Entry{Op: OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}, nil)
 }
 
 // Reject rejects an invitation (G3); see Accept. The caller gets
 // InvitationRejected with Reason Rejected.
 func (r *Registry) Reject(invitee, callID string, cfg RejectConfig) error {
-	// input's work, with the entry made in place rather than copied in
-	in := inputRun{entry: Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}
-	return r.runInput(&in, nil)
+	return r.runInput(&inputRun{entry: Entry{Op: OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}, nil)
 }
 
 // answer is Accept (accept set) and Reject.

@@ -98,7 +98,7 @@ func (cfg *CallingInviteConfig) inviteArgs(user string, invitees []string, dflt 
 // Accepted is a no-op that returns the call's Info and emits nothing.
 func (r *Registry) Join(user, callID string, cfg JoinConfig) (Info, error) {
 	var o outcome
-	err := r.input(Entry{Op: OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, &o)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}, &o)
 	return o.info, err
 }
 
@@ -128,7 +128,7 @@ func (r *Registry) joinCall(in *inputRun, user, callID string, cfg *JoinConfig) 
 // left Accepted or pending, the call ends by itself: InvitationEnded with
 // ReasonEmpty goes to the members that were pending or Accepted just before.
 func (r *Registry) Quit(user, callID string, cfg QuitConfig) error {
-	err := r.input(Entry{Op: OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}, nil)
 	return err
 }
 
@@ -157,7 +157,7 @@ func (r *Registry) quit(in *inputRun, user, callID string, cfg *QuitConfig) erro
 // others keep their states; the call is over and no timeout fires after.
 // The ender's Member.Data becomes the End's data (its last action).
 func (r *Registry) End(user, callID string, cfg EndConfig) error {
-	err := r.input(Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device}, admitAsked: true}, nil)
 	return err
 }
 

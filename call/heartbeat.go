@@ -121,7 +121,7 @@ func (h beatHeap) down(i int) bool {
 //     heartbeat did not count: retry before the device's deadline, or the
 //     clock logs it out.
 func (r *Registry) Heartbeat(user, device string) error {
-	err := r.input(Entry{Op: OpHeartbeat, User: user, Device: device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpHeartbeat, User: user, Device: device}, admitAsked: true}, nil)
 	return err
 }
 

@@ -18,14 +18,6 @@ type outcome struct {
 	info   Info
 }
 
-// input runs one command or presence change that asks Options.Admit
-// nothing. res gets what the command returns besides its error; it may be
-// nil for inputs that return only an error.
-func (r *Registry) input(e Entry, res *outcome) error {
-	in := inputRun{entry: e, admitAsked: true}
-	return r.runInput(&in, res)
-}
-
 // runInput runs one input end to end: it reads the clock, before the lock
 // (the Clock is host code); takes the lock; refuses a command under
 // overload (C5) before anything else; processes what fell due up to the

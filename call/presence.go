@@ -548,7 +548,7 @@ func relink(c *callRecord, old []memberLink) {
 // A panic in host code (the Clock, Journal.Append, the Sink) is re-raised,
 // as for any input (C6).
 func (r *Registry) Login(user, device string) error {
-	err := r.input(Entry{Op: OpLogin, User: user, Device: device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpLogin, User: user, Device: device}, admitAsked: true}, nil)
 	return err
 }
 
@@ -618,7 +618,7 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 // A panic in host code is re-raised, as for any input (C6); the device is
 // then still online too.
 func (r *Registry) Logout(user, device string) error {
-	err := r.input(Entry{Op: OpLogout, User: user, Device: device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpLogout, User: user, Device: device}, admitAsked: true}, nil)
 	return err
 }
 
@@ -661,7 +661,7 @@ func (r *Registry) logout(in *inputRun, id, device string) error {
 //   - ErrJournal (also matching the Journal's own error): the Journal
 //     refused the replay, or the passing of time before it (D1): retry.
 func (r *Registry) Replay(user, device string) error {
-	err := r.input(Entry{Op: OpReplay, User: user, Device: device}, nil)
+	err := r.runInput(&inputRun{entry: Entry{Op: OpReplay, User: user, Device: device}, admitAsked: true}, nil)
 	return err
 }
 
