@@ -36,7 +36,9 @@ type userTable struct {
 //   - 0 < kind < noCall: the user has no record, and is member kind-1 of
 //     the call p, its oldest live call. online says whether it is online
 //     on the default device, and then every link of its calls has u ==
-//     &onlineDefault; else every one has u == nil;
+//     &onlineDefault; else every one has u == nil. online could be read
+//     from the call's link, but it is kept here, in the slot's padding, so
+//     that a scan of the table (Online, Snapshot) reads no call record;
 //   - kind == noCall: the user has no record and no live call, and is
 //     online on the default device; p and idLen are its ID's bytes, which
 //     the slot keeps alive (IDs are at most core.MaxIDLen bytes).
