@@ -74,9 +74,13 @@ type Config struct {
 }
 
 // Node is one member of a replicated Registry: a raft node whose FSM is a
-// replica of the Registry. Its commands are the Registry's; they succeed on
-// the leader only (see the package's doc). It is safe for concurrent use.
+// replica of the Registry. Its commands are the Registry's (Invite,
+// CallingInvite, Cancel, Accept, Reject, Join, Quit, End, Login, Logout,
+// Heartbeat, Replay: those of Commands, over Do); they succeed on the
+// leader only (see the package's doc). It is safe for concurrent use.
 type Node struct {
+	commands // the Registry's commands, over Do
+
 	id      string
 	raft    *raft.Raft
 	fsm     *fsm
@@ -106,6 +110,7 @@ func NewNode(cfg Config) (*Node, error) {
 		id: cfg.ID, clock: cfg.Options.Clock, newID: cfg.Options.NewID, admit: cfg.Options.Admit, timeout: cfg.Timeout,
 		wake: make(chan struct{}, 1), notify: make(chan bool, 8), done: make(chan struct{}),
 	}
+	n.commands = n.Do
 	if n.clock == nil {
 		n.clock = clock.Real()
 	}
@@ -361,86 +366,6 @@ func liveFailures(fs []call.Failure, invitees []string, errs []error) []call.Fai
 		}
 	}
 	return fs
-}
-
-// The commands of call.Registry, replicated: each is Do with its entry.
-
-// Invite is call.Registry.Invite, replicated. The call's ID (unless the
-// config names one) and Admit's answers are made here, once (see Do).
-func (n *Node) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
-	res, err := n.Do(call.Entry{Op: call.OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
-		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID})
-	return res.Invite, err
-}
-
-// CallingInvite is call.Registry.CallingInvite, replicated; Admit is asked
-// here, as for Invite.
-func (n *Node) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
-	res, err := n.Do(call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout,
-		Push: cfg.Push})
-	return res.Invite, err
-}
-
-// Cancel is call.Registry.Cancel, replicated.
-func (n *Node) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
-	res, err := n.Do(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: invitees,
-		Data: cfg.ExtendedData, Push: cfg.Push})
-	return res.Failed, err
-}
-
-// Accept is call.Registry.Accept, replicated.
-func (n *Node) Accept(invitee, callID string, cfg call.AcceptConfig) error {
-	_, err := n.Do(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return err
-}
-
-// Reject is call.Registry.Reject, replicated.
-func (n *Node) Reject(invitee, callID string, cfg call.RejectConfig) error {
-	_, err := n.Do(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return err
-}
-
-// Join is call.Registry.Join, replicated.
-func (n *Node) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
-	res, err := n.Do(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return res.Info, err
-}
-
-// Quit is call.Registry.Quit, replicated.
-func (n *Node) Quit(user, callID string, cfg call.QuitConfig) error {
-	_, err := n.Do(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return err
-}
-
-// End is call.Registry.End, replicated.
-func (n *Node) End(user, callID string, cfg call.EndConfig) error {
-	_, err := n.Do(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return err
-}
-
-// Login is call.Registry.Login, replicated.
-func (n *Node) Login(user, device string) error {
-	_, err := n.Do(call.Entry{Op: call.OpLogin, User: user, Device: device})
-	return err
-}
-
-// Logout is call.Registry.Logout, replicated.
-func (n *Node) Logout(user, device string) error {
-	_, err := n.Do(call.Entry{Op: call.OpLogout, User: user, Device: device})
-	return err
-}
-
-// Heartbeat is call.Registry.Heartbeat, replicated (H5).
-func (n *Node) Heartbeat(user, device string) error {
-	_, err := n.Do(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
-	return err
-}
-
-// Replay is call.Registry.Replay, replicated. Its events are every node's,
-// like any others: the node the device is connected to delivers them.
-func (n *Node) Replay(user, device string) error {
-	_, err := n.Do(call.Entry{Op: call.OpReplay, User: user, Device: device})
-	return err
 }
 
 // Queries read this node's replica as the last entry applied here left it

@@ -129,12 +129,17 @@ type Config struct {
 	Log    io.Writer    // raft's own log lines (nil: none)
 }
 
+// commands lets Cluster embed replica.Commands as an unexported field.
+type commands = replica.Commands
+
 // Cluster is one node of a callsigd cluster: a replica.Node and what a
-// server needs to front it. Its commands (those of server.Backend) run on
-// the leader: here if this node leads, else forwarded to the leader's
-// internal endpoint. Its queries read this node's replica. It is safe for
-// concurrent use.
+// server needs to front it. Its commands (those of server.Backend: Invite,
+// Accept, Login, …, replica.Commands over run) run on the leader: here if
+// this node leads, else forwarded to the leader's internal endpoint. Its
+// queries read this node's replica. It is safe for concurrent use.
 type Cluster struct {
+	commands // the Registry's commands, over run
+
 	cfg     Config
 	self    Peer
 	byID    map[string]Peer
@@ -158,6 +163,7 @@ type Cluster struct {
 // (see Open).
 func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, byID: map[string]Peer{}, client: cfg.Client, log: cfg.Logger, wait: cfg.Wait}
+	c.commands = c.run
 	c.stop, c.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
 		c.byID[p.ID] = p
@@ -438,80 +444,6 @@ func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []by
 		a.Applied = n.Applied()
 	}
 	writeJSON(w, http.StatusOK, a)
-}
-
-// The commands of server.Backend.
-
-// Invite is call.Registry.Invite, on the leader.
-func (c *Cluster) Invite(inviter string, invitees []string, cfg call.InviteConfig) (call.InviteResult, error) {
-	res, err := c.run(call.Entry{Op: call.OpInvite, User: inviter, Users: invitees, Timeout: cfg.Timeout, Mode: cfg.Mode,
-		Data: cfg.ExtendedData, Push: cfg.Push, CallID: cfg.CallID})
-	return res.Invite, err
-}
-
-// CallingInvite is call.Registry.CallingInvite, on the leader.
-func (c *Cluster) CallingInvite(user, callID string, invitees []string, cfg call.CallingInviteConfig) (call.InviteResult, error) {
-	res, err := c.run(call.Entry{Op: call.OpCallingInvite, User: user, CallID: callID, Users: invitees, Timeout: cfg.Timeout, Push: cfg.Push})
-	return res.Invite, err
-}
-
-// Cancel is call.Registry.Cancel, on the leader.
-func (c *Cluster) Cancel(inviter, callID string, invitees []string, cfg call.CancelConfig) ([]string, error) {
-	res, err := c.run(call.Entry{Op: call.OpCancel, User: inviter, CallID: callID, Users: invitees, Data: cfg.ExtendedData, Push: cfg.Push})
-	return res.Failed, err
-}
-
-// Accept is call.Registry.Accept, on the leader.
-func (c *Cluster) Accept(invitee, callID string, cfg call.AcceptConfig) error {
-	return c.do(call.Entry{Op: call.OpAccept, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-}
-
-// Reject is call.Registry.Reject, on the leader.
-func (c *Cluster) Reject(invitee, callID string, cfg call.RejectConfig) error {
-	return c.do(call.Entry{Op: call.OpReject, User: invitee, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-}
-
-// Join is call.Registry.Join, on the leader.
-func (c *Cluster) Join(user, callID string, cfg call.JoinConfig) (call.Info, error) {
-	res, err := c.run(call.Entry{Op: call.OpJoin, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-	return res.Info, err
-}
-
-// Quit is call.Registry.Quit, on the leader.
-func (c *Cluster) Quit(user, callID string, cfg call.QuitConfig) error {
-	return c.do(call.Entry{Op: call.OpQuit, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-}
-
-// End is call.Registry.End, on the leader.
-func (c *Cluster) End(user, callID string, cfg call.EndConfig) error {
-	return c.do(call.Entry{Op: call.OpEnd, User: user, CallID: callID, Data: cfg.ExtendedData, Device: cfg.Device})
-}
-
-// Login is call.Registry.Login, on the leader.
-func (c *Cluster) Login(user, device string) error {
-	return c.do(call.Entry{Op: call.OpLogin, User: user, Device: device})
-}
-
-// Logout is call.Registry.Logout, on the leader.
-func (c *Cluster) Logout(user, device string) error {
-	return c.do(call.Entry{Op: call.OpLogout, User: user, Device: device})
-}
-
-// Heartbeat is call.Registry.Heartbeat, on the leader.
-func (c *Cluster) Heartbeat(user, device string) error {
-	return c.do(call.Entry{Op: call.OpHeartbeat, User: user, Device: device})
-}
-
-// Replay is call.Registry.Replay, on the leader; its events reach the
-// device through the node it is connected to, like any others.
-func (c *Cluster) Replay(user, device string) error {
-	return c.do(call.Entry{Op: call.OpReplay, User: user, Device: device})
-}
-
-// do is run for a command whose only answer is its error.
-func (c *Cluster) do(e call.Entry) error {
-	_, err := c.run(e)
-	return err
 }
 
 // The queries of server.Backend read this node's replica (see
