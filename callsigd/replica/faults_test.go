@@ -220,34 +220,13 @@ func (c *fcluster) waitLeader(ids []string, bound time.Duration) *proc {
 // returns that index and snapshot.
 func (c *fcluster) converge() (uint64, []byte) {
 	c.t.Helper()
-	var last string
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		ps := c.alive()
-		index, snap, err := ps[0].node.State()
-		if err != nil {
-			c.t.Fatal(err)
+	return convergeNodes(c.t, 15*time.Second, func() []*replica.Node {
+		var nodes []*replica.Node
+		for _, p := range c.alive() {
+			nodes = append(nodes, p.node)
 		}
-		same := true
-		for _, q := range ps[1:] {
-			i, s, err := q.node.State()
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			if i != index {
-				same = false
-				last = fmt.Sprintf("%s at index %d, %s at %d", ps[0].id, index, q.id, i)
-				break
-			}
-			if string(s) != string(snap) {
-				c.t.Fatalf("at index %d, %s's snapshot\n%s\n%s's\n%s", index, ps[0].id, snap, q.id, s)
-			}
-		}
-		if same {
-			return index, snap
-		}
-	}
-	c.t.Fatalf("the replicas did not converge within 15 s: %s", last)
-	return 0, nil
+		return nodes
+	})
 }
 
 // settle makes time pass until nothing is due any more on the leader's

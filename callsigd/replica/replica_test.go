@@ -95,33 +95,50 @@ func leaderOf(t *testing.T, ms []member) member {
 // checks that they all then give the same snapshot bytes.
 func converge(t *testing.T, ms []member) []byte {
 	t.Helper()
+	_, snap := convergeNodes(t, 10*time.Second, func() []*replica.Node {
+		nodes := make([]*replica.Node, len(ms))
+		for i, m := range ms {
+			nodes[i] = m.Node
+		}
+		return nodes
+	})
+	return snap
+}
+
+// convergeNodes waits, for at most bound, until the nodes live gives
+// (asked again at each try) have applied the same last entry, checks that
+// their Snapshots are then the same bytes, and returns that index and
+// snapshot.
+func convergeNodes(t *testing.T, bound time.Duration, live func() []*replica.Node) (uint64, []byte) {
+	t.Helper()
 	var last string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		index, snap, err := ms[0].State()
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		ns := live()
+		index, snap, err := ns[0].State()
 		if err != nil {
 			t.Fatal(err)
 		}
 		same := true
-		for _, m := range ms[1:] {
-			i, s, err := m.State()
+		for _, n := range ns[1:] {
+			i, s, err := n.State()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if i != index {
 				same = false
-				last = fmt.Sprintf("%s at index %d, %s at %d", ms[0].ID(), index, m.ID(), i)
+				last = fmt.Sprintf("%s at index %d, %s at %d", ns[0].ID(), index, n.ID(), i)
 				break
 			}
 			if string(s) != string(snap) {
-				t.Fatalf("at index %d, %s's snapshot\n%s\n%s's\n%s", index, ms[0].ID(), snap, m.ID(), s)
+				t.Fatalf("at index %d, %s's snapshot\n%s\n%s's\n%s", index, ns[0].ID(), snap, n.ID(), s)
 			}
 		}
 		if same {
-			return snap
+			return index, snap
 		}
 	}
-	t.Fatalf("the replicas did not converge within 10 s: %s", last)
-	return nil
+	t.Fatalf("the replicas did not converge within %v: %s", bound, last)
+	return 0, nil
 }
 
 // online returns the events not marked Offline: every node's.
