@@ -41,40 +41,100 @@ type member struct {
 // clk, and waits for a leader.
 func inmemCluster(t *testing.T, n int, clk clock.Clock, o call.Options) []member {
 	t.Helper()
-	trans := make([]*raft.InmemTransport, n)
-	var servers []raft.Server
-	for i := range trans {
+	return newInmem(t, n, clk, o, nil).ms
+}
+
+// inmem is a cluster over raft's in-memory transport, whose nodes keep
+// their stores across a restart.
+type inmem struct {
+	t      *testing.T
+	clk    clock.Clock
+	o      call.Options
+	config func(i int, cfg *replica.Config) // nil, or changes node i's config at each start
+
+	servers []raft.Server
+	trans   []*raft.InmemTransport
+	logs    []*raft.InmemStore
+	stable  []*raft.InmemStore
+	snaps   []raft.SnapshotStore
+	ms      []member
+}
+
+// newInmem starts n nodes over raft's in-memory transport, all on clk,
+// each with config's changes (config may be nil), and waits for a leader.
+func newInmem(t *testing.T, n int, clk clock.Clock, o call.Options, config func(i int, cfg *replica.Config)) *inmem {
+	t.Helper()
+	c := &inmem{t: t, clk: clk, o: o, config: config,
+		servers: make([]raft.Server, n), trans: make([]*raft.InmemTransport, n),
+		logs: make([]*raft.InmemStore, n), stable: make([]*raft.InmemStore, n), snaps: make([]raft.SnapshotStore, n),
+		ms: make([]member, n)}
+	for i := range n {
 		var addr raft.ServerAddress
-		addr, trans[i] = raft.NewInmemTransport("")
-		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: addr})
+		addr, c.trans[i] = raft.NewInmemTransport("")
+		c.servers[i] = raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: addr}
+		c.logs[i], c.stable[i], c.snaps[i] = raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore()
 	}
-	for i := range trans {
-		for j := range trans {
-			if i != j {
-				trans[i].Connect(trans[j].LocalAddr(), trans[j])
-			}
-		}
+	for i := range n {
+		c.connect(i)
 	}
-	ms := make([]member, n)
-	for i := range ms {
-		rec := &events.Recorder{}
-		o := o
-		o.Clock, o.Sink = clk, rec
-		node, err := replica.NewNode(replica.Config{
-			ID: string(servers[i].ID), Options: o, Raft: raftConfig(), Transport: trans[i],
-			Logs: raft.NewInmemStore(), Stable: raft.NewInmemStore(), Snapshots: raft.NewInmemSnapshotStore(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = node.Close() })
-		ms[i] = member{node, rec}
+	for i := range n {
+		c.start(i)
 	}
-	if err := ms[0].Bootstrap(servers); err != nil {
+	if err := c.ms[0].Bootstrap(c.servers); err != nil {
 		t.Fatal(err)
 	}
-	leaderOf(t, ms)
-	return ms
+	leaderOf(t, c.ms)
+	return c
+}
+
+// start starts node i on its transport and stores.
+func (c *inmem) start(i int) {
+	c.t.Helper()
+	rec := &events.Recorder{}
+	o := c.o
+	o.Clock, o.Sink = c.clk, rec
+	cfg := replica.Config{
+		ID: string(c.servers[i].ID), Options: o, Raft: raftConfig(), Transport: c.trans[i],
+		Logs: c.logs[i], Stable: c.stable[i], Snapshots: c.snaps[i],
+	}
+	if c.config != nil {
+		c.config(i, &cfg)
+	}
+	node, err := replica.NewNode(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = node.Close() })
+	c.ms[i] = member{node, rec}
+}
+
+// reopen starts node i again, once closed, on its stores and a new
+// transport at its address.
+func (c *inmem) reopen(i int) {
+	c.t.Helper()
+	_, c.trans[i] = raft.NewInmemTransport(c.trans[i].LocalAddr())
+	c.connect(i)
+	c.start(i)
+}
+
+// connect links node i's transport with every other's, both ways.
+func (c *inmem) connect(i int) {
+	for j := range c.trans {
+		if i != j {
+			c.trans[i].Connect(c.trans[j].LocalAddr(), c.trans[j])
+			c.trans[j].Connect(c.trans[i].LocalAddr(), c.trans[i])
+		}
+	}
+}
+
+// disconnect cuts node i's transport off from every other's, both ways.
+func (c *inmem) disconnect(i int) {
+	for j := range c.trans {
+		if i != j {
+			c.trans[i].Disconnect(c.trans[j].LocalAddr())
+			c.trans[j].Disconnect(c.trans[i].LocalAddr())
+		}
+	}
 }
 
 // leaderOf waits for a leader among ms, and returns it.
@@ -402,20 +462,8 @@ func TestSinkMayQueryItsNode(t *testing.T) {
 		seen = append(seen, a)
 		mu.Unlock()
 	})
-	addr, trans := raft.NewInmemTransport("")
-	n, err := replica.NewNode(replica.Config{
-		ID: "n0", Options: call.Options{Clock: clock.NewManual(t0), Sink: sink}, Raft: raftConfig(), Transport: trans,
-		Logs: raft.NewInmemStore(), Stable: raft.NewInmemStore(), Snapshots: raft.NewInmemSnapshotStore(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
+	n := single(t, sink, 0) // no event before the commands below
 	node.Store(n)
-	if err := n.Bootstrap([]raft.Server{{ID: "n0", Address: addr}}); err != nil {
-		t.Fatal(err)
-	}
-	leaderOf(t, []member{{n, nil}})
 	done := make(chan error, 1)
 	go func() {
 		if err := n.Login("bob", "d"); err != nil {

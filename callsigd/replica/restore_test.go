@@ -9,8 +9,6 @@ import (
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/callsigd/replica"
 	"github.com/callsig/callsig/clock"
-	"github.com/callsig/callsig/events"
-	"github.com/hashicorp/raft"
 )
 
 // TestRestoredOnInstalledSnapshot: a follower cut off while the leader
@@ -19,55 +17,15 @@ import (
 // Config.Restored is called once, there only, and not for the snapshot a
 // node restores from its own store at its start.
 func TestRestoredOnInstalledSnapshot(t *testing.T) {
-	clk := clock.NewManual(t0)
 	const n = 3
-	trans := make([]*raft.InmemTransport, n)
-	servers := make([]raft.Server, n)
-	for i := range trans {
-		var addr raft.ServerAddress
-		addr, trans[i] = raft.NewInmemTransport("")
-		servers[i] = raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: addr}
-	}
-	connect := func(i int) {
-		for j := range trans {
-			if i != j {
-				trans[i].Connect(trans[j].LocalAddr(), trans[j])
-				trans[j].Connect(trans[i].LocalAddr(), trans[i])
-			}
-		}
-	}
-	for i := range trans {
-		connect(i)
-	}
 	restored := make([]atomic.Int32, n)
-	ms := make([]member, n)
-	snaps := make([]raft.SnapshotStore, n)
-	logs := make([]*raft.InmemStore, n)
-	stable := make([]*raft.InmemStore, n)
-	start := func(i int) {
-		rc := raftConfig()
-		rc.TrailingLogs = 1 // a follower a few entries behind needs a snapshot
-		rc.SnapshotThreshold = 1 << 20
-		rc.SnapshotInterval = time.Hour // snapshots are the test's
-		rec := &events.Recorder{}
-		node, err := replica.NewNode(replica.Config{
-			ID: string(servers[i].ID), Options: call.Options{Clock: clk, Sink: rec}, Raft: rc, Transport: trans[i],
-			Logs: logs[i], Stable: stable[i], Snapshots: snaps[i],
-			Restored: func() { restored[i].Add(1) },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = node.Close() })
-		ms[i] = member{node, rec}
-	}
-	for i := range ms {
-		logs[i], stable[i], snaps[i] = raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore()
-		start(i)
-	}
-	if err := ms[0].Bootstrap(servers); err != nil {
-		t.Fatal(err)
-	}
+	c := newInmem(t, n, clock.NewManual(t0), call.Options{}, func(i int, cfg *replica.Config) {
+		cfg.Raft.TrailingLogs = 1 // a follower a few entries behind needs a snapshot
+		cfg.Raft.SnapshotThreshold = 1 << 20
+		cfg.Raft.SnapshotInterval = time.Hour // snapshots are the test's
+		cfg.Restored = func() { restored[i].Add(1) }
+	})
+	ms := c.ms
 	leader := leaderOf(t, ms)
 	converge(t, ms)
 	f := 0
@@ -76,12 +34,7 @@ func TestRestoredOnInstalledSnapshot(t *testing.T) {
 	}
 
 	// Cut the follower off, and commit entries it does not get.
-	for j := range trans {
-		if j != f {
-			trans[f].Disconnect(trans[j].LocalAddr())
-			trans[j].Disconnect(trans[f].LocalAddr())
-		}
-	}
+	c.disconnect(f)
 	for i := range 5 {
 		a, b := fmt.Sprint("a", i), fmt.Sprint("b", i)
 		for _, u := range []string{a, b} {
@@ -108,7 +61,7 @@ func TestRestoredOnInstalledSnapshot(t *testing.T) {
 		}
 	}
 
-	connect(f)
+	c.connect(f)
 	snap := converge(t, ms)
 	if got := restored[f].Load(); got != 1 {
 		t.Fatalf("the follower that installed the leader's snapshot: Restored called %d times, want 1", got)
@@ -127,10 +80,7 @@ func TestRestoredOnInstalledSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored[f].Store(0)
-	addr := trans[f].LocalAddr()
-	_, trans[f] = raft.NewInmemTransport(addr)
-	connect(f)
-	start(f)
+	c.reopen(f)
 	converge(t, ms)
 	if got := restored[f].Load(); got != 0 {
 		t.Fatalf("restarted on its own snapshot: Restored called %d times, want 0", got)
