@@ -291,7 +291,7 @@ func (n *Node) propose(e call.Entry) (call.Result, error) {
 // committed but still queued for the FSM when it shut down: the goroutine
 // that waits for raft's answer is then left waiting. The deadline is on
 // the wall clock, as raft's timeouts are, not on Options.Clock.
-func (n *Node) wait(f raft.ApplyFuture, deadline time.Time) error {
+func (n *Node) wait(f raft.Future, deadline time.Time) error {
 	answer := make(chan error, 1)
 	go func() { answer <- f.Error() }()
 	timer := time.NewTimer(time.Until(deadline))
@@ -366,6 +366,36 @@ func liveFailures(fs []call.Failure, invitees []string, errs []error) []call.Fai
 		}
 	}
 	return fs
+}
+
+// Barrier waits, on the leader, until this node's replica has applied
+// every entry committed before Barrier was called, and returns Applied
+// then: a query of any node's replica once it has applied that index
+// reads at least what the cluster had committed when Barrier was called.
+// Barrier proposes a barrier entry (raft's Barrier), which commits only
+// with a majority that still follows this node, and which raft answers
+// once every entry before it is applied: the entries a leader inherited
+// uncommitted from an earlier one (a command that got ErrUncertain) are
+// then decided, committed or gone for good. It changes no replica. It
+// fails, having proved nothing, with ErrNotLeader when this node does
+// not lead, or lost its leadership or Config.Timeout passed before the
+// barrier committed (another node may lead: ask again), or with ErrClosed
+// when the node closes while the barrier is under way.
+func (n *Node) Barrier() (uint64, error) {
+	if err := n.leading(); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(n.timeout)
+	switch err := n.wait(n.raft.Barrier(n.timeout), deadline); {
+	case err == nil:
+		return n.Applied(), nil
+	case errors.Is(err, ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
+		return 0, ErrClosed
+	case errors.Is(err, ErrUncertain): // the deadline passed
+		return 0, fmt.Errorf("%w: the barrier was not committed within %v", ErrNotLeader, n.timeout)
+	default:
+		return 0, fmt.Errorf("%w: barrier: %v", ErrNotLeader, err)
+	}
 }
 
 // Queries read this node's replica as the last entry applied here left it
