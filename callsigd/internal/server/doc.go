@@ -28,7 +28,8 @@
 // server, so a new connection claims its device from the others
 // (Config.Claim, Server.Release) and gets its replays by Replay when the
 // device is online already; and the devices online at start are not this
-// server's to log out.
+// server's to log out. Its queries may also lag what the other servers
+// did: the call and history ops then read after Config.ReadBarrier.
 //
 // The Registry's Clock is Config.Clock, which also judges token expiry,
 // rate limits and heartbeat timeouts, so that a test on a clock.Manual

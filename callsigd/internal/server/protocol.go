@@ -167,6 +167,9 @@ func (s *Server) exec(c *conn, r *request) (any, error) {
 	case "end":
 		return empty{}, reg.End(c.user, r.CallID, call.EndConfig{ExtendedData: r.Data, Device: c.device})
 	case "call":
+		if err := s.readBarrier(); err != nil {
+			return nil, err
+		}
 		// G10: a call is known only to its members; to anyone else it is
 		// not found, as every command on it is.
 		info, ok := reg.Call(r.CallID)
@@ -175,6 +178,9 @@ func (s *Server) exec(c *conn, r *request) (any, error) {
 		}
 		return info, nil
 	case "history":
+		if err := s.readBarrier(); err != nil {
+			return nil, err
+		}
 		calls, next, err := reg.History(c.user, r.Count, r.Cursor)
 		return historyResult{calls, next}, err
 	case "heartbeat":
@@ -189,6 +195,15 @@ func (s *Server) exec(c *conn, r *request) (any, error) {
 		return empty{}, nil
 	}
 	return nil, &badRequest{id: r.ID, msg: fmt.Sprintf("unknown op %q", r.Op)}
+}
+
+// readBarrier is Config.ReadBarrier, if any: the queries read after it
+// see at least every command committed before it.
+func (s *Server) readBarrier() error {
+	if s.cfg.ReadBarrier == nil {
+		return nil
+	}
+	return s.cfg.ReadBarrier()
 }
 
 // encodeReply returns the reply frame for a request with id: its result,

@@ -109,6 +109,14 @@ type Config struct {
 	// leader, say).
 	Health func() error
 
+	// ReadBarrier, when not nil, is called before the call and history
+	// ops read the Backend, and returns once its queries see at least
+	// every command committed before it was called: a shared Backend's
+	// queries may lag what the other servers did (a cluster node's
+	// replica). Its error fails the op, with its code, and nothing is
+	// read.
+	ReadBarrier func() error
+
 	// Routes are more HTTP endpoints, by ServeMux pattern ("GET /v1/x").
 	Routes map[string]http.Handler
 

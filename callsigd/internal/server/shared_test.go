@@ -203,3 +203,62 @@ func TestHealthAndRoutes(t *testing.T) {
 		t.Fatal("New took NewRegistry and NewBackend")
 	}
 }
+
+// unavailableErr is an error of a Backend that cannot read now, with the
+// code a cluster node gives it.
+type unavailableErr struct{}
+
+func (unavailableErr) Error() string { return "no leader reachable" }
+func (unavailableErr) Code() string  { return "unavailable" }
+
+// The call and history ops call Config.ReadBarrier before they read the
+// Backend, and only they do: what was committed elsewhere before the
+// barrier (here, a call another server made, which the barrier brings
+// in) is read; a barrier's error is the op's reply, with its code, and
+// nothing is read.
+func TestReadBarrier(t *testing.T) {
+	b := &sharedBackend{}
+	var mu sync.Mutex
+	var barriers int
+	var fail error
+	e := newEnvWith(t, call.Options{History: 10}, Limits{}, func(c *Config) {
+		b.set(c)
+		c.ReadBarrier = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			barriers++
+			if fail != nil {
+				return fail
+			}
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if _, ok := b.reg.Call("elsewhere"); !ok && barriers == 1 {
+				_, err := b.reg.Invite("bob", []string{"alice"}, call.InviteConfig{CallID: "elsewhere"})
+				return err
+			}
+			return nil
+		}
+	})
+	alice := e.dial("alice", "web")
+	alice.OK("invite", map[string]any{"invitees": []string{"carol"}}, nil)
+	alice.OK("heartbeat", nil, nil)
+	mu.Lock()
+	if barriers != 0 {
+		t.Fatalf("%d read barriers for commands", barriers)
+	}
+	mu.Unlock()
+	var info call.Info
+	alice.OK("call", map[string]any{"call_id": "elsewhere"}, &info)
+	if info.CallID != "elsewhere" || info.Caller != "bob" {
+		t.Fatalf("call after the barrier: %+v", info)
+	}
+	alice.OK("history", nil, nil)
+	mu.Lock()
+	if barriers != 2 {
+		t.Fatalf("%d read barriers for a call and a history, want 2", barriers)
+	}
+	fail = unavailableErr{}
+	mu.Unlock()
+	alice.Fails("unavailable", "call", map[string]any{"call_id": "elsewhere"})
+	alice.Fails("unavailable", "history", nil)
+}
