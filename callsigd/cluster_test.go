@@ -505,10 +505,10 @@ func newHook(t *testing.T, got func(to, kind string)) string {
 }
 
 // TestClusterUnavailable: with two nodes of three down, the last one has
-// no leader: /healthz answers 503, a command gets unavailable, a new
-// connection is refused (1013) — and nothing was done: once a stopped
-// node is back (it rejoins by itself, from its files), the command has
-// left no call.
+// no leader: /healthz answers 503, a command and the queries get
+// unavailable, a new connection is refused (1013) — and nothing was
+// done: once a stopped node is back (it rejoins by itself, from its
+// files), the command has left no call.
 func TestClusterUnavailable(t *testing.T) {
 	nodes := startCluster(t, 3, "-heartbeat", "1m")
 	leader := leaderOf(t, nodes)
@@ -531,6 +531,14 @@ func TestClusterUnavailable(t *testing.T) {
 	}
 	if _, code := alice.do("invite", map[string]any{"invitees": []string{"bob"}}); code != "unavailable" {
 		t.Fatalf("invite without a majority: %q", code)
+	}
+	// The queries wait for a leader as the commands do: no answer from a
+	// replica that may be stale (call_not_found for a call the cluster
+	// may have).
+	for _, op := range []string{"call", "history"} {
+		if _, code := alice.do(op, map[string]any{"call_id": "call-1"}); code != "unavailable" {
+			t.Fatalf("%s without a majority: %q", op, code)
+		}
 	}
 	if c, err := tryDial(t, last, "bob", "web"); err == nil {
 		if code := c.waitEnd(); code != websocket.StatusTryAgainLater {

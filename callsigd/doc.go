@@ -206,9 +206,16 @@
 // when it answered — so the command's events reach its clients before
 // the reply, and the call and history ops see it — and replies on the
 // client's connection. Login, Logout, Heartbeat and Replay, the server's
-// own commands, go the same way. The call and history ops read the
-// node's replica, which may be a little behind the leader's for what
-// other clients did.
+// own commands, go the same way. The call and history ops read at least
+// everything the cluster had committed when they were asked, whichever
+// node a client is on (a read barrier): the node has the leader propose
+// a barrier entry, which commits only with a majority, and waits until
+// its own replica has applied what the leader had then. They so see
+// every command any client was answered for, and settle an uncertain
+// one (below). In a cluster each costs a raft round trip (a log entry
+// committed by a majority), and while no leader can be reached they
+// wait for one as a command does, then get unavailable: never an answer
+// from a replica that may be stale.
 //
 // While no leader is known, or the one known cannot be reached, a command
 // waits for one, 3 s at most: then it gets unavailable, and nothing was

@@ -136,7 +136,8 @@ type commands = replica.Commands
 // server needs to front it. Its commands (those of server.Backend: Invite,
 // Accept, Login, …, replica.Commands over run) run on the leader: here if
 // this node leads, else forwarded to the leader's internal endpoint. Its
-// queries read this node's replica. It is safe for concurrent use.
+// queries read this node's replica; ReadBarrier brings that up to what
+// the cluster has committed. It is safe for concurrent use.
 type Cluster struct {
 	commands // the Registry's commands, over run
 
@@ -355,6 +356,7 @@ func (c *Cluster) Routes() map[string]http.Handler {
 		"GET /v1/cluster":     http.HandlerFunc(c.serveState),
 		"POST " + commandPath: c.internal(c.serveCommand),
 		"POST " + releasePath: c.internal(c.serveRelease),
+		"POST " + barrierPath: c.internal(c.serveBarrier),
 	}
 }
 
@@ -447,8 +449,9 @@ func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []by
 }
 
 // The queries of server.Backend read this node's replica (see
-// replica.Node): a follower's may be behind the leader's, but not behind
-// a command this node forwarded and answered (see run).
+// replica.Node) as it is: a follower's may be behind the leader's, but
+// not behind a command this node forwarded and answered (see run); after
+// ReadBarrier, not behind anything committed before it was called.
 
 // Call is call.Registry.Call on this node's replica.
 func (c *Cluster) Call(callID string) (call.Info, bool) { return c.Node().Call(callID) }

@@ -27,6 +27,22 @@
 // request was sent, fails with ErrUncertain (code "uncertain"): it may or
 // may not have taken effect.
 //
+// # Reads see what was committed
+//
+// The server's call and history ops call ReadBarrier first, so that they
+// read at least everything committed when they were asked, as on one
+// server: the leader proposes a barrier entry (replica.Node.Barrier),
+// which commits only with a majority (which proves that it still led) and
+// which raft answers once every entry before it is applied; a follower
+// asks for it by POST /v1/internal/barrier on the leader, which answers
+// with the index of the last entry it had applied then, and waits until
+// its own replica has applied that index. An entry a new leader
+// inherited uncommitted (a command that got "uncertain") is decided by
+// then: the query sees it if it took effect. ReadBarrier looks for a
+// leader as a command does, and fails with ErrUnavailable after
+// Config.Wait, as it does when this node's replica has not caught up by
+// then. Each read so costs a raft round trip.
+//
 // # The internal endpoints
 //
 // The requests the nodes make of each other carry the caller's ID, the

@@ -24,6 +24,7 @@ import (
 const (
 	commandPath = "/v1/internal/command" // a follower's command, run on the leader
 	releasePath = "/v1/internal/release" // a claim: close your connection of this device
+	barrierPath = "/v1/internal/barrier" // a read barrier (ReadBarrier), on the leader
 
 	headerNode = "Callsigd-Node"      // the calling node's ID
 	headerTime = "Callsigd-Time"      // when it called: Unix nanoseconds
@@ -59,29 +60,94 @@ type wireError struct {
 // run runs the command or presence change e on the leader (see
 // replica.Node.Do: the leader fills in its time, ID and Admit's answers)
 // and returns its result. If this node leads, it runs here; else the
-// entry is forwarded to the leader as it is, and once the leader has answered, run waits (at most
-// Config.Wait) until this node's replica has applied what the leader had
-// when it answered: the command's events then have reached this node's
-// connections before its reply, and this node's queries see the command,
-// as on one server. While no leader is known, or the one known does not
-// lead or cannot be reached (nothing done), run tries again, for
-// Config.Wait in all; then ErrUnavailable.
+// entry is forwarded to the leader as it is, and once the leader has
+// answered, run waits (at most Config.Wait) until this node's replica
+// has applied what the leader had when it answered: the command's events
+// then have reached this node's connections before its reply, and this
+// node's queries see the command, as on one server. While no leader is
+// known, or the one known does not lead or cannot be reached (nothing
+// done), run tries again, for Config.Wait in all; then ErrUnavailable
+// (see onLeader).
 func (c *Cluster) run(e call.Entry) (call.Result, error) {
+	var res call.Result
+	n, applied, deadline, err := c.onLeader(
+		func(n *replica.Node) (uint64, error) {
+			r, err := n.Do(e)
+			if !errors.Is(err, replica.ErrNotLeader) {
+				res = r
+			}
+			return 0, local(err) // applied here already
+		},
+		func(p Peer, deadline time.Time) (uint64, error, bool) {
+			r, applied, err, again := c.forwardTo(p, e, deadline)
+			if !again {
+				res = r
+			}
+			return applied, err, again
+		})
+	if err == nil || applied > 0 && errors.Is(err, ErrUncertain) {
+		c.await(n, applied, deadline) // it took effect: its events first
+	}
+	return res, err
+}
+
+// ReadBarrier waits until this node's replica has applied every entry
+// the cluster had committed when ReadBarrier was called, so that the
+// queries read after it see at least that (the server calls it before
+// the call and history ops): the leader proposes a barrier
+// (replica.Node.Barrier), here if this node leads, else asked by the
+// internal barrier endpoint, and this node waits until its replica has
+// applied the leader's index then. A command that got ErrUncertain is so
+// decided: a query after ReadBarrier sees it if it took effect. While no
+// leader can be reached ReadBarrier tries again, as a command does, and
+// fails with ErrUnavailable after Config.Wait; it fails so too when this
+// node's replica has not caught up by then (the query would read what
+// may be stale). It costs a raft round trip: a log entry, committed by a
+// majority.
+func (c *Cluster) ReadBarrier() error {
+	n, applied, deadline, err := c.onLeader(
+		func(n *replica.Node) (uint64, error) {
+			i, err := n.Barrier()
+			if errors.Is(err, replica.ErrClosed) {
+				return 0, &Error{ErrUnavailable, "the node is shutting down"}
+			}
+			return i, err
+		},
+		c.barrierAt)
+	if err != nil {
+		return err
+	}
+	if !c.await(n, applied, deadline) {
+		return &Error{ErrUnavailable, fmt.Sprintf("this node's replica has not applied the leader's index %d in time", applied)}
+	}
+	return nil
+}
+
+// onLeader runs an operation on the leader, for run and ReadBarrier: by
+// here, on this node's replica.Node, if this node leads, else by there,
+// on the leader p, before deadline. An error of here that matches
+// replica.ErrNotLeader, or one of there with again, says that nothing
+// was done and another try may succeed: while no leader is known, or the
+// one known does not lead or cannot be reached, onLeader tries again,
+// for Config.Wait in all (deadline); then ErrUnavailable. It returns the
+// node, the index of the last entry the leader had applied as here or
+// there answered it, the deadline, and the operation's error.
+func (c *Cluster) onLeader(here func(*replica.Node) (uint64, error), there func(p Peer, deadline time.Time) (applied uint64, err error, again bool)) (*replica.Node, uint64, time.Time, error) {
+	deadline := time.Now().Add(c.wait)
 	n := c.Node()
 	if n == nil {
-		return call.Result{}, &Error{ErrUnavailable, "the node is not started"}
+		return nil, 0, deadline, &Error{ErrUnavailable, "the node is not started"}
 	}
-	deadline := time.Now().Add(c.wait)
 	pause := 5 * time.Millisecond
 	for {
 		if c.stop.Err() != nil {
-			return call.Result{}, &Error{ErrUnavailable, "the node is shutting down"}
+			return n, 0, deadline, &Error{ErrUnavailable, "the node is shutting down"}
 		}
 		var why string
 		if n.IsLeader() {
-			res, err := n.Do(e)
+			applied, err := here(n)
 			if !errors.Is(err, replica.ErrNotLeader) {
-				return res, local(err)
+				return n, applied, deadline, err
 			}
 			why = err.Error()
 		} else if id := n.Leader(); id == "" {
@@ -89,18 +155,15 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 		} else if p, ok := c.byID[id]; !ok || id == c.cfg.ID {
 			why = fmt.Sprintf("the leader %q is not among the peers", id)
 		} else {
-			res, applied, err, again := c.forwardTo(p, e, deadline)
+			applied, err, again := there(p, deadline)
 			if !again {
-				if err == nil || applied > 0 && errors.Is(err, ErrUncertain) {
-					c.await(n, applied, deadline) // it took effect: its events first
-				}
-				return res, err
+				return n, applied, deadline, err
 			}
 			why = err.Error()
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return call.Result{}, &Error{ErrUnavailable, why}
+			return n, 0, deadline, &Error{ErrUnavailable, why}
 		}
 		c.sleep(min(pause, left))
 		pause = min(2*pause, 100*time.Millisecond)
@@ -120,14 +183,16 @@ func local(err error) error {
 	return err
 }
 
-// await waits until n has applied index, or until deadline (then the
-// reply goes out all the same: the command was done).
-func (c *Cluster) await(n *replica.Node, index uint64, deadline time.Time) {
+// await waits until n has applied index, or until deadline or the
+// cluster's interruption, and says whether n has applied it. A command's
+// reply goes out all the same (the command was done); a read does not.
+func (c *Cluster) await(n *replica.Node, index uint64, deadline time.Time) bool {
 	pause := 100 * time.Microsecond
 	for n.Applied() < index && time.Now().Before(deadline) && c.stop.Err() == nil {
 		c.sleep(pause)
 		pause = min(2*pause, 5*time.Millisecond)
 	}
+	return n.Applied() >= index
 }
 
 // sleep waits for d, or until the cluster is interrupted.
@@ -196,6 +261,63 @@ func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.
 		return res, r.Applied, codedError(r.Error.Code, r.Error.Message), false
 	}
 	return r.Result, r.Applied, nil, false
+}
+
+// barrierAnswer is the internal barrier endpoint's answer: the index of
+// the last entry the leader had applied once its barrier was, or the
+// error.
+type barrierAnswer struct {
+	Applied uint64     `json:"applied"`
+	Error   *wireError `json:"error,omitempty"`
+}
+
+// barrierAt asks the leader p for a read barrier (ReadBarrier), before
+// deadline, and returns its answer's index. A barrier changes nothing:
+// every failure may be tried again.
+func (c *Cluster) barrierAt(p Peer, deadline time.Time) (uint64, error, bool) {
+	ctx, cancel := context.WithDeadline(c.stop, deadline)
+	defer cancel()
+	resp, err := c.post(ctx, p, barrierPath, nil)
+	if err != nil {
+		return 0, fmt.Errorf("leader %s: %v", p.ID, err), true
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
+	}
+	var a barrierAnswer
+	if err == nil {
+		err = json.Unmarshal(b, &a)
+	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("leader %s: the answer could not be read: %v", p.ID, err), true
+	case a.Error != nil:
+		return 0, fmt.Errorf("%s: %s", p.ID, a.Error.Message), true
+	}
+	return a.Applied, nil, false
+}
+
+// serveBarrier runs a read barrier on this node, which must lead
+// (replica.Node.Barrier), and answers 200 with a barrierAnswer.
+func (c *Cluster) serveBarrier(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	n := c.Node()
+	if n == nil {
+		http.Error(w, "not started", http.StatusServiceUnavailable)
+		return
+	}
+	var a barrierAnswer
+	applied, err := n.Barrier()
+	switch {
+	case err == nil:
+		a.Applied = applied
+	case errors.Is(err, replica.ErrNotLeader):
+		a.Error = &wireError{codeNotLeader, err.Error()}
+	default:
+		a.Error = &wireError{CodeUnavailable, err.Error()}
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // codedError returns an error whose call.Code is code, with message msg,

@@ -104,10 +104,10 @@ func NewNode(s Setup, srv func() *server.Server) (*Cluster, error) {
 }
 
 // Configure makes cfg the server of c: its Backend is c, opened with the
-// server's Options; it is Shared, with c's claims, health check and
-// endpoints; and it keeps presence: a node that stops leaves its devices
-// online in the cluster, as one that dies does, so that they have the
-// heartbeat timeout to reconnect to another node.
+// server's Options; it is Shared, with c's claims, health check, read
+// barrier and endpoints; and it keeps presence: a node that stops leaves
+// its devices online in the cluster, as one that dies does, so that they
+// have the heartbeat timeout to reconnect to another node.
 func (c *Cluster) Configure(cfg *server.Config) {
 	cfg.NewBackend = func(o call.Options) (server.Backend, error) {
 		if err := c.Open(o); err != nil {
@@ -116,6 +116,7 @@ func (c *Cluster) Configure(cfg *server.Config) {
 		return c, nil
 	}
 	cfg.Shared, cfg.Claim, cfg.Health, cfg.Routes = true, c.Claim, c.Health, c.Routes()
+	cfg.ReadBarrier = c.ReadBarrier
 	cfg.KeepPresence = true
 }
 

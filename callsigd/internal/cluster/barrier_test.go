@@ -1,0 +1,246 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
+	"github.com/hashicorp/raft"
+)
+
+// gate is a node's Sink that can hold the node's apply goroutine: while
+// held, the first event the replica makes waits in Emit until release,
+// and the node applies nothing more — its replica is held behind.
+type gate struct {
+	mu   sync.Mutex
+	held chan struct{} // nil: open
+}
+
+func (g *gate) Emit(events.Event) {
+	g.mu.Lock()
+	h := g.held
+	g.mu.Unlock()
+	if h != nil {
+		<-h
+	}
+}
+
+func (g *gate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held == nil {
+		g.held = make(chan struct{})
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held != nil {
+		close(g.held)
+		g.held = nil
+	}
+}
+
+// testNode is a started Cluster of a test, with its Sink.
+type testNode struct {
+	*Cluster
+	gate *gate
+}
+
+// startNodes starts n Clusters, each waiting wait for a leader, over
+// raft's in-memory transport with quick elections, their stores in
+// temporary directories, each serving its routes over HTTP on loopback;
+// and waits until every node knows one same leader.
+func startNodes(t *testing.T, n int, wait time.Duration) []testNode {
+	t.Helper()
+	key := []byte(strings.Repeat("k", 32))
+	peers := make([]Peer, n)
+	trans := make([]*raft.InmemTransport, n)
+	servers := make([]*httptest.Server, n)
+	for i := range n {
+		var addr raft.ServerAddress
+		addr, trans[i] = raft.NewInmemTransport("")
+		servers[i] = httptest.NewUnstartedServer(nil)
+		peers[i] = Peer{ID: fmt.Sprint("n", i), Raft: string(addr), HTTP: servers[i].Listener.Addr().String()}
+	}
+	for i := range n {
+		for j := range n {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+	}
+	nodes := make([]testNode, n)
+	for i := range n {
+		rc := raft.DefaultConfig()
+		rc.HeartbeatTimeout = 200 * time.Millisecond
+		rc.ElectionTimeout = 200 * time.Millisecond
+		rc.LeaderLeaseTimeout = 200 * time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+		rc.LogOutput = io.Discard
+		c, err := New(Config{ID: peers[i].ID, Peers: peers, Dir: t.TempDir(), Key: key, Raft: rc, Transport: trans[i], Wait: wait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &gate{}
+		if err := c.Open(call.Options{Sink: g, History: 10}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		for p, h := range c.Routes() {
+			mux.Handle(p, h)
+		}
+		servers[i].Config.Handler = mux
+		servers[i].Start()
+		t.Cleanup(func() {
+			servers[i].Close()
+			_ = c.Close()
+		})
+		nodes[i] = testNode{c, g}
+	}
+	// Run first at the end: a held node must apply again to close.
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.gate.release()
+		}
+	})
+	leaderOfNodes(t, nodes)
+	return nodes
+}
+
+// leaderOfNodes waits until every node of nodes knows one same leader,
+// among them, and returns it and the others.
+func leaderOfNodes(t *testing.T, nodes []testNode) (testNode, []testNode) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		id := nodes[0].Node().Leader()
+		var leader *testNode
+		var others []testNode
+		for i, nd := range nodes {
+			switch {
+			case nd.Node().Leader() != id:
+				id = ""
+			case nd.cfg.ID == id:
+				leader = &nodes[i]
+			default:
+				others = append(others, nd)
+			}
+		}
+		if id != "" && leader != nil && leader.Node().IsLeader() {
+			return *leader, others
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader that every node knows")
+		}
+	}
+}
+
+// A follower's queries after ReadBarrier see every command committed
+// before it, though its replica was behind: ReadBarrier waits until the
+// replica has applied the leader's index. When the replica cannot catch
+// up within Config.Wait, ReadBarrier fails with ErrUnavailable rather
+// than let a stale read through.
+func TestReadBarrierCatchesUp(t *testing.T) {
+	nodes := startNodes(t, 3, 2*time.Second)
+	leader, fs := leaderOfNodes(t, nodes)
+	f := fs[0]
+	for _, d := range [][2]string{{"alice", "web"}, {"bob", "phone"}} {
+		if err := leader.Login(d[0], d[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.ReadBarrier(); err != nil {
+		t.Fatal(err)
+	}
+	// The follower applies bob's invitation up to its event, and waits
+	// there: carol's call, and dave's that ended, are committed, not
+	// applied on f.
+	f.gate.hold()
+	if _, err := leader.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := leader.Invite("alice", []string{"carol"}, call.InviteConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, err := leader.Invite("alice", []string{"dave"}, call.InviteConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Cancel("alice", ended.CallID, nil, call.CancelConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Call(res.CallID); ok {
+		t.Fatal("the follower's replica was not held behind")
+	}
+
+	release := time.AfterFunc(300*time.Millisecond, f.gate.release)
+	defer release.Stop()
+	start := time.Now()
+	if err := f.ReadBarrier(); err != nil {
+		t.Fatalf("ReadBarrier: %v", err)
+	}
+	if _, ok := f.Call(res.CallID); !ok {
+		t.Fatalf("after ReadBarrier (%v), the follower does not have the call the leader made", time.Since(start))
+	}
+	if calls, _, err := f.History("dave", 10, ""); err != nil || len(calls) != 1 || calls[0].CallID != ended.CallID {
+		t.Fatalf("dave's history after ReadBarrier: %v, %v", calls, err)
+	}
+
+	// Held past Config.Wait: unavailable, not a stale read.
+	f.gate.hold()
+	if _, err := leader.Invite("bob", []string{"alice"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Invite("bob", []string{"dave"}, call.InviteConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	err = f.ReadBarrier()
+	if !errors.Is(err, ErrUnavailable) || call.Code(err) != CodeUnavailable {
+		t.Fatalf("ReadBarrier on a replica held behind: %v", err)
+	}
+	f.gate.release()
+	if err := f.ReadBarrier(); err != nil {
+		t.Fatalf("ReadBarrier once released: %v", err)
+	}
+}
+
+// While no leader can be reached, ReadBarrier tries again, as a command
+// does, and fails with ErrUnavailable once Config.Wait has passed: no
+// query reads a replica that may be stale.
+func TestReadBarrierWithoutLeader(t *testing.T) {
+	const wait = 500 * time.Millisecond
+	nodes := startNodes(t, 3, wait)
+	leader, fs := leaderOfNodes(t, nodes)
+	if err := leader.Login("alice", "web"); err != nil {
+		t.Fatal(err)
+	}
+	last := fs[0]
+	for _, nd := range []testNode{fs[1], leader} {
+		if err := nd.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); last.Node().Leader() != ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the last node still knows a leader")
+		}
+	}
+	start := time.Now()
+	err := last.ReadBarrier()
+	if !errors.Is(err, ErrUnavailable) || call.Code(err) != CodeUnavailable {
+		t.Fatalf("ReadBarrier without a leader: %v", err)
+	}
+	if d := time.Since(start); d < wait {
+		t.Fatalf("ReadBarrier gave up after %v, before Config.Wait (%v)", d, wait)
+	}
+}
