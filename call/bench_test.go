@@ -25,13 +25,17 @@ import (
 //	go test -c -o call.test ./call
 //	for i in 1 2 3 4 5 6; do
 //		./call.test -test.run '^$' -test.benchmem \
-//			-test.bench 'Lifecycle$|Answer|LifecycleAtLive|LifecycleParallel$'
+//			-test.bench 'Lifecycle$|Answer|LifecycleParallel$'
 //	done | tee fast.txt
+//	for i in 1 2 3; do
+//		./call.test -test.run '^$' -test.benchmem -test.bench LifecycleAtLive \
+//			-test.benchtime 3000000x
+//	done | tee atlive.txt
 //	for i in 1 2 3; do
 //		./call.test -test.run '^$' -test.benchmem -test.bench BurstMillion \
 //			-test.benchtime 1x -test.timeout 30m
 //	done | tee burst.txt
-//	benchstat fast.txt burst.txt
+//	benchstat fast.txt atlive.txt burst.txt
 
 // userSeq numbers the users freshUsers hands out, so that none is handed
 // out twice in a process.
@@ -302,6 +306,12 @@ func heapInUse() uint64 {
 // call between distinct users, with the default NewID. The live calls are
 // made once for all the runs of a sub-benchmark (untimed); each lifecycle
 // ends its call, so as many stay live.
+//
+// The collector's cost is the difference between the two, and it comes in
+// cycles: by default, with a million calls live, one collection for about
+// every million lifecycles. A sample must span several (-test.benchtime
+// 3000000x), or it measures where the one cycle it saw fell, not the
+// steady state a server lives in.
 func BenchmarkLifecycleAtLive(b *testing.B) {
 	for _, m := range benchModes {
 		for _, live := range []int{1_000, 1_000_000} {
