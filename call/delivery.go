@@ -30,17 +30,6 @@ import (
 //     nothing is left waiting once inputs stop and no goroutine outlives
 //     the work.
 //
-// An input's deliverer whose batch went out with nothing new queued meanwhile
-// leaves without taking the lock again: it only marks that it left
-// (r.out.exit), and the next goroutine to take the lock does its
-// bookkeeping (endDelivery). A goroutine that holds the lock and needs the
-// deliverer to come back under it — because it queued events for it, waits
-// for it, or raised its target — pins it first (pinDeliverer), which
-// either keeps it from leaving that way or finds that it left and ends
-// its delivery itself. So one lock round trip per input is saved on the
-// common path, and no event is ever left in the queue with nobody to
-// deliver it.
-//
 // The events are counted as they leave the queue (r.out.taken), so a target is
 // a position in the stream of every event the Registry has produced.
 
@@ -56,7 +45,6 @@ type delivery struct {
 	freeQueue   []events.Event // the buffer last delivered, emptied, for the next queue
 	delivering  bool           // a goroutine delivers: an input's, or the drain goroutine
 	inFlight    int            // events of the batch being delivered (Backlog)
-	batch       []events.Event // the batch being delivered, kept for batchDone
 	taken       uint64         // events ever taken out of Events for delivery
 	target      uint64         // the delivering input stops once taken reaches it (C3)
 	syncTo      uint64         // the batch taken out waits for entries 1..syncTo to be durable (commit.go)
@@ -70,25 +58,7 @@ type delivery struct {
 	_        [56]byte
 	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
 	_        [56]byte
-	exit     atomic.Uint32 // how the deliverer under way may end its batch: exitHeld, exitFree or exitLeft
-	_        [60]byte
 }
-
-// The states of delivery.exit, which tell whether the deliverer must take the
-// lock again when its batch is out.
-const (
-	// exitHeld: it must; someone under the lock counts on it to come back
-	// (it pinned it: pinDeliverer), or it is the drain goroutine, which
-	// always does.
-	exitHeld uint32 = iota
-	// exitFree: an input's deliverer took its batch and nobody has pinned
-	// it since, so nothing was queued meanwhile: once the batch is out it
-	// may leave without the lock, moving exit to exitLeft.
-	exitFree
-	// exitLeft: it left so; r.out.delivering is still set, and the next
-	// goroutine to hold the lock ends the delivery for it (endDelivery).
-	exitLeft
-)
 
 // sliceEvents is how many events an input lets queue while it processes a
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
@@ -106,53 +76,7 @@ func (r *Registry) begin(in *inputRun) {
 	in.counted = true
 	in.emits = r.out.emits.Load()
 	r.mu.Lock()
-	r.endLeftDelivery()
 	in.locked, in.produced = true, r.produced()
-}
-
-// endLeftDelivery ends a delivery whose deliverer left without the lock (see
-// exitLeft), if one did. Called with the lock held, before anything that
-// reads the state of delivery.
-func (r *Registry) endLeftDelivery() {
-	if r.out.exit.Load() == exitLeft {
-		r.endDelivery()
-	}
-}
-
-// endDelivery ends the delivery of a deliverer that left without the lock,
-// as it would have under it: the batch's memory is recycled and delivery is
-// free for the next input. Nothing was queued for it since its batch was taken
-// (nobody pinned it), so nothing waits. Called with the lock held.
-func (r *Registry) endDelivery() {
-	r.batchDone()
-	r.out.delivering = false
-}
-
-// pinDeliverer reports whether a goroutine delivers and will take the lock
-// again when its batch is out: the caller, which holds the lock, may then
-// leave events to it, wait for it, or raise its target. A deliverer that
-// could have left without the lock no longer may; one that already did
-// has its delivery ended here (endDelivery), and the answer is false. Called with the lock held.
-func (r *Registry) pinDeliverer() bool {
-	if !r.out.delivering {
-		return false
-	}
-	if r.out.exit.Swap(exitHeld) == exitLeft {
-		r.endDelivery()
-		return false
-	}
-	return true
-}
-
-// batchDone does the bookkeeping of a batch that is out: its memory is
-// recycled, its buffer kept for the next queue, and the inputs waiting for
-// the backlog to fall are woken. Called with the lock held, by the
-// deliverer or by endDelivery for it.
-func (r *Registry) batchDone() {
-	r.recycle()
-	r.out.freeQueue, r.out.batch, r.out.inFlight = r.out.batch[:0], nil, 0
-	r.out.exit.Store(exitHeld)
-	r.wakeWaiters()
 }
 
 // leave ends an input that does not deliver (one refused for load, or one
@@ -162,7 +86,7 @@ func (r *Registry) batchDone() {
 func (r *Registry) leave(in *inputRun) {
 	r.out.underway.Add(-1)
 	in.counted = false
-	if !r.pinDeliverer() {
+	if !r.out.delivering {
 		r.handOff()
 	}
 	in.locked = false
@@ -185,7 +109,7 @@ func (r *Registry) finish(in *inputRun) {
 	in.counted = false
 	mark := r.produced()
 	limit := r.holdBack()
-	for r.pinDeliverer() {
+	for r.out.delivering {
 		backlog := len(r.out.Events) + r.out.inFlight
 		small := backlog <= limit/2 || (!in.waited && backlog <= limit)
 		if (mark > in.produced || !small) && r.nested(in) {
@@ -216,7 +140,6 @@ func (r *Registry) finish(in *inputRun) {
 	}
 	r.out.delivering, r.out.target = true, mark
 	batch := r.takeOut()
-	r.out.exit.Store(exitFree)
 	in.locked = false
 	r.mu.Unlock()
 	r.deliverRun(batch)
@@ -242,7 +165,7 @@ func (r *Registry) takeOut() []events.Event {
 	r.seal()
 	batch := r.out.Events
 	r.out.Events, r.out.freeQueue = r.out.freeQueue[:0], nil
-	r.out.batch, r.out.inFlight = batch, len(batch)
+	r.out.inFlight = len(batch)
 	r.out.taken += uint64(len(batch))
 	r.stats.countEvents(batch, 1)
 	r.out.syncTo = r.jnl.count // every event in batch was made by an entry up to it
@@ -268,9 +191,8 @@ func (r *Registry) durable(batch []events.Event) bool {
 // deliverRun hands batch to the Sink, outside the lock, and takes more
 // batches until the deliverer's target is reached; then it gives up the
 // role, or hands it to a drain goroutine if events still wait. It is called
-// without the lock, by the goroutine that set r.out.delivering and
-// r.out.exit to exitFree, and returns without it. A batch after which
-// nobody pinned it ends without the lock (exitLeft).
+// without the lock, by the goroutine that set r.out.delivering, and returns
+// without it.
 //
 // If Emit panics, the event it panicked on is lost and nothing else (C6):
 // the rest of the batch goes back to the front of the queue, another input
@@ -301,12 +223,11 @@ func (r *Registry) deliverRun(batch []events.Event) {
 			clear(batch) // drop references to Members and Push
 		}
 		i = -1
-		batch = nil
-		if r.out.exit.CompareAndSwap(exitFree, exitLeft) {
-			return // nothing was queued meanwhile: the next to lock ends it (endDelivery)
-		}
 		r.mu.Lock()
-		r.batchDone()
+		r.recycle()
+		r.out.freeQueue, r.out.inFlight = batch[:0], 0
+		batch = nil
+		r.wakeWaiters()
 		if len(r.out.Events) == 0 {
 			r.out.delivering = false
 			r.mu.Unlock()
@@ -318,7 +239,6 @@ func (r *Registry) deliverRun(batch []events.Event) {
 			return
 		}
 		batch = r.takeOut()
-		r.out.exit.Store(exitFree)
 		r.mu.Unlock()
 	}
 }
@@ -337,8 +257,7 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 		r.stats.countEvents(rest, -1) // counted again when taken out again
 	}
 	clear(batch)
-	r.out.batch, r.out.inFlight = nil, 0
-	r.out.exit.Store(exitHeld)
+	r.out.inFlight = 0
 	r.wakeWaiters()
 }
 
@@ -385,8 +304,10 @@ func (r *Registry) drain() {
 		}
 		clear(batch)
 		r.mu.Lock()
-		r.batchDone()
+		r.recycle()
+		r.out.freeQueue, r.out.inFlight = batch[:0], 0
 		batch = nil
+		r.wakeWaiters()
 	}
 	r.out.delivering = false
 	r.mu.Unlock()
@@ -513,18 +434,16 @@ func nestedInEmit() bool {
 // the Sink made from inside Emit cannot wait for the deliverer it runs
 // under, and goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
-	if !r.pinDeliverer() {
+	if !r.out.delivering {
 		if len(r.out.Events) == 0 {
 			return
 		}
 		r.out.delivering, r.out.target = true, r.produced()
 		batch := r.takeOut()
-		r.out.exit.Store(exitFree)
 		in.locked = false
 		r.mu.Unlock()
 		r.deliverRun(batch)
 		r.mu.Lock()
-		r.endLeftDelivery()
 		in.locked = true
 		return
 	}
@@ -532,7 +451,7 @@ func (r *Registry) passSlice(in *inputRun) {
 		return
 	}
 	r.out.waiters++
-	for r.pinDeliverer() && len(r.out.Events)+r.out.inFlight >= r.holdBack() {
+	for r.out.delivering && len(r.out.Events)+r.out.inFlight >= r.holdBack() {
 		r.out.sliceDone.Wait()
 	}
 	r.out.waiters--
@@ -572,6 +491,5 @@ func (r *Registry) wakeWaiters() {
 func (r *Registry) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.endLeftDelivery()
 	return len(r.out.Events) + r.out.inFlight
 }

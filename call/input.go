@@ -100,7 +100,6 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 
 // overloadedLocked is overloaded, called with the lock held.
 func (r *Registry) overloadedLocked(op Op, user, callID string) error {
-	r.endLeftDelivery()
 	n := len(r.out.Events) + r.out.inFlight
 	over := r.s.maxBacklog > 0 && n >= r.s.maxBacklog
 	if over || r.stats.overloaded {

@@ -327,7 +327,6 @@ func (r *Registry) writeLogs() {
 // only to copy the counts.
 func (r *Registry) Stats() Stats {
 	r.mu.Lock()
-	r.endLeftDelivery()
 	c := r.stats
 	s := Stats{
 		LiveCalls:     r.calls.Len(),
