@@ -2,7 +2,6 @@ package call
 
 import (
 	crand "crypto/rand"
-	"encoding/base64"
 	"math/rand/v2"
 	"sync"
 
@@ -24,11 +23,30 @@ var idSources = sync.Pool{New: func() any {
 // randomID returns 128 random bits as 22 URL-safe characters, so that call
 // IDs cannot be guessed (G10 asks for at least 96 bits).
 func randomID() string {
-	var b [16]byte
 	g := idSources.Get().(*rand.ChaCha8)
-	_, _ = g.Read(b[:]) // ChaCha8's Read never fails
+	hi, lo := g.Uint64(), g.Uint64()
 	idSources.Put(g)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return encodeID(hi, lo)
+}
+
+// idAlphabet is base64's URL-safe alphabet (RFC 4648 §5).
+const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// encodeID returns the 128 bits hi:lo as 22 characters of URL-safe base64
+// without padding: what base64.RawURLEncoding makes of their 16 bytes in
+// big-endian order. Written out for the one length, since an ID is made
+// for every call: six bits a character, the last one's low four bits zero.
+func encodeID(hi, lo uint64) string {
+	var s [22]byte
+	for i := range 10 {
+		s[i] = idAlphabet[hi>>(58-6*i)&63]
+	}
+	s[10] = idAlphabet[(hi&15)<<2|lo>>62]
+	for i := range 10 {
+		s[11+i] = idAlphabet[lo>>(56-6*i)&63]
+	}
+	s[21] = idAlphabet[(lo&3)<<4]
+	return string(s[:])
 }
 
 // ValidID reports whether the Registry takes id as a user or call ID: 1 to

@@ -2,10 +2,39 @@ package call
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"pgregory.net/rapid"
 )
+
+// encodeID is base64.RawURLEncoding of the 16 big-endian bytes of hi:lo,
+// for every value, the edges included.
+func TestEncodeIDIsBase64(t *testing.T) {
+	check := func(t interface{ Fatalf(string, ...any) }, hi, lo uint64) {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], hi)
+		binary.BigEndian.PutUint64(b[8:], lo)
+		if got, want := encodeID(hi, lo), base64.RawURLEncoding.EncodeToString(b[:]); got != want {
+			t.Fatalf("encodeID(%#x, %#x) = %q, want %q", hi, lo, got, want)
+		}
+	}
+	for _, v := range []uint64{0, 1, 3, 15, 1 << 62, 1 << 63, 0xfc00_0000_0000_0000, ^uint64(0)} {
+		for _, w := range []uint64{0, 1, 3, 15, 1 << 62, 1 << 63, ^uint64(0)} {
+			check(t, v, w)
+		}
+	}
+	for bit := range 64 {
+		check(t, 1<<bit, 0)
+		check(t, 0, 1<<bit)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		check(rt, rapid.Uint64().Draw(rt, "hi"), rapid.Uint64().Draw(rt, "lo"))
+	})
+}
 
 // Every generator of the pool is seeded afresh from crypto/rand: two of
 // them never draw the same bytes (a fixed or shared seed would).
