@@ -52,7 +52,9 @@
 // -checkpoint-entries goes beyond PROTOCOL.md, which names every other
 // flag above and says only that snapshots bound the journal: it is this
 // server's knob for how. It counts journal entries (each command, login,
-// logout, heartbeat and passing of time that changed something is one);
+// logout, heartbeat and passing of time that changed something is one; in
+// a cluster, where it is raft's snapshot threshold, each call and history
+// query adds a barrier entry too: see Cluster);
 // it applies only with -data, and is ignored without; 0 is refused. A
 // smaller N makes a restart replay less journal and keeps less on disk,
 // for more snapshots, each of which writes the whole state (Durable
@@ -141,9 +143,10 @@
 // connection stays open), rate_limited (below) and internal (the command
 // was done, but its result cannot be written as JSON: a time past the
 // year 9999, say); in a cluster, two more: unavailable (no leader could
-// be reached: nothing was done, retry) and uncertain (the leader lost its
-// leadership, or could not be heard, after the command was sent: it may
-// or may not have taken effect; see Cluster).
+// be reached, or, for a call or history query, this node could not catch
+// up with it in time: nothing was done, retry) and uncertain (the leader
+// lost its leadership, or could not be heard, after the command was
+// sent: it may or may not have taken effect; see Cluster).
 //
 // Events are {"type":"event",…} with the fields of events.Event as its
 // JSON gives them, less "to" (the connection's user) and "offline". An
@@ -211,20 +214,25 @@
 // node a client is on (a read barrier): the node has the leader propose
 // a barrier entry, which commits only with a majority, and waits until
 // its own replica has applied what the leader had then. They so see
-// every command any client was answered for, and settle an uncertain
-// one (below). In a cluster each costs a raft round trip (a log entry
-// committed by a majority), and while no leader can be reached they
-// wait for one as a command does, then get unavailable: never an answer
-// from a replica that may be stale.
+// every command any client was answered for. In a cluster each costs a
+// raft round trip: a log entry, written to disk by a majority of the
+// nodes (one connection's 20 requests a second may so make 20 entries a
+// second), and while no leader can be reached they wait for one as a
+// command does, then get unavailable: never an answer from a replica
+// that may be stale.
 //
 // While no leader is known, or the one known cannot be reached, a command
 // waits for one, 3 s at most: then it gets unavailable, and nothing was
 // done. A command that reached a leader which lost its leadership before
 // the entry was known to be committed, or whose answer was lost once it
-// was sent, gets uncertain: it may or may not have taken effect; the call
-// op (or a retry that the Registry refuses if it was done, as an accept
-// is) tells. A connection whose login cannot reach a leader is closed
-// with 1013 (try again later). The nodes sign their requests to each
+// was sent, gets uncertain: it may or may not have taken effect, and may
+// yet take effect after a later query (its request may still be on its
+// way to the leader). The sure way to settle it is to retry it: a retry
+// that the Registry answers as before (an invite with the same call_id,
+// H4) or refuses if it was done (as an accept is). The call op tells
+// only what has taken effect by then: a call it finds was made. A
+// connection whose login cannot reach a leader is closed with 1013 (try
+// again later). The nodes sign their requests to each
 // other with a key derived from -secret-file's; in dev mode both that key
 // and the tokens' are derived from -peers, so that every node takes every
 // node's tokens, and anyone who knows -peers has them (dev mode mints
@@ -263,8 +271,9 @@
 //     once, on the new leader's clock. Seq numbers go on.
 //   - A command in flight when the leader died gets uncertain or
 //     unavailable (see above), or no reply at all if the client's own
-//     node died: the client learns the outcome from the call op, or from
-//     the replays when it reconnects.
+//     node died: the client learns the outcome by a retry, from the
+//     replays when it reconnects, or, for what has taken effect, from
+//     the call op.
 //   - Events are delivered at most once to a connection, in Seq order per
 //     call. A client whose node died misses the events made while it was
 //     disconnected; reconnecting (to any node) it gets the replays: every

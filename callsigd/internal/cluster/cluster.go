@@ -22,7 +22,9 @@ import (
 
 // The codes of replies that the cluster adds to call.Code's.
 const (
-	// CodeUnavailable: no leader could be reached; nothing was done.
+	// CodeUnavailable: no leader could be reached, or, for a read
+	// barrier, this node's replica could not catch up in time; nothing
+	// was done.
 	CodeUnavailable = "unavailable"
 	// CodeUncertain: the command reached a leader that lost its
 	// leadership, or the leader could not be heard, before the command
@@ -34,8 +36,9 @@ const (
 // Each has a method Code, which call.Code honours.
 var (
 	// ErrUnavailable: no leader could be reached within Config.Wait (none
-	// known, or every attempt failed before the leader ran anything):
-	// nothing was done; retry.
+	// known, or every attempt failed before the leader ran anything), or
+	// ReadBarrier's replica did not catch up within it: nothing was done;
+	// retry.
 	ErrUnavailable = errors.New("cluster: no leader reachable: nothing was done, retry")
 	// ErrUncertain is replica.ErrUncertain: the outcome is unknown.
 	ErrUncertain = replica.ErrUncertain

@@ -43,13 +43,13 @@ func TestInternalRequestsAreSigned(t *testing.T) {
 	c, url := newTestCluster(t, key)
 	other, _ := newTestCluster(t, strings.Repeat("x", 32))
 	body := []byte(`{"op":"login","user":"mallory"}`)
-	send := func(signer *Cluster, at time.Time, mangle func(*http.Request)) int {
+	send := func(path string, signer *Cluster, at time.Time, mangle func(*http.Request)) int {
 		t.Helper()
 		ts := strconv.FormatInt(at.UnixNano(), 10)
-		req, _ := http.NewRequest(http.MethodPost, url+commandPath, bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 		req.Header.Set(headerNode, "b")
 		req.Header.Set(headerTime, ts)
-		req.Header.Set(headerSig, hex.EncodeToString(signer.sign(commandPath, "b", ts, body)))
+		req.Header.Set(headerSig, hex.EncodeToString(signer.sign(path, "b", ts, body)))
 		if mangle != nil {
 			mangle(req)
 		}
@@ -81,9 +81,11 @@ func TestInternalRequestsAreSigned(t *testing.T) {
 		}, http.StatusUnauthorized},
 		"another path": {c, now, func(r *http.Request) { r.URL.Path = releasePath }, http.StatusUnauthorized},
 	}
-	for name, tc := range cases {
-		if got := send(tc.signer, tc.at, tc.mangle); got != tc.want {
-			t.Errorf("%s: %d, want %d", name, got, tc.want)
+	for _, path := range []string{commandPath, barrierPath} {
+		for name, tc := range cases {
+			if got := send(path, tc.signer, tc.at, tc.mangle); got != tc.want {
+				t.Errorf("%s, %s: %d, want %d", path, name, got, tc.want)
+			}
 		}
 	}
 	if err := c.Health(); err == nil {

@@ -37,11 +37,13 @@
 // asks for it by POST /v1/internal/barrier on the leader, which answers
 // with the index of the last entry it had applied then, and waits until
 // its own replica has applied that index. An entry a new leader
-// inherited uncommitted (a command that got "uncertain") is decided by
-// then: the query sees it if it took effect. ReadBarrier looks for a
-// leader as a command does, and fails with ErrUnavailable after
-// Config.Wait, as it does when this node's replica has not caught up by
-// then. Each read so costs a raft round trip.
+// inherited uncommitted is decided by then, but a command that got
+// "uncertain" may not have reached a leader's log yet (its answer was
+// lost, its request may still be on its way): a query that does not find
+// it does not prove that it never takes effect; a retry does.
+// ReadBarrier looks for a leader as a command does, and fails with
+// ErrUnavailable after Config.Wait, as it does when this node's replica
+// has not caught up by then. Each read so costs a raft round trip.
 //
 // # The internal endpoints
 //

@@ -97,8 +97,9 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 // the call and history ops): the leader proposes a barrier
 // (replica.Node.Barrier), here if this node leads, else asked by the
 // internal barrier endpoint, and this node waits until its replica has
-// applied the leader's index then. A command that got ErrUncertain is so
-// decided: a query after ReadBarrier sees it if it took effect. While no
+// applied the leader's index then. Entries a new leader inherited
+// uncommitted are so decided; a command that got ErrUncertain whose
+// request has not reached a leader yet is not (see doc.go). While no
 // leader can be reached ReadBarrier tries again, as a command does, and
 // fails with ErrUnavailable after Config.Wait; it fails so too when this
 // node's replica has not caught up by then (the query would read what
@@ -118,6 +119,9 @@ func (c *Cluster) ReadBarrier() error {
 		return err
 	}
 	if !c.await(n, applied, deadline) {
+		if c.stop.Err() != nil {
+			return &Error{ErrUnavailable, "the node is shutting down"}
+		}
 		return &Error{ErrUnavailable, fmt.Sprintf("this node's replica has not applied the leader's index %d in time", applied)}
 	}
 	return nil
