@@ -307,11 +307,11 @@ func heapInUse() uint64 {
 // made once for all the runs of a sub-benchmark (untimed); each lifecycle
 // ends its call, so as many stay live.
 //
-// The collector's cost is the difference between the two, and it comes in
-// cycles: by default, with a million calls live, one collection for about
-// every million lifecycles. A sample must span several (-test.benchtime
-// 3000000x), or it measures where the one cycle it saw fell, not the
-// steady state a server lives in.
+// Much of the difference between the two is the collector's, and it
+// comes in cycles, each marking the million calls: a sample must span
+// several (-test.benchtime 3000000x), or it measures where the one cycle
+// it saw fell, not the steady state a server lives in. GCs is how many
+// collections a sample's timed lifecycles saw.
 func BenchmarkLifecycleAtLive(b *testing.B) {
 	for _, m := range benchModes {
 		for _, live := range []int{1_000, 1_000_000} {
@@ -319,12 +319,13 @@ func BenchmarkLifecycleAtLive(b *testing.B) {
 			b.Run(fmt.Sprintf("impl=%s/live=%d", m.name, live), func(b *testing.B) {
 				if r == nil {
 					r = registryWithLive(b, live, m.transient)
-					// The collection the setup's million records would
-					// otherwise bring into the timed lifecycles: only
-					// those the lifecycles' own allocations bring count.
-					runtime.GC()
 				}
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
 				runLifecycles(b, lifecycleOn(r))
+				b.StopTimer()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.NumGC-before.NumGC), "GCs")
 				if r.Len() != live {
 					b.Fatalf("%d calls live, want %d", r.Len(), live)
 				}

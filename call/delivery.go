@@ -65,8 +65,9 @@ type delivery struct {
 // the backlog it waits to fall under before it makes more when another
 // goroutine delivers (or MaxBacklog, if less: see holdBack). A burst of
 // deadlines, however large, is then delivered as it is processed, never
-// held as one queue (B4, C5). A variable only so that tests can make
-// slices of one event.
+// held as one queue (B4, C5), unless an input made from inside Emit finds
+// it due (the exception C5 states). A variable only so that tests can
+// make slices of one event.
 var sliceEvents = 4096
 
 // begin starts an input: it counts it as under way (see handOff), notes

@@ -10,8 +10,9 @@ import (
 
 // idSources are the generators randomID draws from: ChaCha8, which
 // math/rand/v2 documents as a cryptographically strong generator, each
-// seeded with 256 bits from crypto/rand when it is made. ChaCha8 erases
-// its key as it goes, so its state tells nothing of IDs already made. A
+// seeded with 256 bits from crypto/rand when it is made. ChaCha8 rekeys
+// itself as it goes, so its state soon tells nothing of the IDs it made
+// (a dump of the process's memory may show the most recent ones). A
 // pool, so that goroutines making IDs at once draw from generators of
 // their own, with no lock between them.
 var idSources = sync.Pool{New: func() any {

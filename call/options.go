@@ -54,8 +54,8 @@ type Options struct {
 	// nothing and is not journaled (C5). Login, Logout, Heartbeat, Replay,
 	// the passing of time and Apply are never refused for load, so the backlog
 	// can pass the limit by the events of one such input, or of one slice
-	// of a burst of deadlines, and no more. 0: DefaultMaxBacklog; < 0: no
-	// limit.
+	// of a burst of deadlines, and no more, but for an input the Sink makes
+	// from inside Emit (RULES.md C5). 0: DefaultMaxBacklog; < 0: no limit.
 	MaxBacklog int
 
 	// TransientMembers makes Event.Members valid only until Emit returns:

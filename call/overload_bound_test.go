@@ -68,8 +68,8 @@ func TestPresenceKeepsTheBacklogBound(t *testing.T) {
 // inside Emit while a burst is delivered in slices must first process
 // everything due (the Time rule), and cannot deliver from inside Emit nor
 // wait for the deliverer it runs under: it queues the rest of the burst
-// whole, where B4 wants bounded slices. With a burst of a million calls
-// that is some 2,000,000 events queued at once. RULES.md C5 states this
+// whole, where B4 wants bounded slices: two events a call of the burst,
+// queued at once. RULES.md C5 states this
 // exception: the Time rule wins, since taking the input between slices
 // would let an answer succeed after its deadline. The test stays, skipped,
 // as the measure of the bound a design that kept both would meet.
