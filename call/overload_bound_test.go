@@ -1,7 +1,9 @@
 package call_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,5 +104,53 @@ func TestNestedInputDuringABurstKeepsSlices(t *testing.T) {
 	}
 	if worst > 3*slice {
 		t.Fatalf("%d events waited for the Sink during a burst in slices of %d", worst, slice)
+	}
+}
+
+// TestNestedAnswerDuringABurstFindsItTimedOut pins the side of the
+// exception RULES.md C5 states: an Accept the Sink makes from inside Emit
+// while a burst is handed out slice by slice is not taken between slices.
+// It first processes the rest of the burst (the Time rule), so the
+// invitation it answers, due in the same burst but not yet processed, has
+// timed out: the Accept finds no call, and the call tells of its
+// timeout, never of an acceptance.
+func TestNestedAnswerDuringABurstFindsItTimedOut(t *testing.T) {
+	const slice, burst = 2, 20 // one call's two timeout events a slice
+	defer call.SetSliceEvents(slice)()
+	var reg *call.Registry
+	ids := make([]string, burst)
+	var accepted error
+	var once sync.Once
+	var last []events.Kind // the events of the last call, in order
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.CallID == ids[burst-1] {
+			last = append(last, e.Kind)
+		}
+		if e.Kind == events.InvitationTimeout {
+			once.Do(func() { accepted = reg.Accept(fmt.Sprint("b", burst-1), ids[burst-1], call.AcceptConfig{}) })
+		}
+	})
+	clk := clock.NewManual(t0)
+	var err error
+	if reg, err = call.NewRegistry(call.Options{Clock: clk, Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range burst {
+		res, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = res.CallID
+	}
+	last = nil
+	clk.Advance(31 * time.Second)
+	if !errors.Is(accepted, call.ErrCallNotFound) {
+		t.Fatalf("an Accept from inside Emit during the burst: %v, want ErrCallNotFound (timed out first)", accepted)
+	}
+	if !slices.Contains(last, events.InvitationTimeout) || slices.Contains(last, events.InvitationAccepted) {
+		t.Fatalf("the last call's events %v: want it timed out, never accepted", last)
+	}
+	if reg.Len() != 0 {
+		t.Fatalf("Len %d after the burst", reg.Len())
 	}
 }
