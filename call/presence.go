@@ -569,14 +569,24 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 	if err := presenceArgs(OpLogin, id, device); err != nil {
 		return err
 	}
-	devices := r.devicesOf(id)
+	// One look-up for what the rest reads: the slot stays where it is
+	// until this input changes the table, since the Journal may not call
+	// back into the Registry (D1); the calls' links stay as they are
+	// whatever record the user gets.
+	var devices []string
+	var rec *user
+	var head *memberLink
+	slot, _, found := r.users.find(id)
+	if found {
+		devices, rec, head = r.users.devices(slot), r.users.rec(slot), r.users.head(slot)
+	}
 	if slices.Contains(devices, device) {
 		return r.heartbeat(in, id, device) // H5: a Login of a device already in counts as a heartbeat
 	}
 	if err := r.commit(in); err != nil {
 		return err // D1: a refused presence change changes nothing, and says so
 	}
-	if len(devices) == 0 && r.record(id) == nil && !r.needsRecord([]string{device}, 0) {
+	if len(devices) == 0 && rec == nil && !r.needsRecord([]string{device}, 0) {
 		r.loginDefault(id)
 	} else {
 		u := r.recordFor(id)
@@ -584,7 +594,7 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 		r.users.online++
 		r.startBeat(now, u, device)
 	}
-	for l := r.callsOf(id); l != nil; l = l.next {
+	for l := head; l != nil; l = l.next {
 		// The caller too: in an advanced call it is a member whose new
 		// device gets the call's state (A7); in a general one, nothing.
 		l.c.LoggedIn(now, l.index(), device, l.c.online(), &r.out.Outbox)
