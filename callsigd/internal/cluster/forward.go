@@ -38,14 +38,18 @@ const (
 	maxBody = 1 << 20
 )
 
+// errShuttingDown is the error of what the cluster's shutdown (Close,
+// Interrupt) stopped before it did anything. Never modified.
+var errShuttingDown = &Error{ErrUnavailable, "the node is shutting down"}
+
 // codeNotLeader is the internal endpoint's error code for a node that
 // does not lead (replica.ErrNotLeader): nothing was done, and the caller
 // tries the leader it learns of next.
 const codeNotLeader = "not_leader"
 
-// response is the internal command endpoint's answer: the result (on
-// success) or the error, and the index of the last entry the leader had
-// applied when the command returned.
+// response is the answer of the internal endpoints: the command's result
+// (on success) or the error, and the index of the last entry the leader
+// had applied when the command, or the barrier, returned.
 type response struct {
 	Applied uint64      `json:"applied"`
 	Result  call.Result `json:"result"`
@@ -72,17 +76,15 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 	var res call.Result
 	n, applied, deadline, err := c.onLeader(
 		func(n *replica.Node) (uint64, error) {
-			r, err := n.Do(e)
-			if !errors.Is(err, replica.ErrNotLeader) {
-				res = r
-			}
+			var err error
+			res, err = n.Do(e)   // zero when it did not lead: onLeader tries again
 			return 0, local(err) // applied here already
 		},
 		func(p Peer, deadline time.Time) (uint64, error, bool) {
-			r, applied, err, again := c.forwardTo(p, e, deadline)
-			if !again {
-				res = r
-			}
+			var applied uint64
+			var err error
+			var again bool
+			res, applied, err, again = c.forwardTo(p, e, deadline)
 			return applied, err, again
 		})
 	if err == nil || applied > 0 && errors.Is(err, ErrUncertain) {
@@ -110,7 +112,7 @@ func (c *Cluster) ReadBarrier() error {
 		func(n *replica.Node) (uint64, error) {
 			i, err := n.Barrier()
 			if errors.Is(err, replica.ErrClosed) {
-				return 0, &Error{ErrUnavailable, "the node is shutting down"}
+				return 0, errShuttingDown
 			}
 			return i, err
 		},
@@ -120,7 +122,7 @@ func (c *Cluster) ReadBarrier() error {
 	}
 	if !c.await(n, applied, deadline) {
 		if c.stop.Err() != nil {
-			return &Error{ErrUnavailable, "the node is shutting down"}
+			return errShuttingDown
 		}
 		return &Error{ErrUnavailable, fmt.Sprintf("this node's replica has not applied the leader's index %d in time", applied)}
 	}
@@ -145,7 +147,7 @@ func (c *Cluster) onLeader(here func(*replica.Node) (uint64, error), there func(
 	pause := 5 * time.Millisecond
 	for {
 		if c.stop.Err() != nil {
-			return n, 0, deadline, &Error{ErrUnavailable, "the node is shutting down"}
+			return n, 0, deadline, errShuttingDown
 		}
 		var why string
 		if n.IsLeader() {
@@ -235,22 +237,15 @@ func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.
 		}
 		return res, 0, &Error{ErrUncertain, fmt.Sprintf("leader %s: %v", p.ID, err)}, false
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if resp.StatusCode != http.StatusOK {
-		// The command endpoint answers 200 whenever it ran the command:
-		// anything else was refused unheard (a node not in cluster mode,
-		// a key that differs, a shutdown).
-		return res, 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
-	}
 	var r response
-	if err == nil {
-		err = json.Unmarshal(b, &r)
+	refused, err := readAnswer(p, resp, &r)
+	if refused != nil {
+		return res, 0, refused, true
 	}
 	if err != nil {
 		// If the command took effect, its outcome is unknown to the
 		// client, not a failure, and its events are on their way.
-		return res, r.Applied, &Error{ErrUncertain, fmt.Sprintf("leader %s: the answer could not be read: %v", p.ID, err)}, false
+		return res, r.Applied, &Error{ErrUncertain, err.Error()}, false
 	}
 	if r.Error != nil {
 		switch r.Error.Code {
@@ -267,12 +262,35 @@ func (c *Cluster) forwardTo(p Peer, e call.Entry, deadline time.Time) (res call.
 	return r.Result, r.Applied, nil, false
 }
 
-// barrierAnswer is the internal barrier endpoint's answer: the index of
-// the last entry the leader had applied once its barrier was, or the
-// error.
-type barrierAnswer struct {
-	Applied uint64     `json:"applied"`
-	Error   *wireError `json:"error,omitempty"`
+// readAnswer reads the answer of an internal endpoint of p into v. An
+// answer other than 200 is refused: the endpoints answer 200 whenever
+// they ran what was asked, so anything else was refused unheard (a node
+// not in cluster mode, a key that differs, a shutdown). err says that a
+// 200 answer could not be read.
+func readAnswer(p Peer, resp *http.Response, v any) (refused, err error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("leader %s: the answer could not be read: %v", p.ID, err)
+	}
+	return nil, nil
+}
+
+// answerError is what an internal endpoint answers for err, an error of
+// this node's replica.Node: not_leader, which the caller tries again
+// elsewhere, or the error's code.
+func answerError(err error) *wireError {
+	if errors.Is(err, replica.ErrNotLeader) {
+		return &wireError{codeNotLeader, err.Error()}
+	}
+	err = local(err)
+	return &wireError{call.Code(err), err.Error()}
 }
 
 // barrierAt asks the leader p for a read barrier (ReadBarrier), before
@@ -285,18 +303,13 @@ func (c *Cluster) barrierAt(p Peer, deadline time.Time) (uint64, error, bool) {
 	if err != nil {
 		return 0, fmt.Errorf("leader %s: %v", p.ID, err), true
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("leader %s: %s: %s", p.ID, resp.Status, bytes.TrimSpace(b)), true
-	}
-	var a barrierAnswer
-	if err == nil {
-		err = json.Unmarshal(b, &a)
-	}
+	var a response
+	refused, err := readAnswer(p, resp, &a)
 	switch {
+	case refused != nil:
+		return 0, refused, true
 	case err != nil:
-		return 0, fmt.Errorf("leader %s: the answer could not be read: %v", p.ID, err), true
+		return 0, err, true
 	case a.Error != nil:
 		return 0, fmt.Errorf("%s: %s", p.ID, a.Error.Message), true
 	}
@@ -304,22 +317,20 @@ func (c *Cluster) barrierAt(p Peer, deadline time.Time) (uint64, error, bool) {
 }
 
 // serveBarrier runs a read barrier on this node, which must lead
-// (replica.Node.Barrier), and answers 200 with a barrierAnswer.
+// (replica.Node.Barrier), and answers 200 with a response: the index of
+// the last entry it had applied once its barrier was, or the error.
 func (c *Cluster) serveBarrier(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	n := c.Node()
 	if n == nil {
 		http.Error(w, "not started", http.StatusServiceUnavailable)
 		return
 	}
-	var a barrierAnswer
+	var a response
 	applied, err := n.Barrier()
-	switch {
-	case err == nil:
+	if err == nil {
 		a.Applied = applied
-	case errors.Is(err, replica.ErrNotLeader):
-		a.Error = &wireError{codeNotLeader, err.Error()}
-	default:
-		a.Error = &wireError{CodeUnavailable, err.Error()}
+	} else {
+		a.Error = answerError(err)
 	}
 	writeJSON(w, http.StatusOK, a)
 }
@@ -351,14 +362,10 @@ func (c *Cluster) serveCommand(w http.ResponseWriter, _ *http.Request, body []by
 	}
 	res, err := n.Do(e)
 	r := response{Applied: n.Applied()}
-	switch {
-	case err == nil:
+	if err == nil {
 		r.Result = res
-	case errors.Is(err, replica.ErrNotLeader):
-		r.Error = &wireError{codeNotLeader, err.Error()}
-	default:
-		err = local(err)
-		r.Error = &wireError{call.Code(err), err.Error()}
+	} else {
+		r.Error = answerError(err)
 	}
 	b, err := json.Marshal(r)
 	if err != nil { // it took effect, but its result cannot be told
