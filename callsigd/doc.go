@@ -196,9 +196,12 @@
 // which this version does not change: the peers' list only gives the
 // nodes' HTTP addresses. -checkpoint-entries is raft's snapshot
 // threshold. A single server's journal in -data is not read in a cluster.
-// Every node of a cluster runs the same build: the nodes' internal
-// requests and raft's log entries carry no version, so a rolling upgrade
-// across a change of their format is not supported.
+// raft's log entries say their format, and a node never applies one newer
+// than its own: it stops instead (see package replica, Upgrades), so a node
+// left on an older build cannot make its replica differ from the others'.
+// The nodes' internal requests carry no version, though, so a rolling
+// upgrade across a change of their format is not supported: every node of
+// a cluster runs the same build.
 //
 // Every node takes WebSocket clients and applies every committed entry to
 // its replica; the events go to the devices connected to it, and offline

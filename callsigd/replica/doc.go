@@ -53,4 +53,17 @@
 // OpenStores gives raft-boltdb for the log and raft's file snapshot store,
 // under one directory. A raft snapshot is the Registry's Snapshot (D2)
 // after the index of the last entry it holds.
+//
+// # Upgrades
+//
+// Each log entry says the format it is written in. A node applies entries
+// of its own format and of older ones. An entry of a newer format it
+// neither applies nor refuses, since either would leave its replica unlike
+// those of the nodes that know the format, which apply it: it panics, on
+// raft's apply goroutine, which ends the process before anything after
+// that entry is applied there, naming the entry and both formats. Started
+// again on a build that knows the format, the node applies the entry and
+// goes on from there. A node left on an older build during an upgrade can
+// thus stop, never diverge. (A snapshot of a newer format is refused by
+// call.Restore, which leaves the replica as it was.)
 package replica

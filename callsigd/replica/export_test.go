@@ -13,15 +13,14 @@ func Epoch(n *Node) uint64 { return n.fsm.epoch }
 // DecodeLog decodes a raft log entry's data as a Node proposes it: the
 // proposing node, its process's epoch, and the entry.
 func DecodeLog(data []byte) (node string, epoch uint64, e call.Entry, err error) {
-	var p proposal
-	err = json.Unmarshal(data, &p)
+	p, err := decodeProposal(data)
 	return p.Node, p.Epoch, p.Entry, err
 }
 
 // EncodeLog encodes an entry as a Node proposes it, for a test that
 // writes a log by hand.
 func EncodeLog(node string, epoch uint64, e call.Entry) []byte {
-	b, err := json.Marshal(proposal{Node: node, Epoch: epoch, Entry: e})
+	b, err := json.Marshal(newProposal(node, epoch, e))
 	if err != nil {
 		panic(err)
 	}

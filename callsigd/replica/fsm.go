@@ -16,12 +16,59 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// proposal is what a raft log entry holds: the input, and which process
-// proposed it (for the push rule: see the package's doc).
+// proposal is what a raft log entry holds: the format it is written in,
+// the input, and which process proposed it (for the push rule: see the
+// package's doc).
 type proposal struct {
-	Node  string     `json:"node"`
-	Epoch uint64     `json:"epoch"` // the proposing process's, random: a restarted node is another process
-	Entry call.Entry `json:"entry"`
+	Format int        `json:"format"`
+	Node   string     `json:"node"`
+	Epoch  uint64     `json:"epoch"` // the proposing process's, random: a restarted node is another process
+	Entry  call.Entry `json:"entry"`
+}
+
+// proposalFormat is the format of the proposals this package writes, and
+// the newest it applies. It goes up whenever a proposal of the new format
+// could mean something else to a node of the old one: a field or an op
+// added to call.Entry, a field whose meaning changes. An entry with no
+// format is of format 1.
+const proposalFormat = 1
+
+// newProposal returns the proposal of e by the given process.
+func newProposal(node string, epoch uint64, e call.Entry) proposal {
+	return proposal{Format: proposalFormat, Node: node, Epoch: epoch, Entry: e}
+}
+
+// decodeProposal decodes a log entry's data. An entry of a format newer
+// than proposalFormat is not decoded: its fields may mean what this node
+// does not know, so that what it made of them could differ from what its
+// peers make (see newerFormat).
+func decodeProposal(data []byte) (proposal, error) {
+	var head struct {
+		Format int             `json:"format"`
+		Node   string          `json:"node"`
+		Epoch  uint64          `json:"epoch"`
+		Entry  json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return proposal{}, err
+	}
+	if head.Format > proposalFormat {
+		return proposal{}, &newerFormat{format: head.Format}
+	}
+	p := proposal{Format: max(head.Format, 1), Node: head.Node, Epoch: head.Epoch}
+	if len(head.Entry) > 0 {
+		if err := json.Unmarshal(head.Entry, &p.Entry); err != nil {
+			return proposal{}, err
+		}
+	}
+	return p, nil
+}
+
+// newerFormat is a log entry written in a format newer than this node's.
+type newerFormat struct{ format int }
+
+func (e *newerFormat) Error() string {
+	return fmt.Sprintf("written in proposal format %d; this node applies formats up to %d", e.format, proposalFormat)
 }
 
 // applied is what fsm.Apply returns for an entry, and the proposer's
@@ -85,7 +132,19 @@ func (f *fsm) registry() *call.Registry { return f.reg.Load() }
 // Apply applies one committed entry to the replica (raft.FSM) and returns
 // an applied: the command's result and error. An entry it cannot decode
 // changes nothing and gives ErrInvalidArgument, on every replica alike.
+//
+// An entry of a newer format than this node's is not applied, nor refused:
+// a node that knows its format applies it, and a replica that went on
+// without it would differ from theirs from then on. Apply panics instead,
+// on raft's goroutine, which stops the process before anything after that
+// entry is applied here; the node applies it once upgraded (see the
+// package's doc, Upgrades).
 func (f *fsm) Apply(l *raft.Log) any {
+	p, err := decodeProposal(l.Data)
+	if newer := (*newerFormat)(nil); errors.As(err, &newer) {
+		// Before the applied index moves: the entry is not applied here.
+		panic(fmt.Sprintf("replica: log entry %d is %v: upgrade node %s before it applies more", l.Index, newer, f.node))
+	}
 	defer f.wake()
 	f.gen.Add(1)
 	defer func() {
@@ -94,8 +153,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.index.Store(l.Index)
 		f.gen.Add(1)
 	}()
-	var p proposal
-	if err := json.Unmarshal(l.Data, &p); err != nil {
+	if err != nil {
 		return applied{err: fmt.Errorf("replica: log entry %d: %w: %v", l.Index, call.ErrInvalidArgument, err)}
 	}
 	f.mine.Store(p.Node == f.node && p.Epoch == f.epoch)

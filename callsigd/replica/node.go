@@ -262,7 +262,7 @@ func (n *Node) leading() error {
 // propose proposes e, waits for it to be committed and applied here, and
 // returns what the replica returned.
 func (n *Node) propose(e call.Entry) (call.Result, error) {
-	b, err := json.Marshal(proposal{Node: n.id, Epoch: n.fsm.epoch, Entry: e})
+	b, err := json.Marshal(newProposal(n.id, n.fsm.epoch, e))
 	if err != nil {
 		return call.Result{}, fmt.Errorf("replica: %w: %v", call.ErrInvalidArgument, err)
 	}
