@@ -53,8 +53,9 @@
 // flag above and says only that snapshots bound the journal: it is this
 // server's knob for how. It counts journal entries (each command, login,
 // logout, heartbeat and passing of time that changed something is one; in
-// a cluster, where it is raft's snapshot threshold, each call and history
-// query adds a barrier entry too: see Cluster);
+// a cluster, where it is raft's snapshot threshold, the call and history
+// queries add barrier entries too, one for all those asked meanwhile: see
+// Cluster);
 // it applies only with -data, and is ignored without; 0 is refused. A
 // smaller N makes a restart replay less journal and keeps less on disk,
 // for more snapshots, each of which writes the whole state (Durable
@@ -217,10 +218,17 @@
 // node a client is on (a read barrier): the node has the leader propose
 // a barrier entry, which commits only with a majority, and waits until
 // its own replica has applied what the leader had then. They so see
-// every command any client was answered for. In a cluster each costs a
-// raft round trip: a log entry, written to disk by a majority of the
-// nodes (one connection's 20 requests a second may so make 20 entries a
-// second), and while no leader can be reached they wait for one as a
+// every command any client was answered for. A barrier costs a raft
+// round trip: a log entry, written to disk by a majority of the nodes.
+// Concurrent queries share one: a node has one barrier under way at
+// most, and the next, which starts once that one has ended, serves every
+// query that arrived on the node meanwhile (the leader shares the
+// barriers the nodes ask of it so too); a query is never served by a
+// barrier that started before it was asked, and so waits for two of its
+// node's at most. A node so asks for one barrier for all the queries its clients
+// made while its previous one was under way, however many, and the
+// leader writes one entry for all the barriers asked of it meanwhile.
+// While no leader can be reached the queries wait for one as a
 // command does, then get unavailable: never an answer from a replica
 // that may be stale.
 //

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,10 +51,12 @@ func (g *gate) release() {
 	}
 }
 
-// testNode is a started Cluster of a test, with its Sink.
+// testNode is a started Cluster of a test, with its Sink and the count
+// of the barrier requests (barrierPath) its HTTP server was sent.
 type testNode struct {
 	*Cluster
-	gate *gate
+	gate     *gate
+	barriers *atomic.Int64
 }
 
 // startNodes starts n Clusters, each waiting wait for a leader, over
@@ -99,13 +102,19 @@ func startNodes(t *testing.T, n int, wait time.Duration) []testNode {
 		for p, h := range c.Routes() {
 			mux.Handle(p, h)
 		}
-		servers[i].Config.Handler = mux
+		barriers := new(atomic.Int64)
+		servers[i].Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == barrierPath {
+				barriers.Add(1)
+			}
+			mux.ServeHTTP(w, r)
+		})
 		servers[i].Start()
 		t.Cleanup(func() {
 			servers[i].Close()
 			_ = c.Close()
 		})
-		nodes[i] = testNode{c, g}
+		nodes[i] = testNode{c, g, barriers}
 	}
 	// Run first at the end: a held node must apply again to close.
 	t.Cleanup(func() {
@@ -242,5 +251,107 @@ func TestReadBarrierWithoutLeader(t *testing.T) {
 	}
 	if d := time.Since(start); d < wait {
 		t.Fatalf("ReadBarrier gave up after %v, before Config.Wait (%v)", d, wait)
+	}
+}
+
+// barrierEntries counts the barrier entries (raft.LogBarrier) in nd's
+// raft log after index from, up to its last.
+func barrierEntries(t *testing.T, nd testNode, from uint64) int {
+	t.Helper()
+	nd.mu.Lock()
+	logs := nd.stores.Bolt
+	nd.mu.Unlock()
+	last, err := logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := from + 1; i <= last; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			t.Fatalf("log entry %d: %v", i, err)
+		}
+		if l.Type == raft.LogBarrier {
+			n++
+		}
+	}
+	return n
+}
+
+// Concurrent queries share read barriers: waves of 50 queries, spread
+// over the three nodes and started at once, make far fewer barrier
+// entries on the leader than there are queries (one each would be 200),
+// while every query still sees the last call whose Invite was answered
+// before it began, as invites go on from every node meanwhile.
+func TestReadBarrierCoalesces(t *testing.T) {
+	nodes := startNodes(t, 3, 5*time.Second)
+	leader, _ := leaderOfNodes(t, nodes)
+	for _, u := range []string{"alice", "bob"} {
+		if err := leader.Login(u, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := leader.Invite("alice", []string{"bob"}, call.InviteConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := first.CallID // the last call whose Invite was answered
+	from := leader.Node().Raft().LastIndex()
+
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res, err := nodes[i%len(nodes)].Invite("alice", []string{"bob"}, call.InviteConfig{})
+			if err != nil {
+				t.Errorf("invite: %v", err)
+				return
+			}
+			mu.Lock()
+			acked = res.CallID
+			mu.Unlock()
+		}
+	})
+
+	const readers, waves = 50, 4
+	for range waves {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range readers {
+			nd := nodes[i%len(nodes)]
+			wg.Go(func() {
+				<-start
+				mu.Lock()
+				id := acked
+				mu.Unlock()
+				if err := nd.ReadBarrier(); err != nil {
+					t.Errorf("ReadBarrier on %s: %v", nd.cfg.ID, err)
+					return
+				}
+				if _, ok := nd.Call(id); !ok {
+					t.Errorf("a query on %s does not see call %s, whose Invite was answered before it began", nd.cfg.ID, id)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	close(stop)
+	writer.Wait()
+
+	entries := barrierEntries(t, leader, from)
+	var requests int64
+	for _, nd := range nodes {
+		requests += nd.barriers.Load()
+	}
+	t.Logf("%d queries: %d barrier entries on the leader, %d barrier requests", readers*waves, entries, requests)
+	if entries > readers*waves/5 {
+		t.Fatalf("%d queries made %d barrier entries", readers*waves, entries)
 	}
 }

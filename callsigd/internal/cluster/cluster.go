@@ -152,6 +152,12 @@ type Cluster struct {
 	wait    time.Duration
 	forward time.Duration // bounds one forwarded request
 
+	// reads shares ReadBarrier's barriers among its concurrent calls;
+	// barriers shares this node's replica.Node.Barrier, when it leads,
+	// among the barrier endpoint's requests and reads' rounds.
+	reads    *coalescer
+	barriers *coalescer
+
 	// stop ends the commands in flight: Interrupt and Close cancel it.
 	stop   context.Context
 	cancel context.CancelFunc
@@ -168,6 +174,8 @@ type Cluster struct {
 func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, byID: map[string]Peer{}, client: cfg.Client, log: cfg.Logger, wait: cfg.Wait}
 	c.commands = c.run
+	c.reads = newCoalescer(c.readBarrier)
+	c.barriers = newCoalescer(func() (uint64, error) { return c.Node().Barrier() })
 	c.stop, c.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
 		c.byID[p.ID] = p

@@ -43,7 +43,16 @@
 // it does not prove that it never takes effect; a retry does.
 // ReadBarrier looks for a leader as a command does, and fails with
 // ErrUnavailable after Config.Wait, as it does when this node's replica
-// has not caught up by then. Each read so costs a raft round trip.
+// has not caught up by then.
+//
+// A barrier costs a raft round trip, and its entry counts toward the
+// snapshot threshold; concurrent reads share one (coalescer). A node
+// has at most one barrier under way for its reads: those that arrive
+// meanwhile wait for the next, which starts once it has ended and serves
+// them all; a barrier that started before a read arrived may have missed
+// a command answered since, and never serves it. A read so waits for two
+// barriers at most. The leader shares its own barriers the same way
+// among its reads and the barrier requests of the others.
 //
 // # The internal endpoints
 //

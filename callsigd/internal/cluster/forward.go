@@ -105,19 +105,29 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 // leader can be reached ReadBarrier tries again, as a command does, and
 // fails with ErrUnavailable after Config.Wait; it fails so too when this
 // node's replica has not caught up by then (the query would read what
-// may be stale). It costs a raft round trip: a log entry, committed by a
-// majority.
+// may be stale), and so too when the node shuts down.
+//
+// Concurrent calls share a barrier (coalescer): one that arrives while
+// this node's barrier is under way waits for the next, which starts once
+// that one has ended and serves every call that arrived meanwhile; so a
+// call waits for two barriers at most, each a raft round trip (a log
+// entry, committed by a majority), and the leader shares the barriers it
+// is asked for so too (serveBarrier).
 func (c *Cluster) ReadBarrier() error {
-	n, applied, deadline, err := c.onLeader(
-		func(n *replica.Node) (uint64, error) {
-			i, err := n.Barrier()
-			if errors.Is(err, replica.ErrClosed) {
-				return 0, errShuttingDown
-			}
-			return i, err
-		},
-		c.barrierAt)
-	if err != nil {
+	n := c.Node()
+	if n == nil {
+		return &Error{ErrUnavailable, "the node is not started"}
+	}
+	ctx, cancel := context.WithTimeout(c.stop, c.wait)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	applied, err := c.reads.do(ctx)
+	switch {
+	case c.stop.Err() != nil:
+		return errShuttingDown
+	case err != nil && err == ctx.Err():
+		return &Error{ErrUnavailable, fmt.Sprintf("no read barrier answered within %v", c.wait)}
+	case err != nil:
 		return err
 	}
 	if !c.await(n, applied, deadline) {
@@ -127,6 +137,25 @@ func (c *Cluster) ReadBarrier() error {
 		return &Error{ErrUnavailable, fmt.Sprintf("this node's replica has not applied the leader's index %d in time", applied)}
 	}
 	return nil
+}
+
+// readBarrier is one barrier of ReadBarrier's rounds (Cluster.reads): it
+// returns the leader's index once its barrier was, or the error once
+// Config.Wait has passed, from this round's start, without a leader.
+func (c *Cluster) readBarrier() (uint64, error) {
+	_, applied, _, err := c.onLeader(c.barrierHere, c.barrierAt)
+	return applied, err
+}
+
+// barrierHere runs a read barrier on this node, which leads, for
+// onLeader: one of the rounds that the barrier endpoint's requests share
+// (Cluster.barriers).
+func (c *Cluster) barrierHere(*replica.Node) (uint64, error) {
+	i, err := c.barriers.do(c.stop)
+	if errors.Is(err, replica.ErrClosed) || err != nil && err == c.stop.Err() {
+		return 0, errShuttingDown
+	}
+	return i, err
 }
 
 // onLeader runs an operation on the leader, for run and ReadBarrier: by
@@ -319,14 +348,16 @@ func (c *Cluster) barrierAt(p Peer, deadline time.Time) (uint64, error, bool) {
 // serveBarrier runs a read barrier on this node, which must lead
 // (replica.Node.Barrier), and answers 200 with a response: the index of
 // the last entry it had applied once its barrier was, or the error.
-func (c *Cluster) serveBarrier(w http.ResponseWriter, _ *http.Request, _ []byte) {
-	n := c.Node()
-	if n == nil {
+// Concurrent requests, and this node's own ReadBarrier, share barriers
+// as ReadBarrier's calls do (Cluster.barriers): each is served by one
+// that started after it arrived.
+func (c *Cluster) serveBarrier(w http.ResponseWriter, r *http.Request, _ []byte) {
+	if c.Node() == nil {
 		http.Error(w, "not started", http.StatusServiceUnavailable)
 		return
 	}
 	var a response
-	applied, err := n.Barrier()
+	applied, err := c.barriers.do(r.Context())
 	if err == nil {
 		a.Applied = applied
 	} else {
