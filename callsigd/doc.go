@@ -200,9 +200,11 @@
 // raft's log entries say their format, and a node never applies one newer
 // than its own: it stops instead (see package replica, Upgrades), so a node
 // left on an older build cannot make its replica differ from the others'.
-// The nodes' internal requests carry no version, though, so a rolling
-// upgrade across a change of their format is not supported: every node of
-// a cluster runs the same build.
+// The nodes' internal requests name their format in their paths, and a
+// change of format takes new paths: a command forwarded between nodes of
+// two builds that disagree on it gets unavailable, having done nothing,
+// until the leader runs the follower's build. A rolling upgrade across
+// such a change is safe, then, but not seamless.
 //
 // Every node takes WebSocket clients and applies every committed entry to
 // its replica; the events go to the devices connected to it, and offline

@@ -204,3 +204,34 @@ func TestUncertainKeepsTheLeadersIndex(t *testing.T) {
 		t.Fatalf("applied %d, err %v, again %v; want 9, uncertain, false", applied, err, again)
 	}
 }
+
+// A node of a build whose internal format differs serves other paths, so
+// it answers this build's requests 404: a command forwarded to it, and a
+// barrier asked of it, are refused unheard (again, nothing done), never
+// taken as its answer.
+func TestAnotherFormatIsRefusedUnheard(t *testing.T) {
+	c, _ := newTestCluster(t, strings.Repeat("k", 32))
+	mux := http.NewServeMux()
+	ran := false
+	for _, path := range []string{"/v2/internal/command", "/v2/internal/barrier"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			ran = true
+			writeJSON(w, http.StatusOK, map[string]any{"applied": 9})
+		})
+	}
+	other := httptest.NewServer(mux)
+	t.Cleanup(other.Close)
+	p := Peer{ID: "b", HTTP: strings.TrimPrefix(other.URL, "http://")}
+	deadline := time.Now().Add(time.Second)
+	_, applied, err, again := c.forwardTo(p, call.Entry{Op: call.OpLogin, User: "alice"}, deadline)
+	if err == nil || !again || applied != 0 || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("forwarded to another format: applied %d, err %v, again %v; want 404, refused unheard", applied, err, again)
+	}
+	index, err, again := c.barrierAt(p, deadline)
+	if err == nil || !again || index != 0 || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("a barrier of another format: index %d, err %v, again %v; want 404, refused unheard", index, err, again)
+	}
+	if ran {
+		t.Fatal("a request of this build's format ran on a node of another")
+	}
+}

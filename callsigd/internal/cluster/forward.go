@@ -21,6 +21,12 @@ import (
 )
 
 // The internal endpoints, which only the nodes call, and their headers.
+//
+// A path names the format of its requests and answers (v1). A change to
+// either that a node of the previous build would misread takes new paths,
+// never the old ones: such a node then answers 404, which a caller takes
+// as refused unheard (readAnswer), so that a cluster of two builds refuses
+// commands (unavailable, nothing done) rather than run one misread.
 const (
 	commandPath = "/v1/internal/command" // a follower's command, run on the leader
 	releasePath = "/v1/internal/release" // a claim: close your connection of this device
