@@ -222,14 +222,14 @@
 // its own replica has applied what the leader had then. They so see
 // every command any client was answered for. A barrier costs a raft
 // round trip: a log entry, written to disk by a majority of the nodes.
-// Concurrent queries share one: a node has one barrier under way at
-// most, and the next, which starts once that one has ended, serves every
-// query that arrived on the node meanwhile (the leader shares the
-// barriers the nodes ask of it so too); a query is never served by a
-// barrier that started before it was asked, and so waits for two of its
-// node's at most. A node so asks for one barrier for all the queries its clients
-// made while its previous one was under way, however many, and the
-// leader writes one entry for all the barriers asked of it meanwhile.
+// Concurrent queries share barriers: a node has one under way at most,
+// and the next, which starts once that one has ended, serves every query
+// that arrived on the node meanwhile, however many; the leader shares the
+// barriers the nodes ask of it the same way, one entry for all those
+// asked while its previous one was under way. A query is never served by
+// a barrier that started before it was asked, so it waits for two of its
+// node's barriers at most, each of which may wait for two of the
+// leader's.
 // While no leader can be reached the queries wait for one as a
 // command does, then get unavailable: never an answer from a replica
 // that may be stale.
