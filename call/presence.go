@@ -273,6 +273,13 @@ func (r *Registry) needsRecord(devices []string, hist int) bool {
 // idle is so no longer: the caller gives it a device or a call.
 func (r *Registry) recordFor(id string) *user {
 	i, h, ok := r.users.find(id)
+	return r.recordAt(id, i, h, ok)
+}
+
+// recordAt is recordFor for a caller that has looked id up already: i, h
+// and ok are what find returned for it, and the table has not changed
+// since.
+func (r *Registry) recordAt(id string, i int, h uint32, ok bool) *user {
 	if ok {
 		if u := r.users.rec(i); u != nil {
 			r.wake(u)
@@ -291,7 +298,7 @@ func (r *Registry) recordFor(id string) *user {
 		return u
 	}
 	if len(r.users.devices(i)) > 0 {
-		u.devices = append(u.devices, "") // a new array: defaultDevice is shared
+		u.devices = append(u.devices, "") // the record's own array: defaultDevice is shared
 	}
 	u.head = r.users.head(i)
 	setLinks(u.head, u)
@@ -302,8 +309,15 @@ func (r *Registry) recordFor(id string) *user {
 // loginDefault puts id, which has no record and no online device, online
 // on the default device without making it one (see needsRecord).
 func (r *Registry) loginDefault(id string) {
-	r.users.online++
 	i, h, ok := r.users.find(id)
+	r.loginDefaultAt(id, i, h, ok)
+}
+
+// loginDefaultAt is loginDefault for a caller that has looked id up
+// already: i, h and ok are what find returned for it, and the table has
+// not changed since.
+func (r *Registry) loginDefaultAt(id string, i int, h uint32, ok bool) {
+	r.users.online++
 	if !ok {
 		r.users.addOnline(i, h, id)
 		return
@@ -576,7 +590,7 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 	var devices []string
 	var rec *user
 	var head *memberLink
-	slot, _, found := r.users.find(id)
+	slot, h, found := r.users.find(id)
 	if found {
 		devices, rec, head = r.users.devices(slot), r.users.rec(slot), r.users.head(slot)
 	}
@@ -587,9 +601,9 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 		return err // D1: a refused presence change changes nothing, and says so
 	}
 	if len(devices) == 0 && rec == nil && !r.needsRecord([]string{device}, 0) {
-		r.loginDefault(id)
+		r.loginDefaultAt(id, slot, h, found)
 	} else {
-		u := r.recordFor(id)
+		u := r.recordAt(id, slot, h, found)
 		u.devices = append(u.devices, device)
 		r.users.online++
 		r.startBeat(now, u, device)
@@ -636,16 +650,19 @@ func (r *Registry) logout(in *inputRun, id, device string) error {
 	if err := presenceArgs(OpLogout, id, device); err != nil {
 		return err
 	}
-	if !slices.Contains(r.devicesOf(id), device) {
+	// One look-up, as in login: the slot stays where it is until this
+	// input changes the table.
+	slot, _, found := r.users.find(id)
+	if !found || !slices.Contains(r.users.devices(slot), device) {
 		return nil
 	}
 	if err := r.commit(in); err != nil {
 		return err // D1: the device stays online, and the host is told
 	}
-	if u := r.record(id); u != nil {
+	if u := r.users.rec(slot); u != nil {
 		r.dropDevice(in.entry.At, u, slices.Index(u.devices, device))
 	} else {
-		r.logoutDefault(in.entry.At, id)
+		r.logoutDefault(in.entry.At, slot)
 	}
 	return nil
 }
@@ -724,11 +741,11 @@ func (r *Registry) dropDevice(now time.Time, u *user, i int) {
 	r.settle(u) // forgetting the calls may have dropped u already: settle allows that
 }
 
-// logoutDefault takes the default device of id, a user with no record and
-// that device alone, offline: what Logout does once journaled.
-func (r *Registry) logoutDefault(now time.Time, id string) {
+// logoutDefault takes the default device of the user in slot i, which has
+// no record and that device alone, offline: what Logout does once
+// journaled.
+func (r *Registry) logoutDefault(now time.Time, i int) {
 	r.users.online--
-	i, _, _ := r.users.find(id)
 	head := r.users.head(i)
 	if head == nil {
 		r.users.del(i)
