@@ -226,3 +226,34 @@ func TestPresenceBenchWorkloads(t *testing.T) {
 		t.Fatalf("caller's logout: %d calls live, events %+v; want one InvitationCancelled, CallerOffline, no call", r.Len(), got)
 	}
 }
+
+// A connection's life with no calls allocates nothing once the Registry
+// has warmed up, on the default device (no user record) and on a named
+// one (a record off the free list, with the devices array it kept), each
+// Login and Logout of a user never seen before.
+func TestLoginLogoutAllocatesNothing(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a normal build")
+	}
+	for _, device := range []string{"", "phone"} {
+		t.Run("device="+deviceName(device), func(t *testing.T) {
+			const runs = 2000
+			r := newBenchRegistryOpts(t, call.Options{Clock: clock.NewManual(t0)})
+			u := freshUsers(2*runs + 1)
+			life := loginLogout(r, device)
+			i := 0
+			run := func() {
+				if err := life(u[i : i+1]); err != nil {
+					t.Fatal(err)
+				}
+				i++
+			}
+			for range runs { // warm up: the user table, the free list
+				run()
+			}
+			if allocs := testing.AllocsPerRun(runs, run); allocs != 0 {
+				t.Fatalf("%v allocations per Login + Logout, want 0", allocs)
+			}
+		})
+	}
+}

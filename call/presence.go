@@ -390,15 +390,28 @@ func (r *Registry) release(u *user) {
 		*u = user{} // its id empty: settle leaves it alone
 		return
 	}
-	// Keep the record and its extras, not its arrays: a record that goes
-	// round the free list keeps nothing of the users it served.
+	// Keep the record, its extras and a small devices array, all emptied:
+	// a record that goes round the free list keeps nothing of the users it
+	// served, and the next user given it logs in on a device without
+	// allocating an array (a named device needs a record, see needsRecord).
+	// A larger array is let go, so that the free list's memory does not
+	// depend on how many devices its users had.
 	extra := u.extra
 	if extra != nil {
 		*extra = userExtras{}
 	}
-	*u = user{extra: extra}
+	var devices []string
+	if cap(u.devices) <= maxFreeDevices {
+		devices = u.devices[:0]
+		clear(devices[:cap(devices)])
+	}
+	*u = user{extra: extra, devices: devices}
 	r.users.free = append(r.users.free, u)
 }
+
+// maxFreeDevices is the largest devices array a record on the free list
+// keeps (see release).
+const maxFreeDevices = 4
 
 // link records that member i of c is one of its user's calls, keeping the
 // user's list oldest call first: a user that CallingInvite adds to an old
