@@ -127,7 +127,8 @@
 // is closed with 4000 "replaced"; the device stays online throughout.
 //
 // Requests are {"type":"request","id","op",…}, one JSON object per text
-// frame of at most 64 KiB (a larger one closes the connection with 1009);
+// frame of at most 64 KiB (a larger one closes the connection with 1009,
+// after the replies to the requests read before it);
 // replies are {"type":"reply","id","result"} or {"type":"reply","id",
 // "error":{"code","message"}}. The ops and their results are PROTOCOL.md's:
 // invite, cancel, accept, reject, calling_invite, join, quit, end, call,

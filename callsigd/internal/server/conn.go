@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -157,7 +158,19 @@ func (c *conn) writeLoop() {
 // readLoop reads and runs requests until the connection ends.
 func (c *conn) readLoop() {
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		typ, data, err := c.read()
+		if errors.Is(err, errTooBig) {
+			// Closed through the writer, as every close the server makes,
+			// so that the replies to the requests read before go out
+			// first. The rest of the message is left unread: the close
+			// handshake skips it, and no other message may be read before.
+			c.close(websocket.StatusMessageTooBig, "message too big", "too_big")
+			select {
+			case <-c.wrote:
+			case <-c.ctx.Done():
+			}
+			return
+		}
 		if err != nil {
 			if st := websocket.CloseStatus(err); st != -1 {
 				c.log.Debug("connection closed", "code", int(st))
@@ -171,6 +184,28 @@ func (c *conn) readLoop() {
 		}
 		c.handle(typ, data)
 	}
+}
+
+// errTooBig is read's error for a message of more than MaxMessage bytes.
+var errTooBig = errors.New("message too big")
+
+// read reads the next message. One of more than MaxMessage bytes is read
+// no further than that, and errTooBig returned. The WebSocket's own read
+// limit, which would send its close frame at once, ahead of the frames
+// queued, is above MaxMessage (see serveWS) and never reached.
+func (c *conn) read() (websocket.MessageType, []byte, error) {
+	typ, r, err := c.ws.Reader(c.ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, MaxMessage+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(b) > MaxMessage {
+		return 0, nil, errTooBig
+	}
+	return typ, b, nil
 }
 
 // handle answers one frame.

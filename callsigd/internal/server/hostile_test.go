@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -116,6 +117,37 @@ func TestOversizedMessage(t *testing.T) {
 	c.Send(req + strings.Repeat(" ", MaxMessage-len(req)+1))
 	if code, _ := closeOf(c.WaitEnd()); code != websocket.StatusMessageTooBig {
 		t.Fatalf("closed with %v, want 1009", code)
+	}
+}
+
+// The requests read before a message that is too big are answered before
+// the connection is closed with 1009, as before any other close the
+// server makes: a client that pipelines requests learns the outcome of
+// every one it sent ahead of the bad message.
+func TestOversizedMessageAfterRequests(t *testing.T) {
+	const n = 200
+	e := newEnv(t, call.Options{}, Limits{Rate: 1e6, Burst: 1e6, SendQueue: 2 * n})
+	c := e.dial("alice", "web")
+	var frames strings.Builder
+	for i := range n {
+		frames.Reset()
+		fmt.Fprintf(&frames, `{"type":"request","id":"r%d","op":"heartbeat"}`, i)
+		c.Send(frames.String())
+	}
+	req := `{"type":"request","id":"big","op":"heartbeat"}`
+	c.Send(req + strings.Repeat(" ", MaxMessage-len(req)+1))
+	if code, _ := closeOf(c.WaitEnd()); code != websocket.StatusMessageTooBig {
+		t.Fatalf("closed with %v, want 1009", code)
+	}
+	replies := c.Replies()
+	if len(replies) != n {
+		t.Fatalf("%d replies to the %d requests sent before the message that is too big", len(replies), n)
+	}
+	for i, b := range replies {
+		var r wstest.Reply
+		if err := json.Unmarshal(b, &r); err != nil || r.Error != nil || r.ID == nil || *r.ID != fmt.Sprintf("r%d", i) {
+			t.Fatalf("reply %d: %s", i, b)
+		}
 	}
 }
 

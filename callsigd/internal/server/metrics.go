@@ -50,7 +50,7 @@ func newMetrics(r func() Backend) *metrics {
 		}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_connection_closes_total",
-			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, heartbeat, login_refused (the Registry refused the login or its replays), shutdown, restored (ReleaseAll).",
+			Help: "Connections the server closed, by reason: replaced, slow (send queue full), rate_limited, too_big (a message over 64 KiB), heartbeat, login_refused (the Registry refused the login or its replays), shutdown, restored (ReleaseAll).",
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_upgrades_refused_total",

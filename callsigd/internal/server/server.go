@@ -376,7 +376,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered (a bad handshake, a foreign origin)
 	}
-	ws.SetReadLimit(MaxMessage)
+	// conn.read enforces MaxMessage itself, so that the replies queued
+	// before a message that is too big go out ahead of the 1009: the
+	// WebSocket's own limit, which closes at once, is never reached.
+	ws.SetReadLimit(MaxMessage + 1)
 	c := s.newConn(ws, user, device)
 	if !s.track(c) { // Shutdown began since the check above
 		s.m.rejected.WithLabelValues("shutting_down").Inc()
