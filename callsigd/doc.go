@@ -139,12 +139,12 @@
 //
 // Error codes are call.Code's (not_pending, call_not_found, …) and three
 // of the server's own: bad_request (a frame that is not a JSON request: not
-// JSON, a binary frame, a type other than "request", no or an unknown op,
-// a field of the wrong type, an unknown mode, a negative timeout_ms; the
-// reply carries the id when it was a string that could be read; the
-// connection stays open), rate_limited (below) and internal (the command
-// was done, but its result cannot be written as JSON: a time past the
-// year 9999, say); in a cluster, two more: unavailable (no leader could
+// JSON, not valid UTF-8, a binary frame, a type other than "request", no
+// or an unknown op, a field of the wrong type, an unknown mode, a negative
+// timeout_ms; the reply carries the id when it was a string that could be
+// read; nothing is done; the connection stays open), rate_limited
+// (below) and internal (the command was done, but its result cannot be
+// written as JSON: a time past the year 9999, say); in a cluster, two more: unavailable (no leader could
 // be reached, or, for a call or history query, this node could not catch
 // up with it in time: nothing was done, retry) and uncertain (the leader
 // lost its leadership, or could not be heard, after the command was

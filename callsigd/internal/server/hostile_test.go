@@ -104,6 +104,39 @@ func TestMalformedMessages(t *testing.T) {
 	}
 }
 
+// A text frame that is not valid UTF-8 gets bad_request, with its id as
+// JSON reads it (a U+FFFD for each bad byte), and nothing is done: its
+// strings are not read with the bad bytes replaced, which would name
+// another user ("b\uFFFDob") or change the data. The connection stays
+// open.
+func TestInvalidUTF8(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	c := e.dial("alice", "web")
+	cases := []struct{ frame, id string }{
+		{"{\"type\":\"request\",\"id\":\"u1\",\"op\":\"invite\",\"invitees\":[\"b\xffob\"]}", "u1"},
+		{"{\"type\":\"request\",\"id\":\"u2\",\"op\":\"invite\",\"invitees\":[\"bob\"],\"data\":\"\xfe\xff\"}", "u2"},
+		{"{\"type\":\"request\",\"id\":\"u\xff3\",\"op\":\"heartbeat\"}", "u\uFFFD3"},
+		{"\xff\xfe", ""},
+	}
+	for i, tc := range cases {
+		c.Send(tc.frame)
+		r := c.NthReply(i + 1)
+		if r.Error == nil || r.Error.Code != CodeBadRequest {
+			t.Fatalf("%q: reply %+v, want bad_request", tc.frame, r)
+		}
+		if r.ID != nil && *r.ID != tc.id || r.ID == nil && tc.id != "" {
+			t.Fatalf("%q: reply id %v, want %q", tc.frame, r.ID, tc.id)
+		}
+	}
+	if evs := c.Events(); len(evs) != 0 {
+		t.Fatalf("alice got %d events: %+v", len(evs), evs)
+	}
+	if n := e.srv.Registry().Len(); n != 0 {
+		t.Fatalf("%d calls live", n)
+	}
+	c.OK("heartbeat", nil, nil) // still open
+}
+
 // A message of 64 KiB is read; one byte more closes the connection with
 // 1009 (message too big).
 func TestOversizedMessage(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/events"
@@ -95,6 +96,23 @@ func (e *badRequest) Error() string { return e.msg }
 
 // parseRequest reads one text frame as a request.
 func parseRequest(b []byte) (*request, error) {
+	if !utf8.Valid(b) {
+		// A text frame is UTF-8 (RFC 6455): encoding/json would read the
+		// bad bytes as U+FFFD and so act on IDs and data the client never
+		// sent. The id is echoed as JSON reads it, a U+FFFD for each bad
+		// byte, so that the reply is valid UTF-8.
+		var partial struct {
+			ID json.RawMessage `json:"id"`
+		}
+		_ = json.Unmarshal(b, &partial)
+		id := stringID(partial.ID)
+		if id != nil {
+			var s string
+			_ = json.Unmarshal(id, &s) // a string: stringID checked
+			id, _ = json.Marshal(s)
+		}
+		return nil, &badRequest{id: id, msg: "malformed request: not valid UTF-8"}
+	}
 	var r request
 	if err := json.Unmarshal(b, &r); err != nil {
 		// Echo the id when the frame is an object with a string id, so
