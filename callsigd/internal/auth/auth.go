@@ -11,6 +11,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -32,6 +33,33 @@ var ErrInvalidToken = errors.New("invalid token")
 type Claims struct {
 	Device string `json:"dev,omitempty"` // the device ID; absent: the default device ""
 	jwt.RegisteredClaims
+}
+
+// claimNames are the members of a token's payload that Claims reads.
+var claimNames = []string{"sub", "dev", "exp", "nbf", "iat", "iss", "aud", "jti"}
+
+// UnmarshalJSON reads the claims by their exact names, which are
+// case-sensitive (RFC 7519 §4): encoding/json would match a member to a
+// field whatever its case, and so take a "Sub" or "Dev" member, if it came
+// after "sub" or "dev" or stood for a missing one, for the token's user or
+// device. Other members are ignored.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	exact := make(map[string]json.RawMessage, len(claimNames))
+	for _, name := range claimNames {
+		if v, ok := members[name]; ok {
+			exact[name] = v
+		}
+	}
+	b, err := json.Marshal(exact)
+	if err != nil {
+		return err
+	}
+	type plain Claims // Claims without this method
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // Authority mints and verifies tokens under one HS256 key. It is safe for

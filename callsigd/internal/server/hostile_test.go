@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -62,6 +63,56 @@ func TestBadTokens(t *testing.T) {
 	}
 	if n := e.metric("callsigd_connections"); n != 0 {
 		t.Fatalf("metrics count %v connections", n)
+	}
+}
+
+// A token's claims are read by their exact names (RFC 7519): a "Sub" or
+// "Dev" member, which encoding/json would match to "sub" or "dev", names
+// nobody, and an "EXP" is no expiry.
+func TestTokenClaimNamesAreExact(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	exp := start.Add(time.Hour).Unix()
+	// sign signs payload as it is: the order of its members matters, as
+	// encoding/json keeps the last of those that match a field.
+	sign := func(payload string) string {
+		enc := base64.RawURLEncoding.EncodeToString
+		unsigned := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(payload))
+		sig, err := jwt.SigningMethodHS256.Sign(unsigned, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return unsigned + "." + enc(sig)
+	}
+	opened := []struct {
+		payload      string
+		user, device string
+	}{
+		{fmt.Sprintf(`{"sub":"alice","exp":%d,"Sub":"mallory"}`, exp), "alice", ""},
+		{fmt.Sprintf(`{"sub":"alice","dev":"web","exp":%d,"SUB":"mallory","DEV":"x"}`, exp), "alice", "web"},
+		{fmt.Sprintf(`{"sub":"bob","Dev":"phone","exp":%d}`, exp), "bob", ""},
+	}
+	for _, tc := range opened {
+		c, err := wstest.Dial(t, e.wsURL(sign(tc.payload)), tc.user, tc.device)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.payload, err)
+		}
+		if h := c.Hello(); h.User != tc.user || h.Device != tc.device {
+			t.Fatalf("%s: the connection is %s/%s, want %s/%s", tc.payload, h.User, h.Device, tc.user, tc.device)
+		}
+	}
+	for _, payload := range []string{
+		fmt.Sprintf(`{"Sub":"mallory","exp":%d}`, exp),
+		`{"sub":"alice","Exp":4102444800}`,
+	} {
+		ws, resp, err := websocket.Dial(context.Background(), e.wsURL(sign(payload)), nil)
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("%s: a WebSocket was opened", payload)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %v, response %v; want 401", payload, err, resp)
+		}
 	}
 }
 
