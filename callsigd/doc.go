@@ -134,7 +134,8 @@
 // invite, cancel, accept, reject, calling_invite, join, quit, end, call,
 // history and heartbeat; they act as the connection's user, and accept,
 // reject, join, quit and end from its device. Fields an op does not take,
-// and unknown fields, are ignored. "call" answers call_not_found to a user
+// and unknown fields, are ignored; names are case-sensitive ("Invitees" is
+// an unknown field). "call" answers call_not_found to a user
 // who is not a member, as every command on the call does (G10).
 //
 // Error codes are call.Code's (not_pending, call_not_found, …) and three

@@ -155,6 +155,43 @@ func TestMalformedMessages(t *testing.T) {
 	}
 }
 
+// A request's members are read by their exact names: one whose name is
+// a field's in another case ("Invitees", "OP", "Title" in a push) is an
+// unknown field, and ignored, wherever it stands, whatever its value.
+func TestRequestFieldNamesAreExact(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.Send(`{"type":"request","id":"f1","op":"invite","invitees":["bob"],"Invitees":["carol"],"Mode":"Advanced","push":{"title":"t","Title":"x"},"Timeout_MS":"soon"}`)
+	if r := alice.ReplyTo("f1"); r.Error != nil {
+		t.Fatalf("f1: %+v", r.Error)
+	}
+	info, ok := e.srv.Registry().Call("call-1")
+	if !ok || len(info.Members) != 2 || info.Members[1].User != "bob" || info.Mode != events.General {
+		t.Fatalf("the call is %+v, want a General call of alice and bob", info)
+	}
+	if evs := bob.WaitEvents(1); evs[0].Push == nil || evs[0].Push.Title != "t" {
+		t.Fatalf("bob's invitation has push %+v, want the title \"t\"", evs[0].Push)
+	}
+	alice.Send(`{"type":"request","id":"f2","OP":"heartbeat"}`)
+	if r := alice.ReplyTo("f2"); r.Error == nil || r.Error.Code != CodeBadRequest {
+		t.Fatalf("f2, with \"OP\" and no \"op\": %+v, want bad_request", r)
+	}
+	alice.Send(`{"type":"request","id":"f3","op":"heartbeat","Type":"greeting","oP":"end"}`)
+	if r := alice.ReplyTo("f3"); r.Error != nil || string(r.Result) != "{}" {
+		t.Fatalf("f3: %+v, want the heartbeat's {}", r)
+	}
+	// Escaped, "\u004fp" is "Op"; "\u006fp" is "op" itself.
+	alice.Send(`{"type":"request","id":"f4","op":"heartbeat","\u004fp":"end"}`)
+	if r := alice.ReplyTo("f4"); r.Error != nil || string(r.Result) != "{}" {
+		t.Fatalf("f4: %+v, want the heartbeat's {}", r)
+	}
+	alice.Send(`{"type":"request","id":"f5","\u006fp":"heartbeat"}`)
+	if r := alice.ReplyTo("f5"); r.Error != nil || string(r.Result) != "{}" {
+		t.Fatalf("f5: %+v, want the heartbeat's {}", r)
+	}
+}
+
 // A text frame that is not valid UTF-8 gets bad_request, with its id as
 // JSON reads it (a U+FFFD for each bad byte), and nothing is done: its
 // strings are not read with the bad bytes replaced, which would name

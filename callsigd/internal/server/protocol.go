@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -114,7 +115,7 @@ func parseRequest(b []byte) (*request, error) {
 		return nil, &badRequest{id: id, msg: "malformed request: not valid UTF-8"}
 	}
 	var r request
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := json.Unmarshal(exactMembers(b), &r); err != nil {
 		// Echo the id when the frame is an object with a string id, so
 		// the client can tell which request was refused.
 		var partial struct {
@@ -136,6 +137,74 @@ func parseRequest(b []byte) (*request, error) {
 	}
 	r.ID = id
 	return &r, nil
+}
+
+// The members of a request, and of its push, by their exact names.
+var (
+	requestMembers = []string{"type", "id", "op", "call_id", "invitees", "timeout_ms", "mode", "data", "push", "count", "cursor"}
+	pushMembers    = []string{"title", "content", "payload"}
+)
+
+// exactMembers returns b, a request, without its members, or its push's,
+// whose names are those of request's fields (or events.Push's) only when
+// case is ignored: encoding/json would read "Invitees" or "OP" as
+// "invitees" or "op", over the member of that name if it came later, where
+// PROTOCOL.md names the members and an unknown one is ignored. b is
+// returned as it is when it has none, or is not an object (Unmarshal then
+// says why).
+func exactMembers(b []byte) []byte {
+	if !mayFold(b) {
+		return b // every name is lower-case ASCII: it is a member's, or no case of one
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(b, &members) != nil {
+		return b
+	}
+	changed := dropFolded(members, requestMembers)
+	if raw, ok := members["push"]; ok {
+		var push map[string]json.RawMessage
+		if json.Unmarshal(raw, &push) == nil && dropFolded(push, pushMembers) {
+			members["push"], _ = json.Marshal(push)
+			changed = true
+		}
+	}
+	if !changed {
+		return b
+	}
+	out, err := json.Marshal(members)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
+// dropFolded deletes from m the members whose name is one of names in
+// another case, and reports whether it deleted any.
+func dropFolded(m map[string]json.RawMessage, names []string) bool {
+	dropped := false
+	for k := range m {
+		if slices.Contains(names, k) {
+			continue
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) }) {
+			delete(m, k)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// mayFold reports whether b has an upper-case ASCII letter, a byte of a
+// multi-byte character or an escape ("\u004f" is "O"): without one, every
+// member's name is lower-case ASCII, and so a case of a lower-case ASCII
+// name only if it is that name.
+func mayFold(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf || c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // stringID returns raw if it is a JSON string, else nil.
