@@ -109,7 +109,16 @@
 //	                      callsigd_offline_pushes_total{outcome},
 //	                      callsigd_connections, callsigd_connection_closes_total{reason},
 //	                      callsigd_upgrades_refused_total{reason},
-//	                      callsigd_registry_backlog, and Go's and the process's own
+//	                      callsigd_registry_backlog; the Registry's own counts
+//	                      (call.Registry.Stats): callsigd_registry_online_devices,
+//	                      callsigd_registry_overloaded,
+//	                      callsigd_registry_inputs_total{op,result},
+//	                      callsigd_registry_events_total{kind},
+//	                      callsigd_registry_panics_total,
+//	                      callsigd_registry_journal_refusals_total,
+//	                      callsigd_registry_journal_append_seconds,
+//	                      callsigd_registry_journal_sync_seconds; and Go's and
+//	                      the process's own
 //
 // # The WebSocket
 //

@@ -114,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&f.heartbeat, "heartbeat", 0, "H5 heartbeat timeout; 0: off, the WebSocket's own close logs out")
 	fs.BoolVar(&f.busy, "busy", false, "H2: reject invitations to users already in a call (BusyInCall)")
 	fs.BoolVar(&f.glare, "glare", false, "H3: merge crossing invitations (GlareMerge)")
-	fs.IntVar(&f.history, "history", 20, "H8: ended calls kept per `N` user")
+	fs.IntVar(&f.history, "history", 20, "H8: `N` ended calls kept per user")
 	fs.IntVar(&f.maxInvitees, "max-invitees", 0, "invitees a call may hold; 0: call's default (9)")
 	fs.DurationVar(&f.defaultTimeout, "default-timeout", 0, "timeout of an invite that gives none; 0: call's default (90s)")
 	fs.DurationVar(&f.maxTimeout, "max-timeout", 0, "longest invite timeout; 0: call's default (600s)")
