@@ -170,8 +170,9 @@
 //
 // A client costs the others nothing:
 //
-//   - Its frames wait in a send queue of 256 (the hello and the login's
-//     replays included). The Registry's Sink only ever tries to queue a
+//   - Its frames wait in a send queue of 256. The hello and the login's
+//     replays, however many invitations ring for the user, go out first,
+//     outside it. The Registry's Sink only ever tries to queue a
 //     frame, never waits: a client that lets its queue fill is
 //     disconnected at once, without a close frame, and logged out.
 //   - It may send 20 requests a second, in bursts of 40. A request over

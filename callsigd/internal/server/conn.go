@@ -39,6 +39,7 @@ type conn struct {
 
 	out    chan []byte
 	ready  chan struct{}              // closed once the device is logged in: the writer starts then
+	early  earlyFrames                // the frames sent before ready that out has no room for
 	grace  atomic.Pointer[time.Timer] // close's closeGrace timer, stopped once the connection is torn down
 	ctx    context.Context            // cancelled to tear the connection down at once
 	cancel context.CancelFunc
@@ -73,12 +74,66 @@ func (s *Server) newConn(ws *websocket.Conn, user, device string) *conn {
 	return c
 }
 
+// earlyFrames holds the frames a connection is sent before its device is
+// logged in (the hello, the login's replays, G8 and A7, and any event
+// that comes meanwhile) that its send queue has no room for: those are
+// not held to the queue's bound, since a user may have more invitations
+// ringing than it holds, and its client must hear every one, or anyone
+// could keep it off the server by inviting it often enough. Their number
+// is bounded by the Registry's state. The writer sends the frames the
+// queue held at its start first, then these, then the queue's (see
+// writeLoop).
+type earlyFrames struct {
+	started atomic.Bool // set by startEarly, under mu: send queues on out alone from then on
+	mu      sync.Mutex
+	frames  [][]byte
+}
+
+// sendEarly queues frame on a connection whose writer has not started:
+// on the send queue while it has room and nothing waits beyond it, else
+// in c.early. It reports false, queuing nothing, if the writer has
+// started meanwhile.
+func (c *conn) sendEarly(frame []byte) bool {
+	e := &c.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started.Load() {
+		return false
+	}
+	if len(e.frames) == 0 {
+		select {
+		case c.out <- frame:
+			return true
+		default:
+		}
+	}
+	e.frames = append(e.frames, frame)
+	return true
+}
+
+// startEarly ends sendEarly's queuing and returns how many frames the
+// send queue holds, all sent before, and the frames kept beyond them,
+// which follow them in order. The writer calls it once, when it starts.
+func (c *conn) startEarly() (queued int, beyond [][]byte) {
+	e := &c.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	queued = len(c.out) // before started is set: no frame sent after it is counted
+	e.started.Store(true)
+	beyond, e.frames = e.frames, nil
+	return queued, beyond
+}
+
 // send queues frame for the client without waiting. If the queue is
 // full, the client is not reading fast enough: the connection is torn
-// down and false returned.
+// down and false returned. Before the device is logged in, the frames
+// the queue has no room for wait in c.early instead, with no bound.
 func (c *conn) send(frame []byte) bool {
 	if c.ctx.Err() != nil {
 		return false
+	}
+	if !c.early.started.Load() && c.sendEarly(frame) {
+		return true
 	}
 	select {
 	case c.out <- frame:
@@ -138,21 +193,44 @@ func (c *conn) writeLoop() {
 	case <-c.ctx.Done():
 		return
 	}
+	// What was sent before ready, in order: the queue's frames of then,
+	// then those kept beyond them (a close queued meanwhile is among the
+	// queue's). Then the queue.
+	queued, beyond := c.startEarly()
+	for range queued {
+		if !c.write(<-c.out) {
+			return
+		}
+	}
+	for _, f := range beyond {
+		if !c.write(f) {
+			return
+		}
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.out:
-			if f == nil { // close queued this: everything before it is out
-				_ = c.ws.Close(c.closeCode, c.closeReason)
-				return
-			}
-			if err := c.ws.Write(c.ctx, websocket.MessageText, f); err != nil {
-				c.cancel()
+			if !c.write(f) {
 				return
 			}
 		}
 	}
+}
+
+// write writes one frame of the writer, or, for nil, the close frame
+// that close queued, and reports whether the writer goes on.
+func (c *conn) write(f []byte) bool {
+	if f == nil { // close queued this: everything before it is out
+		_ = c.ws.Close(c.closeCode, c.closeReason)
+		return false
+	}
+	if err := c.ws.Write(c.ctx, websocket.MessageText, f); err != nil {
+		c.cancel()
+		return false
+	}
+	return true
 }
 
 // readLoop reads and runs requests until the connection ends.

@@ -381,6 +381,31 @@ func TestClientThatStopsReading(t *testing.T) {
 	}
 }
 
+// A user with more invitations ringing than its send queue holds can
+// still connect: the hello and every replay of its login (G8) reach it,
+// however many they are, and the connection then works as any other.
+// Were they held to the send queue, anyone could keep a user off the
+// server by inviting it often enough.
+func TestLoginReplaysOverTheSendQueue(t *testing.T) {
+	const queue, invitations = 8, 40
+	e := newEnv(t, call.Options{}, Limits{SendQueue: queue, Rate: 1e6, Burst: 1e6})
+	caller := e.dial("mallory", "web")
+	for range invitations {
+		caller.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	}
+	bob := e.dial("bob", "phone")
+	evs := bob.WaitEvents(invitations)
+	for i, ev := range evs {
+		if ev.Kind != events.InvitationReceived || ev.CallID != fmt.Sprintf("call-%d", i+1) {
+			t.Fatalf("bob's event %d is %v of %s, want the replay of call-%d", i, ev.Kind, ev.CallID, i+1)
+		}
+	}
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	if n := e.metric(`callsigd_connection_closes_total{reason="slow"}`); n > 0 {
+		t.Fatalf("metrics count %v slow closes", n)
+	}
+}
+
 // Acting on someone else's call gets the Registry's error: a stranger is
 // told the call does not exist (G10), an invitee that it is not the
 // inviter.

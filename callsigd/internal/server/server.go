@@ -37,7 +37,8 @@ type Pusher interface {
 type Limits struct {
 	// SendQueue is how many frames may wait for a client to read them;
 	// a client that lets more pile up is disconnected and logged out.
-	// 0: 256.
+	// The frames sent before its login is done (the hello and the
+	// login's replays) are not counted: they go out first. 0: 256.
 	SendQueue int
 
 	// Rate and Burst bound a connection's requests: Burst at once, then
@@ -393,7 +394,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go c.writeLoop()
 	// The hello goes in the queue first, so that it precedes the replays
 	// the login makes; the writer sends nothing until the login is done
-	// (see writeLoop). The replays count against the send queue.
+	// (see writeLoop). Until then the frames the send queue has no room
+	// for wait beside it, so that every replay reaches the client (see
+	// earlyFrames).
 	hi, _ := json.Marshal(hello{"hello", user, device, s.clock.Now().UTC().Format(time.RFC3339Nano)})
 	c.send(hi)
 	s.attach(c)
