@@ -226,6 +226,35 @@ func TestReplacementReplays(t *testing.T) {
 	}
 }
 
+// With a heartbeat timeout, the opening of a connection that replaces
+// another counts as a heartbeat of its device, as a login's does: a
+// timeout after the replaced connection's opening, the device is online
+// (H5) and its user's call rings on (no G7), while the new connection,
+// which has sent no heartbeat yet, is within its own timeout.
+func TestReplacementCountsAsHeartbeat(t *testing.T) {
+	e := newEnv(t, call.Options{HeartbeatTimeout: 10 * time.Second}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.OK("invite", map[string]any{"invitees": []string{"bob"}}, nil)
+	bob.WaitEvents(1)
+	e.clk.Advance(8 * time.Second)
+	bob.OK("heartbeat", nil, nil)
+	again := e.dial("alice", "web")
+	alice.WaitEnd()
+	e.clk.Advance(4 * time.Second) // 12 s after alice's login, 4 s after her new connection
+	bob.OK("heartbeat", nil, nil)  // an input: the Registry has caught up with the clock
+	if d := e.srv.Registry().Devices("alice"); len(d) != 1 || d[0] != "web" {
+		t.Fatalf("alice's devices 4 s after her new connection: %v", d)
+	}
+	if info, ok := e.srv.Registry().Call("call-1"); !ok || info.Members[1].State != events.Received {
+		t.Fatalf("call-1 after alice's reconnection: %+v, %v; want it ringing", info, ok)
+	}
+	again.OK("heartbeat", nil, nil)
+	if evs := again.Events(); len(evs) != 0 {
+		t.Fatalf("alice's new connection got %s", calltest.FormatEvent(evs[0]))
+	}
+}
+
 // A device logged out while its connection stays (in a cluster, a Logout
 // of a former connection, forwarded by another node, can commit after
 // this connection's login) is logged in again by its next heartbeat,

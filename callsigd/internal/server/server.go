@@ -466,11 +466,7 @@ func (s *Server) attach(c *conn) {
 		// connection gets its replays from Replay, and its opening
 		// counts as a heartbeat, as a login's does (H5).
 		s.replay(c)
-		if s.cfg.Options.HeartbeatTimeout > 0 {
-			if err := s.reg.Heartbeat(c.user, c.device); err != nil {
-				c.log.Warn("heartbeat refused", "err", err)
-			}
-		}
+		s.openingBeat(c)
 		return
 	}
 	if old == nil {
@@ -483,8 +479,25 @@ func (s *Server) attach(c *conn) {
 	}
 	old.close(CloseReplaced, "replaced", "replaced")
 	// The device stays online, and a Login of an online device does
-	// nothing: the new connection gets its replays from Replay instead.
+	// nothing: the new connection gets its replays from Replay instead,
+	// which counts as no heartbeat.
 	s.replay(c)
+	s.openingBeat(c)
+}
+
+// openingBeat counts the opening of c, whose device was online already
+// (Replay, not Login, gave it its replays), as a heartbeat of the device
+// (H5), as a login's opening is: else the Registry would log the device
+// out a timeout after its last heartbeat on the connection it replaced,
+// and G7 cancel its user's unanswered calls, while c, whose own timer
+// starts now, is open.
+func (s *Server) openingBeat(c *conn) {
+	if s.cfg.Options.HeartbeatTimeout <= 0 {
+		return
+	}
+	if err := s.reg.Heartbeat(c.user, c.device); err != nil {
+		c.log.Warn("heartbeat refused", "err", err)
+	}
 }
 
 // login logs c's device in. The token's IDs passed the Registry's rules,
