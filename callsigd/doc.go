@@ -131,7 +131,10 @@
 // losing it Logout (G7 may then cancel the user's unanswered calls). The
 // server speaks first, {"type":"hello","user","device","server_time"},
 // once the login is done, so that a request sent after reading it finds
-// the device online; the login's replays (G8, A7) follow as events. A
+// the device online (a login refused, by a full journal or, in a
+// cluster, for want of a leader, gets no hello: the connection is closed
+// with 1013, try again later); the login's replays (G8, A7) follow as
+// events. A
 // second connection of the same user and device replaces the first, which
 // is closed with 4000 "replaced"; the device stays online throughout.
 //
@@ -257,7 +260,7 @@
 // H4) or refuses if it was done (as an accept is). The call op tells
 // only what has taken effect by then: a call it finds was made. A
 // connection whose login cannot reach a leader is closed with 1013 (try
-// again later). The nodes sign their requests to each
+// again later), before any hello. The nodes sign their requests to each
 // other with a key derived from -secret-file's; in dev mode both that key
 // and the tokens' are derived from -peers, so that every node takes every
 // node's tokens, and anyone who knows -peers has them (dev mode mints

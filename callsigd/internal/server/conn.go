@@ -87,6 +87,7 @@ type earlyFrames struct {
 	started atomic.Bool // set by startEarly, under mu: send queues on out alone from then on
 	mu      sync.Mutex
 	frames  [][]byte
+	dropped bool // by dropEarly: frames sent before the start are forgotten
 }
 
 // sendEarly queues frame on a connection whose writer has not started:
@@ -99,6 +100,9 @@ func (c *conn) sendEarly(frame []byte) bool {
 	defer e.mu.Unlock()
 	if e.started.Load() {
 		return false
+	}
+	if e.dropped {
+		return true
 	}
 	if len(e.frames) == 0 {
 		select {
@@ -122,6 +126,27 @@ func (c *conn) startEarly() (queued int, beyond [][]byte) {
 	e.started.Store(true)
 	beyond, e.frames = e.frames, nil
 	return queued, beyond
+}
+
+// dropEarly forgets the frames sent so far, the hello first, and those
+// sent until the writer starts: the login was refused, and the client
+// must not read a hello, which says it is done. It is called before the
+// writer starts, which alone takes frames from the send queue after.
+func (c *conn) dropEarly() {
+	e := &c.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started.Load() {
+		return
+	}
+	e.dropped, e.frames = true, nil
+	for {
+		select {
+		case <-c.out:
+		default:
+			return
+		}
+	}
 }
 
 // send queues frame for the client without waiting. If the queue is
@@ -195,7 +220,8 @@ func (c *conn) writeLoop() {
 	}
 	// What was sent before ready, in order: the queue's frames of then,
 	// then those kept beyond them (a close queued meanwhile is among the
-	// queue's). Then the queue.
+	// queue's: a refused login's is alone there, see dropEarly). Then the
+	// queue.
 	queued, beyond := c.startEarly()
 	for range queued {
 		if !c.write(<-c.out) {

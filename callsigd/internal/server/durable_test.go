@@ -304,3 +304,23 @@ func TestRefusedLoginCloses(t *testing.T) {
 		t.Fatalf("metrics count %v refused logins", n)
 	}
 }
+
+// A connection whose login was refused gets no hello, which says the
+// login is done: its first frame is the close, 1013.
+func TestRefusedLoginSendsNoHello(t *testing.T) {
+	e := newEnv(t, call.Options{Journal: refusingLogins{}}, Limits{})
+	ws, _, err := websocket.Dial(context.Background(), e.wsURL(e.token("alice", "web")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_, b, err := ws.Read(ctx)
+	if err == nil {
+		t.Fatalf("the refused connection got %s", b)
+	}
+	if code, _ := closeOf(err); code != websocket.StatusTryAgainLater {
+		t.Fatalf("the refused connection ended with %v, want 1013", err)
+	}
+}

@@ -512,9 +512,12 @@ func (s *Server) login(c *conn) {
 }
 
 // refused closes c, whose login or replays the Registry refused, with 1013
-// (try again later): the device cannot hear all it should.
+// (try again later): the device cannot hear all it should. It is called
+// before the writer starts, and the client gets the close alone: the
+// hello would say the login is done.
 func refused(c *conn, what string, err error) {
 	c.log.Error(what+" refused", "err", err)
+	c.dropEarly()
 	c.close(websocket.StatusTryAgainLater, what+" refused", "login_refused")
 }
 
