@@ -145,10 +145,12 @@
 // "error":{"code","message"}}. The ops and their results are PROTOCOL.md's:
 // invite, cancel, accept, reject, calling_invite, join, quit, end, call,
 // history and heartbeat; they act as the connection's user, and accept,
-// reject, join, quit and end from its device. Fields an op does not take,
-// and unknown fields, are ignored; names are case-sensitive ("Invitees" is
-// an unknown field). "call" answers call_not_found to a user
-// who is not a member, as every command on the call does (G10).
+// reject, join, quit and end from its device. calling_invite, unlike
+// PROTOCOL.md's, takes no data and names no device: call.CallingInvite
+// has neither (its invitees get the call's data). Fields an op does not
+// take, and unknown fields, are ignored; names are case-sensitive
+// ("Invitees" is an unknown field). "call" answers call_not_found to a
+// user who is not a member, as every command on the call does (G10).
 //
 // Error codes are call.Code's (not_pending, call_not_found, …) and three
 // of the server's own: bad_request (a frame that is not a JSON request: not
