@@ -78,6 +78,12 @@
 // without logging their devices out, takes a last snapshot and closes
 // the journal, every entry durable.
 //
+// A directory serves one server at a time: a second one started on it
+// (a single server or a node, whose raft stores are there too) says it
+// is in use and exits with status 1, before its first line. The lock is
+// an flock on DIR/LOCK, which the system releases when the process ends,
+// however it ends.
+//
 // Devices that were online when the server stopped or died get a grace
 // period to reconnect: the -heartbeat timeout if set, else 30 s. One that
 // reconnects within it is online again and gets its replays (G8, A7); one

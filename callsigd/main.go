@@ -294,6 +294,15 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		}})
 		cfg.Pusher = hook
 	}
+	if f.data != "" {
+		// One server to a directory: a second one's writes would mix with
+		// the first's (a node's would wait on raft's lock, saying nothing).
+		release, err := durable.Lock(f.data)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	// The first line comes before the Registry is made: a recovered one
 	// may log offline events at once (deadlines that passed meanwhile).
 	ln := f.listener

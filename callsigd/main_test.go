@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callsig/callsig/callsigd/internal/wstest"
 	"github.com/coder/websocket"
 )
 
@@ -183,5 +184,74 @@ func TestServeAndSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "msg=stopped") {
 		t.Fatalf("stderr:\n%s", stderr)
+	}
+}
+
+// A second server on the -data directory of a running one does not start:
+// their journals would mix. It says so and exits with status 1, before
+// its first line; the first server runs on.
+func TestDataInUse(t *testing.T) {
+	dir := t.TempDir()
+	stderr := &lines{first: make(chan string, 1)}
+	exit := make(chan int, 1)
+	go func() { exit <- run([]string{"-addr", "127.0.0.1:0", "-data", dir}, stderr) }()
+	var first string
+	select {
+	case first = <-stderr.first:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no first line; stderr: %s", stderr)
+	}
+	m := regexp.MustCompile(`^callsigd: serving (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("first line %q", first)
+	}
+
+	second := &lines{first: make(chan string, 1)}
+	exit2 := make(chan int, 1)
+	go func() { exit2 <- run([]string{"-addr", "127.0.0.1:0", "-data", dir}, second) }()
+	select {
+	case code := <-exit2:
+		if code != 1 {
+			t.Errorf("a second server on the same -data: exit status %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("a second server on the same -data still runs after 10 s")
+	}
+	if got := second.String(); !strings.Contains(got, "in use by another callsigd") || strings.Contains(got, "serving") {
+		t.Errorf("a second server on the same -data said:\n%s", got)
+	}
+	if t.Failed() {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM) // both, if both run
+		<-exit
+		t.FailNow()
+	}
+	if code, _ := wstest.Get(t, m[1]+"/healthz"); code != http.StatusOK {
+		t.Fatalf("the first server's /healthz: %d", code)
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit status %d; stderr:\n%s", code, stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running after SIGTERM; stderr:\n%s", stderr)
+	}
+	// Once the first has stopped, the directory is free.
+	again := &lines{first: make(chan string, 1)}
+	go func() { exit <- run([]string{"-addr", "127.0.0.1:0", "-data", dir}, again) }()
+	select {
+	case <-again.first:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no first line after the first server stopped; stderr: %s", again)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-exit; code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, again)
 	}
 }
