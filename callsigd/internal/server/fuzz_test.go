@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -36,7 +37,8 @@ var replyCodes = func() map[string]bool {
 // every frame gets exactly one reply, and the connection stays open; the
 // reply is a result or an error, never both; an error has a known code and
 // a message; the reply echoes the request's id when the frame is a JSON
-// object whose id is a string, and carries none otherwise. Requests the
+// object whose member named exactly "id" is a string, and carries none
+// otherwise. Requests the
 // corpus seeds run every op, with arguments right and wrong.
 func FuzzRequest(f *testing.F) {
 	for _, seed := range []string{
@@ -58,6 +60,10 @@ func FuzzRequest(f *testing.F) {
 		`{"type":"request","id":"16","op":"invite","invitees":null,"timeout_ms":-1}`,
 		`{"type":"request","id":"17","op":"history","count":-1}`,
 		`{"type":"reply","id":"18"}`,
+		`{"type":"request","ID":"22","op":"heartbeat"}`,
+		`{"type":"request","id":"23","Id":"24","op":"heartbeat"}`,
+		"{\"type\":\"request\",\"id\":\"25\",\"op\":\"invite\",\"invitees\":[\"b\xffob\"]}",
+		`{"type":"request","ID":"26","op":5}`,
 		`{"type":"request","id":"21","op":"invite","timeout_ms":"soon"}`,
 		`{"id":"19","id":"20","type":"request","op":"dance"}`,
 		`{not json`, `[]`, `null`, `"request"`, ``,
@@ -120,12 +126,11 @@ func FuzzRequest(f *testing.F) {
 		if r.Error != nil && (!replyCodes[r.Error.Code] || r.Error.Message == "") {
 			t.Fatalf("%q: error %+v: unknown code or no message", frame, *r.Error)
 		}
-		var sent struct {
-			ID any `json:"id"`
-		}
+		var sent map[string]json.RawMessage // the members by their exact names, as the server reads them
 		var wantID *string
 		if json.Unmarshal(frame, &sent) == nil {
-			if id, ok := sent.ID.(string); ok {
+			var id string
+			if raw := bytes.TrimSpace(sent["id"]); len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &id) == nil {
 				wantID = &id
 			}
 		}

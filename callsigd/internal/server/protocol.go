@@ -100,29 +100,12 @@ func parseRequest(b []byte) (*request, error) {
 	if !utf8.Valid(b) {
 		// A text frame is UTF-8 (RFC 6455): encoding/json would read the
 		// bad bytes as U+FFFD and so act on IDs and data the client never
-		// sent. The id is echoed as JSON reads it, a U+FFFD for each bad
-		// byte, so that the reply is valid UTF-8.
-		var partial struct {
-			ID json.RawMessage `json:"id"`
-		}
-		_ = json.Unmarshal(b, &partial)
-		id := stringID(partial.ID)
-		if id != nil {
-			var s string
-			_ = json.Unmarshal(id, &s) // a string: stringID checked
-			id, _ = json.Marshal(s)
-		}
-		return nil, &badRequest{id: id, msg: "malformed request: not valid UTF-8"}
+		// sent.
+		return nil, &badRequest{id: refusedID(b), msg: "malformed request: not valid UTF-8"}
 	}
 	var r request
 	if err := json.Unmarshal(exactMembers(b), &r); err != nil {
-		// Echo the id when the frame is an object with a string id, so
-		// the client can tell which request was refused.
-		var partial struct {
-			ID json.RawMessage `json:"id"`
-		}
-		_ = json.Unmarshal(b, &partial)
-		return nil, &badRequest{id: stringID(partial.ID), msg: "malformed request: " + jsonError(err)}
+		return nil, &badRequest{id: refusedID(b), msg: "malformed request: " + jsonError(err)}
 	}
 	id := stringID(r.ID)
 	switch {
@@ -205,6 +188,27 @@ func mayFold(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// refusedID returns the id of b, a frame that cannot be read as a
+// request, so that the client can tell which request was refused: the
+// member named exactly "id" (the last, as for a request read), when b is
+// an object and that member a string; nil otherwise. It is written back
+// as JSON reads it, a U+FFFD for each byte of b that is not UTF-8, so that
+// the reply is valid UTF-8.
+func refusedID(b []byte) json.RawMessage {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(b, &members) != nil {
+		return nil
+	}
+	id := stringID(members["id"])
+	if id == nil {
+		return nil
+	}
+	var s string
+	_ = json.Unmarshal(id, &s) // a string: stringID checked
+	id, _ = json.Marshal(s)
+	return id
 }
 
 // stringID returns raw if it is a JSON string, else nil.
