@@ -65,5 +65,10 @@
 // again on a build that knows the format, the node applies the entry and
 // goes on from there. A node left on an older build during an upgrade can
 // thus stop, never diverge. (A snapshot of a newer format is refused by
-// call.Restore, which leaves the replica as it was.)
+// call.Restore, which leaves the replica as it was.) A release that
+// raises the format therefore first ships as one that applies it and
+// still writes the old one; only the release after, once every node runs
+// that, writes it: otherwise the followers left on the old build stop at
+// the first entry a new leader writes, and with a majority of them, the
+// cluster stops.
 package replica

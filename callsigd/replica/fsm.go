@@ -29,8 +29,19 @@ type proposal struct {
 // proposalFormat is the format of the proposals this package writes, and
 // the newest it applies. It goes up whenever a proposal of the new format
 // could mean something else to a node of the old one: a field or an op
-// added to call.Entry, a field whose meaning changes. An entry with no
-// format is of format 1.
+// added to call.Entry, a field whose meaning or type changes (the test
+// TestProposalFormatCoversEntry lists call.Entry's fields of this format).
+// An entry with no format is of format 1.
+//
+// Every format keeps two things, so that any node can tell the format of
+// any entry: a proposal is a JSON object, and its "format" member, when
+// present, is a number. Raising the format takes two releases: one that
+// applies the new format and still writes the old, then, once every node
+// runs it, one that writes the new. A node of the old build stops at the
+// first entry of the new format (see Apply), and a cluster whose majority
+// stops stops with it. A follower forwards a command to the leader as a
+// call.Entry too, so a change that raises this format takes new internal
+// paths as well (callsigd/internal/cluster, forward.go).
 const proposalFormat = 1
 
 // newProposal returns the proposal of e by the given process.
@@ -38,16 +49,14 @@ func newProposal(node string, epoch uint64, e call.Entry) proposal {
 	return proposal{Format: proposalFormat, Node: node, Epoch: epoch, Entry: e}
 }
 
-// decodeProposal decodes a log entry's data. An entry of a format newer
-// than proposalFormat is not decoded: its fields may mean what this node
-// does not know, so that what it made of them could differ from what its
-// peers make (see newerFormat).
+// decodeProposal decodes a log entry's data. The format is read first,
+// alone: an entry of a format newer than proposalFormat is not decoded
+// further, since its members, whatever their shape, may mean what this
+// node does not know, so that what it made of them could differ from what
+// its peers make (see newerFormat).
 func decodeProposal(data []byte) (proposal, error) {
 	var head struct {
-		Format int             `json:"format"`
-		Node   string          `json:"node"`
-		Epoch  uint64          `json:"epoch"`
-		Entry  json.RawMessage `json:"entry"`
+		Format int `json:"format"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return proposal{}, err
@@ -55,12 +64,11 @@ func decodeProposal(data []byte) (proposal, error) {
 	if head.Format > proposalFormat {
 		return proposal{}, &newerFormat{format: head.Format}
 	}
-	p := proposal{Format: max(head.Format, 1), Node: head.Node, Epoch: head.Epoch}
-	if len(head.Entry) > 0 {
-		if err := json.Unmarshal(head.Entry, &p.Entry); err != nil {
-			return proposal{}, err
-		}
+	var p proposal
+	if err := json.Unmarshal(data, &p); err != nil {
+		return proposal{}, err
 	}
+	p.Format = max(p.Format, 1)
 	return p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,7 @@ func TestFSMStopsAtANewerFormat(t *testing.T) {
 	for i, data := range []string{
 		`{"format":2,"node":"m","epoch":2,"entry":{"op":"login","user":"carol","at":"2026-12-06T00:00:00Z"}}`,
 		`{"format":7,"node":"m","epoch":2,"entry":["a","shape","format 1 never had"]}`,
+		`{"format":3,"node":{"id":"m"},"epoch":"2","entry":{}}`,
 	} {
 		index := uint64(3 + i)
 		msg := func() (msg string) {
@@ -89,7 +91,7 @@ func TestFSMStopsAtANewerFormat(t *testing.T) {
 			f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: []byte(data)})
 			return "no panic"
 		}()
-		for _, want := range []string{fmt.Sprintf("log entry %d", index), "format " + data[10:11], "up to 1", "upgrade node n"} {
+		for _, want := range []string{fmt.Sprintf("log entry %d", index), "format " + data[10:11] + ";", "up to 1", "upgrade node n"} {
 			if !strings.Contains(msg, want) {
 				t.Fatalf("Apply of %s: %q, want a panic saying %q", data, msg, want)
 			}
@@ -100,5 +102,44 @@ func TestFSMStopsAtANewerFormat(t *testing.T) {
 		if _, after, _ := f.state(); string(after) != string(before) {
 			t.Fatalf("an entry of a newer format changed the replica:\n%s\n%s", before, after)
 		}
+	}
+}
+
+// TestProposalFormatCoversEntry lists the members of call.Entry's JSON in
+// proposal format 1. A member added, removed or re-typed fails it: raise
+// proposalFormat (see its comment, and the internal paths), then write
+// the new list here, unless a node of the old format may safely ignore
+// the new member, which the change must then say why.
+func TestProposalFormatCoversEntry(t *testing.T) {
+	if proposalFormat != 1 {
+		t.Fatalf("proposalFormat %d: write this test's list for it", proposalFormat)
+	}
+	want := map[string]string{
+		"op": "call.Op", "at": "time.Time", "user": "string", "device": "string", "call": "string",
+		"users": "[]string", "timeout": "time.Duration", "mode": "events.Mode", "data": "string",
+		"push": "*events.Push", "host_id": "bool", "admit": "[]string",
+		"push.title": "string", "push.content": "string", "push.payload": "string",
+	}
+	got := map[string]string{}
+	var walk func(prefix string, rt reflect.Type)
+	walk = func(prefix string, rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			got[prefix+name] = f.Type.String()
+			if ft := f.Type; ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+				walk(prefix+name+".", ft.Elem()) // a struct of the entry's own: its members count too
+			}
+		}
+	}
+	walk("", reflect.TypeFor[call.Entry]())
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("call.Entry's JSON members in format 1:\n got %v\nwant %v", got, want)
 	}
 }
