@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,10 +213,10 @@ func TestUncertainKeepsTheLeadersIndex(t *testing.T) {
 func TestAnotherFormatIsRefusedUnheard(t *testing.T) {
 	c, _ := newTestCluster(t, strings.Repeat("k", 32))
 	mux := http.NewServeMux()
-	ran := false
+	var ran atomic.Bool
 	for _, path := range []string{"/v2/internal/command", "/v2/internal/barrier"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
-			ran = true
+			ran.Store(true)
 			writeJSON(w, http.StatusOK, map[string]any{"applied": 9})
 		})
 	}
@@ -231,7 +232,7 @@ func TestAnotherFormatIsRefusedUnheard(t *testing.T) {
 	if err == nil || !again || index != 0 || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("a barrier of another format: index %d, err %v, again %v; want 404, refused unheard", index, err, again)
 	}
-	if ran {
+	if ran.Load() {
 		t.Fatal("a request of this build's format ran on a node of another")
 	}
 }

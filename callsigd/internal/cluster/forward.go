@@ -24,9 +24,12 @@ import (
 //
 // A path names the format of its requests and answers (v1). A change to
 // either that a node of the previous build would misread takes new paths,
-// never the old ones: such a node then answers 404, which a caller takes
+// never the old ones: such a node then answers other than 200 (404, or
+// 405 where the server's own routes take the path), which a caller takes
 // as refused unheard (readAnswer), so that a cluster of two builds refuses
-// commands (unavailable, nothing done) rather than run one misread.
+// commands (unavailable, nothing done) rather than run one misread. A
+// forwarded command is a call.Entry, so a change of the replica's
+// proposal format (replica's proposalFormat) takes new paths too.
 const (
 	commandPath = "/v1/internal/command" // a follower's command, run on the leader
 	releasePath = "/v1/internal/release" // a claim: close your connection of this device
@@ -116,9 +119,10 @@ func (c *Cluster) run(e call.Entry) (call.Result, error) {
 // Concurrent calls share a barrier (coalescer): one that arrives while
 // this node's barrier is under way waits for the next, which starts once
 // that one has ended and serves every call that arrived meanwhile; so a
-// call waits for two barriers at most, each a raft round trip (a log
-// entry, committed by a majority), and the leader shares the barriers it
-// is asked for so too (serveBarrier).
+// call waits for two of this node's barriers at most. The leader shares
+// the barriers it is asked for the same way (serveBarrier), so each of
+// this node's may wait for two of the leader's, each a raft round trip (a
+// log entry, committed by a majority), besides the search for a leader.
 func (c *Cluster) ReadBarrier() error {
 	n := c.Node()
 	if n == nil {
