@@ -32,14 +32,16 @@ var replyCodes = func() map[string]bool {
 	return m
 }()
 
-// FuzzRequest feeds any text frame to a connection's handler, as a client
-// could send it, on a server whose Registry keeps what earlier frames did:
-// every frame gets exactly one reply, and the connection stays open; the
-// reply is a result or an error, never both; an error has a known code and
-// a message; the reply echoes the request's id when the frame is a JSON
-// object whose member named exactly "id" is a string, and carries none
-// otherwise. Requests the
-// corpus seeds run every op, with arguments right and wrong.
+// FuzzRequest feeds a connection's handler the frames of one input, one
+// a line (at most maxFuzzFrames), as a client could send them, on a server
+// of its own whose clock moves a second a frame: so an input reproduces
+// alone, and its later frames act on the calls its earlier ones made.
+// Every frame gets exactly one reply, and the connection stays open; the
+// reply is a result or an error, never both; an error has a known code
+// and a message; the reply echoes the request's id when the frame is a
+// JSON object whose member named exactly "id" is a string, and carries
+// none otherwise. The seeds run every op, with arguments right and wrong,
+// alone and in sequences.
 func FuzzRequest(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"request","id":"1","op":"invite","invitees":["bob"],"timeout_ms":30000,"data":"hi","push":{"title":"t"}}`,
@@ -67,86 +69,116 @@ func FuzzRequest(f *testing.F) {
 		`{"type":"request","id":"21","op":"invite","timeout_ms":"soon"}`,
 		`{"id":"19","id":"20","type":"request","op":"dance"}`,
 		`{not json`, `[]`, `null`, `"request"`, ``,
+		// Sequences: later frames on the calls earlier ones made.
+		`{"type":"request","id":"a","op":"invite","invitees":["bob"],"call_id":"c1"}` + "\n" +
+			`{"type":"request","id":"b","op":"call","call_id":"c1"}` + "\n" +
+			`{"type":"request","id":"c","op":"cancel","call_id":"c1"}` + "\n" +
+			`{"type":"request","id":"d","op":"history","count":5}`,
+		`{"type":"request","id":"a","op":"invite","invitees":["bob","carol"],"mode":"Advanced","call_id":"c2"}` + "\n" +
+			`{"type":"request","id":"b","op":"calling_invite","call_id":"c2","invitees":["dave"]}` + "\n" +
+			`{"type":"request","id":"c","op":"quit","call_id":"c2"}` + "\n" +
+			`{"type":"request","id":"d","op":"join","call_id":"c2"}` + "\n" +
+			`{"type":"request","id":"e","op":"end","call_id":"c2"}`,
 	} {
 		f.Add([]byte(seed))
 	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		s, clk := newFuzzServer(t)
+		c := s.newConn(nil, "alice", "web") // handle never reaches the WebSocket: replies go to c.out
+		frames := bytes.Split(input, []byte("\n"))
+		for _, frame := range frames[:min(len(frames), maxFuzzFrames)] {
+			checkReply(t, c, frame)
+			clk.Advance(time.Second) // let calls ring out
+		}
+	})
+}
+
+// maxFuzzFrames bounds the frames of one fuzz input.
+const maxFuzzFrames = 16
+
+// newFuzzServer returns a server on a manual clock, with no rate limit and
+// alice, bob and carol online on device web; it is shut down at the end of
+// the test.
+func newFuzzServer(t *testing.T) (*Server, *clock.Manual) {
 	clk := clock.NewManual(start)
 	a, err := auth.New(testKey, clk)
 	if err != nil {
-		f.Fatal(err)
+		t.Fatal(err)
 	}
 	s, err := New(Config{
 		Options: call.Options{NewID: calltest.IDs("call-")}, Clock: clk, Auth: a, Dev: true,
 		Pusher: newFakePusher(), Logger: testLogger(), Limits: Limits{Rate: rate.Inf},
 	})
 	if err != nil {
-		f.Fatal(err)
+		t.Fatal(err)
 	}
-	f.Cleanup(func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
-			f.Errorf("Shutdown: %v", err)
+			t.Errorf("Shutdown: %v", err)
 		}
 	})
 	for _, u := range []string{"alice", "bob", "carol"} {
 		if err := s.reg.Login(u, "web"); err != nil {
-			f.Fatal(err)
+			t.Fatal(err)
 		}
 	}
-	c := s.newConn(nil, "alice", "web") // handle never reaches the WebSocket: replies go to c.out
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		c.handle(websocket.MessageText, frame)
-		if c.ctx.Err() != nil || c.closing.Load() {
-			t.Fatalf("%q closed the connection", frame)
+	return s, clk
+}
+
+// checkReply hands frame to c and checks its one reply (see FuzzRequest).
+func checkReply(t *testing.T, c *conn, frame []byte) {
+	t.Helper()
+	c.handle(websocket.MessageText, frame)
+	if c.ctx.Err() != nil || c.closing.Load() {
+		t.Fatalf("%q closed the connection", frame)
+	}
+	var out []byte
+	select {
+	case out = <-c.out:
+	default:
+		t.Fatalf("%q: no reply", frame)
+	}
+	select {
+	case more := <-c.out:
+		t.Fatalf("%q: a second frame %s", frame, more)
+	default:
+	}
+	var r struct {
+		Type   string           `json:"type"`
+		ID     *json.RawMessage `json:"id"`
+		Result json.RawMessage  `json:"result"`
+		Error  *replyError      `json:"error"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Type != "reply" {
+		t.Fatalf("%q: reply %s is not a reply frame (%v)", frame, out, err)
+	}
+	if (r.Result == nil) == (r.Error == nil) {
+		t.Fatalf("%q: reply %s must have a result or an error, not both or neither", frame, out)
+	}
+	if r.Error != nil && (!replyCodes[r.Error.Code] || r.Error.Message == "") {
+		t.Fatalf("%q: error %+v: unknown code or no message", frame, *r.Error)
+	}
+	var sent map[string]json.RawMessage // the members by their exact names, as the server reads them
+	var wantID *string
+	if json.Unmarshal(frame, &sent) == nil {
+		var id string
+		if raw := bytes.TrimSpace(sent["id"]); len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &id) == nil {
+			wantID = &id
 		}
-		var out []byte
-		select {
-		case out = <-c.out:
-		default:
-			t.Fatalf("%q: no reply", frame)
+	}
+	var gotID *string
+	if r.ID != nil {
+		var id string
+		if err := json.Unmarshal(*r.ID, &id); err != nil {
+			t.Fatalf("%q: reply id %s is not a string", frame, *r.ID)
 		}
-		select {
-		case more := <-c.out:
-			t.Fatalf("%q: a second frame %s", frame, more)
-		default:
-		}
-		var r struct {
-			Type   string           `json:"type"`
-			ID     *json.RawMessage `json:"id"`
-			Result json.RawMessage  `json:"result"`
-			Error  *replyError      `json:"error"`
-		}
-		if err := json.Unmarshal(out, &r); err != nil || r.Type != "reply" {
-			t.Fatalf("%q: reply %s is not a reply frame (%v)", frame, out, err)
-		}
-		if (r.Result == nil) == (r.Error == nil) {
-			t.Fatalf("%q: reply %s must have a result or an error, not both or neither", frame, out)
-		}
-		if r.Error != nil && (!replyCodes[r.Error.Code] || r.Error.Message == "") {
-			t.Fatalf("%q: error %+v: unknown code or no message", frame, *r.Error)
-		}
-		var sent map[string]json.RawMessage // the members by their exact names, as the server reads them
-		var wantID *string
-		if json.Unmarshal(frame, &sent) == nil {
-			var id string
-			if raw := bytes.TrimSpace(sent["id"]); len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &id) == nil {
-				wantID = &id
-			}
-		}
-		var gotID *string
-		if r.ID != nil {
-			var id string
-			if err := json.Unmarshal(*r.ID, &id); err != nil {
-				t.Fatalf("%q: reply id %s is not a string", frame, *r.ID)
-			}
-			gotID = &id
-		}
-		if (wantID == nil) != (gotID == nil) || wantID != nil && *wantID != *gotID {
-			t.Fatalf("%q: reply id %v, want %v", frame, deref(gotID), deref(wantID))
-		}
-		clk.Advance(time.Second) // let calls ring out, so that the Registry does not only grow
-	})
+		gotID = &id
+	}
+	if (wantID == nil) != (gotID == nil) || wantID != nil && *wantID != *gotID {
+		t.Fatalf("%q: reply id %v, want %v", frame, deref(gotID), deref(wantID))
+	}
 }
 
 func deref(s *string) any {
