@@ -60,22 +60,13 @@ func BenchmarkLoginLogoutInvited(b *testing.B) {
 // made in rounds, untimed.
 func BenchmarkLogoutCancels(b *testing.B) {
 	r := newBenchRegistryOpts(b, call.Options{Clock: clock.NewManual(t0)})
-	cfg := call.InviteConfig{Timeout: 10 * time.Minute}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		n := min(presenceRound, b.N-done)
 		b.StopTimer()
 		u := freshUsers(2 * n)
-		for i := range n {
-			if err := r.Login(u[2*i], ""); err != nil {
-				b.Fatal(err)
-			}
-			invitees := [1]string{u[2*i+1]}
-			if _, err := r.Invite(u[2*i], invitees[:], cfg); err != nil {
-				b.Fatal(err)
-			}
-		}
+		ringFromOnlineCallers(b, r, u, nil)
 		b.StartTimer()
 		for i := range n {
 			if err := r.Logout(u[2*i], ""); err != nil {
@@ -94,8 +85,8 @@ func BenchmarkLogoutCancels(b *testing.B) {
 // and BenchmarkLoginLogoutInvited, with 1,000 and 1,000,000 other calls
 // live (registryWithLive: pending one-invitee calls between users in no
 // other call), made once for all the runs of a sub-benchmark, untimed.
-// GCs is how many collections a sample's timed runs saw (see
-// BenchmarkLifecycleAtLive).
+// GCs is how many collections ran during a sample, its untimed rounds
+// included (see BenchmarkLifecycleAtLive).
 func BenchmarkLoginLogoutAtLive(b *testing.B) {
 	for _, live := range []int{1_000, 1_000_000} {
 		for _, op := range []string{"default", "invited"} {
@@ -145,7 +136,6 @@ func loginLogout(r *call.Registry, device string) func(u []string) error {
 // untimed (a caller never seen before logs in and invites an invitee never
 // seen before) and done with untimed (the caller cancels, then logs out).
 func invitedRounds(b *testing.B, r *call.Registry, live int) {
-	cfg := call.InviteConfig{Timeout: 10 * time.Minute}
 	ids := make([]string, presenceRound)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -153,17 +143,7 @@ func invitedRounds(b *testing.B, r *call.Registry, live int) {
 		n := min(presenceRound, b.N-done)
 		b.StopTimer()
 		u := freshUsers(2 * n)
-		for i := range n {
-			if err := r.Login(u[2*i], ""); err != nil {
-				b.Fatal(err)
-			}
-			invitees := [1]string{u[2*i+1]}
-			res, err := r.Invite(u[2*i], invitees[:], cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids[i] = res.CallID
-		}
+		ringFromOnlineCallers(b, r, u, ids)
 		b.StartTimer()
 		for i := range n {
 			if err := loginLogoutInvitee(r, u[2*i+1]); err != nil {
@@ -184,6 +164,26 @@ func invitedRounds(b *testing.B, r *call.Registry, live int) {
 		}
 		b.StartTimer()
 		done += n
+	}
+}
+
+// ringFromOnlineCallers pairs the users of u: the first of each pair logs
+// in on the default device and invites the second, offline, for ten
+// minutes. The i-th call's ID goes to ids[i], if ids is not nil.
+func ringFromOnlineCallers(b *testing.B, r *call.Registry, u []string, ids []string) {
+	cfg := call.InviteConfig{Timeout: 10 * time.Minute}
+	for i := range len(u) / 2 {
+		if err := r.Login(u[2*i], ""); err != nil {
+			b.Fatal(err)
+		}
+		invitees := [1]string{u[2*i+1]}
+		res, err := r.Invite(u[2*i], invitees[:], cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ids != nil {
+			ids[i] = res.CallID
+		}
 	}
 }
 

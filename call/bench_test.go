@@ -311,7 +311,8 @@ func heapInUse() uint64 {
 // comes in cycles, each marking the million calls: a sample must span
 // several (-test.benchtime 3000000x), or it measures where the one cycle
 // it saw fell, not the steady state a server lives in. GCs is how many
-// collections a sample's timed lifecycles saw.
+// collections ran during a sample, the untimed making of its user IDs
+// included.
 func BenchmarkLifecycleAtLive(b *testing.B) {
 	for _, m := range benchModes {
 		for _, live := range []int{1_000, 1_000_000} {
