@@ -26,7 +26,9 @@
 // Open checks every segment. A crash can only tear the tail of the last
 // segment — a record cut short, or written and not yet fsynced with a bad
 // checksum, with nothing valid after it — and Open cuts that tail off: those
-// entries were never reported durable. A damaged record with a valid one
+// entries were never reported durable. What looks like a record inside
+// that last record's own length is its payload, which holds data users
+// chose, and is not taken for one. A damaged record with a valid one
 // after it, a missing segment or a bad header is refused with a
 // *CorruptError naming the file and offset: that is damage, not a crash,
 // and guessing would lose acknowledged entries. This assumes what common

@@ -136,17 +136,42 @@ func parseRecord(b []byte, want uint64) (payload []byte, n int, ok bool) {
 // crash cannot have left behind a torn write, so whatever is broken before
 // it is corruption, not a torn tail. Only indexes the rest of b could hold
 // (one record takes at least recHeaderSize bytes) are tried.
+//
+// b starts with the damaged record. When its length reaches the end of b or
+// beyond, it is the last record, cut short or not yet fsynced, and what
+// looks like a record inside it may be its payload — extended data, which
+// the users choose — so such a candidate counts only if the damaged record
+// ends right before it with a matching checksum (its length alone was
+// damaged). A record cut short by a crash has nothing after it but its own
+// bytes.
 func validAfter(b []byte, prev uint64) (int, bool) {
+	last := false
+	if len(b) >= recHeaderSize {
+		l := binary.LittleEndian.Uint32(b)
+		last = l <= maxPayload && uint64(l) >= uint64(len(b)-recHeaderSize)
+	}
 	for off := 1; off+recHeaderSize <= len(b); off++ {
 		idx := binary.LittleEndian.Uint64(b[off+8:])
 		if idx <= prev || idx-prev > uint64(len(b)/recHeaderSize)+1 {
 			continue
 		}
-		if _, _, ok := parseRecord(b[off:], idx); ok {
+		if _, _, ok := parseRecord(b[off:], idx); ok && (!last || endsAt(b, off, prev+1)) {
 			return off, true
 		}
 	}
 	return 0, false
+}
+
+// endsAt reports whether b starts with a whole record of index want, n
+// bytes long, but for its length field.
+func endsAt(b []byte, n int, want uint64) bool {
+	if n < recHeaderSize || binary.LittleEndian.Uint64(b[8:]) != want {
+		return false
+	}
+	var l [4]byte
+	binary.LittleEndian.PutUint32(l[:], uint32(n-recHeaderSize))
+	c := crc32.Update(crc32.Update(0, castagnoli, l[:]), castagnoli, b[8:n])
+	return c == binary.LittleEndian.Uint32(b[4:])
 }
 
 func appendSnapHeader(b []byte, index uint64, data []byte) []byte {
