@@ -80,3 +80,44 @@ func TestRestoreUnderPoliciesOff(t *testing.T) {
 		t.Errorf("History 1: %v %q %v, want the newest call %s alone", got, next, err, newest[0].CallID)
 	}
 }
+
+// TestRestoreUnderPoliciesOn: a host policy that the Options given to
+// Restore switch on applies from the snapshot on (D2): a device online
+// without a heartbeat has its first at the snapshot's last reading (H5),
+// and an invitation the snapshot holds, sent with no check scheduled, gets
+// none (H6: it counts from the sending, which the snapshot has no check
+// for).
+func TestRestoreUnderPoliciesOn(t *testing.T) {
+	r, err := call.NewRegistry(call.Options{Clock: clock.NewManual(t0), NewID: counterIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Login("alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Minute}) // bob offline: Inviting
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, rec := clock.NewManual(t0.Add(time.Second)), &events.Recorder{}
+	rr, err := call.Restore(snap, call.Options{Clock: c, Sink: rec, NotReceivedAfter: 5 * time.Second, HeartbeatTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(29*time.Second - time.Nanosecond) // just before alice's heartbeat lapses, long after a check
+	if evs := rec.Take(); len(evs) != 0 {
+		t.Errorf("before the lapse: %d events, first %v %v; want none", len(evs), evs[0].Kind, evs[0].Members)
+	}
+	if info, _ := rr.Call(res.CallID); info.Members[1].State != events.Inviting {
+		t.Errorf("bob %v, want Inviting", info.Members[1].State)
+	}
+	c.Advance(time.Nanosecond) // t0+30s: alice lapses, G7 cancels bob
+	evs := rec.Take()
+	if len(evs) != 1 || evs[0].Kind != events.InvitationCancelled || !evs[0].At.Equal(t0.Add(30*time.Second)) {
+		t.Errorf("at the lapse: %v, want bob's InvitationCancelled at 30s", evs)
+	}
+}
