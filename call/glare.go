@@ -3,6 +3,7 @@ package call
 import (
 	"slices"
 
+	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/core"
 )
 
@@ -14,8 +15,9 @@ const (
 	// GlareOff (the zero value) opens a second call.
 	GlareOff GlarePolicy = iota
 	// GlareMerge turns Invite(a, [b]), made while a's phone rings with a call
-	// from b, into a accepting that call (Matrix VoIP's glare resolution,
-	// SIP's 491 avoided): no second call is opened. Retried with the same
+	// from b that b is in (Accepted), into a accepting that call (Matrix
+	// VoIP's glare resolution, SIP's 491 avoided): no second call is
+	// opened. Retried with the same
 	// host-chosen CallID and invitee while that call is live, such an
 	// invite gets its first result again, and rings nobody (H4), until a
 	// merges into that call again (after quitting it and being invited
@@ -26,14 +28,21 @@ const (
 )
 
 // glareCall returns the oldest live call in which a is pending and was
-// invited by the single invitee b, when GlareMerge is on (H3).
+// invited by the single invitee b, b being Accepted in it, when
+// GlareMerge is on (H3). A b who has left the call (quit it in advanced
+// mode) is not calling a any more: a's invite then rings b in a call of
+// its own.
 func (r *Registry) glareCall(a string, invitees []string) *callRecord {
 	if r.s.glare != GlareMerge || len(invitees) != 1 {
 		return nil
 	}
+	b := invitees[0]
 	for l := r.callsOf(a); l != nil; l = l.next {
-		if i := l.index(); i > 0 && l.c.Members()[i].State.Pending() && l.c.Members()[i].Inviter == invitees[0] {
-			return l.c
+		ms := l.c.Members()
+		if i := l.index(); i > 0 && ms[i].State.Pending() && ms[i].Inviter == b {
+			if j := l.c.Index(b); j >= 0 && ms[j].State == events.Accepted {
+				return l.c
+			}
 		}
 	}
 	return nil

@@ -585,13 +585,15 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 }
 
 // glareCall is H3: with GlareMerge and a single invitee b, the oldest live
-// call in which a is a pending invitee whose inviter is b, and a's index.
+// call in which a is a pending invitee whose inviter is b and b is
+// Accepted, and a's index.
 func (m *Model) glareCall(a string, invitees []string) (*modelCall, int) {
 	if m.glare != call.GlareMerge || len(invitees) != 1 {
 		return nil, -1
 	}
 	for _, c := range m.calls {
-		if i := c.index(a); i > 0 && c.members[i].State.Pending() && c.members[i].Inviter == invitees[0] {
+		i, j := c.index(a), c.index(invitees[0])
+		if i > 0 && c.members[i].State.Pending() && c.members[i].Inviter == invitees[0] && j >= 0 && c.members[j].State == events.Accepted {
 			return c, i
 		}
 	}
