@@ -158,7 +158,8 @@ func (r *Registry) lookup(op, user, callID string) (*callRecord, error) {
 
 // Cancel cancels invitations of a call; only its caller may (G4). An empty
 // list means every pending invitee, and fails with ErrAlreadyAccepted,
-// changing nothing, once an invitee has accepted. A non-empty list cancels
+// changing nothing, while an invitee is Accepted (in advanced mode, one
+// that accepted and then quit no longer counts). A non-empty list cancels
 // those of its users still pending and returns the others in failed, in
 // list order. Each cancelled invitee gets InvitationCancelled with the
 // config's Data and Push, also when offline, so a push can stop the ring.

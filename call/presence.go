@@ -635,8 +635,8 @@ func (r *Registry) login(in *inputRun, id, device string) error {
 }
 
 // Logout records that a device of user went offline. When the user's last
-// device goes and it is the caller of calls in which no invitee has
-// accepted, those calls are cancelled (G7): each pending invitee gets
+// device goes and it is the caller of calls in which no invitee is
+// Accepted, those calls are cancelled (G7): each pending invitee gets
 // InvitationCancelled with Reason CallerOffline and the invite's Push, and
 // the call is over. Logging out a device that is not online does nothing
 // and returns nil. Logout is never refused for load (C5): a device whose
