@@ -2,6 +2,9 @@ package call
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -57,10 +60,11 @@ func (r *Registry) remember(c *callRecord, now time.Time) {
 // newest); next is the cursor of the following page, "" on the last (H8).
 // A user sees only calls it was a member of, with their final member states
 // and EndedAt. Cursors are opaque, stay valid while newer calls end, and
-// survive Snapshot/Restore. A malformed cursor, or one made for another
-// user, is ErrInvalidArgument; an invalid user ID ErrInvalidUser; a user
-// with no history gets an empty list and nil. History reads no clock and
-// processes nothing (D4).
+// survive Snapshot/Restore; one into calls no longer kept (evicted, or
+// dropped with the user, below) gives an empty page and "". A malformed
+// cursor, or one made for another user, is ErrInvalidArgument; an invalid
+// user ID ErrInvalidUser; a user with no history gets an empty list and
+// nil. History reads no clock and processes nothing (D4).
 //
 // A user with a history but no online device and no live call is idle,
 // kept only for its history. At most 100,000 idle users are kept: once
@@ -77,13 +81,13 @@ func (r *Registry) History(user string, count int, cursor string) (calls []Info,
 	if count <= 0 || count > maxHistoryPage {
 		count = maxHistoryPage
 	}
-	before := uint64(1<<64 - 1)
+	before, tag := uint64(1<<64-1), ""
 	if cursor != "" {
-		seq, ok := parseCursor(user, cursor)
+		seq, t, ok := parseCursor(user, cursor)
 		if !ok {
 			return nil, "", newErr("history", "", user, ErrInvalidArgument, "malformed cursor, or another user's")
 		}
-		before = seq
+		before, tag = seq, t
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -93,7 +97,17 @@ func (r *Registry) History(user string, count int, cursor string) (calls []Info,
 	}
 	calls = []Info{}
 	i := len(hist) - 1
-	for ; i >= 0 && hist[i].seq >= before; i-- {
+	for ; i >= 0 && hist[i].seq > before; i-- {
+	}
+	if cursor != "" {
+		// The cursor's entry must still be there, the same call: when
+		// eviction took it, it took every older one; when the user was
+		// dropped (the idle bound), the history the cursor paged is gone,
+		// and the user's new one, numbered afresh, is none of it.
+		if i < 0 || hist[i].seq != before || tag != "" && tag != entryTag(&hist[i].info) {
+			return calls, "", nil
+		}
+		i--
 	}
 	for ; i >= 0 && len(calls) < count; i-- {
 		info := hist[i].info
@@ -102,32 +116,52 @@ func (r *Registry) History(user string, count int, cursor string) (calls []Info,
 		before = hist[i].seq
 	}
 	if i >= 0 {
-		next = makeCursor(user, before)
+		next = makeCursor(user, before, entryTag(&hist[i+1].info))
 	}
 	return calls, next, nil
 }
 
-// A cursor is "h1:<seq>:<user>" in URL-safe base64: the number of the last
-// entry returned, and whose history it pages.
-func makeCursor(user string, seq uint64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("h1:" + strconv.FormatUint(seq, 10) + ":" + user))
+// A cursor is "h2:<seq>:<tag>:<user>" in URL-safe base64: the number of
+// the last entry returned, that entry's tag (entryTag), and whose history
+// it pages. "h1:<seq>:<user>", without the tag, is read too.
+func makeCursor(user string, seq uint64, tag string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("h2:" + strconv.FormatUint(seq, 10) + ":" + tag + ":" + user))
 }
 
-func parseCursor(user, cursor string) (uint64, bool) {
+func parseCursor(user, cursor string) (seq uint64, tag string, ok bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
-	rest, ok := strings.CutPrefix(string(b), "h1:")
+	rest, v2 := strings.CutPrefix(string(b), "h2:")
+	if !v2 {
+		if rest, ok = strings.CutPrefix(rest, "h1:"); !ok {
+			return 0, "", false
+		}
+	}
+	num, rest, ok := strings.Cut(rest, ":")
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
-	num, who, ok := strings.Cut(rest, ":")
-	if !ok || who != user {
-		return 0, false
+	if v2 {
+		if tag, rest, ok = strings.Cut(rest, ":"); !ok || len(tag) != 16 {
+			return 0, "", false
+		}
 	}
-	seq, err := strconv.ParseUint(num, 10, 64)
-	return seq, err == nil && seq > 0
+	if rest != user {
+		return 0, "", false
+	}
+	seq, err = strconv.ParseUint(num, 10, 64)
+	return seq, tag, err == nil && seq > 0
+}
+
+// entryTag tells one ended call from another in a cursor: FNV-1a of its
+// ID and EndedAt, which a Snapshot keeps, as 16 hex digits.
+func entryTag(info *Info) string {
+	h := fnv.New64a()
+	h.Write([]byte(info.CallID))
+	h.Write(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, uint64(info.EndedAt.Unix())), uint32(info.EndedAt.Nanosecond())))
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 // restoreIdle files the users a snapshot lists as idle, in its idle order
