@@ -116,7 +116,7 @@ type modelCall struct {
 	hostID  bool                    // H4: the host chose the CallID
 	asked   []string                // H4: the invitees as the Invite listed them
 	first   call.InviteResult       // H4: what the Invite returned
-	merged  []modelMerge            // H4: invites with a host-chosen CallID that H3 merged into this call
+	merged  []modelMerge            // H4: per member, its latest invite with a host-chosen CallID that H3 merged into this call
 	lastAt  time.Time               // H8: the time of the call's last event (G7: the logout's)
 }
 
@@ -476,6 +476,9 @@ func (m *Model) Invite(inviter string, invitees []string, cfg call.InviteConfig)
 		if err != nil {
 			panic("calltest: a merge's accept failed: " + err.Error())
 		}
+		// H4 after H3: the call keeps one merge per member, its latest with
+		// a host-chosen CallID; a merge without one drops it.
+		c.merged = slices.DeleteFunc(c.merged, func(mg modelMerge) bool { return mg.inviter == inviter })
 		if id != "" {
 			c.merged = append(c.merged, modelMerge{id: id, inviter: inviter, invitee: invitees[0], res: res})
 		}
