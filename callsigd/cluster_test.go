@@ -691,6 +691,63 @@ func TestClusterTakeover(t *testing.T) {
 	alice2.event("InvitationAccepted", id)
 }
 
+// TestClusterConcurrentTakeover: connections of one device opened at
+// once on every node, whose claims cross, leave exactly one open across
+// the cluster: every other is closed with 4000 (replaced), and the
+// device stays online through the survivor, which gets its events.
+func TestClusterConcurrentTakeover(t *testing.T) {
+	nodes := startCluster(t, 3, "-heartbeat", "1m")
+	alice := dial(t, nodes[0], "alice", "web")
+	const n = 12
+	bobs := make([]*wsClient, n)
+	var wg sync.WaitGroup
+	for i := range bobs {
+		wg.Go(func() {
+			c, err := tryDial(t, nodes[i%len(nodes)], "bob", "phone")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			bobs[i] = c
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	open := func() (left []*wsClient) {
+		for _, c := range bobs {
+			if c.Ended() == nil {
+				left = append(left, c)
+			}
+		}
+		return left
+	}
+	connections := func() (sum float64) {
+		for _, nd := range nodes {
+			sum += metric(t, nd, "callsigd_connections")
+		}
+		return sum
+	}
+	deadline := time.Now().Add(waitLimit)
+	for len(open()) != 1 || connections() != 2 { // bob's and alice's
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of bob's connections open, %v connections on the nodes", len(open()), connections())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, c := range bobs {
+		if err := c.Ended(); err != nil && websocket.CloseStatus(err) != 4000 {
+			t.Fatalf("a connection of bob's ended with %v", err)
+		}
+	}
+	bob := open()[0]
+	bob.Hello()
+	bob.ok("heartbeat", nil)
+	id, _ := alice.ok("invite", map[string]any{"invitees": []string{"bob"}})["call_id"].(string)
+	bob.event("InvitationReceived", id)
+}
+
 // TestClusterHandover: a leader that stops hands its leadership over
 // first, so that the others lead again at once, not an election timeout
 // (300 ms here) after they last heard from it; a follower's client's

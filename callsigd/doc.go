@@ -279,7 +279,12 @@
 // A device belongs to the node its connection is on. One that connects to
 // another node takes its device over: the first node closes its
 // connection with 4000 (replaced) without logging the device out, and the
-// new connection gets the replays (G8, A7) of a device online. A new
+// new connection gets the replays (G8, A7) of a device online.
+// Connections of one device opened at once on several nodes leave exactly
+// one open across the cluster, the newest by the stamp its node gave it
+// as it opened (the node's clock, but later than any connection of the
+// device the node had heard of, then the node's ID): each other is closed
+// with 4000, before its hello if it had none yet. A new
 // connection waits, 3 s at most, until its node has applied what the
 // other nodes had: a node that is behind (one restarted replays its log)
 // passes it no event made before it opened. A node so far behind that

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/callsigd/internal/server"
 	"github.com/callsig/callsig/callsigd/replica"
 	"github.com/hashicorp/raft"
 )
@@ -115,10 +116,13 @@ type Config struct {
 	// be committed (replica.Config.Timeout); 0: replica.DefaultTimeout.
 	Timeout time.Duration
 
-	// Release is asked, when another node claims a device, to close this
-	// node's connection of it without logging it out (server.Release).
-	// ctx ends when the claiming node stops waiting for the answer.
-	Release func(ctx context.Context, user, device string) bool
+	// Release is asked, when another node claims a device for its
+	// connection stamped claim, to close this node's connection of it if
+	// older, without logging it out, and to return the stamp of this
+	// node's connection of it if newer (server.Release). It must not wait
+	// for a claim of this node's. ctx ends when the claiming node stops
+	// waiting for the answer.
+	Release func(ctx context.Context, user, device string, claim server.Stamp) (newer server.Stamp)
 
 	// Restored is called when raft replaced this node's replica by the
 	// leader's snapshot (replica.Config.Restored): the events of the
@@ -387,9 +391,12 @@ func (c *Cluster) serveState(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Claim asks every other node to close its connection of user and
-// device, if it has one, without logging the device out (server.Config
-// Claim). It waits for their answers, at most claimTimeout; a node that
-// does not answer is passed over: a node that is down has no connection.
+// device older than stamp, if it has one, without logging the device out,
+// and returns the newest stamp of a connection of the device that a node
+// answered it has, if newer than stamp (zero if none): then the new
+// connection is the one replaced (server.Config.Claim). It waits for
+// their answers, at most claimTimeout; a node that does not answer is
+// passed over: a node that is down has no connection.
 //
 // Each answer gives the index of the last entry the node had applied;
 // Claim then waits (at most Config.Wait) until this node's replica has
@@ -397,11 +404,11 @@ func (c *Cluster) serveState(w http.ResponseWriter, _ *http.Request) {
 // entries this node had yet to apply, which it applies while it catches
 // up (a node restarted replays its log), made events before the
 // connection was opened, and those do not reach it (doc.go, Cluster).
-func (c *Cluster) Claim(user, device string) {
+func (c *Cluster) Claim(user, device string, stamp server.Stamp) (newer server.Stamp) {
 	deadline := time.Now().Add(c.wait)
 	ctx, cancel := context.WithTimeout(c.stop, claimTimeout)
 	defer cancel()
-	body, _ := json.Marshal(releaseBody{User: user, Device: device}) // two strings: always encodes
+	body, _ := json.Marshal(releaseBody{User: user, Device: device, Stamp: stamp}) // strings and a number: always encodes
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var index uint64 // the highest applied index answered
@@ -420,27 +427,38 @@ func (c *Cluster) Claim(user, device string) {
 			if resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&a) == nil {
 				mu.Lock()
 				index = max(index, a.Applied)
+				if newer.Less(a.Newer) {
+					newer = a.Newer
+				}
 				mu.Unlock()
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 		})
 	}
 	wg.Wait()
-	if n := c.Node(); n != nil {
+	if !stamp.Less(newer) {
+		newer = server.Stamp{}
+	}
+	if n := c.Node(); n != nil && newer.IsZero() {
 		c.await(n, index, deadline)
 	}
+	return newer
 }
 
-// releaseBody is a claim's body.
+// releaseBody is a claim's body: the device, and the claiming
+// connection's stamp.
 type releaseBody struct {
-	User   string `json:"user"`
-	Device string `json:"device"`
+	User   string       `json:"user"`
+	Device string       `json:"device"`
+	Stamp  server.Stamp `json:"stamp"`
 }
 
 // releaseAnswer is the answer to a claim: the index of the last entry
-// the node had applied.
+// the node had applied, and the stamp of its connection of the device if
+// newer than the claim's (else zero).
 type releaseAnswer struct {
-	Applied uint64 `json:"applied"`
+	Applied uint64       `json:"applied"`
+	Newer   server.Stamp `json:"newer"`
 }
 
 func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -449,10 +467,10 @@ func (c *Cluster) serveRelease(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if c.cfg.Release != nil {
-		c.cfg.Release(r.Context(), b.User, b.Device)
-	}
 	var a releaseAnswer
+	if c.cfg.Release != nil {
+		a.Newer = c.cfg.Release(r.Context(), b.User, b.Device, b.Stamp)
+	}
 	if n := c.Node(); n != nil {
 		a.Applied = n.Applied()
 	}

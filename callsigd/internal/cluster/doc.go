@@ -66,13 +66,20 @@
 // request captured on the way can be replayed within the 30 s: the nodes'
 // HTTP should be on a private network, or over TLS.
 //
-// POST /v1/internal/release is a claim: a device connected to another
-// node; the node that receives it closes its own connection of the device
-// without logging it out (Config.Release, the server's Release), and
-// answers with the index of the last entry it had applied. The claiming
-// node waits until its own replica has applied the highest index
-// answered (bounded by Config.Wait) before the new connection is the
-// device's: the entries it applies while it catches up (a node restarted
-// replays its log) made their events before the connection was opened,
-// and those do not reach it.
+// POST /v2/internal/release is a claim: a device connected to another
+// node, by a connection with the stamp the claim carries (server.Stamp: a
+// hybrid logical clock's time and the node's ID). The node that receives
+// it closes its own connection of the device if it is older, without
+// logging it out (Config.Release, the server's Release), and answers with
+// the index of the last entry it had applied, and the stamp of its own
+// connection of the device if that is newer: the claiming node then
+// closes its new connection instead. A node answers at once, without
+// waiting for a claim of its own, and no node holds a lock while it
+// claims; so two nodes whose connections of a device claim it from each
+// other at once both decide by the stamps, and keep the same one. The
+// claiming node waits until its own replica has applied the highest
+// index answered (bounded by Config.Wait) before the new connection is
+// the device's: the entries it applies while it catches up (a node
+// restarted replays its log) made their events before the connection was
+// opened, and those do not reach it.
 package cluster

@@ -32,7 +32,7 @@ import (
 // proposal format (replica's proposalFormat) takes new paths too.
 const (
 	commandPath = "/v1/internal/command" // a follower's command, run on the leader
-	releasePath = "/v1/internal/release" // a claim: close your connection of this device
+	releasePath = "/v2/internal/release" // a claim: close your connection of this device older than mine
 	barrierPath = "/v1/internal/barrier" // a read barrier (ReadBarrier), on the leader
 
 	headerNode = "Callsigd-Node"      // the calling node's ID

@@ -72,11 +72,12 @@ func NewNode(s Setup, srv func() *server.Server) (*Cluster, error) {
 	cfg := Config{
 		ID: s.ID, Peers: s.Peers, Dir: filepath.Join(s.Data, "raft"), Key: key,
 		Raft: rc, Transport: s.Transport, Wait: s.Wait, Logger: s.Logger,
-		Release: func(ctx context.Context, user, device string) bool {
+		Release: func(ctx context.Context, user, device string, claim server.Stamp) server.Stamp {
 			if sv := srv(); sv != nil {
-				return sv.Release(ctx, user, device)
+				_, newer := sv.Release(ctx, user, device, claim)
+				return newer
 			}
-			return false
+			return server.Stamp{}
 		},
 		Restored: func() {
 			if sv := srv(); sv != nil {
@@ -116,6 +117,7 @@ func (c *Cluster) Configure(cfg *server.Config) {
 		return c, nil
 	}
 	cfg.Shared, cfg.Claim, cfg.Health, cfg.Routes = true, c.Claim, c.Health, c.Routes()
+	cfg.Node = c.cfg.ID
 	cfg.ReadBarrier = c.ReadBarrier
 	cfg.KeepPresence = true
 }

@@ -46,7 +46,13 @@ type conn struct {
 	wrote  chan struct{} // closed when the writer has returned
 
 	closing atomic.Bool // the server has decided to close: no more commands are run
-	once    sync.Once   // the first reason to close wins
+
+	// Guarded by the Server's mu (see attach): the connection's stamp
+	// (Stamp), and whether a newer connection of its device replaced it
+	// while it claimed the device.
+	stamp Stamp
+	lost  bool
+	once  sync.Once // the first reason to close wins
 
 	// Set by close before it queues the writer's signal to close.
 	closeCode   websocket.StatusCode

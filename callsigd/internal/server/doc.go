@@ -28,7 +28,12 @@
 // server, so a new connection claims its device from the others
 // (Config.Claim, Server.Release) and gets its replays by Replay when the
 // device is online already; and the devices online at start are not this
-// server's to log out. Its queries may also lag what the other servers
+// server's to log out. Every connection is stamped as it opens (Stamp),
+// and of the connections of a device the newest by stamp is kept, on
+// every server alike: a claim closes the older ones, and is answered
+// with a newer one's stamp, which closes the claimer's instead. No lock
+// is held while a claim is under way, and a claim is answered without
+// waiting for one, so that crossing claims never wait on each other. Its queries may also lag what the other servers
 // did: the call and history ops then read after Config.ReadBarrier.
 //
 // The Registry's Clock is Config.Clock, which also judges token expiry,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,11 +100,22 @@ type Config struct {
 	Shared bool
 
 	// Claim, with Shared, is called when a device connects here, before
-	// its login: it tells the other servers to close their connection of
-	// the device, if they have one, without logging it out (see
-	// Server.Release). It may fail to reach some; it must return within
-	// a bounded time. nil: nothing is done.
-	Claim func(user, device string)
+	// its login, with the new connection's stamp: it tells the other
+	// servers to close their connections of the device older than stamp,
+	// if they have any, without logging it out (see Server.Release), and
+	// returns the newest stamp they answered of a connection of the
+	// device newer than stamp (zero if none): the new connection is then
+	// the one replaced. It may fail to reach some; it must return within
+	// a bounded time. It is called with no lock held, and the other
+	// servers' Release answers without waiting for a claim of theirs, so
+	// that two servers claiming a device from each other at once both
+	// get their answers. nil: nothing is done.
+	Claim func(user, device string, stamp Stamp) (newer Stamp)
+
+	// Node names this server among those that share the Backend (a
+	// cluster node's ID): it orders the stamps of connections made at
+	// the same time (Stamp). Empty: a random name.
+	Node string
 
 	// Health, when not nil, is asked by GET /healthz: an error makes it
 	// answer 503 with the error's message (a cluster node without a
@@ -192,6 +204,14 @@ type Server struct {
 
 	presence keyLocks // orders the Registry presence changes of one user and device with the table above
 
+	// The connections' stamps (Stamp): node is this server's name, hlc
+	// the last stamp's Time made or heard of; claiming holds, by user and
+	// device, the newest connection whose claim is under way (attach),
+	// not yet in devices. Guarded by mu.
+	node     string
+	hlc      int64
+	claiming map[[2]string]*conn
+
 	// Devices online in the Registry with no connection, that the server
 	// logs out when their timer fires unless they reconnect first: those
 	// of a recovered Registry (Config.Grace), and those whose Logout the
@@ -233,12 +253,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Limits.defaults()
 	s := &Server{
-		cfg:     cfg,
-		clock:   cfg.Clock,
-		log:     cfg.Logger,
-		devices: map[string]map[string]*conn{},
-		open:    map[*conn]struct{}{},
-		orphans: map[[2]string]*orphan{},
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		log:      cfg.Logger,
+		devices:  map[string]map[string]*conn{},
+		open:     map[*conn]struct{}{},
+		orphans:  map[[2]string]*orphan{},
+		node:     cfg.Node,
+		claiming: map[[2]string]*conn{},
+	}
+	if s.node == "" {
+		s.node = rand.Text()
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	// The metrics exist before the Registry: a recovered one may emit
@@ -439,13 +464,44 @@ func (s *Server) untrack(c *conn) {
 // change are made under the device's presence lock, so that a detach of
 // the old connection can never log out the device after the new one took
 // it over.
+//
+// Of the connections of a device, the newest by their stamps survives
+// (Stamp), on every server alike. c is stamped as it arrives, which
+// replaces an older connection of the device still claiming here; with a
+// shared Backend, c then claims the device from the other servers
+// (Config.Claim), holding no lock, so that a claim of theirs that
+// crosses it is answered meanwhile (Release). c is replaced itself if one
+// of them answers
+// that it has a newer connection of the device, or if a newer connection
+// was stamped here or claimed the device from here meanwhile (Release):
+// such a c is closed with 4000 alone, no hello, and never logs in, and
+// the device's presence is left to its newer connection.
 func (s *Server) attach(c *conn) {
+	key := [2]string{c.user, c.device}
+	s.mu.Lock()
+	c.stamp = s.stampLocked()
+	if p := s.claiming[key]; p != nil {
+		p.lost = true // its own attach closes it
+	}
+	s.claiming[key] = c
+	s.mu.Unlock()
+	var newer Stamp
+	if s.cfg.Shared && s.cfg.Claim != nil {
+		newer = s.cfg.Claim(c.user, c.device, c.stamp)
+	}
 	unlock := s.presence.lock(c.user, c.device)
 	defer unlock()
-	if s.cfg.Shared && s.cfg.Claim != nil {
-		s.cfg.Claim(c.user, c.device)
-	}
 	s.mu.Lock()
+	s.heardLocked(newer)
+	if s.claiming[key] == c {
+		delete(s.claiming, key)
+	}
+	if c.lost || c.stamp.Less(newer) {
+		s.mu.Unlock()
+		c.dropEarly()
+		c.close(CloseReplaced, "replaced", "replaced")
+		return
+	}
 	byDevice := s.devices[c.user]
 	if byDevice == nil {
 		byDevice = map[string]*conn{}
@@ -453,7 +509,6 @@ func (s *Server) attach(c *conn) {
 	}
 	old := byDevice[c.device]
 	byDevice[c.device] = c
-	key := [2]string{c.user, c.device}
 	o := s.orphans[key]
 	if o != nil {
 		o.timer.Stop()
@@ -579,38 +634,58 @@ func (s *Server) rejoin(c *conn) {
 	s.login(c)
 }
 
-// Release closes this server's connection of user and device, if it has
-// one, with 4000 (replaced), and reports whether it had one. The device
-// is not logged out: in a shared Backend another server's connection took
-// it over (Config.Claim). The switch is made under the device's presence
-// lock, as attach makes its own, so that the released connection's
-// departure cannot log the device out.
+// Release answers another server's claim (Config.Claim) of user and
+// device for its connection stamped claim. This server's connection of
+// the device, if it is older than claim, is closed with 4000 (replaced)
+// and the device not logged out: in a shared Backend the claimer's
+// connection takes it over; one still claiming here is replaced when its
+// own claim returns (see attach). If this server has a connection of the
+// device newer than claim, Release returns its stamp: the claimer's is
+// the one replaced. It reports whether it closed a connection.
 //
-// ctx is the claim's: if it has ended by the time the presence lock is
-// taken, the claimer gave up waiting and went on without this release,
-// and the connection found now may be one that came after the claim
-// (the device reconnecting to this server meanwhile); Release then
-// closes nothing and reports false.
-func (s *Server) Release(ctx context.Context, user, device string) bool {
-	unlock := s.presence.lock(user, device)
-	defer unlock()
-	if ctx.Err() != nil {
-		return false
-	}
+// It decides at once, under s.mu, without the presence lock, which an
+// attach here may hold while its login waits: so a claim is answered
+// even while this server's own connection of the device claims it back,
+// and the stamps make both servers keep the same one. Unless it answers
+// with a newer stamp, it then waits for the device's presence lock, until
+// ctx ends (the claimer has given up waiting), so that a presence change
+// under way here (the Logout of a connection that left) is made before
+// the claimer's connection logs in, and cannot log the device out under
+// it.
+func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) (released bool, newer Stamp) {
+	key := [2]string{user, device}
 	s.mu.Lock()
+	s.heardLocked(claim)
+	if p := s.claiming[key]; p != nil {
+		if p.stamp.Less(claim) {
+			p.lost = true // its own attach closes it
+		} else {
+			newer = p.stamp
+		}
+	}
 	c := s.devices[user][device]
-	if c != nil {
+	if c != nil && c.stamp.Less(claim) {
 		delete(s.devices[user], device)
 		if len(s.devices[user]) == 0 {
 			delete(s.devices, user)
 		}
+	} else if c != nil {
+		if newer.Less(c.stamp) {
+			newer = c.stamp
+		}
+		c = nil
 	}
 	s.mu.Unlock()
-	if c == nil {
-		return false
+	if c != nil {
+		c.close(CloseReplaced, "replaced", "replaced")
 	}
-	c.close(CloseReplaced, "replaced", "replaced")
-	return true
+	if !newer.IsZero() {
+		return c != nil, newer // the claimer's connection is replaced: it changes no presence
+	}
+	if unlock, ok := s.presence.lockCtx(ctx, user, device); ok {
+		unlock()
+	}
+	return c != nil, newer
 }
 
 // ReleaseAll closes every connection of a device this server has with
@@ -661,13 +736,18 @@ func (s *Server) detach(c *conn) {
 	// none produced while it is online finds no connection.
 	retry := !keep && !s.logout(c.user, c.device, c.log)
 	s.mu.Lock()
-	if byDevice := s.devices[c.user]; byDevice[c.device] == c {
+	// Still the device's unless another server claimed it meanwhile
+	// (Release): a refused Logout is not retried then, under the
+	// claimer's connection.
+	still := s.devices[c.user][c.device] == c
+	if still {
+		byDevice := s.devices[c.user]
 		delete(byDevice, c.device)
 		if len(byDevice) == 0 {
 			delete(s.devices, c.user)
 		}
 	}
-	if retry && !s.closing {
+	if retry && still && !s.closing {
 		o := s.orphanLocked(c.user, c.device, logoutRetryFirst)
 		o.tries, o.wait = 1, 2*logoutRetryFirst
 	}
@@ -843,12 +923,19 @@ type keyLocks struct {
 }
 
 type keyLock struct {
-	mu   sync.Mutex
+	held chan struct{} // holds a token while the lock is held
 	refs int
 }
 
 // lock locks the mutex of user and device and returns its unlock.
 func (k *keyLocks) lock(user, device string) (unlock func()) {
+	unlock, _ = k.lockCtx(context.Background(), user, device)
+	return unlock
+}
+
+// lockCtx is lock, giving up when ctx ends first: then ok is false, and
+// nothing is held.
+func (k *keyLocks) lockCtx(ctx context.Context, user, device string) (unlock func(), ok bool) {
 	key := [2]string{user, device}
 	k.mu.Lock()
 	if k.locks == nil {
@@ -856,18 +943,23 @@ func (k *keyLocks) lock(user, device string) (unlock func()) {
 	}
 	l := k.locks[key]
 	if l == nil {
-		l = &keyLock{}
+		l = &keyLock{held: make(chan struct{}, 1)}
 		k.locks[key] = l
 	}
 	l.refs++
 	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
+	forget := func() {
 		k.mu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(k.locks, key)
 		}
 		k.mu.Unlock()
+	}
+	select {
+	case l.held <- struct{}{}:
+		return func() { <-l.held; forget() }, true
+	case <-ctx.Done():
+		forget()
+		return nil, false
 	}
 }

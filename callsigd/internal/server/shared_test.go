@@ -44,10 +44,11 @@ func (b *sharedBackend) set(c *Config) {
 		b.mu.Unlock()
 		return r, nil
 	}
-	c.Claim = func(user, device string) {
+	c.Claim = func(user, device string, _ Stamp) Stamp {
 		b.mu.Lock()
 		b.claims = append(b.claims, [2]string{user, device})
 		b.mu.Unlock()
+		return Stamp{}
 	}
 }
 
@@ -88,14 +89,18 @@ func TestSharedRejoinReplays(t *testing.T) {
 	}
 }
 
+// later is the stamp of a connection another server opened an hour after
+// the tests' start: newer than any connection a test opens.
+var later = Stamp{Time: start.Add(time.Hour).UnixNano(), Node: "other"}
+
 // Release closes the connection of a device that another server took
 // over with 4000 (replaced), and does not log it out.
 func TestRelease(t *testing.T) {
 	b := &sharedBackend{}
 	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
 	bob := e.dial("bob", "phone")
-	if !e.srv.Release(context.Background(), "bob", "phone") {
-		t.Fatal("Release found no connection")
+	if released, newer := e.srv.Release(context.Background(), "bob", "phone", later); !released || !newer.IsZero() {
+		t.Fatalf("Release found no connection: %v %+v", released, newer)
 	}
 	if code, reason := closeOf(bob.WaitEnd()); code != CloseReplaced || reason != "replaced" {
 		t.Fatalf("bob's connection ended with %v %q", code, reason)
@@ -109,26 +114,37 @@ func TestRelease(t *testing.T) {
 	if got := e.srv.Backend().Online(); len(got) != 1 || got[0].User != "bob" {
 		t.Fatalf("online after Release: %v", got)
 	}
-	if e.srv.Release(context.Background(), "bob", "phone") {
+	if released, _ := e.srv.Release(context.Background(), "bob", "phone", later); released {
 		t.Fatal("Release found a connection twice")
 	}
 }
 
-// A claim whose claimer gave up before the presence lock was free closes
-// nothing: the connection there now may have come after the claim.
-func TestReleaseOfAClaimGivenUp(t *testing.T) {
+// A claim older than the connection here closes nothing, and is answered
+// with the connection's stamp: the claimer's connection is the one
+// replaced. A claim given up (its context ended) is decided all the same.
+func TestReleaseOfAnOlderClaim(t *testing.T) {
 	b := &sharedBackend{}
 	e := newEnvWith(t, call.Options{}, Limits{}, b.set)
 	bob := e.dial("bob", "phone")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if e.srv.Release(ctx, "bob", "phone") {
-		t.Fatal("a claim given up released the connection")
+	released, newer := e.srv.Release(ctx, "bob", "phone", Stamp{Time: start.UnixNano() - 1, Node: "other"})
+	if released || newer.IsZero() || !newer.Less(later) {
+		t.Fatalf("an older claim: released %v, newer %+v", released, newer)
 	}
 	bob.OK("heartbeat", nil, nil) // still open, and served
-	if !e.srv.Release(context.Background(), "bob", "phone") {
+	if released, _ := e.srv.Release(ctx, "bob", "phone", later); !released {
 		t.Fatal("Release found no connection")
 	}
+	if code, _ := closeOf(bob.WaitEnd()); code != CloseReplaced {
+		t.Fatalf("bob's connection ended with %v", code)
+	}
+	// A connection opened since has heard of the claim: it is newer.
+	bob2 := e.dial("bob", "phone")
+	if released, newer := e.srv.Release(context.Background(), "bob", "phone", later); released || !later.Less(newer) {
+		t.Fatalf("a claim older than the connection: released %v, newer %+v", released, newer)
+	}
+	bob2.OK("heartbeat", nil, nil)
 }
 
 // ReleaseAll closes every connection with 1012 (service restart) and
@@ -261,4 +277,89 @@ func TestReadBarrier(t *testing.T) {
 	mu.Unlock()
 	alice.Fails("unavailable", "call", map[string]any{"call_id": "elsewhere"})
 	alice.Fails("unavailable", "history", nil)
+}
+
+// Two servers sharing a Backend, each with a connection of one device
+// whose claim reaches the other while the other's own claim is under
+// way, keep exactly one connection, the newer by its stamp, on both
+// alike: the other is closed with 4000 (replaced), and never logs the
+// device out, which stays online through the survivor.
+// The servers' clocks read the same, so the stamps tie on their time,
+// and the servers' names decide: b's connection is the newer.
+func TestConcurrentClaimsKeepOne(t *testing.T) {
+	var servers [2]*env // a and b
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	both := make(chan struct{})
+	// Both claims wait for their answers 200 ms at most, from when both
+	// came, as a cluster node's Claim does, and give up together.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		arrived.Wait()
+		time.AfterFunc(200*time.Millisecond, cancel)
+		close(both)
+	}()
+	// claim of server i waits until both servers claim bob's phone, then
+	// asks the other for its release.
+	claim := func(i int) func(user, device string, stamp Stamp) Stamp {
+		return func(user, device string, stamp Stamp) Stamp {
+			if device != "phone" {
+				return Stamp{}
+			}
+			arrived.Done()
+			select {
+			case <-both:
+			case <-time.After(waitLimit):
+				t.Error("the other server's claim never came")
+				return Stamp{}
+			}
+			answer := make(chan Stamp, 1)
+			go func() {
+				_, newer := servers[1-i].srv.Release(ctx, user, device, stamp)
+				answer <- newer
+			}()
+			select {
+			case newer := <-answer:
+				return newer
+			case <-ctx.Done():
+				return Stamp{}
+			}
+		}
+	}
+	b := &sharedBackend{}
+	servers[0] = newEnvWith(t, call.Options{}, Limits{}, func(c *Config) {
+		b.set(c)
+		c.Node, c.Claim = "a", claim(0)
+	})
+	servers[1] = newEnvWith(t, call.Options{}, Limits{}, func(c *Config) {
+		c.Shared, c.Node, c.Claim = true, "b", claim(1)
+		c.NewBackend = func(call.Options) (Backend, error) { return servers[0].srv.Backend(), nil }
+	})
+	var bob [2]*wstest.Client
+	for i, e := range servers {
+		c, err := wstest.Dial(t, e.wsURL(e.token("bob", "phone")), "bob", "phone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob[i] = c
+	}
+	if h := bob[1].Hello(); h.Device != "phone" {
+		t.Fatalf("the survivor's hello: %+v", h)
+	}
+	if code, reason := closeOf(bob[0].WaitEnd()); code != CloseReplaced || reason != "replaced" {
+		t.Fatalf("the older connection ended with %v %q", code, reason)
+	}
+	for deadline := time.Now().Add(waitLimit); servers[0].metric("callsigd_connections") != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced connection's handler did not return")
+		}
+	}
+	bob[1].OK("heartbeat", nil, nil)
+	if got := servers[0].srv.Backend().Online(); len(got) != 1 || got[0].User != "bob" || got[0].Device != "phone" {
+		t.Fatalf("online: %v", got)
+	}
+	if n := servers[1].metric("callsigd_connections"); n != 1 {
+		t.Fatalf("b has %v connections", n)
+	}
 }

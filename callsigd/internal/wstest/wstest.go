@@ -206,6 +206,13 @@ func (c *Client) WaitEnd() error {
 	return why
 }
 
+// Ended returns why the connection ended, or nil while it is open.
+func (c *Client) Ended() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
+}
+
 // Events returns the events received so far, each with To set to the
 // connection's user.
 func (c *Client) Events() []events.Event {
