@@ -7,7 +7,6 @@ import (
 	"github.com/callsig/callsig/call"
 	"github.com/callsig/callsig/call/calltest"
 	"github.com/callsig/callsig/clock"
-	"github.com/callsig/callsig/events"
 	"pgregory.net/rapid"
 )
 
@@ -25,17 +24,7 @@ func TestHistoryCursorsAcrossSteps(t *testing.T) {
 		if o.History == 0 {
 			o.History = rapid.IntRange(1, 5).Draw(t, "History")
 		}
-		clk := clock.NewManual(rapidStart)
-		rec := &events.Recorder{}
-		ro := o
-		ro.Clock, ro.Sink, ro.NewID = clk, rec, calltest.IDs("c")
-		r, err := call.NewRegistry(ro)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mo := o
-		mo.NewID = calltest.IDs("c")
-		h := &calltest.Harness{Server: r, Model: calltest.NewModel(mo, rapidStart), Advance: clk.Advance, Take: rec.Take}
+		r, h, clk := checkedRegistry(t, o)
 		type held struct {
 			cursor string
 			last   call.Info

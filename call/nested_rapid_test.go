@@ -58,9 +58,7 @@ func TestNestedInputsEqualSequential(t *testing.T) {
 		if b, err = call.NewRegistry(bo); err != nil {
 			t.Fatal(err)
 		}
-		mo := o
-		mo.NewID = calltest.IDs("c")
-		model := calltest.NewModel(mo, rapidStart)
+		model := modelOf(o)
 		gen := calltest.Commands(model, calltest.DefaultUsers)
 		steps := rapid.IntRange(0, 100).Draw(t, "steps")
 		var resA []calltest.Result

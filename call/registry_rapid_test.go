@@ -91,6 +91,29 @@ var rapidStart = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // drawOptions draws Options within NewRegistry's bounds, favouring the
 // defaults (zero) and small limits that the generators can reach.
+// checkedRegistry returns a Registry on options o, with a Manual clock
+// at rapidStart and a Recorder as its Sink, the Harness that checks it
+// against the plain model of the same options (see modelOf), and its
+// clock.
+func checkedRegistry(t *rapid.T, o call.Options) (*call.Registry, *calltest.Harness, *clock.Manual) {
+	clk := clock.NewManual(rapidStart)
+	rec := &events.Recorder{}
+	ro := o
+	ro.Clock, ro.Sink, ro.NewID = clk, rec, calltest.IDs("c")
+	r, err := call.NewRegistry(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, &calltest.Harness{Server: r, Model: modelOf(o), Advance: clk.Advance, Take: rec.Take}, clk
+}
+
+// modelOf returns the plain model of a Registry on options o whose
+// NewID is calltest.IDs("c"), starting at rapidStart.
+func modelOf(o call.Options) *calltest.Model {
+	o.NewID = calltest.IDs("c")
+	return calltest.NewModel(o, rapidStart)
+}
+
 func drawOptions(t *rapid.T) call.Options {
 	var o call.Options
 	o.MaxInvitees = rapid.SampledFrom([]int{0, 0, 1, 2, 3, 4}).Draw(t, "MaxInvitees")

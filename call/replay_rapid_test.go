@@ -22,17 +22,7 @@ func TestReplayIsAFreshLogin(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		o := drawOptions(t)
 		_ = drawPolicies(t, &o)
-		clk := clock.NewManual(rapidStart)
-		rec := &events.Recorder{}
-		ro := o
-		ro.Clock, ro.Sink, ro.NewID = clk, rec, calltest.IDs("c")
-		r, err := call.NewRegistry(ro)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mo := o
-		mo.NewID = calltest.IDs("c")
-		h := &calltest.Harness{Server: r, Model: calltest.NewModel(mo, rapidStart), Advance: clk.Advance, Take: rec.Take}
+		r, h, clk := checkedRegistry(t, o)
 		copyOf := func(snap []byte) (*call.Registry, *events.Recorder) {
 			var rr events.Recorder
 			co := o

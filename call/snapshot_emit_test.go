@@ -55,9 +55,7 @@ func TestSnapshotInsideEmitRecovers(t *testing.T) {
 		if a, err = call.NewRegistry(ao); err != nil {
 			t.Fatal(err)
 		}
-		mo := o
-		mo.NewID = calltest.IDs("c")
-		model := calltest.NewModel(mo, rapidStart)
+		model := modelOf(o)
 		gen := calltest.Commands(model, calltest.DefaultUsers)
 		flush := calltest.Command{Op: calltest.OpAccept, User: "nobody", CallID: "no-such-call"}
 		for step := 0; step <= steps; step++ {

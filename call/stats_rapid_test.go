@@ -110,9 +110,7 @@ func TestStatsAgreeRapid(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := &countingServer{Registry: r, counts: map[string]uint64{}}
-		mo := o
-		mo.NewID = calltest.IDs("c")
-		h := &calltest.Harness{Server: srv, Model: calltest.NewModel(mo, rapidStart), Advance: clk.Advance, Take: rec.Take, LateTimers: late > 0}
+		h := &calltest.Harness{Server: srv, Model: modelOf(o), Advance: clk.Advance, Take: rec.Take, LateTimers: late > 0}
 		check := func(t *rapid.T) {
 			st := r.Stats()
 			mu.Lock()
