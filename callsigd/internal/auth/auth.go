@@ -38,11 +38,26 @@ type Claims struct {
 // claimNames are the members of a token's payload that Claims reads.
 var claimNames = []string{"sub", "dev", "exp", "nbf", "iat", "iss", "aud", "jti"}
 
+// timeClaims are the claims that hold a NumericDate.
+var timeClaims = []string{"exp", "nbf", "iat"}
+
+// isNumber reports whether v, a JSON value as json.RawMessage holds it
+// (no space around it), is a number: one starts with a minus sign or a
+// digit, and json.Unmarshal has checked the rest of its syntax.
+func isNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || '0' <= v[0] && v[0] <= '9')
+}
+
 // UnmarshalJSON reads the claims by their exact names, which are
 // case-sensitive (RFC 7519 §4): encoding/json would match a member to a
 // field whatever its case, and so take a "Sub" or "Dev" member, if it came
 // after "sub" or "dev" or stood for a missing one, for the token's user or
 // device. Other members are ignored.
+//
+// The time claims must be JSON numbers, as RFC 7519 §2 defines a
+// NumericDate: jwt's own decoding would also take "exp":"1999999999", a
+// string a sloppy minter wrote, and a token whose expiry a strict verifier
+// elsewhere would refuse must not open a connection here.
 func (c *Claims) UnmarshalJSON(b []byte) error {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(b, &members); err != nil {
@@ -52,6 +67,11 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 	for _, name := range claimNames {
 		if v, ok := members[name]; ok {
 			exact[name] = v
+		}
+	}
+	for _, name := range timeClaims {
+		if v, ok := exact[name]; ok && !isNumber(v) {
+			return fmt.Errorf("claim %q is %s, not a number (RFC 7519 NumericDate)", name, v)
 		}
 	}
 	b, err := json.Marshal(exact)

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,11 +61,31 @@ func TestVerifyRefuses(t *testing.T) {
 		"bad dev":        sign(jwt.SigningMethodHS256, key('k'), Claims{Device: "w\u200beb", RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: exp}}),
 		"expired (exp)":  expired,
 		"tampered claim": strings.Replace(wrongKey, ".", ".x", 1),
+		"exp a string":   sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": strconv.FormatInt(exp.Unix(), 10)}),
+		"nbf a string":   sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": exp.Unix(), "nbf": strconv.FormatInt(start.Unix(), 10)}),
+		"iat a string":   sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": exp.Unix(), "iat": strconv.FormatInt(start.Unix(), 10)}),
+		"exp null":       sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": nil}),
 	}
 	clk.Advance(2 * time.Second) // past the expired token's exp
 	for name, tok := range cases {
 		if u, d, err := a.Verify(tok); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("%s: Verify = %q, %q, %v; want ErrInvalidToken", name, u, d, err)
+		}
+	}
+}
+
+// Time claims written as numbers of any JSON form are taken: a fraction
+// and an exponent are NumericDates too (RFC 7519 §2).
+func TestVerifyTakesNumericDates(t *testing.T) {
+	clk := clock.NewManual(start)
+	a, _ := New(key('k'), clk)
+	for _, exp := range []any{start.Unix() + 60, float64(start.Unix()) + 60.5, json.Number(strconv.FormatInt(start.Unix()+60, 10) + "e0")} {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": exp, "iat": start.Unix()}).SignedString(key('k'))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, _, err := a.Verify(tok); err != nil || u != "alice" {
+			t.Errorf("exp %v: Verify = %q, %v", exp, u, err)
 		}
 	}
 }
