@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -363,21 +364,56 @@ const DevTokenTTL = 24 * time.Hour
 
 // serveDevToken mints a token for anyone (dev mode only).
 func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		User   string `json:"user"`
-		Device string `json:"device"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
-		http.Error(w, `body must be {"user":"…","device":"…"}`, http.StatusBadRequest)
+	user, device, err := devTokenRequest(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		http.Error(w, `body must be {"user":"…","device":"…"}: `+err.Error(), http.StatusBadRequest)
 		return
 	}
-	tok, err := s.cfg.Auth.Mint(body.User, body.Device, DevTokenTTL)
+	tok, err := s.cfg.Auth.Mint(user, device, DevTokenTTL)
 	if err != nil {
 		http.Error(w, "user or device is not a valid ID", http.StatusBadRequest)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+}
+
+// devTokenRequest reads the body of a dev token request: one JSON object
+// whose members are "user" and, optionally, "device", strings both, by
+// their exact names, and nothing after it. A misspelt or miscased member
+// ("devcie", "User") is refused rather than read as absent, or by
+// encoding/json's case-insensitive matching as the member it resembles,
+// and trailing data rather than ignored: a token for a device the caller
+// did not mean to name would log in a device nobody uses.
+func devTokenRequest(body io.Reader) (user, device string, err error) {
+	dec := json.NewDecoder(body)
+	var members map[string]json.RawMessage
+	if err := dec.Decode(&members); err != nil {
+		return "", "", err
+	}
+	if members == nil {
+		return "", "", errors.New("not an object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", "", errors.New("data after the object")
+	}
+	for name, raw := range members {
+		switch name {
+		case "user":
+			err = json.Unmarshal(raw, &user)
+		case "device":
+			err = json.Unmarshal(raw, &device)
+		default:
+			return "", "", fmt.Errorf("unknown member %q", name)
+		}
+		if err != nil || len(raw) == 0 || raw[0] != '"' {
+			return "", "", fmt.Errorf("member %q is not a string", name)
+		}
+	}
+	if _, ok := members["user"]; !ok {
+		return "", "", errors.New(`no "user"`)
+	}
+	return user, device, nil
 }
 
 // serveWS authenticates a client and runs its connection until it ends.
