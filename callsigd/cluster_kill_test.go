@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,12 +8,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +46,7 @@ func runClusterChild(args []string) int {
 	f.transport = replica.NewTransport(streamLayer{lns[1]}, time.Second, io.Discard)
 	f.raft = childRaft()
 	f.raft.LogOutput, f.raft.LogLevel = os.Stderr, "WARN"
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if err := serve(ctx, f, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "callsigd: %v\n", err)

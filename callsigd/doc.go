@@ -17,7 +17,9 @@
 // closes every open one with 1001 (going away), logs their devices out
 // (not with -data: see Durable state),
 // waits until the Registry has handed on every event that made, and sends
-// the pushes still queued, within 10 s.
+// the pushes still queued, within 10 s. A second SIGINT or SIGTERM
+// during that stop ends the process at once, as the signal's default
+// action does.
 //
 // # Flags
 //

@@ -48,13 +48,24 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "callsigd: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if err := serve(ctx, f, stderr); err != nil {
 		fmt.Fprintf(stderr, "callsigd: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// signalContext returns a context the first SIGINT or SIGTERM cancels,
+// which begins a clean stop. The signals' default action is restored at
+// once, so that a second one ends the process there and then: an operator
+// who presses Ctrl-C again during a stop that waits (on a webhook, on
+// clients, up to shutdownGrace) means it.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
 }
 
 // flags are the command line, parsed.
@@ -412,7 +423,7 @@ func serve(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	logger.Info("shutting down (a second SIGINT or SIGTERM stops at once)")
 	if cl != nil && !f.noHandover {
 		// A leader hands over first: the others take commands again
 		// without waiting for an election, and forward them to the new

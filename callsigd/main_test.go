@@ -255,3 +255,67 @@ func TestDataInUse(t *testing.T) {
 		t.Fatalf("exit status %d; stderr:\n%s", code, again)
 	}
 }
+
+// A second SIGINT during a stop that waits ends the process at once, as an
+// operator pressing Ctrl-C again means. The stop here waits on a push
+// webhook that never answers: the first signal logs the caller out, whose
+// call's cancel the hook cannot take, and the stop would wait for it up
+// to shutdownGrace.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	hooked := make(chan struct{}, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooked <- struct{}{}
+		<-release
+	}))
+	defer hook.Close()
+	defer close(release) // before hook.Close, which waits for the handlers
+	c := startProcess(t, `in memory`, nil, nil, "-addr", "127.0.0.1:0", "-push-webhook", hook.URL)
+
+	resp, err := http.Post(c.base+"/v1/dev/token", "application/json", strings.NewReader(`{"user":"alice","device":"web"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/v1/ws?token="+tok.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"request","id":"1","op":"invite","invitees":["carol"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hooked: // carol's invitation is at the hook, which holds it
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no push; logs:\n%s", c.log())
+	}
+
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.log(), "shutting down"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clean stop began; logs:\n%s", c.log())
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // well into the stop, which waits for the hook
+	second := time.Now()
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(shutdownGrace / 2):
+		t.Fatalf("still running %v after the second SIGINT; logs:\n%s", time.Since(second), c.log())
+	}
+	st, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !st.Signaled() || st.Signal() != syscall.SIGINT {
+		t.Fatalf("exit %v after %v, want death by SIGINT; logs:\n%s", c.cmd.ProcessState, time.Since(second), c.log())
+	}
+}
