@@ -1,7 +1,6 @@
 package call_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -62,23 +61,7 @@ func TestNestedInputsDuringBurstsReplay(t *testing.T) {
 				if a.at != n {
 					continue
 				}
-				a0, b0 := fmt.Sprint("a", a.call), fmt.Sprint("b", a.call)
-				switch a.op {
-				case "accept":
-					_ = reg.Accept(b0, ids[a.call], call.AcceptConfig{})
-				case "reject":
-					_ = reg.Reject(b0, ids[a.call], call.RejectConfig{})
-				case "login":
-					_ = reg.Login(b0, "d")
-				case "logout":
-					_ = reg.Logout(a0, "")
-				case "invite":
-					_, _ = reg.Invite(fmt.Sprint("n", n), []string{b0}, call.InviteConfig{Timeout: 10 * time.Second})
-				case "join":
-					_, _ = reg.Join(b0, ids[a.call], call.JoinConfig{})
-				case "quit":
-					_ = reg.Quit(a0, ids[a.call], call.QuitConfig{})
-				}
+				nestedInput(reg, a.op, ids, a.call, n)
 			}
 		}
 		clk := clock.NewManual(t0)
@@ -88,22 +71,7 @@ func TestNestedInputsDuringBurstsReplay(t *testing.T) {
 		if reg, err = call.NewRegistry(ao); err != nil {
 			t.Fatal(err)
 		}
-		for i := range calls {
-			a0, b0 := fmt.Sprint("a", i), fmt.Sprint("b", i)
-			if rapid.Bool().Draw(t, "caller online") {
-				_ = reg.Login(a0, "")
-			}
-			invitees := []string{b0}
-			if rapid.Bool().Draw(t, "two invitees") {
-				invitees = append(invitees, fmt.Sprint("c", i))
-			}
-			mode := rapid.SampledFrom([]events.Mode{events.General, events.Advanced}).Draw(t, "mode")
-			res, err := reg.Invite(a0, invitees, call.InviteConfig{Timeout: 30 * time.Second, Mode: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[i] = res.CallID
-		}
+		inviteBurst(t, reg, ids, false)
 		burst = true
 		clk.Advance(31 * time.Second)
 		got := live.Events()

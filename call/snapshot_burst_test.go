@@ -57,21 +57,7 @@ func TestSnapshotMidBurstRecovers(t *testing.T) {
 				}
 			}
 			if n == nestedAt {
-				a0, b0 := fmt.Sprint("a", nestedCall), fmt.Sprint("b", nestedCall)
-				switch nestedOp {
-				case "accept":
-					_ = reg.Accept(b0, ids[nestedCall], call.AcceptConfig{})
-				case "login":
-					_ = reg.Login(b0, "d")
-				case "logout":
-					_ = reg.Logout(a0, "")
-				case "invite":
-					_, _ = reg.Invite(fmt.Sprint("n", n), []string{b0}, call.InviteConfig{Timeout: 10 * time.Second})
-				case "quit":
-					_ = reg.Quit(a0, ids[nestedCall], call.QuitConfig{})
-				case "heartbeat":
-					_ = reg.Heartbeat(a0, "")
-				}
+				nestedInput(reg, nestedOp, ids, nestedCall, n)
 			}
 		}
 		clk := clock.NewManual(t0)
@@ -81,28 +67,7 @@ func TestSnapshotMidBurstRecovers(t *testing.T) {
 		if reg, err = call.NewRegistry(ao); err != nil {
 			t.Fatal(err)
 		}
-		for i := range calls {
-			a0, b0 := fmt.Sprint("a", i), fmt.Sprint("b", i)
-			if rapid.Bool().Draw(t, "caller online") {
-				_ = reg.Login(a0, "")
-			}
-			if rapid.Bool().Draw(t, "invitee online") {
-				_ = reg.Login(b0, "")
-			}
-			invitees := []string{b0}
-			if rapid.Bool().Draw(t, "two invitees") {
-				invitees = append(invitees, fmt.Sprint("c", i))
-			}
-			mode := rapid.SampledFrom([]events.Mode{events.General, events.Advanced}).Draw(t, "mode")
-			res, err := reg.Invite(a0, invitees, call.InviteConfig{Timeout: 30 * time.Second, Mode: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[i] = res.CallID
-			if mode == events.Advanced && rapid.Bool().Draw(t, "accept") {
-				_ = reg.Accept(b0, res.CallID, call.AcceptConfig{})
-			}
-		}
+		inviteBurst(t, reg, ids, true)
 		burst = true
 		clk.Advance(31 * time.Second)
 		if snap == nil {
