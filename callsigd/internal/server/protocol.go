@@ -132,13 +132,24 @@ var (
 // whose names are those of request's fields (or events.Push's) only when
 // case is ignored: encoding/json would read "Invitees" or "OP" as
 // "invitees" or "op", over the member of that name if it came later, where
-// PROTOCOL.md names the members and an unknown one is ignored. b is
-// returned as it is when it has none, or is not an object (Unmarshal then
-// says why).
+// PROTOCOL.md names the members and an unknown one is ignored. Names are
+// compared as JSON reads them, escapes undone: "\u0074ype" is "type", and
+// "\u004fp" is "Op". b is returned as it is when it has none, or is not
+// an object (Unmarshal then says why).
+//
+// Only a request that has such a name pays for a second decoding:
+// foldedName, which reads the names alone, picks those out first.
 func exactMembers(b []byte) []byte {
-	if !mayFold(b) {
-		return b // every name is lower-case ASCII: it is a member's, or no case of one
+	if !foldedName(b) {
+		return b
 	}
+	return dropFoldedMembers(b)
+}
+
+// dropFoldedMembers is exactMembers without foldedName's first look: it
+// decodes b and encodes it again without the members to drop, if it has
+// any.
+func dropFoldedMembers(b []byte) []byte {
 	var members map[string]json.RawMessage
 	if json.Unmarshal(b, &members) != nil {
 		return b
@@ -166,10 +177,7 @@ func exactMembers(b []byte) []byte {
 func dropFolded(m map[string]json.RawMessage, names []string) bool {
 	dropped := false
 	for k := range m {
-		if slices.Contains(names, k) {
-			continue
-		}
-		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) }) {
+		if folded(k, names) {
 			delete(m, k)
 			dropped = true
 		}
@@ -177,17 +185,192 @@ func dropFolded(m map[string]json.RawMessage, names []string) bool {
 	return dropped
 }
 
-// mayFold reports whether b has an upper-case ASCII letter, a byte of a
-// multi-byte character or an escape ("\u004f" is "O"): without one, every
-// member's name is lower-case ASCII, and so a case of a lower-case ASCII
-// name only if it is that name.
-func mayFold(b []byte) bool {
-	for _, c := range b {
-		if 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf || c == '\\' {
-			return true
+// folded reports whether name is one of names in another case only.
+func folded(name string, names []string) bool {
+	return !slices.Contains(names, name) &&
+		slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
+}
+
+// foldedName reports whether b, a JSON object, has a member whose name
+// dropFoldedMembers drops: at its top level, one of requestMembers in
+// another case, or, in an object that is the value of a member named
+// "push", one of pushMembers in another case. It reads the members'
+// names alone, not their values (a request's data may hold any text), and
+// allocates nothing unless a name has an escape, an upper-case letter or
+// a byte of a multi-byte character. It looks into every push member's
+// object, where decoding keeps the last push only: a true answer is only
+// a reason to decode. On bytes that are not JSON it may answer either
+// way: dropFoldedMembers then returns b as it is.
+func foldedName(b []byte) bool {
+	sc := nameScanner{b: b}
+	sc.space()
+	return sc.peek() == '{' && sc.object(requestMembers, true)
+}
+
+// nameScanner reads the member names of a JSON text and skips its values.
+// It stops at the end of b whatever the bytes: each step moves on or ends
+// the scan.
+type nameScanner struct {
+	b []byte
+	i int
+}
+
+// peek returns the byte at the scanner, or 0 at the end.
+func (sc *nameScanner) peek() byte {
+	if sc.i < len(sc.b) {
+		return sc.b[sc.i]
+	}
+	return 0
+}
+
+// space skips JSON whitespace.
+func (sc *nameScanner) space() {
+	for sc.i < len(sc.b) {
+		switch sc.b[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
 		}
 	}
-	return false
+}
+
+// object reads the object at the scanner, its opening brace, and reports
+// whether one of its names is one of names in another case, or, with
+// push, whether the object of a member named "push" has one of
+// pushMembers in another case. It stops at the first such name, or after
+// the closing brace.
+func (sc *nameScanner) object(names []string, push bool) bool {
+	sc.i++ // '{'
+	sc.space()
+	if sc.peek() == '}' {
+		sc.i++
+		return false
+	}
+	for {
+		if sc.peek() != '"' {
+			return false // not JSON
+		}
+		start := sc.i
+		if !sc.str() {
+			return false
+		}
+		name := sc.b[start:sc.i] // quoted
+		sc.space()
+		if sc.peek() != ':' {
+			return false
+		}
+		sc.i++
+		sc.space()
+		isPush, fold := memberName(name, names)
+		if fold {
+			return true
+		}
+		if push && isPush && sc.peek() == '{' {
+			if sc.object(pushMembers, false) {
+				return true
+			}
+		} else {
+			sc.value()
+		}
+		sc.space()
+		switch sc.peek() {
+		case ',':
+			sc.i++
+			sc.space()
+		case '}':
+			sc.i++
+			return false
+		default:
+			return false
+		}
+	}
+}
+
+// memberName reads quoted, a member's name as it stands in the text, and
+// reports whether it is "push", and whether it is one of names in another
+// case. A name with no escape, no upper-case letter and no byte of a
+// multi-byte character is lower-case ASCII: it is one of names, all
+// lower-case ASCII, only as it is.
+func memberName(quoted []byte, names []string) (isPush, fold bool) {
+	raw := quoted[1 : len(quoted)-1]
+	plain := true
+	for _, c := range raw {
+		if 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw) == "push", false
+	}
+	name := string(raw)
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		if json.Unmarshal(quoted, &name) != nil {
+			return false, true // not JSON: a reason to decode, which says so
+		}
+	}
+	return name == "push", folded(name, names)
+}
+
+// str skips the string at the scanner, its opening quote, and reports
+// whether it ended.
+func (sc *nameScanner) str() bool {
+	sc.i++ // '"'
+	for {
+		rest := sc.b[sc.i:]
+		q := bytes.IndexByte(rest, '"')
+		if q < 0 {
+			sc.i = len(sc.b)
+			return false
+		}
+		e := bytes.IndexByte(rest[:q], '\\')
+		if e < 0 {
+			sc.i += q + 1
+			return true
+		}
+		sc.i += e + 2 // the backslash and the byte it escapes
+		if sc.i > len(sc.b) {
+			sc.i = len(sc.b)
+			return false
+		}
+	}
+}
+
+// value skips the value at the scanner: a string, an object or array
+// with all it holds, or a literal or number.
+func (sc *nameScanner) value() {
+	switch sc.peek() {
+	case '"':
+		sc.str()
+	case '{', '[':
+		depth := 0
+		for sc.i < len(sc.b) {
+			switch sc.b[sc.i] {
+			case '"':
+				if !sc.str() {
+					return
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			sc.i++
+			if depth == 0 {
+				return
+			}
+		}
+	default:
+		for sc.i < len(sc.b) {
+			switch sc.b[sc.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return
+			}
+			sc.i++
+		}
+	}
 }
 
 // refusedID returns the id of b, a frame that cannot be read as a

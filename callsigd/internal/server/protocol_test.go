@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/events"
 )
 
 // A command that was done but whose result JSON cannot carry (a time past
@@ -33,5 +35,110 @@ func TestUnencodableResultIsInternal(t *testing.T) {
 	got.Error = nil
 	if b, code := encodeReply(id, near, nil); code != "ok" || json.Unmarshal(b, &got) != nil || got.Error != nil {
 		t.Fatalf("code %q, reply %s: want ok", code, b)
+	}
+}
+
+// nameCases are requests, and whether foldedName finds in them a member
+// name to drop: only a name counts, at the top level or in the push's
+// object, never the text of a value or a name nested deeper.
+var nameCases = []struct {
+	frame  string
+	folded bool
+}{
+	{`{"type":"request","id":"1","op":"invite","invitees":["bob"],"data":"Hello"}`, false},
+	{`{"type":"request","id":"2","op":"invite","data":"ÜBER \u0041 \\ \"Op\":\"end\"","cursor":"X"}`, false},
+	{`{"type":"request","id":"3","op":"invite","push":{"title":"Hello","content":"CALL","payload":"{\"Title\":1}"}}`, false},
+	{`{"type":"request","id":"4","op":"invite","extra":{"Op":"end","push":{"Title":"x"}},"list":[{"OP":1}]}`, false},
+	{`{"type":"request","id":"5","X-Trace":"T","Ünknown":1,"count":2,"timeout_ms":-1.5e3,"mode":null,"push":true}`, false},
+	{`{"\u0074ype":"request","id":"6","\u006fp":"heartbeat"}`, false},
+	{` { "type" : "request" , "id" : "7" , "push" : { "title" : "t" } } `, false},
+	{`{"type":"request","id":"8","push":"Title","Extra":{"Title":"x"}}`, false},
+	{`{"type":"request","id":"9","OP":"heartbeat"}`, true},
+	{`{"type":"request","id":"10","op":"heartbeat","\u004fp":"end"}`, true},
+	{`{"type":"request","id":"11","op":"invite","push":{"title":"t","Content":"x"}}`, true},
+	{`{"type":"request","id":"12","op":"invite","\u0070ush":{"title":"t","\u0043ontent":"x"}}`, true},
+	{`{"type":"request","id":"13","op":"invite","Push":{"title":"t"}}`, true},
+	{`{"type":"request","id":"14","op":"invite","inviteeſ":["carol"]}`, true}, // ſ folds to s
+	{` { "type" : "request" , "id" : "15" , "push" : { "PAYLOAD" : "p" } } `, true},
+	{`[{"OP":1}]`, false},
+	{`"OP"`, false},
+	{`{"OP":`, true},
+	{`{"op":"x","push":{"Title"`, false},
+	{`{"op\`, false},
+	{``, false},
+}
+
+// A request's member names alone decide whether it is decoded a second
+// time (foldedName): its values' text does not, nor do names nested
+// deeper than its push's. What exactMembers gives is what the decoding
+// it spares would give.
+func TestFoldedNameReadsNamesOnly(t *testing.T) {
+	for _, tc := range nameCases {
+		b := []byte(tc.frame)
+		if got := foldedName(b); got != tc.folded {
+			t.Errorf("foldedName(%s) = %v, want %v", b, got, tc.folded)
+		}
+		if got, want := exactMembers(b), dropFoldedMembers(b); !bytes.Equal(got, want) {
+			t.Errorf("exactMembers(%s) = %s, want %s", b, got, want)
+		}
+	}
+	hello := []byte(nameCases[0].frame)
+	if n := testing.AllocsPerRun(10, func() { exactMembers(hello) }); n != 0 {
+		t.Errorf("exactMembers(%s) allocates %v times, want none: it decoded the request", hello, n)
+	}
+}
+
+// FuzzExactMembers checks that foldedName misses no name that
+// dropFoldedMembers drops: exactMembers, which skips the decoding when
+// foldedName finds none, gives the same bytes as the decoding.
+func FuzzExactMembers(f *testing.F) {
+	for _, tc := range nameCases {
+		f.Add([]byte(tc.frame))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := exactMembers(b), dropFoldedMembers(b); !bytes.Equal(got, want) {
+			t.Fatalf("exactMembers(%q) = %q, want %q", b, got, want)
+		}
+	})
+}
+
+// A request whose values hold upper-case letters, escapes and characters
+// beyond ASCII, under names that are exact, is read as it was sent: its
+// data and push reach the invitee unchanged.
+func TestUpperCaseDataAccepted(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.Send(`{"type":"request","id":"d1","op":"invite","invitees":["bob"],"data":"Hello \u0042ob, ÜBER \"Op\"","push":{"title":"Hi","content":"CALL"}}`)
+	if r := alice.ReplyTo("d1"); r.Error != nil {
+		t.Fatalf("d1: %+v", r.Error)
+	}
+	ev := bob.WaitEvents(1)[0]
+	if ev.Data != `Hello Bob, ÜBER "Op"` || ev.Push == nil || *ev.Push != (events.Push{Title: "Hi", Content: "CALL"}) {
+		t.Fatalf("bob's invitation has data %q and push %+v", ev.Data, ev.Push)
+	}
+}
+
+// In a push, as at the top level, a member whose name is a field's in
+// another case, escaped or not, is ignored; an escaped name that is a
+// field's exactly is that field ("\u0074ype" is "type", "\u0070ush" is
+// "push").
+func TestFoldedPushNamesIgnored(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	alice.Send(`{"\u0074ype":"request","id":"p1","op":"invite","invitees":["bob"],"push":{"title":"t","Content":"x","payload":"q","PAYLOAD":"p"}}`)
+	if r := alice.ReplyTo("p1"); r.Error != nil {
+		t.Fatalf("p1: %+v", r.Error)
+	}
+	if ev := bob.WaitEvents(1)[0]; ev.Push == nil || *ev.Push != (events.Push{Title: "t", Payload: "q"}) {
+		t.Fatalf("bob's first invitation has push %+v, want title t and payload q alone", ev.Push)
+	}
+	alice.Send(`{"type":"request","id":"p2","op":"invite","invitees":["bob"],"\u0070ush":{"\u0074itle":"t","\u0043ontent":"x"}}`)
+	if r := alice.ReplyTo("p2"); r.Error != nil {
+		t.Fatalf("p2: %+v", r.Error)
+	}
+	if ev := bob.WaitEvents(2)[1]; ev.Push == nil || *ev.Push != (events.Push{Title: "t"}) {
+		t.Fatalf("bob's second invitation has push %+v, want title t alone", ev.Push)
 	}
 }
