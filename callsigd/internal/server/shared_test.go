@@ -363,3 +363,116 @@ func TestConcurrentClaimsKeepOne(t *testing.T) {
 		t.Fatalf("b has %v connections", n)
 	}
 }
+
+// gatedLogouts is a Journal whose Logout entries, while gated, each wait
+// for the test's verdict: Append says on entered that one came, and
+// returns what the test sends on verdict. Ungated, it takes every entry.
+type gatedLogouts struct {
+	entered chan struct{}
+	verdict chan error
+
+	mu    sync.Mutex
+	gated bool
+	n     int // logouts appended, taken or refused
+}
+
+func newGatedLogouts() *gatedLogouts {
+	return &gatedLogouts{entered: make(chan struct{}), verdict: make(chan error)}
+}
+
+func (j *gatedLogouts) Append(e call.Entry) error {
+	if e.Op != call.OpLogout {
+		return nil
+	}
+	j.mu.Lock()
+	j.n++
+	gated := j.gated
+	j.mu.Unlock()
+	if !gated {
+		return nil
+	}
+	j.entered <- struct{}{}
+	return <-j.verdict
+}
+
+func (j *gatedLogouts) gate(on bool) {
+	j.mu.Lock()
+	j.gated = on
+	j.mu.Unlock()
+}
+
+func (j *gatedLogouts) count() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.n
+}
+
+// orphaned reports whether the server has user's device filed for a
+// logout (a retry of a refused one, here).
+func (e *env) orphaned(user, device string) bool {
+	e.srv.mu.RLock()
+	defer e.srv.mu.RUnlock()
+	_, ok := e.srv.orphans[[2]string{user, device}]
+	return ok
+}
+
+// eventually reports whether f holds within waitLimit.
+func eventually(f func() bool) bool {
+	for deadline := time.Now().Add(waitLimit); !f(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// stillOnline fails t unless bob's phone is online in e's Backend, and
+// the Journal was asked for logouts times.
+func stillOnline(t *testing.T, e *env, j interface{ count() int }, logouts int) {
+	t.Helper()
+	if n := j.count(); n != logouts {
+		t.Errorf("%d logouts tried, want %d", n, logouts)
+	}
+	if got := e.srv.Backend().Online(); len(got) != 1 || got[0] != (call.OnlineDevice{User: "bob", Device: "phone"}) {
+		t.Errorf("online: %v, want bob's phone, the claimer's", got)
+	}
+}
+
+// A connection whose device another server claims while its Logout is
+// under way files no retry when the Registry refuses that Logout (its
+// Journal, D1): the claimer's connection has the device, online all
+// along, and a retry would log it out under that connection.
+func TestNoLogoutRetryAfterClaim(t *testing.T) {
+	j := newGatedLogouts()
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{Journal: j}, Limits{}, b.set)
+	bob := e.dial("bob", "phone")
+	j.gate(true)
+	_ = bob.WS.Close(websocket.StatusNormalClosure, "bye")
+	<-j.entered // detach's Logout, under the presence lock
+	released := make(chan bool)
+	go func() {
+		r, _ := e.srv.Release(context.Background(), "bob", "phone", later)
+		released <- r
+	}()
+	// Release takes the device from the connection at once, then waits
+	// for the presence lock, which detach holds until it has decided.
+	taken := eventually(func() bool {
+		e.srv.mu.RLock()
+		defer e.srv.mu.RUnlock()
+		return e.srv.devices["bob"]["phone"] == nil
+	})
+	j.verdict <- errDiskFull
+	if !taken {
+		t.Fatal("Release did not take the device from the connection")
+	}
+	if !<-released {
+		t.Fatal("Release found no connection")
+	}
+	if e.orphaned("bob", "phone") {
+		t.Fatal("a retry of the refused Logout is filed after another server claimed the device")
+	}
+	j.gate(false)
+	e.clk.Advance(time.Minute) // every retry would fall due within it
+	stillOnline(t, e, j, 1)
+}
