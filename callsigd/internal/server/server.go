@@ -216,8 +216,10 @@ type Server struct {
 	// Devices online in the Registry with no connection, that the server
 	// logs out when their timer fires unless they reconnect first: those
 	// of a recovered Registry (Config.Grace), and those whose Logout the
-	// Registry refused (retried with backoff). Guarded by mu; changed
-	// with the device's presence lock held.
+	// Registry refused (retried with backoff). Guarded by mu; filed with
+	// the device's presence lock held; dropped with it held (attach), or
+	// without it by Shutdown and by Release (another server took the
+	// device over), which expire checks for after each Logout.
 	orphans map[[2]string]*orphan
 }
 
@@ -687,7 +689,9 @@ func (s *Server) rejoin(c *conn) {
 // ctx ends (the claimer has given up waiting), so that a presence change
 // under way here (the Logout of a connection that left) is made before
 // the claimer's connection logs in, and cannot log the device out under
-// it.
+// it. For the same reason, a claim not answered with a newer stamp drops
+// the retries of a refused Logout of the device that are pending here
+// (see detach): the device is the claimer's.
 func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) (released bool, newer Stamp) {
 	key := [2]string{user, device}
 	s.mu.Lock()
@@ -711,7 +715,20 @@ func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) 
 		}
 		c = nil
 	}
+	var voided bool
+	if o := s.orphans[key]; o != nil && newer.IsZero() {
+		// The claimer's connection has the device now: a Logout retry
+		// of a connection that left here would log it out under that
+		// connection. One under way (expire holds the presence lock)
+		// finds its orphan gone and tries no more.
+		o.timer.Stop()
+		delete(s.orphans, key)
+		voided = true
+	}
 	s.mu.Unlock()
+	if voided {
+		s.log.Info("logout retry dropped: another server took the device over", "user", user, "device", device)
+	}
 	if c != nil {
 		c.close(CloseReplaced, "replaced", "replaced")
 	}
@@ -756,7 +773,9 @@ func (s *Server) ReleaseAll() int {
 // a replaced connection changes nothing. At shutdown with KeepPresence,
 // the device stays online in the Registry. A Logout the Registry refuses
 // is retried later (see expire), without holding the presence lock
-// meanwhile, so that a reconnection of the device is not held up.
+// meanwhile, so that a reconnection of the device is not held up; but
+// not once another server has claimed the device (Release), whose
+// connection has it then, and whose claim drops the retries pending.
 func (s *Server) detach(c *conn) {
 	unlock := s.presence.lock(c.user, c.device)
 	defer unlock()
@@ -815,11 +834,12 @@ func (s *Server) orphanLocked(user, device string, d time.Duration) *orphan {
 }
 
 // expire logs out an orphaned device whose time is up, unless it has
-// reconnected or the server is shutting down. A Logout the Registry
-// refuses (its Journal, D1) is tried again on the server's clock, after
-// a delay that doubles each time, logoutTries times in all; then the
-// server gives up and logs it: the device stays online in the Registry
-// until it connects and disconnects again, or its heartbeat lapses (H5).
+// reconnected, another server has claimed it (Release), or the server is
+// shutting down. A Logout the Registry refuses (its Journal, D1) is
+// tried again on the server's clock, after a delay that doubles each
+// time, logoutTries times in all; then the server gives up and logs it:
+// the device stays online in the Registry until it connects and
+// disconnects again, or its heartbeat lapses (H5).
 // At shutdown the retries stop: the device stays online, as with
 // KeepPresence, and a durable Registry restarted on the same state gives
 // it the grace period again.
@@ -836,7 +856,7 @@ func (s *Server) expire(key [2]string, o *orphan) {
 	done := s.logout(key[0], key[1], log)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.orphans[key] != o { // Shutdown forgot it meanwhile
+	if s.orphans[key] != o { // Shutdown or a claim (Release) forgot it meanwhile
 		return
 	}
 	if o.tries++; done || o.tries >= logoutTries || s.closing {

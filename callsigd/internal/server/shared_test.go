@@ -476,3 +476,72 @@ func TestNoLogoutRetryAfterClaim(t *testing.T) {
 	e.clk.Advance(time.Minute) // every retry would fall due within it
 	stillOnline(t, e, j, 1)
 }
+
+// A claim from another server drops the retry of a refused Logout (its
+// Journal, D1) pending for the device here: the claimer's connection
+// has the device, online all along, and the retry would log it out under
+// that connection once the Journal takes it.
+func TestClaimDropsPendingLogoutRetry(t *testing.T) {
+	j := &refusingLogouts{refused: make(chan struct{}, 1)}
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{Journal: j}, Limits{}, b.set)
+	bob := e.dial("bob", "phone")
+	j.set(true)
+	_ = bob.WS.Close(websocket.StatusNormalClosure, "bye")
+	<-j.refused
+	e.waitOrphan("bob", "phone", true)
+	if released, newer := e.srv.Release(context.Background(), "bob", "phone", later); released || !newer.IsZero() {
+		t.Fatalf("Release: released %v, newer %+v; want neither", released, newer)
+	}
+	if e.orphaned("bob", "phone") {
+		t.Fatal("the Logout retry is still pending after another server claimed the device")
+	}
+	j.set(false)
+	e.clk.Advance(time.Minute) // every retry would fall due within it
+	stillOnline(t, e, j, 1)
+}
+
+// A claim that arrives while a retry of a refused Logout is under way
+// here (its Logout waits for the Journal) ends the retries: that Logout,
+// refused again, is not tried once more. The claim waits for it to
+// return, so that it is made before the claimer's connection logs in.
+func TestClaimStopsLogoutRetryUnderWay(t *testing.T) {
+	j := newGatedLogouts()
+	b := &sharedBackend{}
+	e := newEnvWith(t, call.Options{Journal: j}, Limits{}, b.set)
+	bob := e.dial("bob", "phone")
+	j.gate(true)
+	_ = bob.WS.Close(websocket.StatusNormalClosure, "bye")
+	<-j.entered
+	j.verdict <- errDiskFull
+	e.waitOrphan("bob", "phone", true)
+	advanced := make(chan struct{})
+	go func() {
+		e.clk.Advance(logoutRetryFirst) // the retry, which waits for the Journal
+		close(advanced)
+	}()
+	<-j.entered
+	released := make(chan struct{})
+	go func() {
+		e.srv.Release(context.Background(), "bob", "phone", later)
+		close(released)
+	}()
+	dropped := eventually(func() bool { return !e.orphaned("bob", "phone") })
+	select {
+	case <-released:
+		t.Error("Release returned while a Logout of the device was under way")
+	default:
+	}
+	j.verdict <- errDiskFull
+	<-advanced
+	<-released
+	if !dropped {
+		t.Fatal("the claim did not drop the retries")
+	}
+	if e.orphaned("bob", "phone") {
+		t.Fatal("the refused retry was filed again after another server claimed the device")
+	}
+	j.gate(false)
+	e.clk.Advance(time.Minute)
+	stillOnline(t, e, j, 2)
+}
