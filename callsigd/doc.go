@@ -157,7 +157,8 @@
 // PROTOCOL.md's, takes no data and names no device: call.CallingInvite
 // has neither (its invitees get the call's data). Fields an op does not
 // take, and unknown fields, are ignored; names are case-sensitive
-// ("Invitees" is an unknown field). "call" answers call_not_found to a
+// ("Invitees" is an unknown field); a field the server reads, or one of
+// the push's, may not stand twice in one object (bad_request). "call" answers call_not_found to a
 // user who is not a member, as every command on the call does (G10).
 //
 // Error codes are call.Code's (not_pending, call_not_found, …) and three

@@ -104,11 +104,14 @@ func parseRequest(b []byte) (*request, error) {
 		return nil, &badRequest{id: refusedID(b), msg: "malformed request: not valid UTF-8"}
 	}
 	var r request
-	if err := json.Unmarshal(exactMembers(b), &r); err != nil {
+	exact, dup := exactMembers(b)
+	if err := json.Unmarshal(exact, &r); err != nil {
 		return nil, &badRequest{id: refusedID(b), msg: "malformed request: " + jsonError(err)}
 	}
 	id := stringID(r.ID)
 	switch {
+	case dup != "": // with two ids, the last is echoed, as refusedID does
+		return nil, &badRequest{id: id, msg: fmt.Sprintf("malformed request: two members named %q", dup)}
 	case r.ID != nil && id == nil:
 		return nil, &badRequest{msg: "id must be a string"}
 	case r.Type != "request":
@@ -138,12 +141,18 @@ var (
 // an object (Unmarshal then says why).
 //
 // Only a request that has such a name pays for a second decoding:
-// foldedName, which reads the names alone, picks those out first.
-func exactMembers(b []byte) []byte {
-	if !foldedName(b) {
-		return b
+// scanNames, which reads the names alone, picks those out first.
+//
+// dup is the name of a member that b has twice by its exact name (escapes
+// undone), at its top level or in its push's object: encoding/json would
+// keep the last one, or merge two push objects, where another reader of
+// the same bytes may keep the first; the request is refused instead.
+func exactMembers(b []byte) (exact []byte, dup string) {
+	folded, dup := scanNames(b)
+	if !folded {
+		return b, dup
 	}
-	return dropFoldedMembers(b)
+	return dropFoldedMembers(b), dup
 }
 
 // dropFoldedMembers is exactMembers without foldedName's first look: it
@@ -202,17 +211,33 @@ func folded(name string, names []string) bool {
 // a reason to decode. On bytes that are not JSON it may answer either
 // way: dropFoldedMembers then returns b as it is.
 func foldedName(b []byte) bool {
+	folded, _ := scanNames(b)
+	return folded
+}
+
+// scanNames reads the member names of b, a JSON object, at its top level
+// and in the object of its member named "push", and reports whether one
+// of them is one of requestMembers (or pushMembers) in another case
+// (foldedName), and the first of requestMembers (or pushMembers) that
+// stands twice at one level, "" if none. On bytes that are not JSON its
+// answers mean nothing: Unmarshal refuses them.
+func scanNames(b []byte) (folded bool, dup string) {
 	sc := nameScanner{b: b}
 	sc.space()
-	return sc.peek() == '{' && sc.object(requestMembers, true)
+	if sc.peek() == '{' {
+		sc.object(requestMembers, true)
+	}
+	return sc.folded, sc.dup
 }
 
 // nameScanner reads the member names of a JSON text and skips its values.
 // It stops at the end of b whatever the bytes: each step moves on or ends
 // the scan.
 type nameScanner struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	folded bool   // a name is one of the members' in another case
+	dup    string // the first member found twice at one level
 }
 
 // peek returns the byte at the scanner, or 0 at the end.
@@ -235,41 +260,44 @@ func (sc *nameScanner) space() {
 	}
 }
 
-// object reads the object at the scanner, its opening brace, and reports
-// whether one of its names is one of names in another case, or, with
-// push, whether the object of a member named "push" has one of
-// pushMembers in another case. It stops at the first such name, or after
-// the closing brace.
-func (sc *nameScanner) object(names []string, push bool) bool {
+// object reads the object at the scanner, from its opening brace to its
+// closing one, noting in sc whether one of its names is one of names in
+// another case and whether one of names stands twice; with push, it does
+// the same in the object of a member named "push", with pushMembers. It
+// stops early on bytes that are not JSON.
+func (sc *nameScanner) object(names []string, push bool) {
 	sc.i++ // '{'
 	sc.space()
 	if sc.peek() == '}' {
 		sc.i++
-		return false
+		return
 	}
+	var seen uint64 // by index in names
 	for {
 		if sc.peek() != '"' {
-			return false // not JSON
+			return // not JSON
 		}
 		start := sc.i
 		if !sc.str() {
-			return false
+			return
 		}
 		name := sc.b[start:sc.i] // quoted
 		sc.space()
 		if sc.peek() != ':' {
-			return false
+			return
 		}
 		sc.i++
 		sc.space()
-		isPush, fold := memberName(name, names)
-		if fold {
-			return true
-		}
-		if push && isPush && sc.peek() == '{' {
-			if sc.object(pushMembers, false) {
-				return true
+		k, fold := memberName(name, names)
+		sc.folded = sc.folded || fold
+		if k >= 0 {
+			if seen&(1<<k) != 0 && sc.dup == "" {
+				sc.dup = names[k]
 			}
+			seen |= 1 << k
+		}
+		if push && k >= 0 && names[k] == "push" && sc.peek() == '{' {
+			sc.object(pushMembers, false)
 		} else {
 			sc.value()
 		}
@@ -278,21 +306,20 @@ func (sc *nameScanner) object(names []string, push bool) bool {
 		case ',':
 			sc.i++
 			sc.space()
-		case '}':
+		default: // '}', or not JSON
 			sc.i++
-			return false
-		default:
-			return false
+			return
 		}
 	}
 }
 
 // memberName reads quoted, a member's name as it stands in the text, and
-// reports whether it is "push", and whether it is one of names in another
-// case. A name with no escape, no upper-case letter and no byte of a
-// multi-byte character is lower-case ASCII: it is one of names, all
-// lower-case ASCII, only as it is.
-func memberName(quoted []byte, names []string) (isPush, fold bool) {
+// returns its index in names if it is one of them exactly (-1 if not),
+// and whether it is one of them in another case. A name with no escape,
+// no upper-case letter and no byte of a multi-byte character is
+// lower-case ASCII: it is one of names, all lower-case ASCII, only as it
+// is.
+func memberName(quoted []byte, names []string) (k int, fold bool) {
 	raw := quoted[1 : len(quoted)-1]
 	plain := true
 	for _, c := range raw {
@@ -302,15 +329,20 @@ func memberName(quoted []byte, names []string) (isPush, fold bool) {
 		}
 	}
 	if plain {
-		return string(raw) == "push", false
+		for k, n := range names {
+			if string(raw) == n {
+				return k, false
+			}
+		}
+		return -1, false
 	}
 	name := string(raw)
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		if json.Unmarshal(quoted, &name) != nil {
-			return false, true // not JSON: a reason to decode, which says so
+			return -1, true // not JSON: a reason to decode, which says so
 		}
 	}
-	return name == "push", folded(name, names)
+	return slices.Index(names, name), folded(name, names)
 }
 
 // str skips the string at the scanner, its opening quote, and reports

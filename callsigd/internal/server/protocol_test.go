@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestFoldedNameReadsNamesOnly(t *testing.T) {
 		if got := foldedName(b); got != tc.folded {
 			t.Errorf("foldedName(%s) = %v, want %v", b, got, tc.folded)
 		}
-		if got, want := exactMembers(b), dropFoldedMembers(b); !bytes.Equal(got, want) {
+		if got, want := first(exactMembers(b)), dropFoldedMembers(b); !bytes.Equal(got, want) {
 			t.Errorf("exactMembers(%s) = %s, want %s", b, got, want)
 		}
 	}
@@ -88,6 +89,9 @@ func TestFoldedNameReadsNamesOnly(t *testing.T) {
 	}
 }
 
+// first returns exactMembers' bytes.
+func first(b []byte, _ string) []byte { return b }
+
 // FuzzExactMembers checks that foldedName misses no name that
 // dropFoldedMembers drops: exactMembers, which skips the decoding when
 // foldedName finds none, gives the same bytes as the decoding.
@@ -96,7 +100,7 @@ func FuzzExactMembers(f *testing.F) {
 		f.Add([]byte(tc.frame))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := exactMembers(b), dropFoldedMembers(b); !bytes.Equal(got, want) {
+		if got, want := first(exactMembers(b)), dropFoldedMembers(b); !bytes.Equal(got, want) {
 			t.Fatalf("exactMembers(%q) = %q, want %q", b, got, want)
 		}
 	})
@@ -140,5 +144,61 @@ func TestFoldedPushNamesIgnored(t *testing.T) {
 	}
 	if ev := bob.WaitEvents(2)[1]; ev.Push == nil || *ev.Push != (events.Push{Title: "t"}) {
 		t.Fatalf("bob's second invitation has push %+v, want title t alone", ev.Push)
+	}
+}
+
+// A request that has a member twice by its exact name, at its top level
+// or in its push, is refused as malformed, whatever the values, and
+// nothing is done: encoding/json would keep the last, or merge two push
+// objects, where another reader of the same bytes may keep the first. A
+// member the server does not read may stand twice; a miscased one is
+// dropped, not a duplicate. The reply echoes the last id.
+func TestDuplicateMembersRefused(t *testing.T) {
+	e := newEnv(t, call.Options{}, Limits{})
+	alice := e.dial("alice", "web")
+	bob := e.dial("bob", "phone")
+	refused := map[string]string{
+		`{"type":"request","id":"x1","op":"invite","invitees":["bob"],"op":"cancel"}`:                               "op",
+		`{"type":"request","id":"x2","op":"invite","invitees":["bob"],"push":{"title":"t"},"push":{"content":"c"}}`: "push",
+		`{"type":"request","id":"x3","op":"invite","invitees":["bob"],"push":{"title":"t","title":"u"}}`:            "title",
+		`{"type":"request","id":"x4","op":"invite","invitees":["bob"],"\u006fp":"invite"}`:                          "op",
+		`{"type":"request","id":"x5","op":"invite","invitees":["bob"],"data":"a","data":"a"}`:                       "data",
+		`{"type":"request","id":"x0","id":"x6","op":"invite","invitees":["bob"]}`:                                   "id",
+	}
+	for frame, name := range refused {
+		if _, dup := scanNames([]byte(frame)); dup != name {
+			t.Errorf("scanNames(%s) finds %q twice, want %q", frame, dup, name)
+		}
+		var id struct{ ID string }
+		_ = json.Unmarshal([]byte(frame), &id) // the last id
+		alice.Send(frame)
+		r := alice.ReplyTo(id.ID)
+		if r.Error == nil || r.Error.Code != "bad_request" || !strings.Contains(r.Error.Message, `two members named "`+name+`"`) {
+			t.Errorf("%s: reply %+v, want bad_request naming %q", frame, r, name)
+		}
+	}
+	taken := []string{
+		`{"type":"request","id":"y1","op":"invite","invitees":["bob"],"extra":1,"extra":2}`,
+		`{"type":"request","id":"y2","op":"heartbeat","Op":"invite","OP":"end"}`,
+		`{"type":"request","id":"y3","op":"heartbeat","push":{"title":"t","Title":"u","x":{"title":1,"title":2}}}`,
+	}
+	for _, frame := range taken {
+		if _, dup := scanNames([]byte(frame)); dup != "" {
+			t.Errorf("scanNames(%s) finds %q twice, want none", frame, dup)
+		}
+		var id struct{ ID string }
+		_ = json.Unmarshal([]byte(frame), &id)
+		alice.Send(frame)
+		if r := alice.ReplyTo(id.ID); r.Error != nil {
+			t.Errorf("%s: %+v", frame, r.Error)
+		}
+	}
+	// y1's invitation is the one event bob gets: the refused invites did nothing.
+	if evs := bob.WaitEvents(1); len(evs) != 1 || evs[0].Kind != events.InvitationReceived {
+		t.Fatalf("bob got %+v", evs)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if evs := bob.Events(); len(evs) != 1 {
+		t.Fatalf("bob got %d events, want 1: %+v", len(evs), evs)
 	}
 }
