@@ -90,7 +90,17 @@
 // period to reconnect: the -heartbeat timeout if set, else 30 s. One that
 // reconnects within it is online again and gets its replays (G8, A7); one
 // that does not is logged out then, and G7 cancels its user's unanswered
-// calls. With -heartbeat the start counts as a heartbeat of each of
+// calls. Such a device is online, so the events for it meanwhile (an
+// accept of its user's call, say) are not offline ones: the server holds
+// them for it, in order, at most as many as a connection's send queue
+// (256; past that the oldest are dropped, counted and logged, and the
+// device still gets its replays). A device that reconnects within the
+// grace period gets them first, after the hello and before its replays
+// and anything later, each once and in Seq order per call. One that does
+// not has them pushed, in order, as offline events, when the grace period
+// ends and before the effects of its logout (G7); those that another
+// device of the user got on its connection are not pushed. At shutdown
+// they are pushed too. With -heartbeat the start counts as a heartbeat of each of
 // these devices (H5, journaled): the Registry's own deadline for it is the
 // timeout after the start, the end of the grace period, not the timeout
 // after its last heartbeat before the crash, which may have passed while
@@ -116,6 +126,7 @@
 //	                      callsigd_events_total{kind},
 //	                      callsigd_offline_pushes_total{outcome},
 //	                      callsigd_connections, callsigd_connection_closes_total{reason},
+//	                      callsigd_grace_events_total{outcome},
 //	                      callsigd_upgrades_refused_total{reason},
 //	                      callsigd_registry_backlog; the Registry's own counts
 //	                      (call.Registry.Stats): callsigd_registry_online_devices,

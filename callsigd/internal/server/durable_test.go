@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +323,290 @@ func TestRefusedLoginSendsNoHello(t *testing.T) {
 	}
 	if code, _ := closeOf(err); code != websocket.StatusTryAgainLater {
 		t.Fatalf("the refused connection ended with %v, want 1013", err)
+	}
+}
+
+// aliceCallsBob is the state a server left with alice and bob online and
+// alice calling bob (call-1), and, with carol, alice calling carol too
+// (call-2), carol never online.
+func aliceCallsBob(t *testing.T, carol bool) []call.Entry {
+	return journaled(t, func(r *call.Registry) {
+		for _, u := range []string{"alice", "bob"} {
+			if err := r.Login(u, "web"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		if carol {
+			if _, err := r.Invite("alice", []string{"carol"}, call.InviteConfig{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// ofKind returns the events of evs for callID of kind k.
+func ofKind(evs []events.Event, callID string, k events.Kind) []events.Event {
+	var out []events.Event
+	for _, ev := range evs {
+		if ev.CallID == callID && ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// checkSeqOrder fails t unless each call's events in evs have rising Seq.
+func checkSeqOrder(t *testing.T, who string, evs []events.Event) {
+	t.Helper()
+	last := map[string]uint64{}
+	for _, ev := range evs {
+		if ev.Seq <= last[ev.CallID] {
+			t.Fatalf("%s got %s after seq %d", who, calltest.FormatEvent(ev), last[ev.CallID])
+		}
+		last[ev.CallID] = ev.Seq
+	}
+}
+
+// An event for a device in its grace period is held for it: bob accepts
+// alice's call while alice has not reconnected since the restart, and
+// alice, reconnecting within the grace period, gets the acceptance once,
+// in Seq order, and nothing is pushed.
+func TestGraceHeldEventsDelivered(t *testing.T) {
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e.clk.Advance(DefaultGrace - time.Millisecond)
+	alice := e.dial("alice", "web")
+	alice.WaitEvents(1)
+	alice.OK("history", map[string]any{}, nil) // its reply follows every event queued before
+	evs := alice.Events()
+	if got := ofKind(evs, "call-1", events.InvitationAccepted); len(got) != 1 || got[0].From != "bob" {
+		t.Fatalf("alice got %d InvitationAccepted of call-1: %v", len(got), evs)
+	}
+	checkSeqOrder(t, "alice", evs)
+	bobSeq := ofKind(bob.Events(), "call-1", events.InvitationReceived)[0].Seq
+	if evs[0].Kind != events.InvitationAccepted || evs[0].Seq <= bobSeq {
+		t.Fatalf("alice's first event %s, bob's replay was seq %d", calltest.FormatEvent(evs[0]), bobSeq)
+	}
+	e.clk.Advance(time.Hour)
+	alice.OK("history", map[string]any{}, nil)
+	if n := len(alice.Events()); n != len(evs) {
+		t.Fatalf("alice got %d events more after the grace period", n-len(evs))
+	}
+	if n := e.metric(`callsigd_grace_events_total{outcome="delivered"}`); n != 1 {
+		t.Fatalf("delivered %v", n)
+	}
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 0 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
+	}
+}
+
+// When the grace period ends without a reconnection, what was held for
+// the device goes to the Pusher, then come the effects of its logout:
+// alice, whose call-1 bob accepted meanwhile, is pushed the acceptance,
+// then G7 cancels her unanswered call-2, and carol is pushed the cancel.
+func TestGraceHeldEventsPushed(t *testing.T) {
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, true)))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e.clk.Advance(DefaultGrace)
+	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 2 })
+	if len(got) != 2 {
+		t.Fatalf("pushes: %+v", got)
+	}
+	if p := got[0]; p.to != "alice" || p.callID != "call-1" || p.event.Kind != events.InvitationAccepted || p.event.From != "bob" {
+		t.Fatalf("first push %s to %s", calltest.FormatEvent(p.event), p.to)
+	}
+	if p := got[1]; p.to != "carol" || p.callID != "call-2" || p.event.Kind != events.InvitationCancelled || p.event.Reason != events.ReasonCallerOffline {
+		t.Fatalf("second push %s to %s", calltest.FormatEvent(p.event), p.to)
+	}
+	if n := e.metric(`callsigd_grace_events_total{outcome="pushed"}`); n != 1 {
+		t.Fatalf("pushed %v", n)
+	}
+}
+
+// A hold keeps at most a send queue's worth of events: past that the
+// oldest are dropped and counted, and the device reconnecting gets the
+// newest, in order.
+func TestGraceHeldEventsBounded(t *testing.T) {
+	const calls, bound = 6, 4
+	entries := journaled(t, func(r *call.Registry) {
+		for _, u := range []string{"alice", "bob"} {
+			if err := r.Login(u, "web"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range calls {
+			if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	e := newEnvWith(t, call.Options{}, Limits{SendQueue: bound}, recovered(entries))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(calls)
+	for i := 1; i <= calls; i++ {
+		bob.OK("reject", map[string]any{"call_id": "call-" + strconv.Itoa(i)}, nil)
+	}
+	alice := e.dial("alice", "web")
+	alice.WaitEvents(bound)
+	alice.OK("history", map[string]any{}, nil)
+	evs := alice.Events()
+	if len(evs) != bound {
+		t.Fatalf("alice got %d events, want %d", len(evs), bound)
+	}
+	for i, ev := range evs {
+		if want := "call-" + strconv.Itoa(calls-bound+1+i); ev.Kind != events.InvitationRejected || ev.CallID != want {
+			t.Fatalf("alice's event %d: %s, want the rejection of %s", i, calltest.FormatEvent(ev), want)
+		}
+	}
+	if n := e.metric(`callsigd_grace_events_total{outcome="dropped"}`); n != calls-bound {
+		t.Fatalf("dropped %v", n)
+	}
+}
+
+// A device another server takes over (Release) is that server's: what
+// was held for it here is dropped, not pushed when the grace period
+// would have ended.
+func TestGraceHeldEventsReleased(t *testing.T) {
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	e.srv.Release(ctx, "alice", "web", Stamp{Time: start.Add(time.Hour).UnixNano(), Node: "other"})
+	e.clk.Advance(time.Hour)
+	if n := e.metric(`callsigd_grace_events_total{outcome="released"}`); n != 1 {
+		t.Fatalf("released %v", n)
+	}
+	alice := e.dial("alice", "web")
+	alice.OK("history", map[string]any{}, nil)
+	if evs := alice.Events(); len(evs) != 0 {
+		t.Fatalf("alice got %s", calltest.FormatEvent(evs[0]))
+	}
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 0 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
+	}
+}
+
+// What the Registry emits while New makes it (deadlines that passed
+// while the server was down) is held for the devices it has online too.
+func TestGraceHoldsEventsOfStart(t *testing.T) {
+	entries := aliceCallsBob(t, false)
+	e := newEnvWith(t, call.Options{}, Limits{}, func(c *Config) {
+		c.NewRegistry = func(o call.Options) (*call.Registry, error) {
+			r, err := call.Recover(nil, entries, o)
+			o.Sink.Emit(events.Event{Kind: events.InvitationAccepted, To: "alice", CallID: "call-1", Seq: 9, From: "bob"})
+			return r, err
+		}
+	})
+	alice := e.dial("alice", "web")
+	if ev := alice.WaitEvents(1)[0]; ev.Kind != events.InvitationAccepted || ev.Seq != 9 {
+		t.Fatalf("alice got %s", calltest.FormatEvent(ev))
+	}
+}
+
+// With a heartbeat timeout the Registry logs the device out itself when
+// the grace period ends (H5), maybe before the server does: G7's
+// cancels, which say its user has no device online, still come after
+// what was held for it. Bob rejects alice's call-1 while alice is in her
+// grace period; when it ends, alice is pushed the rejection, then carol,
+// whose invitation G7 cancels, the cancel: call-1's pushes in Seq order.
+func TestGraceHeldEventsPushedBeforeLapse(t *testing.T) {
+	const beat = 10 * time.Second
+	var entries []call.Entry
+	r, err := call.NewRegistry(call.Options{
+		Clock: clock.NewManual(start), NewID: calltest.IDs("call-"), HeartbeatTimeout: beat,
+		Journal: call.JournalFunc(func(e call.Entry) error { entries = append(entries, e); return nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := r.Login(u, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Invite("alice", []string{"bob", "carol"}, call.InviteConfig{Timeout: 5 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, call.Options{HeartbeatTimeout: beat}, Limits{}, recovered(entries))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("reject", map[string]any{"call_id": "call-1"}, nil)
+	e.clk.Advance(beat)
+	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 2 })
+	if len(got) != 2 {
+		t.Fatalf("pushes: %+v", got)
+	}
+	if p := got[0]; p.to != "alice" || p.event.Kind != events.InvitationRejected {
+		t.Fatalf("first push %s to %s", calltest.FormatEvent(p.event), p.to)
+	}
+	if p := got[1]; p.to != "carol" || p.event.Kind != events.InvitationCancelled || p.event.Seq <= got[0].event.Seq {
+		t.Fatalf("second push %s to %s after seq %d", calltest.FormatEvent(p.event), p.to, got[0].event.Seq)
+	}
+}
+
+// An event that a connection of the user got is not pushed when its
+// grace period ends for another of its devices: alice's phone, connected,
+// gets bob's acceptance, as it would with no device in its grace period,
+// and nothing is pushed when alice's web is logged out.
+func TestGraceHeldEventsToldElsewhere(t *testing.T) {
+	entries := journaled(t, func(r *call.Registry) {
+		for _, d := range [][2]string{{"alice", "web"}, {"alice", "phone"}, {"bob", "web"}} {
+			if err := r.Login(d[0], d[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(entries))
+	phone := e.dial("alice", "phone")
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	if ev := phone.WaitEvents(1)[0]; ev.Kind != events.InvitationAccepted {
+		t.Fatalf("alice's phone got %s", calltest.FormatEvent(ev))
+	}
+	e.clk.Advance(DefaultGrace)
+	e.waitOrphan("alice", "web", false)
+	phone.OK("history", map[string]any{}, nil)
+	if n := len(phone.Events()); n != 1 {
+		t.Fatalf("alice's phone got %d events", n)
+	}
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 0 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
+	}
+}
+
+// At shutdown what is held goes to the Pusher: no connection is taken
+// any more, and the device stays online in the Registry.
+func TestGraceHeldEventsPushedAtShutdown(t *testing.T) {
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := e.pushes.wait(t, "alice's acceptance", func(p []pushed) bool { return len(p) >= 1 })
+	if p := got[0]; len(got) != 1 || p.to != "alice" || p.event.Kind != events.InvitationAccepted {
+		t.Fatalf("pushes: %+v", got)
 	}
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	closes      *prometheus.CounterVec // why a connection was closed by the server
 	rejected    *prometheus.CounterVec // WebSocket upgrades refused, by reason
+	grace       *prometheus.CounterVec // events held for devices in their grace period, by outcome (see hold)
 }
 
 // newMetrics makes the metrics of the Backend r returns. It is called
@@ -56,6 +57,10 @@ func newMetrics(r func() Backend) *metrics {
 			Name: "callsigd_upgrades_refused_total",
 			Help: "WebSocket upgrades refused, by reason: token, shutting_down.",
 		}, []string{"reason"}),
+		grace: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callsigd_grace_events_total",
+			Help: "Events for devices in their grace period after a restart, by outcome: held, delivered (to the device's new connection), pushed (at its logout or shutdown: those no connection of its user got), dropped (the oldest, past the send queue's bound), released (another server took the device over).",
+		}, []string{"outcome"}),
 	}
 	for k := events.Kind(1); ; k++ {
 		if _, known := events.ParseKind(k.String()); !known {
@@ -63,7 +68,7 @@ func newMetrics(r func() Backend) *metrics {
 		}
 		m.eventKinds[k] = m.events.WithLabelValues(k.String())
 	}
-	m.reg.MustRegister(m.commands, m.latency, m.events, m.pushes, m.connections, m.closes, m.rejected,
+	m.reg.MustRegister(m.commands, m.latency, m.events, m.pushes, m.connections, m.closes, m.rejected, m.grace,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callsigd_calls_live",
 			Help: "Calls not yet over (Registry.Len).",

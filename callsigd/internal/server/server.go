@@ -9,7 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -163,8 +165,10 @@ type Config struct {
 	// stop with KeepPresence: call.Registry.Online) has to reconnect
 	// before the server logs it out (PROTOCOL.md, Durability). A device
 	// that reconnects within it is online again and gets its replays
-	// (G8, A7); one that does not is logged out, and G7 cancels its
-	// user's unanswered calls then, not at the restart. New has
+	// (G8, A7), after the events made for it meanwhile, which the server
+	// holds for it (see hold); one that does not is logged out, and G7
+	// cancels its user's unanswered calls then, not at the restart, after
+	// the events held for it are pushed. New has
 	// NewRegistry recover with Options.ResumeHeartbeats, so that the
 	// Registry's heartbeat deadlines (H5) restart from the recovery
 	// rather than end the grace period at once. 0: the HeartbeatTimeout
@@ -221,6 +225,13 @@ type Server struct {
 	// without it by Shutdown and by Release (another server took the
 	// device over), which expire checks for after each Logout.
 	orphans map[[2]string]*orphan
+
+	// The events held for the devices in their grace period, by user and
+	// device (see hold); starting is set while New makes the Registry,
+	// whose events wait in early until the holds are made. Guarded by mu.
+	held     map[string]map[string]*hold
+	starting bool
+	early    []events.Event
 }
 
 // orphan is a device online in the Registry with no connection, waiting
@@ -262,6 +273,7 @@ func New(cfg Config) (*Server, error) {
 		devices:  map[string]map[string]*conn{},
 		open:     map[*conn]struct{}{},
 		orphans:  map[[2]string]*orphan{},
+		held:     map[string]map[string]*hold{},
 		node:     cfg.Node,
 		claiming: map[[2]string]*conn{},
 	}
@@ -294,6 +306,10 @@ func New(cfg Config) (*Server, error) {
 	// period, not H5, decides when a device a recovery finds online is
 	// logged out (Config.Grace).
 	opts.ResumeHeartbeats = true
+	// What the Registry emits before the devices it has online are held
+	// for (deadlines that passed while the server was down) waits until
+	// they are: it is for them too.
+	s.starting = true
 	reg, err := cfg.NewRegistry(opts)
 	if err != nil {
 		return nil, err
@@ -303,9 +319,18 @@ func New(cfg Config) (*Server, error) {
 		unlock := s.presence.lock(d.User, d.Device)
 		s.mu.Lock()
 		s.orphanLocked(d.User, d.Device, cfg.Grace)
+		s.holdLocked(d.User, d.Device)
 		s.mu.Unlock()
 		unlock()
 	}
+	s.mu.Lock()
+	for _, e := range s.early {
+		if frame, ok := s.encode(e); ok {
+			s.routeLocked(e, frame)
+		}
+	}
+	s.early, s.starting = nil, false
+	s.mu.Unlock()
 	s.routes()
 	return s, nil
 }
@@ -552,6 +577,9 @@ func (s *Server) attach(c *conn) {
 		o.timer.Stop()
 		delete(s.orphans, key)
 	}
+	// The events held for the device in its grace period go first,
+	// after the hello: Emit, which needs s.mu, sends c nothing before.
+	s.handOverLocked(c)
 	s.mu.Unlock()
 	if o != nil {
 		// Online in the Registry all along (a restart's grace, or a
@@ -723,6 +751,7 @@ func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) 
 		// finds its orphan gone and tries no more.
 		o.timer.Stop()
 		delete(s.orphans, key)
+		s.dropHeldLocked(user, device) // the claimer's connection gets the device's events
 		voided = true
 	}
 	s.mu.Unlock()
@@ -846,9 +875,16 @@ func (s *Server) orphanLocked(user, device string, d time.Duration) *orphan {
 func (s *Server) expire(key [2]string, o *orphan) {
 	unlock := s.presence.lock(key[0], key[1])
 	defer unlock()
-	s.mu.RLock()
+	s.mu.Lock()
 	current := s.orphans[key] == o && !s.closing
-	s.mu.RUnlock()
+	if current {
+		// No connection of the device will get what was held for it:
+		// it goes to the Pusher now, ahead of the events the logout
+		// makes, and so does every event for the device until the
+		// logout is done (see hold).
+		s.pushHeldLocked(key[0], key[1], true)
+	}
+	s.mu.Unlock()
 	if !current {
 		return
 	}
@@ -861,10 +897,14 @@ func (s *Server) expire(key [2]string, o *orphan) {
 	}
 	if o.tries++; done || o.tries >= logoutTries || s.closing {
 		delete(s.orphans, key)
+		s.unholdLocked(key[0], key[1])
 		if !done {
 			log.Error("logout given up: the device stays online in the Registry", "tries", o.tries)
 		}
 		return
+	}
+	if h := s.held[key[0]][key[1]]; h != nil {
+		h.pushing = false // online still: its events are held again until the next try
 	}
 	wait := o.wait
 	o.wait = min(2*o.wait, logoutRetryMax)
@@ -872,52 +912,82 @@ func (s *Server) expire(key [2]string, o *orphan) {
 }
 
 // Emit is the Registry's Sink: it hands each event to the connections of
-// its recipient, or to the Pusher when the recipient was offline. It never
-// waits: a connection whose queue is full is dropped instead (see
-// conn.send). The Registry calls it in Seq order for each call, and so
-// each connection's queue, and the Pusher, get each call's events in that
-// order.
+// its recipient, or to the Pusher when the recipient was offline, and
+// holds it for the recipient's devices in their grace period (see hold).
+// It never waits: a connection whose queue is full is dropped instead
+// (see conn.send). The Registry calls it in Seq order for each call, and
+// so each connection's queue, each hold, and the Pusher, get each call's
+// events in that order.
 func (s *Server) Emit(e events.Event) {
 	s.m.countEvent(e.Kind)
-	if e.Offline {
+	s.mu.RLock()
+	n := len(s.devices[e.To])
+	held := len(s.held[e.To]) > 0 || s.starting || (e.Reason == events.ReasonCallerOffline && len(s.held[e.From]) > 0)
+	s.mu.RUnlock()
+	// Holds are only made while starting: a recipient without one now
+	// gets none before this event is routed.
+	if !held && e.Offline {
 		s.offline(e)
 		return
 	}
-	// Encoded once, outside the lock, for every connection of e.To.
-	s.mu.RLock()
-	n := len(s.devices[e.To])
-	s.mu.RUnlock()
-	if n == 0 {
+	if !held && n == 0 {
 		return // the device's connection is being torn down: it logs out next
 	}
+	// Encoded once, outside the lock, for every connection of e.To.
+	frame, ok := s.encode(e)
+	if !ok {
+		return
+	}
+	if !held {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		for device, c := range s.devices[e.To] {
+			if e.ToDevice == "" || e.ToDevice == device {
+				c.send(frame)
+			}
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.starting {
+		s.early = append(s.early, e)
+		return
+	}
+	s.routeLocked(e, frame)
+}
+
+// encode returns e's frame, or logs why it cannot and reports false.
+func (s *Server) encode(e events.Event) ([]byte, bool) {
 	frame, err := encodeEvent(e)
 	if err != nil {
 		s.log.Error("cannot encode event", "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq, "err", err)
-		return
+		return nil, false
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for device, c := range s.devices[e.To] {
-		if e.ToDevice == "" || e.ToDevice == device {
-			c.send(frame)
-		}
-	}
+	return frame, true
 }
 
 // offline hands an event whose recipient had no device online to the
 // Pusher, or logs it.
 func (s *Server) offline(e events.Event) {
 	if s.cfg.Pusher == nil { // nothing to encode the event for
+		s.push(e.To, e.CallID, e.Kind, e.Seq, nil)
+		return
+	}
+	if frame, ok := s.encode(e); ok {
+		s.push(e.To, e.CallID, e.Kind, e.Seq, frame)
+	}
+}
+
+// push hands the frame of an event for user to, of kind and seq in
+// callID, to the Pusher, or logs it when there is none.
+func (s *Server) push(to, callID string, kind events.Kind, seq uint64, frame []byte) {
+	if s.cfg.Pusher == nil {
 		s.m.pushes.WithLabelValues("logged").Inc()
-		s.log.Info("offline event (no -push-webhook)", "to", e.To, "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq)
+		s.log.Info("offline event (no -push-webhook)", "to", to, "kind", kind, "call_id", callID, "seq", seq)
 		return
 	}
-	frame, err := encodeEvent(e)
-	if err != nil {
-		s.log.Error("cannot encode event", "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq, "err", err)
-		return
-	}
-	s.cfg.Pusher.Enqueue(e.To, e.CallID, frame)
+	s.cfg.Pusher.Enqueue(to, callID, frame)
 }
 
 // CountPush counts an outcome of the Pusher in /metrics
@@ -942,6 +1012,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for key, o := range s.orphans { // they stay online in the Registry (see expire)
 		o.timer.Stop()
 		delete(s.orphans, key)
+	}
+	for _, user := range slices.Sorted(maps.Keys(s.held)) {
+		for _, device := range slices.Sorted(maps.Keys(s.held[user])) {
+			s.pushHeldLocked(user, device, false) // no connection of theirs is taken any more
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range open {
