@@ -610,3 +610,37 @@ func TestGraceHeldEventsPushedAtShutdown(t *testing.T) {
 		t.Fatalf("pushes: %+v", got)
 	}
 }
+
+// The held events come before the replays of the reconnection: alice,
+// called by bob (call-2) while calling him (call-1), reconnects after bob
+// accepted call-1 and gets the acceptance, then the replay of call-2.
+func TestGraceHeldEventsBeforeReplays(t *testing.T) {
+	entries := journaled(t, func(r *call.Registry) {
+		for _, u := range []string{"alice", "bob"} {
+			if err := r.Login(u, "web"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Invite("bob", []string{"alice"}, call.InviteConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(entries))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	alice := e.dial("alice", "web")
+	alice.WaitEvents(2)
+	alice.OK("history", map[string]any{}, nil)
+	evs := alice.Events()
+	if len(evs) != 2 || evs[0].Kind != events.InvitationAccepted || evs[0].CallID != "call-1" ||
+		evs[1].Kind != events.InvitationReceived || evs[1].CallID != "call-2" || evs[1].ToDevice != "web" {
+		for _, ev := range evs {
+			t.Logf("  %s", calltest.FormatEvent(ev))
+		}
+		t.Fatal("alice's events: want call-1's acceptance, then call-2's replay")
+	}
+}
