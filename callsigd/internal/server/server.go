@@ -228,7 +228,8 @@ type Server struct {
 
 	// The events held for the devices in their grace period, by user and
 	// device (see hold); starting is set while New makes the Registry,
-	// whose events wait in early until the holds are made. Guarded by mu.
+	// whose events for users with a device online wait in early until the
+	// holds are made. Guarded by mu.
 	held     map[string]map[string]*hold
 	starting bool
 	early    []events.Event
@@ -922,7 +923,11 @@ func (s *Server) Emit(e events.Event) {
 	s.m.countEvent(e.Kind)
 	s.mu.RLock()
 	n := len(s.devices[e.To])
-	held := len(s.held[e.To]) > 0 || s.starting || (e.Reason == events.ReasonCallerOffline && len(s.held[e.From]) > 0)
+	// While New starts, an event for a user with a device online is for
+	// a device about to be held; an Offline one is for a user with none,
+	// who has no hold to come, and goes to the Pusher at once, so that
+	// what waits in s.early is bounded by what the recovered devices get.
+	held := len(s.held[e.To]) > 0 || (s.starting && !e.Offline) || (e.Reason == events.ReasonCallerOffline && len(s.held[e.From]) > 0)
 	s.mu.RUnlock()
 	// Holds are only made while starting: a recipient without one now
 	// gets none before this event is routed.
