@@ -73,3 +73,23 @@ func TestRandomIDsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Every ID the default NewID makes is one the Registry takes: invite uses
+// it without checking it again. Every character of the alphabet, at each
+// of the 22 places, makes a valid ID.
+func TestRandomIDsAreValid(t *testing.T) {
+	for i := range len(idAlphabet) {
+		id := []byte(encodeID(0, 0))
+		for j := range id {
+			id[j] = idAlphabet[i]
+		}
+		if !ValidID(string(id)) {
+			t.Fatalf("%q is not a valid ID", id)
+		}
+	}
+	for range 1000 {
+		if id := randomID(); !ValidID(id) {
+			t.Fatalf("randomID() = %q, not a valid ID", id)
+		}
+	}
+}

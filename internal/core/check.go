@@ -69,12 +69,14 @@ func ValidID(s string) bool {
 	// mostly are: every command checks two or three of them.
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		b := s[i : i+8] // one bounds check, and the compiler loads the eight bytes at once
-		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-		if !printableASCII(w) {
+		if !printableASCII(word(s[i : i+8])) {
 			break // the byte loop below finds which, and what it is
 		}
+	}
+	// Every word so far printable, and fewer than eight bytes left: the
+	// last eight bytes, read as one word, cover them.
+	if i < len(s) && i+8 > len(s) && len(s) >= 8 && printableASCII(word(s[len(s)-8:])) {
+		return true
 	}
 	for ; i < len(s); i++ {
 		c := s[i]
@@ -86,6 +88,14 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// word returns the first eight bytes of b as one little-endian word: one
+// bounds check, and the compiler loads the eight bytes at once.
+func word(b string) uint64 {
+	b = b[:8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // printableASCII reports whether each byte of w is in 0x20–0x7e: none has

@@ -61,3 +61,21 @@ func TestValidIDEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// Every byte at every position of IDs of every length up to 24, so that
+// the word read at the end of an ID whose length is not a multiple of
+// eight meets each byte in each place.
+func TestValidIDEveryByteEveryLength(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := range n {
+			for c := range 256 {
+				b := []byte("abcdefghijklmnopqrstuvwx"[:n])
+				b[pos] = byte(c)
+				s := string(b)
+				if got, want := ValidID(s), validIDPlain(s); got != want {
+					t.Fatalf("ValidID(%q) = %v, want %v", s, got, want)
+				}
+			}
+		}
+	}
+}
