@@ -36,17 +36,19 @@ const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 // encodeID returns the 128 bits hi:lo as 22 characters of URL-safe base64
 // without padding: what base64.RawURLEncoding makes of their 16 bytes in
 // big-endian order. Written out for the one length, since an ID is made
-// for every call: six bits a character, the last one's low four bits zero.
+// for every call: six bits a character, the last one's low four bits zero,
+// each at a constant shift (a loop would compute each shift and check
+// each index).
 func encodeID(hi, lo uint64) string {
-	var s [22]byte
-	for i := range 10 {
-		s[i] = idAlphabet[hi>>(58-6*i)&63]
+	const a = idAlphabet
+	s := [22]byte{
+		a[hi>>58], a[hi>>52&63], a[hi>>46&63], a[hi>>40&63], a[hi>>34&63],
+		a[hi>>28&63], a[hi>>22&63], a[hi>>16&63], a[hi>>10&63], a[hi>>4&63],
+		a[(hi&15)<<2|lo>>62],
+		a[lo>>56&63], a[lo>>50&63], a[lo>>44&63], a[lo>>38&63], a[lo>>32&63],
+		a[lo>>26&63], a[lo>>20&63], a[lo>>14&63], a[lo>>8&63], a[lo>>2&63],
+		a[(lo&3)<<4],
 	}
-	s[10] = idAlphabet[(hi&15)<<2|lo>>62]
-	for i := range 10 {
-		s[11+i] = idAlphabet[lo>>(56-6*i)&63]
-	}
-	s[21] = idAlphabet[(lo&3)<<4]
 	return string(s[:])
 }
 
