@@ -45,7 +45,7 @@ func (r *Registry) runInput(in *inputRun, res *outcome) (err error) {
 	}
 	r.begin(in)
 	defer r.guard(in)
-	if !in.replaying && e.Op.isCommand() {
+	if !in.replaying && !r.calm() && e.Op.isCommand() {
 		if err := r.overloadedLocked(e.Op, e.User, e.CallID); err != nil {
 			r.stats.count(e.Op, err)
 			// C5: refused before anything else is checked; nothing is
@@ -96,6 +96,14 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.overloadedLocked(op, user, callID)
+}
+
+// calm reports whether overloadedLocked has nothing to do: the backlog is
+// under Options.MaxBacklog, and no overload is over to report. Called with
+// the lock held; small enough to inline, as most inputs find it so.
+func (r *Registry) calm() bool {
+	n := len(r.out.Events) + r.out.inFlight
+	return (r.s.maxBacklog <= 0 || n < r.s.maxBacklog) && !r.stats.overloaded
 }
 
 // overloadedLocked is overloaded, called with the lock held.
