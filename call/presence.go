@@ -484,7 +484,7 @@ func (r *Registry) unlink(c *callRecord, i int) {
 	s := -1 // the user's slot in the table, when it has no record
 	online := l.u != nil
 	if u == nil {
-		s, _, _ = r.users.find(c.Members()[i].User)
+		s = r.users.findMember(c.Members()[i].User, c, i)
 	}
 	switch {
 	case first && last: // the user's only call

@@ -96,6 +96,20 @@ func (t *userTable) find(id string) (i int, h uint32, ok bool) {
 	return i, h, false
 }
 
+// findMember is find for id, member m of call c, with no record, when the
+// table holds it: the slot that keeps c as the user's oldest call is known
+// by c and m alone, without reading the ID it keeps; any other by its ID.
+func (t *userTable) findMember(id string, c *callRecord, m int) (i int) {
+	h := t.hash(id)
+	mask := len(t.slots) - 1
+	for i = int(h) & mask; t.slots[i].p != nil; i = (i + 1) & mask {
+		if s := &t.slots[i]; s.h == h && (s.p == unsafe.Pointer(c) && int(s.kind) == m+1 || t.key(i) == id) {
+			return i
+		}
+	}
+	return i
+}
+
 // rec returns the record in slot i, or nil when the user has none.
 func (t *userTable) rec(i int) *user {
 	if t.slots[i].kind > 0 {

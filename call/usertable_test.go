@@ -27,6 +27,8 @@ func TestUserTableRapid(t *testing.T) {
 			online bool // no record, online on the default device
 		}
 		ref := map[string]entry{}
+		elsewhere := newRecord(2) // a call no slot keeps
+		elsewhere.Open(time.Time{}, &core.Opening{Caller: "caller", Invitees: []string{""}})
 		headOf := func(e entry) *memberLink {
 			if e.c == nil {
 				return nil
@@ -113,6 +115,11 @@ func TestUserTableRapid(t *testing.T) {
 					}
 					if tab.key(i) != k || tab.rec(i) != e.u || e.u == nil && tab.head(i) != headOf(e) {
 						t.Fatalf("slot of %s holds another entry", k)
+					}
+					// findMember finds it by the call the slot keeps, or,
+					// from another of the user's calls, by its ID.
+					if e.c != nil && (tab.findMember(k, e.c, e.m) != i || tab.findMember(k, elsewhere, 1) != i) {
+						t.Fatalf("findMember(%s) finds another slot than find", k)
 					}
 					if e.u == nil && (len(tab.devices(i)) > 0) != e.online {
 						t.Fatalf("slot of %s: devices %q, want online %v", k, tab.devices(i), e.online)
