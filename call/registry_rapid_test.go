@@ -242,7 +242,9 @@ func runRegistryMachine(t *rapid.T, transient bool) {
 	}
 
 	// G6: once no call is live, no call is left; and once nothing is due
-	// (G5, H5, H6), no timer.
+	// (G5, H5, H6), no timer but the Registry's one, which may still be
+	// armed (see arm): the Model, which has no timer, checks that its
+	// firing emits nothing.
 	idle := func(t *rapid.T) {
 		if h.Lagging() {
 			return
@@ -250,7 +252,7 @@ func runRegistryMachine(t *rapid.T, transient bool) {
 		if n := r.Len(); h.Model.Len() == 0 && n != 0 {
 			t.Fatalf("after step %d: the Model has no live call, the Registry %d", h.Steps, n)
 		}
-		if _, due := h.Model.NextDue(); !due && clk.Pending() != 0 {
+		if _, due := h.Model.NextDue(); !due && clk.Pending() > 1 {
 			t.Fatalf("after step %d: nothing is due, but %d clock timers pending", h.Steps, clk.Pending())
 		}
 	}

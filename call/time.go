@@ -15,9 +15,10 @@ import (
 //
 // Invariants: present and latestReading never move back; present moves
 // only with an input that is journaled or replayed. Once an input has
-// finished, outside Recover, the timer is armed exactly when something is
-// due, for armedFor, no later than the earliest deadline or retryAt,
-// whichever is later.
+// finished, outside Recover, the timer is armed whenever something is due,
+// for armedFor, no later than the earliest deadline or retryAt, whichever
+// is later; with nothing due it may still be armed, and then finds nothing
+// due when it fires (see arm).
 type timeState struct {
 	// present is the reading the latest input that took effect took effect
 	// at: no input takes effect before it (D3). Only an input that is
@@ -141,22 +142,23 @@ func (r *Registry) firstDue() (*callRecord, core.DueKind, *beat, time.Time) {
 // arm keeps one clock timer for the earliest deadline. A timer armed for an
 // earlier time than needed is left alone: when it fires it finds nothing due
 // and re-arms, which is cheaper than stopping and re-arming on every answer.
-// With nothing due, the timer is stopped (so Manual.Pending reaches 0). The
-// timer is made once and reset after that when the Clock's timers are
-// clock.Resetters (those of clock.Real and clock.Manual are), which spares
-// an allocation every time a call becomes the earliest (B1). now is the
-// time the timer's delay counts from, reading the clock's reading of the
-// input that arms it.
+// With nothing due, a timer still armed is left alone too, rather than
+// stopped here and armed again by the next input that makes something due
+// (an answer among users in no other call leaves nothing due): when it
+// fires it finds nothing due, processes and journals nothing, and is not
+// armed again (fire). The Registry holds that one timer, never one per
+// call, and a call that is over holds none (G6); a clock.Manual counts it
+// as pending until it fires. The timer is made once and reset after that
+// when the Clock's timers are clock.Resetters (those of clock.Real and
+// clock.Manual are), which spares an allocation every time a call becomes
+// the earliest (B1). now is the time the timer's delay counts from,
+// reading the clock's reading of the input that arms it.
 func (r *Registry) arm(now, reading time.Time) {
 	if r.time.recovering {
 		return
 	}
 	_, _, _, at := r.firstDue()
 	if at.IsZero() {
-		if r.time.armed {
-			r.time.timer.Stop()
-			r.time.armed = false
-		}
 		return
 	}
 	if !r.time.retryAt.IsZero() && at.Before(r.time.retryAt) { // zero but after a refusal
