@@ -96,11 +96,12 @@
 // (256; past that the oldest are dropped, counted and logged, and the
 // device still gets its replays). A device that reconnects within the
 // grace period gets them first, after the hello and before its replays
-// and anything later, each once and in Seq order per call. One that does
-// not has them pushed, in order, as offline events, when the grace period
-// ends and before the effects of its logout (G7); those that another
-// device of the user got on its connection are not pushed. At shutdown
-// they are pushed too. With -heartbeat the start counts as a heartbeat of each of
+// and anything later, each once and in Seq order per call. When the grace
+// period ends without a reconnection, or at shutdown, they are dropped
+// (counted in /metrics), not pushed: the pushes of one call go out in Seq
+// order, and other recipients' pushes of the same calls went out
+// meanwhile; the device's replays say what still rings when it next logs
+// in. With -heartbeat the start counts as a heartbeat of each of
 // these devices (H5, journaled): the Registry's own deadline for it is the
 // timeout after the start, the end of the grace period, not the timeout
 // after its last heartbeat before the crash, which may have passed while

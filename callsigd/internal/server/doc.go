@@ -26,8 +26,8 @@
 // restart (Config.Grace), gets events that are not Offline and find no
 // connection: they are held for it (hold, bounded as a send queue is),
 // handed to its connection when it reconnects, ahead of its replays and
-// under the same lock that Emit routes with, or pushed in order when its
-// grace period ends, before its logout's own events.
+// under the same lock that Emit routes with, or dropped when its grace
+// period ends.
 //
 // The Registry is a Backend: a *call.Registry, or a replicated one that
 // other servers front too (Config.Shared, a cluster node). A shared

@@ -408,27 +408,35 @@ func TestGraceHeldEventsDelivered(t *testing.T) {
 }
 
 // When the grace period ends without a reconnection, what was held for
-// the device goes to the Pusher, then come the effects of its logout:
-// alice, whose call-1 bob accepted meanwhile, is pushed the acceptance,
-// then G7 cancels her unanswered call-2, and carol is pushed the cancel.
-func TestGraceHeldEventsPushed(t *testing.T) {
+// the device is dropped, not pushed (the pushes of a call go out in Seq
+// order, and carol's of call-2 may have gone out meanwhile), and the
+// logout's effects follow as usual: alice, whose call-1 bob accepted
+// meanwhile, is pushed nothing; G7 cancels her unanswered call-2, and
+// carol is pushed the cancel. Alice logging in again later gets no held
+// event.
+func TestGraceHeldEventsExpire(t *testing.T) {
 	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, true)))
 	bob := e.dial("bob", "web")
 	bob.WaitEvents(1)
 	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
 	e.clk.Advance(DefaultGrace)
-	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 2 })
-	if len(got) != 2 {
+	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 1 })
+	if p := got[0]; len(got) != 1 || p.to != "carol" || p.callID != "call-2" || p.event.Kind != events.InvitationCancelled || p.event.Reason != events.ReasonCallerOffline {
 		t.Fatalf("pushes: %+v", got)
 	}
-	if p := got[0]; p.to != "alice" || p.callID != "call-1" || p.event.Kind != events.InvitationAccepted || p.event.From != "bob" {
-		t.Fatalf("first push %s to %s", calltest.FormatEvent(p.event), p.to)
+	if n := e.metric(`callsigd_grace_events_total{outcome="expired"}`); n != 1 {
+		t.Fatalf("expired %v", n)
 	}
-	if p := got[1]; p.to != "carol" || p.callID != "call-2" || p.event.Kind != events.InvitationCancelled || p.event.Reason != events.ReasonCallerOffline {
-		t.Fatalf("second push %s to %s", calltest.FormatEvent(p.event), p.to)
+	e.waitOrphan("alice", "web", false)
+	alice := e.dial("alice", "web")
+	alice.OK("history", map[string]any{}, nil)
+	if evs := alice.Events(); len(evs) != 0 {
+		t.Fatalf("alice, logged in again, got %s", calltest.FormatEvent(evs[0]))
 	}
-	if n := e.metric(`callsigd_grace_events_total{outcome="pushed"}`); n != 1 {
-		t.Fatalf("pushed %v", n)
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 1 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
 	}
 }
 
@@ -473,8 +481,7 @@ func TestGraceHeldEventsBounded(t *testing.T) {
 }
 
 // A device another server takes over (Release) is that server's: what
-// was held for it here is dropped, not pushed when the grace period
-// would have ended.
+// was held for it here is dropped at once, counted as released.
 func TestGraceHeldEventsReleased(t *testing.T) {
 	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
 	bob := e.dial("bob", "web")
@@ -517,12 +524,12 @@ func TestGraceHoldsEventsOfStart(t *testing.T) {
 }
 
 // With a heartbeat timeout the Registry logs the device out itself when
-// the grace period ends (H5), maybe before the server does: G7's
-// cancels, which say its user has no device online, still come after
-// what was held for it. Bob rejects alice's call-1 while alice is in her
-// grace period; when it ends, alice is pushed the rejection, then carol,
-// whose invitation G7 cancels, the cancel: call-1's pushes in Seq order.
-func TestGraceHeldEventsPushedBeforeLapse(t *testing.T) {
+// the grace period ends (H5), maybe before the server does: what was
+// held for it is dropped all the same, and G7's cancel is pushed. Bob
+// rejects alice's call-1 while alice is in her grace period; when it
+// ends, carol, whose invitation G7 cancels, is pushed the cancel, and
+// alice nothing.
+func TestGraceHeldEventsExpireWithLapse(t *testing.T) {
 	const beat = 10 * time.Second
 	var entries []call.Entry
 	r, err := call.NewRegistry(call.Options{
@@ -545,22 +552,24 @@ func TestGraceHeldEventsPushedBeforeLapse(t *testing.T) {
 	bob.WaitEvents(1)
 	bob.OK("reject", map[string]any{"call_id": "call-1"}, nil)
 	e.clk.Advance(beat)
-	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 2 })
-	if len(got) != 2 {
+	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 1 })
+	if p := got[0]; len(got) != 1 || p.to != "carol" || p.event.Kind != events.InvitationCancelled || p.event.Reason != events.ReasonCallerOffline {
 		t.Fatalf("pushes: %+v", got)
 	}
-	if p := got[0]; p.to != "alice" || p.event.Kind != events.InvitationRejected {
-		t.Fatalf("first push %s to %s", calltest.FormatEvent(p.event), p.to)
+	e.waitOrphan("alice", "web", false)
+	if n := e.metric(`callsigd_grace_events_total{outcome="expired"}`); n != 1 {
+		t.Fatalf("expired %v", n)
 	}
-	if p := got[1]; p.to != "carol" || p.event.Kind != events.InvitationCancelled || p.event.Seq <= got[0].event.Seq {
-		t.Fatalf("second push %s to %s after seq %d", calltest.FormatEvent(p.event), p.to, got[0].event.Seq)
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 1 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
 	}
 }
 
-// An event that a connection of the user got is not pushed when its
-// grace period ends for another of its devices: alice's phone, connected,
-// gets bob's acceptance, as it would with no device in its grace period,
-// and nothing is pushed when alice's web is logged out.
+// A connected device of a user gets its events as it would with no
+// device of the user in its grace period: alice's phone gets bob's
+// acceptance, and nothing is pushed when alice's web is logged out.
 func TestGraceHeldEventsToldElsewhere(t *testing.T) {
 	entries := journaled(t, func(r *call.Registry) {
 		for _, d := range [][2]string{{"alice", "web"}, {"alice", "phone"}, {"bob", "web"}} {
@@ -593,9 +602,10 @@ func TestGraceHeldEventsToldElsewhere(t *testing.T) {
 	}
 }
 
-// At shutdown what is held goes to the Pusher: no connection is taken
-// any more, and the device stays online in the Registry.
-func TestGraceHeldEventsPushedAtShutdown(t *testing.T) {
+// At shutdown what is held is dropped, not pushed: the device stays
+// online in the Registry, and its replays at its next login say what
+// still rings.
+func TestGraceHeldEventsDroppedAtShutdown(t *testing.T) {
 	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
 	bob := e.dial("bob", "web")
 	bob.WaitEvents(1)
@@ -605,9 +615,13 @@ func TestGraceHeldEventsPushedAtShutdown(t *testing.T) {
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := e.pushes.wait(t, "alice's acceptance", func(p []pushed) bool { return len(p) >= 1 })
-	if p := got[0]; len(got) != 1 || p.to != "alice" || p.event.Kind != events.InvitationAccepted {
-		t.Fatalf("pushes: %+v", got)
+	if n := e.metric(`callsigd_grace_events_total{outcome="expired"}`); n != 1 {
+		t.Fatalf("expired %v", n)
+	}
+	e.pushes.mu.Lock()
+	defer e.pushes.mu.Unlock()
+	if len(e.pushes.got) != 0 {
+		t.Fatalf("pushes: %+v", e.pushes.got)
 	}
 }
 

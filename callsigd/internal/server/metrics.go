@@ -59,7 +59,7 @@ func newMetrics(r func() Backend) *metrics {
 		}, []string{"reason"}),
 		grace: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callsigd_grace_events_total",
-			Help: "Events for devices in their grace period after a restart, by outcome: held, delivered (to the device's new connection), pushed (at its logout or shutdown: those no connection of its user got), dropped (the oldest, past the send queue's bound), released (another server took the device over).",
+			Help: "Events for devices in their grace period after a restart, by outcome: held, delivered (to the device's new connection), expired (held when its grace period ended or the server stopped), dropped (the oldest, past the send queue's bound), released (another server took the device over).",
 		}, []string{"outcome"}),
 	}
 	for k := events.Kind(1); ; k++ {

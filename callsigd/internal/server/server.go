@@ -167,8 +167,8 @@ type Config struct {
 	// that reconnects within it is online again and gets its replays
 	// (G8, A7), after the events made for it meanwhile, which the server
 	// holds for it (see hold); one that does not is logged out, and G7
-	// cancels its user's unanswered calls then, not at the restart, after
-	// the events held for it are pushed. New has
+	// cancels its user's unanswered calls then, not at the restart; what
+	// was held for it is dropped. New has
 	// NewRegistry recover with Options.ResumeHeartbeats, so that the
 	// Registry's heartbeat deadlines (H5) restart from the recovery
 	// rather than end the grace period at once. 0: the HeartbeatTimeout
@@ -752,7 +752,7 @@ func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) 
 		// finds its orphan gone and tries no more.
 		o.timer.Stop()
 		delete(s.orphans, key)
-		s.dropHeldLocked(user, device) // the claimer's connection gets the device's events
+		s.dropHeldLocked(user, device, "released") // the claimer's connection gets the device's events
 		voided = true
 	}
 	s.mu.Unlock()
@@ -879,11 +879,7 @@ func (s *Server) expire(key [2]string, o *orphan) {
 	s.mu.Lock()
 	current := s.orphans[key] == o && !s.closing
 	if current {
-		// No connection of the device will get what was held for it:
-		// it goes to the Pusher now, ahead of the events the logout
-		// makes, and so does every event for the device until the
-		// logout is done (see hold).
-		s.pushHeldLocked(key[0], key[1], true)
+		s.dropHeldLocked(key[0], key[1], "expired") // no connection of the device will get it (see hold)
 	}
 	s.mu.Unlock()
 	if !current {
@@ -898,14 +894,10 @@ func (s *Server) expire(key [2]string, o *orphan) {
 	}
 	if o.tries++; done || o.tries >= logoutTries || s.closing {
 		delete(s.orphans, key)
-		s.unholdLocked(key[0], key[1])
 		if !done {
 			log.Error("logout given up: the device stays online in the Registry", "tries", o.tries)
 		}
 		return
-	}
-	if h := s.held[key[0]][key[1]]; h != nil {
-		h.pushing = false // online still: its events are held again until the next try
 	}
 	wait := o.wait
 	o.wait = min(2*o.wait, logoutRetryMax)
@@ -921,20 +913,17 @@ func (s *Server) expire(key [2]string, o *orphan) {
 // events in that order.
 func (s *Server) Emit(e events.Event) {
 	s.m.countEvent(e.Kind)
-	s.mu.RLock()
-	n := len(s.devices[e.To])
-	// While New starts, an event for a user with a device online is for
-	// a device about to be held; an Offline one is for a user with none,
-	// who has no hold to come, and goes to the Pusher at once, so that
-	// what waits in s.early is bounded by what the recovered devices get.
-	held := len(s.held[e.To]) > 0 || (s.starting && !e.Offline) || (e.Reason == events.ReasonCallerOffline && len(s.held[e.From]) > 0)
-	s.mu.RUnlock()
-	// Holds are only made while starting: a recipient without one now
-	// gets none before this event is routed.
-	if !held && e.Offline {
+	if e.Offline {
+		// Its user has no device online, so none in its grace period
+		// (nor one about to be, while New starts): nothing is held.
 		s.offline(e)
 		return
 	}
+	s.mu.RLock()
+	n := len(s.devices[e.To])
+	// While New starts, every device online is about to be held.
+	held := len(s.held[e.To]) > 0 || s.starting
+	s.mu.RUnlock()
 	if !held && n == 0 {
 		return // the device's connection is being torn down: it logs out next
 	}
@@ -1020,7 +1009,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, user := range slices.Sorted(maps.Keys(s.held)) {
 		for _, device := range slices.Sorted(maps.Keys(s.held[user])) {
-			s.pushHeldLocked(user, device, false) // no connection of theirs is taken any more
+			s.dropHeldLocked(user, device, "expired") // no connection of theirs is taken any more
 		}
 	}
 	s.mu.Unlock()
