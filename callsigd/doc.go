@@ -116,7 +116,10 @@
 //
 //	GET  /                the browser app (embedded; no CDN)
 //	GET  /v1/ws?token=T   the WebSocket
-//	POST /v1/dev/token    dev mode only (404 otherwise): {"user","device"} → {"token"}
+//	POST /v1/dev/token    dev mode only (404 otherwise): {"user","device"} → {"token"};
+//	                      the body is that one object, its members strings by these
+//	                      exact names, each once ("device" may be left out), with
+//	                      nothing after it, else 400
 //	GET  /healthz         200 "ok" while the server takes commands, 503 once it stops
 //	                      (and, in a cluster, while the node knows no leader)
 //	GET  /v1/cluster      in a cluster: {"node","leader","peers":[{"id","raft","http"}]}
@@ -143,9 +146,11 @@
 // # The WebSocket
 //
 // A token is a JWT signed with HS256: "sub" the user, "dev" the device
-// (absent: ""), "exp" required. A missing, malformed, expired or wrongly
-// signed token, or one naming an ID the Registry would refuse, gets 401
-// and no WebSocket.
+// (absent: ""), "exp" required. Claims are read by their exact names;
+// "exp", "nbf" and "iat" must be JSON numbers (RFC 7519's NumericDate,
+// not a string of digits), and none of the claims may stand twice. A
+// missing, malformed, expired or wrongly signed token, or one naming an
+// ID the Registry would refuse, gets 401 and no WebSocket.
 //
 // One connection is one logged-in device: opening it is Login, closing or
 // losing it Logout (G7 may then cancel the user's unanswered calls). The

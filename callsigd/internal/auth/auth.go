@@ -10,10 +10,12 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callsig/callsig/call"
@@ -38,6 +40,36 @@ type Claims struct {
 // claimNames are the members of a token's payload that Claims reads.
 var claimNames = []string{"sub", "dev", "exp", "nbf", "iat", "iss", "aud", "jti"}
 
+// duplicateClaim returns the first of claimNames that b, a JSON object
+// json.Unmarshal has read, has twice, or "": encoding/json keeps the last
+// of two, where another verifier of the same token may keep the first
+// (RFC 7519 §4 lets a parser refuse such a token, and so it is refused).
+func duplicateClaim(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := make(map[string]bool, len(claimNames))
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		if slices.Contains(claimNames, name) {
+			if seen[name] {
+				return name
+			}
+			seen[name] = true
+		}
+		var value json.RawMessage
+		if dec.Decode(&value) != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
 // timeClaims are the claims that hold a NumericDate.
 var timeClaims = []string{"exp", "nbf", "iat"}
 
@@ -52,7 +84,8 @@ func isNumber(v json.RawMessage) bool {
 // case-sensitive (RFC 7519 §4): encoding/json would match a member to a
 // field whatever its case, and so take a "Sub" or "Dev" member, if it came
 // after "sub" or "dev" or stood for a missing one, for the token's user or
-// device. Other members are ignored.
+// device. Other members are ignored; a claim that stands twice is
+// refused.
 //
 // The time claims must be JSON numbers, as RFC 7519 §2 defines a
 // NumericDate: jwt's own decoding would also take "exp":"1999999999", a
@@ -68,6 +101,9 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		if v, ok := members[name]; ok {
 			exact[name] = v
 		}
+	}
+	if name := duplicateClaim(b); name != "" {
+		return fmt.Errorf("claim %q stands twice", name)
 	}
 	for _, name := range timeClaims {
 		if v, ok := exact[name]; ok && !isNumber(v) {

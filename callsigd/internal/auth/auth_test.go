@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +48,19 @@ func TestVerifyRefuses(t *testing.T) {
 		return s
 	}
 	exp := jwt.NewNumericDate(start.Add(time.Minute))
+	// signRaw signs payload, a JSON text as it stands, under a's key.
+	signRaw := func(payload string) string {
+		unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+			base64.RawURLEncoding.EncodeToString([]byte(payload))
+		sig, err := jwt.SigningMethodHS256.Sign(unsigned, key('k'))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	if u, _, err := a.Verify(signRaw(fmt.Sprintf(`{"sub":"alice","exp":%d,"x":1,"x":2}`, exp.Unix()))); err != nil || u != "alice" {
+		t.Fatalf("a token with an unknown member twice: %q, %v; want alice", u, err)
+	}
 	expired, _ := a.Mint("alice", "web", time.Second)
 	wrongKey, _ := other.Mint("alice", "web", time.Minute)
 	cases := map[string]string{
@@ -65,6 +80,9 @@ func TestVerifyRefuses(t *testing.T) {
 		"nbf a string":   sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": exp.Unix(), "nbf": strconv.FormatInt(start.Unix(), 10)}),
 		"iat a string":   sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": exp.Unix(), "iat": strconv.FormatInt(start.Unix(), 10)}),
 		"exp null":       sign(jwt.SigningMethodHS256, key('k'), jwt.MapClaims{"sub": "alice", "exp": nil}),
+		"sub twice":      signRaw(fmt.Sprintf(`{"sub":"alice","exp":%d,"sub":"mallory"}`, exp.Unix())),
+		"exp twice":      signRaw(fmt.Sprintf(`{"sub":"alice","exp":%d,"exp":%d}`, exp.Unix(), exp.Unix()+3600)),
+		"dev twice":      signRaw(fmt.Sprintf(`{"sub":"alice","dev":"web","exp":%d,"dev":"phone"}`, exp.Unix())),
 	}
 	clk.Advance(2 * time.Second) // past the expired token's exp
 	for name, tok := range cases {

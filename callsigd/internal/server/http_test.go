@@ -49,7 +49,8 @@ func TestDevTokenAndEndpoints(t *testing.T) {
 	for _, bad := range []string{`{"user":""}`, `{"user":"a\u0000"}`, `nonsense`,
 		`{"user":"alice"} {"user":"mallory"}`, `{"user":"alice"}x`, // data after the object
 		`{"User":"alice"}`, `{"user":"alice","Device":"web"}`, `{"user":"alice","devcie":"web"}`, // names not exactly the members'
-		`{"user":7}`, `{"user":"alice","device":null}`, `{"device":"web"}`, `null`, `[]`} {
+		`{"user":7}`, `{"user":"alice","device":null}`, `{"device":"web"}`, `null`, `[]`,
+		`{"user":"alice","user":"mallory"}`, `{"user":"alice","device":"web","\u0064evice":"x"}`} { // a member twice
 		if code, body := post(t, e.ts.URL+"/v1/dev/token", bad); code != http.StatusBadRequest {
 			t.Errorf("dev token for %s: %d %s", bad, code, body)
 		}

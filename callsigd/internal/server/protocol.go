@@ -222,10 +222,16 @@ func foldedName(b []byte) bool {
 // stands twice at one level, "" if none. On bytes that are not JSON its
 // answers mean nothing: Unmarshal refuses them.
 func scanNames(b []byte) (folded bool, dup string) {
+	return scanObjectNames(b, requestMembers, true)
+}
+
+// scanObjectNames is scanNames for an object whose members are names,
+// and, with push, whose member "push" is a push.
+func scanObjectNames(b []byte, names []string, push bool) (folded bool, dup string) {
 	sc := nameScanner{b: b}
 	sc.space()
 	if sc.peek() == '{' {
-		sc.object(requestMembers, true)
+		sc.object(names, push)
 	}
 	return sc.folded, sc.dup
 }

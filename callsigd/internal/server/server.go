@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -408,13 +409,18 @@ func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
 
 // devTokenRequest reads the body of a dev token request: one JSON object
 // whose members are "user" and, optionally, "device", strings both, by
-// their exact names, and nothing after it. A misspelt or miscased member
-// ("devcie", "User") is refused rather than read as absent, or by
-// encoding/json's case-insensitive matching as the member it resembles,
-// and trailing data rather than ignored: a token for a device the caller
-// did not mean to name would log in a device nobody uses.
+// their exact names, each at most once, and nothing after it. A misspelt
+// or miscased member ("devcie", "User") is refused rather than read as
+// absent, or by encoding/json's case-insensitive matching as the member
+// it resembles; a member twice, or trailing data, rather than one of them
+// taken: a token for a device the caller did not mean to name would log
+// in a device nobody uses.
 func devTokenRequest(body io.Reader) (user, device string, err error) {
-	dec := json.NewDecoder(body)
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return "", "", err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	var members map[string]json.RawMessage
 	if err := dec.Decode(&members); err != nil {
 		return "", "", err
@@ -424,6 +430,9 @@ func devTokenRequest(body io.Reader) (user, device string, err error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return "", "", errors.New("data after the object")
+	}
+	if _, dup := scanObjectNames(b, devTokenMembers, false); dup != "" {
+		return "", "", fmt.Errorf("member %q twice", dup)
 	}
 	for name, raw := range members {
 		switch name {
@@ -443,6 +452,9 @@ func devTokenRequest(body io.Reader) (user, device string, err error) {
 	}
 	return user, device, nil
 }
+
+// devTokenMembers are the members of a dev token request.
+var devTokenMembers = []string{"user", "device"}
 
 // serveWS authenticates a client and runs its connection until it ends.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
