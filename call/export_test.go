@@ -8,3 +8,12 @@ func SetSliceEvents(n int) (restore func()) {
 	sliceEvents = n
 	return func() { sliceEvents = old }
 }
+
+// SetWarmSlots sets the user table size from which an invite loads its
+// lookups' slots first (warm), 0 for every invite; it returns what
+// restores it. No Registry may be in use meanwhile.
+func SetWarmSlots(n int) (restore func()) {
+	old := warmSlots
+	warmSlots = n
+	return func() { warmSlots = old }
+}

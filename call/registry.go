@@ -36,6 +36,7 @@ type Registry struct {
 	calls    liveCalls    // the live calls, by ID and by deadline (calls.go)
 	users    presence     // users: records, devices, heartbeats, idle users (presence.go)
 	recycler recycler     // Options.TransientMembers: memory to reuse (recycle.go)
+	warmed   uint32       // what warm loaded last (commands.go)
 	stats    counters     // what Stats reports (stats.go)
 	jnl      journalState // entries journaled and durable; a failed Sync (commit.go)
 	logs     logQueue     // Logger lines noted under the lock, written after it (stats.go)

@@ -56,6 +56,12 @@ func TestRegistryRapid(t *testing.T) {
 		defer call.SetSliceEvents(1)()
 		rapid.Check(t, registryMachineTransient)
 	})
+	// Every invite hashes its users and call ID ahead and looks them up
+	// by those hashes (warm), as in a Registry too large for the caches.
+	t.Run("Warm", func(t *testing.T) {
+		defer call.SetWarmSlots(0)()
+		rapid.Check(t, registryMachine)
+	})
 }
 
 // FuzzRegistry runs the same state machine under Go's fuzzer: rapid reads

@@ -80,6 +80,15 @@ func (t *userTable) key(i int) string {
 	return unsafe.String((*byte)(s.p), s.idLen)
 }
 
+// touch loads the slot where a lookup of id starts, and returns part of
+// it (see calltable.Table.Touch).
+func (t *userTable) touch(id string) uint32 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	return t.slots[int(t.hash(id))&(len(t.slots)-1)].h
+}
+
 // find returns the slot of id and true, or false and the slot where id
 // would go, with id's hash.
 func (t *userTable) find(id string) (i int, h uint32, ok bool) {

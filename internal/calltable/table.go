@@ -47,6 +47,19 @@ func New[T Keyed]() Table[T] { return Table[T]{seed: maphash.MakeSeed()} }
 
 func (t *Table[T]) hash(id string) uint32 { return uint32(maphash.String(t.seed, id)) }
 
+// Touch loads the slot where a lookup of id starts, and returns part of
+// it. A caller about to look up several keys, in this table and others,
+// touches them all first: their cache misses, independent of one another,
+// then overlap, where each lookup in its turn would wait for its own. The
+// caller must keep the result where the compiler cannot see it unused,
+// else the load may be dropped.
+func (t *Table[T]) Touch(id string) uint32 {
+	if len(t.slots) == 0 {
+		return 0
+	}
+	return t.slots[int(t.hash(id))&(len(t.slots)-1)].h
+}
+
 // Get returns the record whose ID is id, or the zero T.
 func (t *Table[T]) Get(id string) T {
 	var zero T

@@ -1,6 +1,7 @@
 package calltable
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -149,5 +150,29 @@ func TestMayFill(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Touch loads a slot and changes nothing: on an empty table, and on one
+// whose lookups and placements then go on as without it.
+func TestTouchChangesNothing(t *testing.T) {
+	tb := New[*rec]()
+	if v := tb.Touch("x"); v != 0 {
+		t.Fatalf("Touch on an empty table = %d", v)
+	}
+	for i := range 100 {
+		id := fmt.Sprint("c", i)
+		tb.Touch(id)
+		tb.Put(&rec{id: id})
+	}
+	for i := range 100 {
+		id := fmt.Sprint("c", i)
+		tb.Touch(id)
+		if r := tb.Get(id); r == nil || r.id != id {
+			t.Fatalf("Get(%s) = %v after Touch", id, r)
+		}
+	}
+	if tb.Len() != 100 {
+		t.Fatalf("Len %d", tb.Len())
 	}
 }
