@@ -370,15 +370,22 @@ func checkSeqOrder(t *testing.T, who string, evs []events.Event) {
 	}
 }
 
+// acceptedInGrace recovers aliceCallsBob(t, carol), alice's device in its
+// grace period, and has bob, connected, accept alice's call-1.
+func acceptedInGrace(t *testing.T, carol bool) (*env, *wstest.Client) {
+	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, carol)))
+	bob := e.dial("bob", "web")
+	bob.WaitEvents(1)
+	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	return e, bob
+}
+
 // An event for a device in its grace period is held for it: bob accepts
 // alice's call while alice has not reconnected since the restart, and
 // alice, reconnecting within the grace period, gets the acceptance once,
 // in Seq order, and nothing is pushed.
 func TestGraceHeldEventsDelivered(t *testing.T) {
-	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
-	bob := e.dial("bob", "web")
-	bob.WaitEvents(1)
-	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e, bob := acceptedInGrace(t, false)
 	e.clk.Advance(DefaultGrace - time.Millisecond)
 	alice := e.dial("alice", "web")
 	alice.WaitEvents(1)
@@ -400,11 +407,7 @@ func TestGraceHeldEventsDelivered(t *testing.T) {
 	if n := e.metric(`callsigd_grace_events_total{outcome="delivered"}`); n != 1 {
 		t.Fatalf("delivered %v", n)
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 0 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 0)
 }
 
 // When the grace period ends without a reconnection, what was held for
@@ -415,10 +418,7 @@ func TestGraceHeldEventsDelivered(t *testing.T) {
 // carol is pushed the cancel. Alice logging in again later gets no held
 // event.
 func TestGraceHeldEventsExpire(t *testing.T) {
-	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, true)))
-	bob := e.dial("bob", "web")
-	bob.WaitEvents(1)
-	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e, _ := acceptedInGrace(t, true)
 	e.clk.Advance(DefaultGrace)
 	got := e.pushes.wait(t, "carol's cancel", func(p []pushed) bool { return len(p) >= 1 })
 	if p := got[0]; len(got) != 1 || p.to != "carol" || p.callID != "call-2" || p.event.Kind != events.InvitationCancelled || p.event.Reason != events.ReasonCallerOffline {
@@ -433,11 +433,7 @@ func TestGraceHeldEventsExpire(t *testing.T) {
 	if evs := alice.Events(); len(evs) != 0 {
 		t.Fatalf("alice, logged in again, got %s", calltest.FormatEvent(evs[0]))
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 1 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 1)
 }
 
 // A hold keeps at most a send queue's worth of events: past that the
@@ -483,10 +479,7 @@ func TestGraceHeldEventsBounded(t *testing.T) {
 // A device another server takes over (Release) is that server's: what
 // was held for it here is dropped at once, counted as released.
 func TestGraceHeldEventsReleased(t *testing.T) {
-	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
-	bob := e.dial("bob", "web")
-	bob.WaitEvents(1)
-	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e, _ := acceptedInGrace(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	e.srv.Release(ctx, "alice", "web", Stamp{Time: start.Add(time.Hour).UnixNano(), Node: "other"})
@@ -499,11 +492,7 @@ func TestGraceHeldEventsReleased(t *testing.T) {
 	if evs := alice.Events(); len(evs) != 0 {
 		t.Fatalf("alice got %s", calltest.FormatEvent(evs[0]))
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 0 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 0)
 }
 
 // What the Registry emits while New makes it (deadlines that passed
@@ -560,11 +549,7 @@ func TestGraceHeldEventsExpireWithLapse(t *testing.T) {
 	if n := e.metric(`callsigd_grace_events_total{outcome="expired"}`); n != 1 {
 		t.Fatalf("expired %v", n)
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 1 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 1)
 }
 
 // A connected device of a user gets its events as it would with no
@@ -595,21 +580,14 @@ func TestGraceHeldEventsToldElsewhere(t *testing.T) {
 	if n := len(phone.Events()); n != 1 {
 		t.Fatalf("alice's phone got %d events", n)
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 0 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 0)
 }
 
 // At shutdown what is held is dropped, not pushed: the device stays
 // online in the Registry, and its replays at its next login say what
 // still rings.
 func TestGraceHeldEventsDroppedAtShutdown(t *testing.T) {
-	e := newEnvWith(t, call.Options{}, Limits{}, recovered(aliceCallsBob(t, false)))
-	bob := e.dial("bob", "web")
-	bob.WaitEvents(1)
-	bob.OK("accept", map[string]any{"call_id": "call-1"}, nil)
+	e, _ := acceptedInGrace(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != nil {
@@ -618,11 +596,7 @@ func TestGraceHeldEventsDroppedAtShutdown(t *testing.T) {
 	if n := e.metric(`callsigd_grace_events_total{outcome="expired"}`); n != 1 {
 		t.Fatalf("expired %v", n)
 	}
-	e.pushes.mu.Lock()
-	defer e.pushes.mu.Unlock()
-	if len(e.pushes.got) != 0 {
-		t.Fatalf("pushes: %+v", e.pushes.got)
-	}
+	e.pushes.expect(t, 0)
 }
 
 // The held events come before the replays of the reconnection: alice,

@@ -217,6 +217,16 @@ func (p *fakePusher) Enqueue(to, callID string, frame []byte) {
 	p.changed = make(chan struct{})
 }
 
+// expect fails t unless exactly n pushes were made so far.
+func (p *fakePusher) expect(t *testing.T, n int) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.got) != n {
+		t.Fatalf("%d pushes, want %d: %+v", len(p.got), n, p.got)
+	}
+}
+
 // wait waits until f, called with the pushes so far, is true.
 func (p *fakePusher) wait(t *testing.T, what string, f func([]pushed) bool) []pushed {
 	t.Helper()
