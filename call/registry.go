@@ -28,6 +28,11 @@ import (
 // The Clock, and Options.NewID, are called with the Registry's lock held:
 // they must not call back into the Registry (clock.Real and clock.Manual
 // never do).
+//
+// A Registry needs no closing. Its one clock timer may stay armed once
+// nothing is due (see RULES.md G6), and keeps the Registry reachable until
+// it fires: a Registry a host drops is collected after its latest deadline
+// at the most.
 type Registry struct {
 	s  settings
 	mu sync.Mutex // guards everything below but the atomics at the end of out

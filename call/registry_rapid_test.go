@@ -56,8 +56,8 @@ func TestRegistryRapid(t *testing.T) {
 		defer call.SetSliceEvents(1)()
 		rapid.Check(t, registryMachineTransient)
 	})
-	// Every invite hashes its users and call ID ahead and looks them up
-	// by those hashes (warm), as in a Registry too large for the caches.
+	// Every invite first loads the table slots its lookups start at
+	// (warm), as in a Registry too large for the caches.
 	t.Run("Warm", func(t *testing.T) {
 		defer call.SetWarmSlots(0)()
 		rapid.Check(t, registryMachine)

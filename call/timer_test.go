@@ -1,6 +1,7 @@
 package call_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -29,10 +30,9 @@ type opsTimer struct {
 func (t *opsTimer) Reset(d time.Duration) bool { t.c.resets++; return t.Resetter.Reset(d) }
 func (t *opsTimer) Stop() bool                 { t.c.stops++; return t.Resetter.Stop() }
 
-// An answer that leaves nothing due leaves the clock timer armed rather
-// than stop it, for the next invite to stop and arm again: lifecycles
-// between users in no other call, one after another, arm the timer once in
-// all, not once each, and stop it never. When it fires with nothing due it
+// An answer that leaves nothing due leaves the clock timer armed:
+// lifecycles between users in no other call, one after another, arm the
+// timer once in all, not once each, and stop it never. When it fires with nothing due it
 // processes nothing: no event, no journal entry, and it is not armed again
 // (G6: a call that is over holds no timer).
 func TestIdleLifecyclesKeepOneTimer(t *testing.T) {
@@ -75,4 +75,42 @@ func TestIdleLifecyclesKeepOneTimer(t *testing.T) {
 			t.Fatalf("transient %v: after the firing, %d timers pending (made %d, reset %d): want none armed again", transient, clk.Pending(), clk.made, clk.resets)
 		}
 	}
+}
+
+// A Registry a host drops is collected once its clock holds no timer of
+// it: here, once the timer left armed after the last call (see arm) has
+// fired. Until then the clock's timer keeps it reachable.
+func TestDroppedRegistryIsCollectedOnceItsTimerFired(t *testing.T) {
+	clk := clock.NewManual(t0)
+	collected := make(chan struct{})
+	func() {
+		r, err := call.NewRegistry(call.Options{Clock: clk, Sink: events.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Invite("alice", []string{"bob"}, call.InviteConfig{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Accept("bob", res.CallID, call.AcceptConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.AddCleanup(r, func(ch chan struct{}) { close(ch) }, collected)
+	}()
+	if clk.Pending() != 1 {
+		t.Fatalf("%d timers pending, want the Registry's one", clk.Pending())
+	}
+	clk.Advance(time.Minute)
+	if clk.Pending() != 0 {
+		t.Fatalf("%d timers pending after the clock passed the deadline", clk.Pending())
+	}
+	for range 20 {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the dropped Registry was not collected once its timer had fired")
 }
