@@ -5,9 +5,25 @@ import (
 	"time"
 
 	"github.com/callsig/callsig/call"
+	"github.com/callsig/callsig/clock"
 	"github.com/callsig/callsig/events"
 	"pgregory.net/rapid"
 )
+
+// startBurst makes a Registry of o on a clock.Manual at t0, emitting to
+// sink and journaling to journal, sets *reg to it (before any event, so
+// that the sink can use it), and makes the calls of an inviteBurst on it.
+// It returns the clock: 30 s on, the burst falls due.
+func startBurst(t *rapid.T, o call.Options, sink events.Sink, journal call.Journal, reg **call.Registry, ids []string, answers bool) *clock.Manual {
+	clk := clock.NewManual(t0)
+	o.Clock, o.Sink, o.Journal = clk, sink, journal
+	var err error
+	if *reg, err = call.NewRegistry(o); err != nil {
+		t.Fatal(err)
+	}
+	inviteBurst(t, *reg, ids, answers)
+	return clk
+}
 
 // inviteBurst makes len(ids) calls on reg that all fall due at once 30 s
 // later, writing their IDs into ids: call i is a<i>'s, to b<i> and, by a

@@ -64,14 +64,7 @@ func TestNestedInputsDuringBurstsReplay(t *testing.T) {
 				nestedInput(reg, a.op, ids, a.call, n)
 			}
 		}
-		clk := clock.NewManual(t0)
-		ao := o
-		ao.Clock, ao.Sink, ao.Journal = clk, sink, &journal
-		var err error
-		if reg, err = call.NewRegistry(ao); err != nil {
-			t.Fatal(err)
-		}
-		inviteBurst(t, reg, ids, false)
+		clk := startBurst(t, o, sink, &journal, &reg, ids, false)
 		burst = true
 		clk.Advance(31 * time.Second)
 		got := live.Events()

@@ -60,14 +60,7 @@ func TestSnapshotMidBurstRecovers(t *testing.T) {
 				nestedInput(reg, nestedOp, ids, nestedCall, n)
 			}
 		}
-		clk := clock.NewManual(t0)
-		ao := o
-		ao.Clock, ao.Sink, ao.Journal = clk, sink, &journal
-		var err error
-		if reg, err = call.NewRegistry(ao); err != nil {
-			t.Fatal(err)
-		}
-		inviteBurst(t, reg, ids, true)
+		clk := startBurst(t, o, sink, &journal, &reg, ids, true)
 		burst = true
 		clk.Advance(31 * time.Second)
 		if snap == nil {
