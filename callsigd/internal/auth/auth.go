@@ -49,18 +49,18 @@ func duplicateClaim(b []byte) string {
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	seen := make(map[string]bool, len(claimNames))
+	var seen uint32 // by index in claimNames
 	for dec.More() {
 		t, err := dec.Token()
 		name, ok := t.(string)
 		if err != nil || !ok {
 			return ""
 		}
-		if slices.Contains(claimNames, name) {
-			if seen[name] {
+		if k := slices.Index(claimNames, name); k >= 0 {
+			if seen&(1<<k) != 0 {
 				return name
 			}
-			seen[name] = true
+			seen |= 1 << k
 		}
 		var value json.RawMessage
 		if dec.Decode(&value) != nil {

@@ -23,17 +23,8 @@ import "github.com/callsig/callsig/events"
 // callsigd_grace_events_total{outcome="dropped"} and logged. The device
 // still gets its replays when it reconnects, which say what still rings.
 type hold struct {
-	q       []*heldEvent // in the order Emit got them, so in Seq order per call
-	dropped int          // events dropped for the bound
-}
-
-// heldEvent is one event held for the devices of a user in their grace
-// period: the same one for each of them that it is for.
-type heldEvent struct {
-	to, callID string
-	kind       events.Kind
-	seq        uint64
-	frame      []byte
+	q       [][]byte // the events' frames, in the order Emit got them, so in Seq order per call
+	dropped int      // events dropped for the bound
 }
 
 // holdLocked starts holding the events of user's device. s.mu is held
@@ -58,52 +49,59 @@ func (s *Server) unholdLocked(user, device string) *hold {
 	if len(s.held[user]) == 0 {
 		delete(s.held, user)
 	}
-	if h.dropped > 0 {
-		s.log.Warn("grace period over: events were dropped for the bound", "user", user, "device", device, "dropped", h.dropped)
-	}
 	return h
 }
 
-// holdEvent adds ev to h, dropping the oldest event h holds when it is
+// logDropped logs, without the lock (the Logger is host code), how many
+// events a hold that ended dropped for its bound, if any.
+func (s *Server) logDropped(user, device string, dropped int) {
+	if dropped > 0 {
+		s.log.Warn("grace period over: events were dropped for the bound", "user", user, "device", device,
+			"queue", s.cfg.Limits.SendQueue, "dropped", dropped)
+	}
+}
+
+// holdEvent adds frame to h, dropping the oldest event h holds when it is
 // full. s.mu is held for writing.
-func (s *Server) holdEvent(h *hold, device string, ev *heldEvent) {
+func (s *Server) holdEvent(h *hold, frame []byte) {
 	if len(h.q) >= s.cfg.Limits.SendQueue {
-		old := h.q[0]
-		h.q = append(h.q[:0], h.q[1:]...)
+		h.q[0] = nil
+		h.q = h.q[1:] // append moves what is left when it needs room
 		h.dropped++
 		s.m.grace.WithLabelValues("dropped").Inc()
-		if h.dropped == 1 {
-			s.log.Warn("grace queue full: the oldest events are dropped", "user", ev.to, "device", device,
-				"queue", s.cfg.Limits.SendQueue, "kind", old.kind, "call_id", old.callID, "seq", old.seq)
-		}
 	}
-	h.q = append(h.q, ev)
+	h.q = append(h.q, frame)
 	s.m.grace.WithLabelValues("held").Inc()
 }
 
-// handOver sends the events held for c's device to c, in order, and
-// stops holding them: c has just become the device's connection. s.mu is
-// held for writing, so that no event emitted after is sent to c before
-// them.
-func (s *Server) handOverLocked(c *conn) {
+// handOverLocked sends the events held for c's device to c, in order,
+// and stops holding them: c has just become the device's connection. s.mu
+// is held for writing, so that no event emitted after is sent to c before
+// them. It returns how many the hold dropped for its bound (logDropped).
+func (s *Server) handOverLocked(c *conn) (dropped int) {
 	h := s.unholdLocked(c.user, c.device)
 	if h == nil {
-		return
+		return 0
 	}
-	for _, ev := range h.q {
-		c.send(ev.frame)
+	for _, frame := range h.q {
+		c.send(frame)
 	}
 	s.m.grace.WithLabelValues("delivered").Add(float64(len(h.q)))
+	return h.dropped
 }
 
 // dropHeldLocked stops holding the events of user's device, dropping
 // them, counted as outcome: "expired" (its grace period ended, or the
 // server shuts down) or "released" (another server took the device
-// over). s.mu is held for writing.
-func (s *Server) dropHeldLocked(user, device, outcome string) {
-	if h := s.unholdLocked(user, device); h != nil {
-		s.m.grace.WithLabelValues(outcome).Add(float64(len(h.q)))
+// over). s.mu is held for writing. It returns how many the hold dropped
+// for its bound (logDropped).
+func (s *Server) dropHeldLocked(user, device, outcome string) (dropped int) {
+	h := s.unholdLocked(user, device)
+	if h == nil {
+		return 0
 	}
+	s.m.grace.WithLabelValues(outcome).Add(float64(len(h.q)))
+	return h.dropped
 }
 
 // routeLocked hands e, an event that is not Offline, whose frame is
@@ -115,14 +113,9 @@ func (s *Server) routeLocked(e events.Event, frame []byte) {
 			c.send(frame)
 		}
 	}
-	var ev *heldEvent
 	for device, h := range s.held[e.To] {
-		if e.ToDevice != "" && e.ToDevice != device {
-			continue
+		if e.ToDevice == "" || e.ToDevice == device {
+			s.holdEvent(h, frame)
 		}
-		if ev == nil {
-			ev = &heldEvent{to: e.To, callID: e.CallID, kind: e.Kind, seq: e.Seq, frame: frame}
-		}
-		s.holdEvent(h, device, ev)
 	}
 }

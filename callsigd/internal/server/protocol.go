@@ -155,7 +155,7 @@ func exactMembers(b []byte) (exact []byte, dup string) {
 	return dropFoldedMembers(b), dup
 }
 
-// dropFoldedMembers is exactMembers without foldedName's first look: it
+// dropFoldedMembers is exactMembers without scanNames' first look: it
 // decodes b and encodes it again without the members to drop, if it has
 // any.
 func dropFoldedMembers(b []byte) []byte {
@@ -200,27 +200,16 @@ func folded(name string, names []string) bool {
 		slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
 }
 
-// foldedName reports whether b, a JSON object, has a member whose name
-// dropFoldedMembers drops: at its top level, one of requestMembers in
-// another case, or, in an object that is the value of a member named
-// "push", one of pushMembers in another case. It reads the members'
-// names alone, not their values (a request's data may hold any text), and
-// allocates nothing unless a name has an escape, an upper-case letter or
-// a byte of a multi-byte character. It looks into every push member's
-// object, where decoding keeps the last push only: a true answer is only
-// a reason to decode. On bytes that are not JSON it may answer either
-// way: dropFoldedMembers then returns b as it is.
-func foldedName(b []byte) bool {
-	folded, _ := scanNames(b)
-	return folded
-}
-
 // scanNames reads the member names of b, a JSON object, at its top level
-// and in the object of its member named "push", and reports whether one
-// of them is one of requestMembers (or pushMembers) in another case
-// (foldedName), and the first of requestMembers (or pushMembers) that
-// stands twice at one level, "" if none. On bytes that are not JSON its
-// answers mean nothing: Unmarshal refuses them.
+// and in the object of every member named "push", and reports whether one
+// of them is one of requestMembers (or pushMembers) in another case, which
+// dropFoldedMembers drops, and the first of requestMembers (or
+// pushMembers) that stands twice at one level, "" if none. It reads the
+// names alone, not the values (a request's data may hold any text), and
+// allocates nothing unless a name has an escape, an upper-case letter or
+// a byte of a multi-byte character. folded is only a reason to decode:
+// on bytes that are not JSON its answers mean nothing, and Unmarshal
+// refuses them.
 func scanNames(b []byte) (folded bool, dup string) {
 	return scanObjectNames(b, requestMembers, true)
 }

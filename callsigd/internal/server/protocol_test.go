@@ -39,7 +39,7 @@ func TestUnencodableResultIsInternal(t *testing.T) {
 	}
 }
 
-// nameCases are requests, and whether foldedName finds in them a member
+// nameCases are requests, and whether scanNames finds in them a member
 // name to drop: only a name counts, at the top level or in the push's
 // object, never the text of a value or a name nested deeper.
 var nameCases = []struct {
@@ -70,14 +70,14 @@ var nameCases = []struct {
 }
 
 // A request's member names alone decide whether it is decoded a second
-// time (foldedName): its values' text does not, nor do names nested
+// time (scanNames): its values' text does not, nor do names nested
 // deeper than its push's. What exactMembers gives is what the decoding
 // it spares would give.
 func TestFoldedNameReadsNamesOnly(t *testing.T) {
 	for _, tc := range nameCases {
 		b := []byte(tc.frame)
-		if got := foldedName(b); got != tc.folded {
-			t.Errorf("foldedName(%s) = %v, want %v", b, got, tc.folded)
+		if got, _ := scanNames(b); got != tc.folded {
+			t.Errorf("scanNames(%s) folded %v, want %v", b, got, tc.folded)
 		}
 		if got, want := first(exactMembers(b)), dropFoldedMembers(b); !bytes.Equal(got, want) {
 			t.Errorf("exactMembers(%s) = %s, want %s", b, got, want)
@@ -92,9 +92,9 @@ func TestFoldedNameReadsNamesOnly(t *testing.T) {
 // first returns exactMembers' bytes.
 func first(b []byte, _ string) []byte { return b }
 
-// FuzzExactMembers checks that foldedName misses no name that
+// FuzzExactMembers checks that scanNames misses no name that
 // dropFoldedMembers drops: exactMembers, which skips the decoding when
-// foldedName finds none, gives the same bytes as the decoding.
+// scanNames finds none, gives the same bytes as the decoding.
 func FuzzExactMembers(f *testing.F) {
 	for _, tc := range nameCases {
 		f.Add([]byte(tc.frame))

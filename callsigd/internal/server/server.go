@@ -10,9 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -554,8 +552,9 @@ func (s *Server) untrack(c *conn) {
 // the device's presence is left to its newer connection.
 func (s *Server) attach(c *conn) {
 	key := [2]string{c.user, c.device}
+	now := s.clock.Now()
 	s.mu.Lock()
-	c.stamp = s.stampLocked()
+	c.stamp = s.stampLocked(now)
 	if p := s.claiming[key]; p != nil {
 		p.lost = true // its own attach closes it
 	}
@@ -592,8 +591,9 @@ func (s *Server) attach(c *conn) {
 	}
 	// The events held for the device in its grace period go first,
 	// after the hello: Emit, which needs s.mu, sends c nothing before.
-	s.handOverLocked(c)
+	dropped := s.handOverLocked(c)
 	s.mu.Unlock()
+	s.logDropped(c.user, c.device, dropped)
 	if o != nil {
 		// Online in the Registry all along (a restart's grace, or a
 		// Logout not yet done): a Login would do nothing, so the
@@ -757,6 +757,7 @@ func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) 
 		c = nil
 	}
 	var voided bool
+	var dropped int
 	if o := s.orphans[key]; o != nil && newer.IsZero() {
 		// The claimer's connection has the device now: a Logout retry
 		// of a connection that left here would log it out under that
@@ -764,10 +765,11 @@ func (s *Server) Release(ctx context.Context, user, device string, claim Stamp) 
 		// finds its orphan gone and tries no more.
 		o.timer.Stop()
 		delete(s.orphans, key)
-		s.dropHeldLocked(user, device, "released") // the claimer's connection gets the device's events
+		dropped = s.dropHeldLocked(user, device, "released") // the claimer's connection gets the device's events
 		voided = true
 	}
 	s.mu.Unlock()
+	s.logDropped(user, device, dropped)
 	if voided {
 		s.log.Info("logout retry dropped: another server took the device over", "user", user, "device", device)
 	}
@@ -890,10 +892,12 @@ func (s *Server) expire(key [2]string, o *orphan) {
 	defer unlock()
 	s.mu.Lock()
 	current := s.orphans[key] == o && !s.closing
+	var dropped int
 	if current {
-		s.dropHeldLocked(key[0], key[1], "expired") // no connection of the device will get it (see hold)
+		dropped = s.dropHeldLocked(key[0], key[1], "expired") // no connection of the device will get it (see hold)
 	}
 	s.mu.Unlock()
+	s.logDropped(key[0], key[1], dropped)
 	if !current {
 		return
 	}
@@ -977,23 +981,13 @@ func (s *Server) encode(e events.Event) ([]byte, bool) {
 // Pusher, or logs it.
 func (s *Server) offline(e events.Event) {
 	if s.cfg.Pusher == nil { // nothing to encode the event for
-		s.push(e.To, e.CallID, e.Kind, e.Seq, nil)
+		s.m.pushes.WithLabelValues("logged").Inc()
+		s.log.Info("offline event (no -push-webhook)", "to", e.To, "kind", e.Kind, "call_id", e.CallID, "seq", e.Seq)
 		return
 	}
 	if frame, ok := s.encode(e); ok {
-		s.push(e.To, e.CallID, e.Kind, e.Seq, frame)
+		s.cfg.Pusher.Enqueue(e.To, e.CallID, frame)
 	}
-}
-
-// push hands the frame of an event for user to, of kind and seq in
-// callID, to the Pusher, or logs it when there is none.
-func (s *Server) push(to, callID string, kind events.Kind, seq uint64, frame []byte) {
-	if s.cfg.Pusher == nil {
-		s.m.pushes.WithLabelValues("logged").Inc()
-		s.log.Info("offline event (no -push-webhook)", "to", to, "kind", kind, "call_id", callID, "seq", seq)
-		return
-	}
-	s.cfg.Pusher.Enqueue(to, callID, frame)
 }
 
 // CountPush counts an outcome of the Pusher in /metrics
@@ -1019,12 +1013,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		o.timer.Stop()
 		delete(s.orphans, key)
 	}
-	for _, user := range slices.Sorted(maps.Keys(s.held)) {
-		for _, device := range slices.Sorted(maps.Keys(s.held[user])) {
-			s.dropHeldLocked(user, device, "expired") // no connection of theirs is taken any more
+	type holdDropped struct {
+		user, device string
+		n            int
+	}
+	var dropped []holdDropped
+	for user, byDevice := range s.held {
+		for device := range byDevice {
+			if n := s.dropHeldLocked(user, device, "expired"); n > 0 { // no connection of theirs is taken any more
+				dropped = append(dropped, holdDropped{user, device, n})
+			}
 		}
 	}
 	s.mu.Unlock()
+	for _, d := range dropped {
+		s.logDropped(d.user, d.device, d.n)
+	}
 	for _, c := range open {
 		c.close(websocket.StatusGoingAway, "server shutting down", "shutdown")
 	}

@@ -1,5 +1,7 @@
 package server
 
+import "time"
+
 // Stamp orders the connections of one user and device across the
 // servers of a shared Backend (Config.Shared): of two connections of a
 // device, the one with the greater stamp is the newer, and survives
@@ -32,10 +34,11 @@ func (s Stamp) Less(t Stamp) bool {
 // IsZero reports whether s is the zero Stamp: no connection.
 func (s Stamp) IsZero() bool { return s == Stamp{} }
 
-// stampLocked makes a connection's stamp (see Stamp). It is called with
-// s.mu held.
-func (s *Server) stampLocked() Stamp {
-	t := s.clock.Now().UnixNano()
+// stampLocked makes a connection's stamp (see Stamp) from now, the
+// Clock's reading, taken before the lock (the Clock is host code). It is
+// called with s.mu held.
+func (s *Server) stampLocked(now time.Time) Stamp {
+	t := now.UnixNano()
 	if t <= s.hlc {
 		t = s.hlc + 1
 	}
