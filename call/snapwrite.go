@@ -347,13 +347,15 @@ func (s *callsCopy) readRec(at *callIndex, c *callRec) {
 	}
 }
 
+// byOrder orders call indexes by creation order.
+func byOrder(a, b callIndex) int { return cmp.Compare(a.order, b.order) }
+
 // sortByOrder returns index sorted by creation order. Orders are the
 // Registry's count of calls made, distinct, and those of the live calls
 // mostly lie close together: when they span at most four times as many
 // values as there are calls, each is placed at its order's slot, in time
-// linear in their number rather than a comparison sort's n log n, which a
-// snapshot of a million calls would otherwise spend much of its encoding
-// on. Orders spread wider, or two alike (which a Registry never holds),
+// linear in their number rather than a comparison sort's n log n.
+// Orders spread wider, or two alike (which a Registry never holds),
 // are sorted by comparison.
 func sortByOrder(index []callIndex) []callIndex {
 	if len(index) < 2 {
@@ -364,14 +366,14 @@ func sortByOrder(index []callIndex) []callIndex {
 		lo, hi = min(lo, c.order), max(hi, c.order)
 	}
 	if span := hi - lo; span/4 >= uint64(len(index)) {
-		slices.SortFunc(index, func(a, b callIndex) int { return cmp.Compare(a.order, b.order) })
+		slices.SortFunc(index, byOrder)
 		return index
 	}
 	slot := make([]int32, hi-lo+1) // index of the call of each order, + 1; 0: none
 	for i, c := range index {
 		k := c.order - lo
 		if slot[k] != 0 {
-			slices.SortFunc(index, func(a, b callIndex) int { return cmp.Compare(a.order, b.order) })
+			slices.SortFunc(index, byOrder)
 			return index
 		}
 		slot[k] = int32(i) + 1
