@@ -279,62 +279,73 @@ func (s *callsCopy) copyCall(c *callRecord, part uint8) {
 	s.chunks[len(s.chunks)-1] = b
 }
 
-// callRec is a call read back from its record.
+// callRec is a call read back from its record. It holds no pointer, so
+// that reading one stores none (see snapWriter): its strings are strs
+// numbers + 1, 0 the empty string (see text), its times Unix seconds and
+// nanoseconds.
 type callRec struct {
-	order   uint64 // from its callIndex
-	seq     uint64
-	created time.Time
-	timeout time.Duration
-	mode    events.Mode
-	data    string // the Invite's
-	extras  *core.Extras
-	id      string
-	members []memberRec
+	order     uint64 // from its callIndex
+	seq       uint64
+	created   int64
+	createdNs int32
+	timeout   time.Duration
+	mode      events.Mode
+	data      uint32 // the Invite's
+	extras    uint32 // 0 none, k extras[k-1]
+	id        uint32
+	n         int // members
+	members   [maxMembers]memberRec
 }
 
 type memberRec struct {
-	user, inviter, data string
+	user, inviter, data uint32
 	state               events.State
-	deadline            time.Time
+	timed               bool // it has a deadline
+	deadlineNs          int32
+	deadline            int64
 }
 
-// readRec reads the record at into c, whose members' slice it reuses.
+// text returns the string a callRec refers to as k.
+func (s *callsCopy) text(k uint32) string {
+	if k == 0 {
+		return ""
+	}
+	return s.strs[k-1]
+}
+
+// unixTime returns the time of Unix seconds and nanoseconds, in UTC.
+func unixTime(sec int64, ns int32) time.Time { return time.Unix(sec, int64(ns)).UTC() }
+
+// readRec reads the record at into c.
 func (s *callsCopy) readRec(at *callIndex, c *callRec) {
 	b := s.chunks[at.chunk][at.at:]
 	c.order = at.order
 	le := binary.LittleEndian
 	c.seq = le.Uint64(b)
-	c.created = time.Unix(int64(le.Uint64(b[8:])), int64(int32(le.Uint32(b[16:])))).UTC()
+	c.created, c.createdNs = int64(le.Uint64(b[8:])), int32(le.Uint32(b[16:]))
 	c.timeout = time.Duration(le.Uint64(b[20:]))
 	c.mode = events.Mode(b[28])
 	n := int(b[29])
-	data, extrasRef := le.Uint32(b[30:]), le.Uint32(b[34:])
-	c.extras = nil
-	if extrasRef > 0 {
-		c.extras = s.extras[extrasRef-1]
-	}
-	c.id = s.strs[le.Uint32(b[recID:])]
+	c.n = n
+	data := le.Uint32(b[30:])
+	c.extras = le.Uint32(b[34:])
+	c.id = le.Uint32(b[recID:]) + 1
 	b = b[recFixed:]
-	c.members = slices.Grow(c.members[:0], n)[:n]
 	var inviters [maxMembers]byte
-	for i := range c.members {
+	for i := range n {
 		m := &c.members[i]
 		flags := b[0]
 		m.state = events.State(flags &^ recDeadline)
-		m.user = s.strs[le.Uint32(b[1:])]
-		inviters[i], m.inviter, b = b[5], "", b[6:]
+		m.user = le.Uint32(b[1:]) + 1
+		inviters[i], m.inviter, b = b[5], 0, b[6:]
 		if inviters[i] == recString {
-			m.inviter, b = s.strs[le.Uint32(b)], b[4:]
+			m.inviter, b = le.Uint32(b)+1, b[4:]
 		}
-		m.deadline = time.Time{}
-		if flags&recDeadline != 0 {
-			m.deadline, b = time.Unix(int64(le.Uint64(b)), int64(int32(le.Uint32(b[8:])))).UTC(), b[12:]
+		m.timed = flags&recDeadline != 0
+		if m.timed {
+			m.deadline, m.deadlineNs, b = int64(le.Uint64(b)), int32(le.Uint32(b[8:])), b[12:]
 		}
-		m.data = ""
-		if d := le.Uint32(b); d > 0 {
-			m.data = s.strs[d-1]
-		}
-		b = b[4:]
+		m.data, b = le.Uint32(b), b[4:]
 	}
 	for i, k := range inviters[:n] {
 		if k < recString {
@@ -343,7 +354,7 @@ func (s *callsCopy) readRec(at *callIndex, c *callRec) {
 	}
 	c.data = c.members[0].data
 	if data > 0 {
-		c.data = s.strs[data-1]
+		c.data = data
 	}
 }
 
@@ -400,10 +411,15 @@ func (s *stateCopy) encode() ([]byte, error) {
 			at := &cp.index[i]
 			cp.readRec(at, &c)
 			w.n = 0
-			w.call(&c)
+			w.call(cp, &c)
 			at.size = uint32(w.n)
 		}
 	})
+	calls := 0
+	for _, cp := range s.parts {
+		calls += len(cp.index)
+	}
+	s.index = make([]callIndex, 0, calls)
 	for _, cp := range s.parts {
 		s.index = append(s.index, cp.index...)
 		s.users = append(s.users, cp.users...)
@@ -428,17 +444,17 @@ func (s *stateCopy) encode() ([]byte, error) {
 	offs[parts] = n
 	headN := head.n
 	out := make([]byte, n+tail.n)
-	head = snapWriter{b: out[:0:headN]}
+	head = snapWriter{b: out[:headN:headN]}
 	s.writeHead(&head)
-	tail = snapWriter{b: out[n:n:len(out)]}
+	tail = snapWriter{b: out[n:]}
 	s.writeTail(&tail)
 	errs := make([]error, parts)
 	inParts(parts, len(s.index), func(p, lo, hi int) {
-		w := snapWriter{b: out[offs[p]:offs[p]:offs[p+1]]}
+		w := snapWriter{b: out[offs[p]:offs[p+1]:offs[p+1]]}
 		s.writeCalls(&w, lo, hi)
-		errs[p] = w.wrote(out[offs[p]:offs[p+1]])
+		errs[p] = w.wrote()
 	})
-	errs = append(errs, head.wrote(out[:headN]), tail.wrote(out[n:]))
+	errs = append(errs, head.wrote(), tail.wrote())
 	if err := errors.Join(errs...); err != nil {
 		return nil, &Error{Op: "snapshot", Err: ErrInvalidArgument, Detail: err.Error()}
 	}
@@ -519,8 +535,9 @@ func (s *stateCopy) writeCalls(w *snapWriter, lo, hi int) {
 			w.raw(",")
 		}
 		at := &s.index[k]
-		s.parts[at.part].readRec(at, &c)
-		w.call(&c)
+		cp := s.parts[at.part]
+		cp.readRec(at, &c)
+		w.call(cp, &c)
 	}
 	w.sink = sink
 }
@@ -548,8 +565,12 @@ func (s *stateCopy) writeTail(w *snapWriter) {
 	w.raw("}")
 }
 
-// snapWriter appends the JSON of a snapshot, or, sizing, counts its bytes
-// in n. The first error sticks.
+// snapWriter writes the JSON of a snapshot into b, the region made for it
+// (its capacity its length), or, sizing, counts its bytes; n is how many
+// it wrote or counted. It writes in place, and stores no pointer as it
+// does: under a collection in progress each store of one (an append's
+// slice) would cost a write barrier. What does not fit is counted but not
+// all written (see wrote). The first error sticks.
 type snapWriter struct {
 	b      []byte
 	n      int
@@ -558,25 +579,31 @@ type snapWriter struct {
 	sink   uint8 // what the loads ahead read (see copyAhead)
 }
 
-// wrote returns w's error, or an error if w did not write exactly into
-// region, made for it: when what it wrote was not the size worked out for
-// it, the buffer grew, and not all of it is there.
-func (w *snapWriter) wrote(region []byte) error {
+// rest returns the room left in b, empty: what is appended to it is
+// written in b if it fits, and elsewhere, left out, if not.
+func (w *snapWriter) rest() []byte {
+	r := w.b[min(w.n, len(w.b)):]
+	return r[:0:len(r)]
+}
+
+// wrote returns w's error, or an error if w did not write exactly its
+// region: when what it wrote was not the size worked out for it, not all
+// of it is there.
+func (w *snapWriter) wrote() error {
 	switch {
 	case w.err != nil:
 		return w.err
-	case len(w.b) != len(region) || len(region) > 0 && &w.b[0] != &region[0]:
-		return fmt.Errorf("wrote %d bytes (elsewhere), worked out %d", len(w.b), len(region))
+	case w.n != len(w.b):
+		return fmt.Errorf("wrote %d bytes, worked out %d", w.n, len(w.b))
 	}
 	return nil
 }
 
 func (w *snapWriter) raw(s string) {
-	if w.sizing {
-		w.n += len(s)
-		return
+	if !w.sizing {
+		copy(w.b[min(w.n, len(w.b)):], s)
 	}
-	w.b = append(w.b, s...)
+	w.n += len(s)
 }
 
 func (w *snapWriter) str(s string) {
@@ -584,7 +611,7 @@ func (w *snapWriter) str(s string) {
 		w.n += jsonStringLen(s)
 		return
 	}
-	w.b = appendJSONString(w.b, s)
+	w.n += len(appendJSONString(w.rest(), s))
 }
 
 func (w *snapWriter) uint(n uint64) {
@@ -592,7 +619,7 @@ func (w *snapWriter) uint(n uint64) {
 		w.n += decimalLen(n)
 		return
 	}
-	w.b = strconv.AppendUint(w.b, n, 10)
+	w.n += len(strconv.AppendUint(w.rest(), n, 10))
 }
 
 func (w *snapWriter) int(n int64) {
@@ -604,7 +631,7 @@ func (w *snapWriter) int(n int64) {
 		w.n += decimalLen(uint64(n))
 		return
 	}
-	w.b = strconv.AppendInt(w.b, n, 10)
+	w.n += len(strconv.AppendInt(w.rest(), n, 10))
 }
 
 func (w *snapWriter) strings(list []string) {
@@ -627,7 +654,7 @@ func (w *snapWriter) time(t time.Time) {
 		w.n += jsonTimeLen(t)
 		return
 	}
-	w.b = appendJSONTime(w.b, t)
+	w.n += len(appendJSONTime(w.rest(), t))
 }
 
 func (w *snapWriter) fail(err error) {
@@ -664,22 +691,26 @@ func (w *snapWriter) push(p *events.Push) {
 	w.raw("}")
 }
 
-func (w *snapWriter) call(c *callRec) {
+// call writes c, a call of cp.
+func (w *snapWriter) call(cp *callsCopy, c *callRec) {
 	w.raw(`{"id":`)
-	w.str(c.id)
+	w.str(cp.text(c.id))
 	w.raw(`,"caller":`)
-	w.str(c.members[0].user)
+	w.str(cp.text(c.members[0].user))
 	w.raw(`,"mode":`)
 	w.mode(c.mode)
 	w.raw(`,"created":`)
-	w.time(c.created)
+	w.time(unixTime(c.created, c.createdNs))
 	w.raw(`,"timeout":`)
 	w.int(int64(c.timeout))
-	if c.data != "" {
+	if data := cp.text(c.data); data != "" {
 		w.raw(`,"data":`)
-		w.str(c.data)
+		w.str(data)
 	}
-	extras := c.extras
+	var extras *core.Extras
+	if c.extras > 0 {
+		extras = cp.extras[c.extras-1]
+	}
 	if extras != nil && extras.Push != nil {
 		w.raw(`,"push":`)
 		w.push(extras.Push)
@@ -689,21 +720,25 @@ func (w *snapWriter) call(c *callRec) {
 	w.raw(`,"seq":`)
 	w.uint(c.seq)
 	w.raw(`,"members":[`)
-	for i := range c.members {
+	for i := range c.n {
 		m := &c.members[i]
 		if i > 0 {
 			w.raw(",")
 		}
 		w.raw(`{"User":`)
-		w.str(m.user)
+		w.str(cp.text(m.user))
 		w.raw(`,"State":`)
 		w.state(m.state)
 		w.raw(`,"Inviter":`)
-		w.str(m.inviter)
+		w.str(cp.text(m.inviter))
 		w.raw(`,"Deadline":`)
-		w.time(m.deadline)
+		if m.timed {
+			w.time(unixTime(m.deadline, m.deadlineNs))
+		} else {
+			w.time(time.Time{})
+		}
 		w.raw(`,"Data":`)
-		w.str(m.data)
+		w.str(cp.text(m.data))
 		w.raw("}")
 	}
 	w.raw("]")
