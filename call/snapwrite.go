@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/callsig/callsig/events"
 	"github.com/callsig/callsig/internal/core"
@@ -103,10 +104,10 @@ const (
 // recordChunk is the least size of a chunk of records after the first.
 const recordChunk = 1 << 20
 
-// newStateCopy makes the memory of a copy of about calls calls, written
-// once. What the copy keeps of the users is as large as the users' own
-// records, which most users have none of (see user): it is made as it is
-// copied.
+// newStateCopy makes the memory of a copy of about calls calls, each of
+// its pages written once (see touch). What the copy keeps of the users is
+// as large as the users' own records, which most users have none of (see
+// user): it is made as it is copied.
 func newStateCopy(calls int) *stateCopy {
 	calls += calls/8 + 16
 	s := &stateCopy{parts: make([]*callsCopy, partsFor(calls))}
@@ -117,13 +118,30 @@ func newStateCopy(calls int) *stateCopy {
 			index:  make([]callIndex, n),
 			strs:   make([]string, 3*n),
 		}
-		clear(cp.chunks[0])
-		clear(cp.index)
-		clear(cp.strs)
+		touch(cp.chunks[0])
+		touch(cp.index)
+		touch(cp.strs)
 		cp.chunks[0], cp.index, cp.strs = cp.chunks[0][:0], cp.index[:0], cp.strs[:0]
 		s.parts[p] = cp
 	})
 	return s
+}
+
+// touchStep is the least size of a page of memory of the systems Go runs
+// on: touch writes once in each, or more often where pages are larger.
+const touchStep = 4 << 10
+
+// touch writes the zero value in one element of each page of s, so that
+// the system maps the pages now rather than when the copy first writes
+// them with the lock held. It writes no more: make has zeroed s, or it is
+// memory fresh from the system, which zeroes each page as it maps it.
+// Unlike a clear of a large slice, the loop can be preempted.
+func touch[E any](s []E) {
+	var zero E
+	step := max(1, touchStep/int(unsafe.Sizeof(zero)))
+	for i := 0; i < len(s); i += step {
+		s[i] = zero
+	}
 }
 
 // copyAhead is how many slots ahead of the copy copyState reads a call's
