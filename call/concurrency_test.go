@@ -269,6 +269,55 @@ func concurrentLifecycles(t *testing.T, transient bool) {
 	}
 }
 
+// TestDelivererLeavesWithoutLosingEvents races a deliverer giving up its
+// role without the lock against another goroutine queueing events: two
+// goroutines run a lifecycle each at once, and the Sink takes a little
+// while over each event, so that one's command often ends while the
+// other delivers. Then inputs stop. Every event must reach the Sink with
+// no further input: one queued as the deliverer left, and seen by
+// neither, would wait for good (Backlog never 0).
+func TestDelivererLeavesWithoutLosingEvents(t *testing.T) {
+	for _, transient := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TransientMembers=%v", transient), func(t *testing.T) {
+			var emitted atomic.Int64
+			sink := events.SinkFunc(func(events.Event) {
+				emitted.Add(1)
+				for start := time.Now(); time.Since(start) < time.Microsecond; {
+				}
+			})
+			reg, err := call.NewRegistry(call.Options{Clock: clock.NewManual(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)),
+				Sink: sink, TransientMembers: transient})
+			if err != nil {
+				t.Fatal(err)
+			}
+			episodes := 2000
+			if testing.Short() {
+				episodes = 200
+			}
+			for ep := range episodes {
+				var wg sync.WaitGroup
+				for w := range 2 {
+					wg.Go(func() {
+						caller, callee := fmt.Sprintf("a%d-%d", w, ep), fmt.Sprintf("b%d-%d", w, ep)
+						res, err := reg.Invite(caller, []string{callee}, call.InviteConfig{Timeout: time.Minute})
+						if err == nil {
+							err = reg.Accept(callee, res.CallID, call.AcceptConfig{})
+						}
+						if err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				waitIdle(t, reg)
+				if got, want := emitted.Load(), int64(8*(ep+1)); got != want {
+					t.Fatalf("episode %d: %d events reached the Sink once inputs stopped, want %d", ep, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestDelivererLeavesOthersEventsToTheDrain pins the hand-off of C3 under
 // concurrent use: while goroutine A delivers, B's command queues its events
 // and returns without delivering them. A returns once its own events are

@@ -12,8 +12,8 @@ import (
 
 // Delivery: how the events the machines queue in r.out reach the Sink.
 //
-// One goroutine at a time delivers (r.out.delivering is set while one does), so
-// the events of a call reach the Sink in Seq order and Emit is never called
+// One goroutine at a time delivers (deliveringBit is set in r.out.state
+// while one does), so the events of a call reach the Sink in Seq order and Emit is never called
 // concurrently for one call (C2). It takes the queue whole, as a batch,
 // delivers it outside the lock, and comes back for more. The deliverer is
 // either an input's own goroutine or the Registry's drain goroutine:
@@ -36,29 +36,56 @@ import (
 // delivery is the queue of events produced and not yet delivered, and the
 // state of their delivery.
 //
-// Invariants: at most one goroutine delivers at a time (delivering);
+// Invariants: at most one goroutine delivers at a time (deliveringBit);
 // taken counts every event ever taken out of Events, so taken +
 // len(Events) counts every event produced (produced); inFlight is the
-// length of the batch being delivered, 0 between batches.
+// length of the batch being delivered while deliveringBit is set.
+//
+// A deliverer that has emitted its batch gives up the role without taking
+// the lock when nothing has happened meanwhile that needs it: no event
+// queued and no input waiting since it took the batch out. So a command
+// takes the lock once, not twice, and two goroutines hand it between them
+// half as often. Whoever queues events, or waits, while a goroutine
+// delivers says so with pendingBit (othersDeliver), under the lock; the
+// deliverer's leaving is a compare-and-swap that fails once that bit is
+// set, and it then takes the lock as it would have. An input under the
+// lock may therefore find deliveringBit cleared at any moment, but never
+// once it has set pendingBit. What the deliverer would have done under the
+// lock after its batch is done by the next takeOut: it reuses the batch's
+// buffer (freeQueue) and memory (recycle), which emitted says are free.
 type delivery struct {
-	core.Outbox                // events produced, not yet delivered
-	freeQueue   []events.Event // the buffer last delivered, emptied, for the next queue
-	delivering  bool           // a goroutine delivers: an input's, or the drain goroutine
-	inFlight    int            // events of the batch being delivered (Backlog)
-	taken       uint64         // events ever taken out of Events for delivery
-	target      uint64         // the delivering input stops once taken reaches it (C3)
-	syncTo      uint64         // the batch taken out waits for entries 1..syncTo to be durable (commit.go)
-	waiters     int            // inputs waiting in passSlice
-	sliceDone   sync.Cond      // on the Registry's mu: a batch went out (passSlice waits for it)
+	core.Outbox           // events produced, not yet delivered
+	taken       uint64    // events ever taken out of Events for delivery
+	target      uint64    // the delivering input stops once taken reaches it (C3)
+	syncTo      uint64    // the batch taken out waits for entries 1..syncTo to be durable (commit.go)
+	waiters     int       // inputs waiting in passSlice
+	sliceDone   sync.Cond // on the Registry's mu: a batch went out (passSlice waits for it)
+	inFlight    int       // events of the batch being delivered, while deliveringBit is set (backlog)
 
 	// Written outside the lock, by one goroutine while another holds it:
-	// each on a cache line of its own, so that neither slows the holder.
+	// each group on a cache line of its own, so that neither slows the
+	// holder.
 	_        [64]byte
 	underway atomic.Int64 // inputs begun and not yet at finish (handOff)
 	_        [56]byte
 	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
 	_        [56]byte
+	state    atomic.Uint32 // deliveringBit | pendingBit
+	// Written by the deliverer as it leaves, without the lock, and read
+	// by the next takeOut, which the deliverer's leaving (state) comes
+	// before: the batch last taken out went to the Sink whole (or was
+	// dropped whole, see durable), so its memory may be reused (emitted),
+	// and its buffer, emptied, is the next queue's (freeQueue).
+	emitted   bool
+	freeQueue []events.Event
+	_         [32]byte
 }
+
+// The bits of delivery.state.
+const (
+	deliveringBit = 1 << iota // a goroutine delivers: an input's, or the drain goroutine
+	pendingBit                // since the batch was taken, events were queued or an input waits: the deliverer takes the lock
+)
 
 // sliceEvents is how many events an input lets queue while it processes a
 // burst of deadlines (the Time rule) before it hands them to the Sink, and
@@ -87,7 +114,7 @@ func (r *Registry) begin(in *inputRun) {
 func (r *Registry) leave(in *inputRun) {
 	r.out.underway.Add(-1)
 	in.counted = false
-	if !r.out.delivering {
+	if len(r.out.Events) > 0 && !r.othersDeliver() {
 		r.handOff()
 	}
 	in.locked = false
@@ -110,8 +137,8 @@ func (r *Registry) finish(in *inputRun) {
 	in.counted = false
 	mark := r.produced()
 	limit := r.holdBack()
-	for r.out.delivering {
-		backlog := len(r.out.Events) + r.out.inFlight
+	for r.delivering() {
+		backlog := r.backlog()
 		small := backlog <= limit/2 || (!in.waited && backlog <= limit)
 		if (mark > in.produced || !small) && r.nested(in) {
 			// A command the Sink called from inside Emit: the outermost
@@ -120,7 +147,7 @@ func (r *Registry) finish(in *inputRun) {
 			r.out.target = max(r.out.target, mark)
 			break
 		}
-		if small {
+		if small || !r.othersDeliver() {
 			break
 		}
 		in.waited = true
@@ -128,7 +155,7 @@ func (r *Registry) finish(in *inputRun) {
 		r.out.sliceDone.Wait()
 		r.out.waiters--
 	}
-	if r.out.delivering || len(r.out.Events) == 0 {
+	if len(r.out.Events) == 0 || r.othersDeliver() {
 		in.locked = false
 		r.mu.Unlock()
 		return
@@ -139,11 +166,45 @@ func (r *Registry) finish(in *inputRun) {
 		r.mu.Unlock()
 		return
 	}
-	r.out.delivering, r.out.target = true, mark
+	r.out.state.Store(deliveringBit)
+	r.out.target = mark
 	batch := r.takeOut()
 	in.locked = false
 	r.mu.Unlock()
 	r.deliverRun(batch)
+}
+
+// delivering reports whether a goroutine delivers. Under the lock, a true
+// answer may turn false at any moment, when the deliverer leaves without
+// the lock; othersDeliver's answer holds.
+func (r *Registry) delivering() bool { return r.out.state.Load()&deliveringBit != 0 }
+
+// othersDeliver reports whether a goroutine delivers and will take the
+// lock after its batch, for the events queued now or an input about to
+// wait: it sets pendingBit, so that the deliverer cannot leave without
+// the lock. False: nobody delivers. Called with the lock held, under which
+// state changes only by the deliverer's leaving (deliveringBit alone to
+// none), so the loop turns at most twice.
+func (r *Registry) othersDeliver() bool {
+	for {
+		s := r.out.state.Load()
+		if s&deliveringBit == 0 {
+			return false
+		}
+		if s&pendingBit != 0 || r.out.state.CompareAndSwap(s, s|pendingBit) {
+			return true
+		}
+	}
+}
+
+// backlog is Backlog, called with the lock held. A deliverer that leaves
+// without the lock leaves inFlight as it was: it counts only while a
+// goroutine delivers.
+func (r *Registry) backlog() int {
+	if r.delivering() {
+		return len(r.out.Events) + r.out.inFlight
+	}
+	return len(r.out.Events)
 }
 
 // nested reports whether the input under way is a command the Sink made
@@ -163,6 +224,10 @@ func (r *Registry) produced() uint64 { return r.out.taken + uint64(len(r.out.Eve
 // takeOut returns the queued events and starts a new queue. It is called
 // with the lock held, by the deliverer.
 func (r *Registry) takeOut() []events.Event {
+	if r.out.emitted {
+		r.out.emitted = false
+		r.recycle()
+	}
 	r.seal()
 	batch := r.out.Events
 	r.out.Events, r.out.freeQueue = r.out.freeQueue[:0], nil
@@ -224,13 +289,17 @@ func (r *Registry) deliverRun(batch []events.Event) {
 			clear(batch) // drop references to Members and Push
 		}
 		i = -1
-		r.mu.Lock()
-		r.recycle()
-		r.out.freeQueue, r.out.inFlight = batch[:0], 0
+		r.batchOut(batch)
 		batch = nil
+		if r.out.state.CompareAndSwap(deliveringBit, 0) {
+			return // nothing queued and nobody waiting since the batch was taken out
+		}
+		r.mu.Lock()
+		r.out.inFlight = 0
+		r.out.state.Store(deliveringBit) // pendingBit is seen to
 		r.wakeWaiters()
 		if len(r.out.Events) == 0 {
-			r.out.delivering = false
+			r.out.state.Store(0)
 			r.mu.Unlock()
 			return
 		}
@@ -269,12 +338,12 @@ func (r *Registry) requeue(batch []events.Event, from int) {
 func (r *Registry) handOff() {
 	switch {
 	case len(r.out.Events) == 0:
-		r.out.delivering = false
+		r.out.state.Store(0)
 	case r.out.underway.Load() > 0:
-		r.out.delivering = false
+		r.out.state.Store(0)
 		r.wakeWaiters() // an input waiting in passSlice may be that input
 	default:
-		r.out.delivering = true
+		r.out.state.Store(deliveringBit)
 		go r.drain()
 	}
 }
@@ -304,14 +373,23 @@ func (r *Registry) drain() {
 			r.emitBatchRecovering(batch, &i)
 		}
 		clear(batch)
-		r.mu.Lock()
-		r.recycle()
-		r.out.freeQueue, r.out.inFlight = batch[:0], 0
+		r.batchOut(batch)
 		batch = nil
+		r.mu.Lock()
+		r.out.inFlight = 0
+		r.out.state.Store(deliveringBit) // pendingBit is seen to
 		r.wakeWaiters()
 	}
-	r.out.delivering = false
+	r.out.state.Store(0)
 	r.mu.Unlock()
+}
+
+// batchOut ends the delivery of batch, emitted whole (or dropped whole, see
+// durable): its memory is for the next takeOut to reuse. Called by the
+// deliverer, with or without the lock, before it gives up the role or
+// takes the next batch.
+func (r *Registry) batchOut(batch []events.Event) {
+	r.out.freeQueue, r.out.emitted = batch[:0], true
 }
 
 // emitBatch passes batch to the Sink in order, and clears each event once
@@ -435,11 +513,12 @@ func nestedInEmit() bool {
 // the Sink made from inside Emit cannot wait for the deliverer it runs
 // under, and goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
-	if !r.out.delivering {
+	if !r.delivering() {
 		if len(r.out.Events) == 0 {
 			return
 		}
-		r.out.delivering, r.out.target = true, r.produced()
+		r.out.state.Store(deliveringBit)
+		r.out.target = r.produced()
 		batch := r.takeOut()
 		in.locked = false
 		r.mu.Unlock()
@@ -452,7 +531,7 @@ func (r *Registry) passSlice(in *inputRun) {
 		return
 	}
 	r.out.waiters++
-	for r.out.delivering && len(r.out.Events)+r.out.inFlight >= r.holdBack() {
+	for r.backlog() >= r.holdBack() && r.othersDeliver() {
 		r.out.sliceDone.Wait()
 	}
 	r.out.waiters--
@@ -492,5 +571,5 @@ func (r *Registry) wakeWaiters() {
 func (r *Registry) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.out.Events) + r.out.inFlight
+	return r.backlog()
 }

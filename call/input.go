@@ -102,13 +102,13 @@ func (r *Registry) overloaded(op Op, user, callID string) error {
 // under Options.MaxBacklog, and no overload is over to report. Called with
 // the lock held; small enough to inline, as most inputs find it so.
 func (r *Registry) calm() bool {
-	n := len(r.out.Events) + r.out.inFlight
+	n := r.backlog()
 	return (r.s.maxBacklog <= 0 || n < r.s.maxBacklog) && !r.stats.overloaded
 }
 
 // overloadedLocked is overloaded, called with the lock held.
 func (r *Registry) overloadedLocked(op Op, user, callID string) error {
-	n := len(r.out.Events) + r.out.inFlight
+	n := r.backlog()
 	over := r.s.maxBacklog > 0 && n >= r.s.maxBacklog
 	if over || r.stats.overloaded {
 		r.overload(over, n)

@@ -19,9 +19,10 @@ import "github.com/callsig/callsig/internal/core"
 // to only by events of that batch or earlier ones, and is free once the
 // deliverer has emitted the batch. Each takeOut therefore moves what ended
 // and what was cut since the last one to the batch's side (endedInBatch,
-// core.Arena.Seal), and the deliverer recycles it after Emit has returned
-// for the whole batch. A command called from inside Emit queues into the
-// next batch, which the same rule covers.
+// core.Arena.Seal); once Emit has returned for the whole batch, the next
+// takeOut recycles it, before it moves the next batch's to that side. A
+// command called from inside Emit queues into the next batch, which the
+// same rule covers.
 type recycler struct {
 	ended        []*callRecord                 // calls over since the queue was last taken
 	endedInBatch []*callRecord                 // calls over that the batch being delivered told of
@@ -73,9 +74,9 @@ func (reuse *recycler) drop() {
 	reuse.endedInBatch = reuse.endedInBatch[:0]
 }
 
-// recycle makes the memory of the batch just emitted reusable. Called with
-// the lock held, by the deliverer, once Emit has returned for every event
-// of the batch.
+// recycle makes the memory of the batch last emitted reusable. Called with
+// the lock held, by takeOut, once Emit has returned for every event of
+// that batch (delivery.emitted).
 func (r *Registry) recycle() {
 	reuse := &r.recycler
 	for i, c := range reuse.endedInBatch {

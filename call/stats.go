@@ -331,7 +331,7 @@ func (r *Registry) Stats() Stats {
 	s := Stats{
 		LiveCalls:     r.calls.Len(),
 		OnlineDevices: r.users.online,
-		Backlog:       len(r.out.Events) + r.out.inFlight,
+		Backlog:       r.backlog(),
 		Overloaded:    c.overloaded,
 	}
 	r.mu.Unlock()
