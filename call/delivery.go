@@ -13,10 +13,11 @@ import (
 // Delivery: how the events the machines queue in r.out reach the Sink.
 //
 // One goroutine at a time delivers (deliveringBit is set in r.out.state
-// while one does), so the events of a call reach the Sink in Seq order and Emit is never called
-// concurrently for one call (C2). It takes the queue whole, as a batch,
-// delivers it outside the lock, and comes back for more. The deliverer is
-// either an input's own goroutine or the Registry's drain goroutine:
+// while one does), so the events of a call reach the Sink in Seq order and
+// Emit is never called concurrently for one call (C2). It takes the queue
+// whole, as a batch, delivers it outside the lock, and comes back for
+// more. The deliverer is either an input's own goroutine or the Registry's
+// drain goroutine:
 //
 //   - An input that finds nobody delivering becomes the deliverer, and
 //     delivers until the events queued before it and its own are out (its
@@ -257,7 +258,7 @@ func (r *Registry) durable(batch []events.Event) bool {
 // deliverRun hands batch to the Sink, outside the lock, and takes more
 // batches until the deliverer's target is reached; then it gives up the
 // role, or hands it to a drain goroutine if events still wait. It is called
-// without the lock, by the goroutine that set r.out.delivering, and returns
+// without the lock, by the goroutine that set deliveringBit, and returns
 // without it.
 //
 // If Emit panics, the event it panicked on is lost and nothing else (C6):
@@ -343,6 +344,9 @@ func (r *Registry) handOff() {
 		r.out.state.Store(0)
 		r.wakeWaiters() // an input waiting in passSlice may be that input
 	default:
+		// No batch is out; the count of the last one is stale once its
+		// deliverer left without the lock (backlog).
+		r.out.inFlight = 0
 		r.out.state.Store(deliveringBit)
 		go r.drain()
 	}

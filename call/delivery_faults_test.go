@@ -302,3 +302,56 @@ func TestSlicedInputProcessesWhatFellDueUpToTheLast(t *testing.T) {
 		}
 	}
 }
+
+// TestBacklogAfterHandOffCountsWhatWaits: a command that delivered its own
+// batch leaves the deliverer's role without the lock, and the count of
+// that batch stays behind. When the next input queues events (a timeout
+// that fell due) and then panics in host code, its events go to a drain
+// goroutine. Until that goroutine takes them, Backlog counts what waits
+// and nothing more, and a command is not refused for load (C5) on the
+// count of a batch long delivered. GOMAXPROCS 1 keeps the drain goroutine
+// from running before the checks.
+func TestBacklogAfterHandOffCountsWhatWaits(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	clk := newSetClock()
+	var emitted atomic.Int64
+	var failID atomic.Bool
+	var made int
+	reg, err := call.NewRegistry(call.Options{Clock: clk, MaxBacklog: 5,
+		Sink: events.SinkFunc(func(events.Event) { emitted.Add(1) }),
+		NewID: func() string {
+			if failID.Load() {
+				panic("NewID fails")
+			}
+			made++
+			return fmt.Sprintf("call%d", made)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Invite("a", []string{"b"}, call.InviteConfig{Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	nine := []string{"u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9"}
+	before := emitted.Load()
+	if _, err := reg.Invite("z", nine, call.InviteConfig{Timeout: 5 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if batch := emitted.Load() - before; batch < 5 {
+		t.Fatalf("the 9-invitee invite delivered %d events, want at least MaxBacklog", batch)
+	}
+	clk.set(2 * time.Second) // a's invitation to b falls due with the next input
+	failID.Store(true)
+	before = emitted.Load()
+	mustPanic(t, "NewID", func() { _, _ = reg.Invite("x", []string{"y"}, call.InviteConfig{Timeout: time.Minute}) })
+	waiting := reg.Backlog()
+	failID.Store(false)
+	_, err = reg.Invite("p", []string{"q"}, call.InviteConfig{Timeout: time.Minute})
+	eventually(t, "events wait for the Sink", func() bool { return reg.Backlog() == 0 })
+	if queued := emitted.Load() - before; int64(waiting) > queued {
+		t.Errorf("Backlog was %d after the panicking input, which queued %d events", waiting, queued)
+	}
+	if err != nil {
+		t.Errorf("the next command: %v", err)
+	}
+}

@@ -103,7 +103,7 @@ func (a *Arena) Drop() {
 	a.batch = a.batch[:0]
 }
 
-// Recycle makes the chunks of the batch just emitted reusable, keeping a
+// Recycle makes the chunks of the batch last emitted reusable, keeping a
 // bounded number of them, cleared.
 func (a *Arena) Recycle() {
 	for i, ch := range a.batch {
