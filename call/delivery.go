@@ -513,32 +513,42 @@ func nestedInEmit() bool {
 
 // passSlice lets the events of one slice of a burst go out before the input
 // processes the next (B4): it delivers them itself when nobody delivers,
-// and otherwise waits until the backlog falls under holdBack. A command
-// the Sink made from inside Emit cannot wait for the deliverer it runs
-// under, and goes on. Called with the lock held; returns with it held.
+// and otherwise waits until the backlog falls under holdBack. The
+// deliverer it waits for may give the role up with the slice still queued,
+// leaving it to this input, which counts as under way (handOff): the input
+// then delivers it, as if nobody had been delivering. A command the Sink
+// made from inside Emit cannot wait for the deliverer it runs under, and
+// goes on. Called with the lock held; returns with it held.
 func (r *Registry) passSlice(in *inputRun) {
-	if !r.delivering() {
-		if len(r.out.Events) == 0 {
+	for {
+		if !r.delivering() {
+			if len(r.out.Events) == 0 {
+				return
+			}
+			r.out.state.Store(deliveringBit)
+			r.out.target = r.produced()
+			batch := r.takeOut()
+			in.locked = false
+			r.mu.Unlock()
+			r.deliverRun(batch)
+			r.mu.Lock()
+			in.locked = true
 			return
 		}
-		r.out.state.Store(deliveringBit)
-		r.out.target = r.produced()
-		batch := r.takeOut()
-		in.locked = false
-		r.mu.Unlock()
-		r.deliverRun(batch)
-		r.mu.Lock()
-		in.locked = true
-		return
+		if r.nested(in) {
+			return
+		}
+		r.out.waiters++
+		for r.backlog() >= r.holdBack() && r.othersDeliver() {
+			r.out.sliceDone.Wait()
+		}
+		r.out.waiters--
+		if r.backlog() < r.holdBack() {
+			return
+		}
+		// Nobody delivers (othersDeliver said so), and a slice or more
+		// waits: deliver it.
 	}
-	if r.nested(in) {
-		return
-	}
-	r.out.waiters++
-	for r.backlog() >= r.holdBack() && r.othersDeliver() {
-		r.out.sliceDone.Wait()
-	}
-	r.out.waiters--
 }
 
 // holdBack is the backlog past which an input that finds another goroutine

@@ -154,3 +154,57 @@ func TestNestedAnswerDuringABurstFindsItTimedOut(t *testing.T) {
 		t.Fatalf("Len %d after the burst", reg.Len())
 	}
 }
+
+// TestBurstAfterTheDelivererLeavesKeepsOneSlice: an input processing a
+// burst waits when its slice finds another goroutine delivering and the
+// backlog full (passSlice). That deliverer, once its own events are out,
+// may give the role up with the slice still queued, leaving it to the
+// input, which counts as under way (handOff). The input must then deliver
+// the slice before it makes the next, so that the backlog passes one slice
+// of a burst and no more (C5, B4): the Sink reads Backlog from inside each
+// Emit of the burst's events.
+func TestBurstAfterTheDelivererLeavesKeepsOneSlice(t *testing.T) {
+	const slice = 2 // one timed-out call's two events
+	defer call.SetSliceEvents(slice)()
+	hold, inSink := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var reg *call.Registry
+	var most atomic.Int64
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Caller == "hold" {
+			once.Do(func() { close(inSink); <-hold }) // the deliverer is stuck in Emit
+			return
+		}
+		if e.Kind == events.InvitationTimeout || e.Kind == events.InviteesAnsweredTimeout {
+			n := int64(reg.Backlog())
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+		}
+	})
+	clk := newSetClock()
+	var err error
+	if reg, err = call.NewRegistry(call.Options{Clock: clk, Sink: sink, NewID: counterIDs()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, err := reg.Invite(fmt.Sprint("a", i), []string{fmt.Sprint("b", i)}, call.InviteConfig{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() { _, _ = reg.Invite("hold", []string{"x"}, call.InviteConfig{Timeout: 5 * time.Minute}) }()
+	<-inSink
+	clk.set(time.Minute) // the six invitations fall due with the next input
+	done := make(chan struct{})
+	go func() { defer close(done); _ = reg.Login("z", "") }()
+	// The Login's first slice is queued behind the stuck batch of two.
+	eventually(t, "the burst's first slice to queue", func() bool { return reg.Backlog() >= 2+slice })
+	close(hold)
+	<-done
+	eventually(t, "events wait for the Sink", func() bool { return reg.Backlog() == 0 })
+	if n := most.Load(); n > slice {
+		t.Errorf("the Sink saw %d events waiting during the burst, want at most one slice (%d)", n, slice)
+	}
+	if n := reg.Len(); n != 1 {
+		t.Errorf("%d calls live after the burst, want 1 (hold's)", n)
+	}
+}
