@@ -53,7 +53,7 @@ import (
 // lock may therefore find deliveringBit cleared at any moment, but never
 // once it has set pendingBit. What the deliverer would have done under the
 // lock after its batch is done by the next takeOut: it reuses the batch's
-// buffer (freeQueue) and memory (recycle), which emitted says are free.
+// buffer and memory (recycle), free once freeQueue holds that buffer.
 type delivery struct {
 	core.Outbox           // events produced, not yet delivered
 	taken       uint64    // events ever taken out of Events for delivery
@@ -72,12 +72,12 @@ type delivery struct {
 	emits    atomic.Uint64 // batches begun and ended by deliverers: odd while one is under way (nested)
 	_        [56]byte
 	state    atomic.Uint32 // deliveringBit | pendingBit
-	// Written by the deliverer as it leaves, without the lock, and read
-	// by the next takeOut, which the deliverer's leaving (state) comes
-	// before: the batch last taken out went to the Sink whole (or was
-	// dropped whole, see durable), so its memory may be reused (emitted),
-	// and its buffer, emptied, is the next queue's (freeQueue).
-	emitted   bool
+	// freeQueue is the buffer of the batch last taken out, emptied, once
+	// that batch went to the Sink whole (or was dropped whole, see
+	// durable), and nil until then: non-nil, it is the next queue's, and
+	// the batch's memory may be reused (recycle). Written by the deliverer
+	// as it leaves, without the lock, and read by the next takeOut, which
+	// the deliverer's leaving (state) comes before.
 	freeQueue []events.Event
 	_         [32]byte
 }
@@ -167,7 +167,7 @@ func (r *Registry) finish(in *inputRun) {
 		r.mu.Unlock()
 		return
 	}
-	r.out.state.Store(deliveringBit)
+	r.claim()
 	r.out.target = mark
 	batch := r.takeOut()
 	in.locked = false
@@ -225,8 +225,7 @@ func (r *Registry) produced() uint64 { return r.out.taken + uint64(len(r.out.Eve
 // takeOut returns the queued events and starts a new queue. It is called
 // with the lock held, by the deliverer.
 func (r *Registry) takeOut() []events.Event {
-	if r.out.emitted {
-		r.out.emitted = false
+	if r.out.freeQueue != nil {
 		r.recycle()
 	}
 	r.seal()
@@ -344,10 +343,7 @@ func (r *Registry) handOff() {
 		r.out.state.Store(0)
 		r.wakeWaiters() // an input waiting in passSlice may be that input
 	default:
-		// No batch is out; the count of the last one is stale once its
-		// deliverer left without the lock (backlog).
-		r.out.inFlight = 0
-		r.out.state.Store(deliveringBit)
+		r.claim()
 		go r.drain()
 	}
 }
@@ -393,7 +389,16 @@ func (r *Registry) drain() {
 // deliverer, with or without the lock, before it gives up the role or
 // takes the next batch.
 func (r *Registry) batchOut(batch []events.Event) {
-	r.out.freeQueue, r.out.emitted = batch[:0], true
+	r.out.freeQueue = batch[:0]
+}
+
+// claim makes the calling input, or the drain goroutine about to start,
+// the deliverer, with no batch out yet: the count a deliverer left behind
+// when it gave up the role without the lock (see backlog) is not this
+// one's. Called with the lock held.
+func (r *Registry) claim() {
+	r.out.inFlight = 0
+	r.out.state.Store(deliveringBit)
 }
 
 // emitBatch passes batch to the Sink in order, and clears each event once
@@ -525,7 +530,7 @@ func (r *Registry) passSlice(in *inputRun) {
 			if len(r.out.Events) == 0 {
 				return
 			}
-			r.out.state.Store(deliveringBit)
+			r.claim()
 			r.out.target = r.produced()
 			batch := r.takeOut()
 			in.locked = false

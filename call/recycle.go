@@ -76,7 +76,7 @@ func (reuse *recycler) drop() {
 
 // recycle makes the memory of the batch last emitted reusable. Called with
 // the lock held, by takeOut, once Emit has returned for every event of
-// that batch (delivery.emitted).
+// that batch (delivery.freeQueue).
 func (r *Registry) recycle() {
 	reuse := &r.recycler
 	for i, c := range reuse.endedInBatch {

@@ -1,7 +1,6 @@
 package call
 
 import (
-	"cmp"
 	"slices"
 	"testing"
 
@@ -21,7 +20,7 @@ func TestSortByOrder(t *testing.T) {
 			index[i] = callIndex{order: base + rapid.Uint64Range(0, spread*uint64(n+1)).Draw(t, "order"), at: uint32(i)}
 		}
 		want := slices.Clone(index)
-		slices.SortStableFunc(want, func(a, b callIndex) int { return cmp.Compare(a.order, b.order) })
+		slices.SortStableFunc(want, byOrder)
 		got := sortByOrder(slices.Clone(index))
 		if len(got) != len(want) {
 			t.Fatalf("%d entries, want %d", len(got), len(want))
